@@ -1,0 +1,120 @@
+//! `POST /` and `POST /cases`: validate, stamp, publish, answer.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use brokerbench_common::case::{CaseError, FieldProblem, parse_cases};
+use brokerbench_common::envelope::{Envelope, now_ns};
+use futures::future::join_all;
+use serde_json::json;
+
+use super::Ingress;
+use super::routing::Route;
+
+/// Header carrying when the load generator meant to send the request (ns since the epoch).
+pub const INTENDED_SEND_HEADER: &str = "x-intended-send-ns";
+
+pub async fn post_cases(State(ingress): State<Arc<Ingress>>, headers: HeaderMap, body: Body) -> Response {
+    let registry = &ingress.registry;
+    registry.counter("requests", None).add(1);
+    let response = accept(&ingress, &headers, body).await;
+    let class = match response.status().as_u16() {
+        200..=299 => "responses_2xx",
+        400..=499 => "responses_4xx",
+        _ => "responses_5xx",
+    };
+    registry.counter(class, None).add(1);
+    response
+}
+
+async fn accept(ingress: &Ingress, headers: &HeaderMap, body: Body) -> Response {
+    if let Some(problem) = content_type_problem(headers) {
+        return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, problem, Vec::new());
+    }
+    let intended_at_ns = match intended_send(headers) {
+        Ok(t) => t,
+        Err(problem) => return error(StatusCode::BAD_REQUEST, "invalid header", vec![problem]),
+    };
+    let Ok(bytes) = to_bytes(body, ingress.max_body_bytes).await else {
+        let text = format!("body is larger than {} bytes", ingress.max_body_bytes);
+        return error(StatusCode::PAYLOAD_TOO_LARGE, text, Vec::new());
+    };
+    let cases = match parse_cases(&bytes) {
+        Ok(cases) => cases,
+        Err(CaseError { error: text, fields }) => return error(StatusCode::BAD_REQUEST, text, fields),
+    };
+    let n = cases.len();
+    let Ok(_permit) = ingress.in_flight.try_acquire_many(u32::try_from(n).unwrap_or(u32::MAX)) else {
+        ingress.registry.counter("saturated", None).add(1);
+        let text = format!("publish pipeline is saturated ({} cases in flight); retry shortly", ingress.max_in_flight);
+        let mut response = error(StatusCode::SERVICE_UNAVAILABLE, text, Vec::new());
+        response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return response;
+    };
+    let accepted_at_ns = now_ns();
+    let envelopes: Vec<Envelope> = cases.into_iter().map(|c| Envelope::accept(c, accepted_at_ns, intended_at_ns)).collect();
+    let results = join_all(ingress.routes.pick().iter().map(|route| publish(route, &envelopes))).await;
+    if let Some(failure) = results.into_iter().find_map(Result::err) {
+        return error(StatusCode::BAD_GATEWAY, failure, Vec::new());
+    }
+    ingress.registry.counter("accepted", None).add(n as u64);
+    let ids: Vec<&str> = envelopes.iter().map(|e| e.id.as_str()).collect();
+    (StatusCode::ACCEPTED, Json(json!({ "accepted": n, "ids": ids }))).into_response()
+}
+
+/// Publishes on one route, recording the handing-over-until-acknowledged time once per case.
+async fn publish(route: &Route, envelopes: &[Envelope]) -> Result<(), String> {
+    let started = Instant::now();
+    let result = route.publisher.publish(envelopes).await;
+    let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let n = envelopes.len() as u64;
+    match result {
+        Ok(()) => {
+            for _ in 0..n {
+                route.latency.record_us(us);
+            }
+            route.published.add(n);
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "publish failed");
+            route.errors.add(n);
+            Err(format!("the middleware did not acknowledge: {e}"))
+        }
+    }
+}
+
+/// JSON or no content type at all (early Locust files posted raw JSON strings without one).
+fn content_type_problem(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?;
+    let text = value.to_str().unwrap_or("");
+    let mime = text.split(';').next().unwrap_or("").trim();
+    if mime.eq_ignore_ascii_case("application/json") {
+        None
+    } else {
+        Some(format!("content type {text:?} is not supported; send application/json (or none)"))
+    }
+}
+
+fn intended_send(headers: &HeaderMap) -> Result<Option<i64>, FieldProblem> {
+    let Some(value) = headers.get(INTENDED_SEND_HEADER) else { return Ok(None) };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|ns| *ns > 0)
+        .map(Some)
+        .ok_or_else(|| FieldProblem {
+            field: INTENDED_SEND_HEADER.into(),
+            problem: "must be a positive integer: nanoseconds since the Unix epoch".into(),
+        })
+}
+
+fn error(status: StatusCode, text: impl Into<String>, fields: Vec<FieldProblem>) -> Response {
+    (status, Json(json!({ "error": text.into(), "fields": fields }))).into_response()
+}

@@ -1,0 +1,91 @@
+//! `brokerbench ingress`: accepts cases over HTTP and publishes them through the chosen
+//! middleware(s), answering 202 only once every middleware acknowledged every case.
+
+mod handler;
+mod routing;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::routing::post;
+use brokerbench_common::metrics::Registry;
+use brokerbench_common::settings::{BrokerSettings, Middleware};
+use brokerbench_publishers::Publisher;
+use clap::Args;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+pub use routing::RoutingMode;
+use routing::Routes;
+
+#[derive(Debug, Clone, Args)]
+pub struct IngressOpts {
+    /// HTTP address to accept cases on (POST / or /cases) and serve /healthz, /metrics, /stats.
+    #[arg(long, env = "BB_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Middlewares to publish through (comma separated).
+    #[arg(long, env = "BB_MIDDLEWARES", value_enum, value_delimiter = ',', default_value = "grpc,nats,rabbitmq,pubsub")]
+    pub middlewares: Vec<Middleware>,
+    /// single: exactly one middleware; split: round robin per request across them;
+    /// all: every case to every middleware, so they see identical traffic.
+    #[arg(long, env = "BB_ROUTING", value_enum, default_value_t = RoutingMode::Split)]
+    pub routing: RoutingMode,
+    /// Largest accepted request body in bytes; larger bodies get 413.
+    #[arg(long, env = "BB_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Most cases being published at once; beyond it requests get 503 with Retry-After.
+    #[arg(long, env = "BB_MAX_IN_FLIGHT", default_value_t = 20_000)]
+    pub max_in_flight: usize,
+    #[command(flatten)]
+    pub brokers: BrokerSettings,
+}
+
+/// Shared by every request.
+struct Ingress {
+    routes: Routes,
+    in_flight: Semaphore,
+    max_in_flight: usize,
+    max_body_bytes: usize,
+    registry: Arc<Registry>,
+}
+
+pub async fn run(opts: IngressOpts, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let mut publishers = Vec::new();
+    for middleware in dedup(&opts.middlewares) {
+        let publisher = Publisher::connect(middleware, &opts.brokers)
+            .await
+            .with_context(|| format!("cannot start the {middleware} publisher"))?;
+        publishers.push(publisher);
+    }
+    let registry = Arc::new(Registry::new("ingress"));
+    let routes = Routes::new(opts.routing, publishers, &registry)?;
+    let ingress = Arc::new(Ingress {
+        routes,
+        in_flight: Semaphore::new(opts.max_in_flight),
+        max_in_flight: opts.max_in_flight,
+        max_body_bytes: opts.max_body_bytes,
+        registry: registry.clone(),
+    });
+    let app = Router::new()
+        .route("/", post(handler::post_cases))
+        .route("/cases", post(handler::post_cases))
+        .with_state(ingress)
+        .merge(crate::observe::routes(registry));
+    tracing::info!(addr = ?listener.local_addr().ok(), routing = ?opts.routing, "ingress ready");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+        .context("ingress HTTP server failed")
+}
+
+fn dedup(middlewares: &[Middleware]) -> Vec<Middleware> {
+    let mut out: Vec<Middleware> = Vec::new();
+    for m in middlewares {
+        if !out.contains(m) {
+            out.push(*m);
+        }
+    }
+    out
+}

@@ -1,0 +1,65 @@
+//! Which publisher(s) a request goes to.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use brokerbench_common::metrics::{Counter, Latency, Registry};
+use brokerbench_publishers::Publisher;
+use clap::ValueEnum;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoutingMode {
+    Single,
+    Split,
+    All,
+}
+
+/// A publisher with its own counters and publish-latency histogram.
+pub struct Route {
+    pub publisher: Publisher,
+    pub published: Arc<Counter>,
+    pub errors: Arc<Counter>,
+    pub latency: Arc<Latency>,
+}
+
+pub struct Routes {
+    mode: RoutingMode,
+    routes: Vec<Route>,
+    next: AtomicUsize,
+}
+
+impl Routes {
+    pub fn new(mode: RoutingMode, publishers: Vec<Publisher>, registry: &Registry) -> anyhow::Result<Self> {
+        match (mode, publishers.len()) {
+            (_, 0) => anyhow::bail!("no middleware selected"),
+            (RoutingMode::Single, n) if n > 1 => {
+                anyhow::bail!("--routing single takes exactly one middleware, got {n}; use split or all")
+            }
+            _ => {}
+        }
+        let routes = publishers
+            .into_iter()
+            .map(|publisher| {
+                let name = Some(publisher.middleware().name());
+                Route {
+                    published: registry.counter("published", name),
+                    errors: registry.counter("publish_errors", name),
+                    latency: registry.latency("publish", name),
+                    publisher,
+                }
+            })
+            .collect();
+        Ok(Self { mode, routes, next: AtomicUsize::new(0) })
+    }
+
+    /// The routes one request is published to: one by round robin when splitting, else all.
+    pub fn pick(&self) -> &[Route] {
+        match self.mode {
+            RoutingMode::Split => {
+                let i = self.next.fetch_add(1, Ordering::Relaxed) % self.routes.len();
+                &self.routes[i..=i]
+            }
+            RoutingMode::Single | RoutingMode::All => &self.routes,
+        }
+    }
+}

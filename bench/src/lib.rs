@@ -1,0 +1,78 @@
+//! The `brokerbench` command line: one binary, a subcommand per role.
+//!
+//! `main` only parses [`Opts`] and calls [`run`], so tests build options with
+//! `Opts::parse_from` and run the very same code in-process.
+
+pub mod ingress;
+mod observe;
+pub mod subscriber;
+
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(name = "brokerbench", version, about = "Compare messaging middlewares on a real pipeline: HTTP ingress → gRPC / NATS / RabbitMQ / Pub/Sub → MongoDB.")]
+pub struct Opts {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Accept cases over HTTP and publish them through one or more middlewares.
+    Ingress(ingress::IngressOpts),
+    /// Consume one middleware's cases and store them in MongoDB.
+    Subscriber(subscriber::SubscriberOpts),
+}
+
+pub async fn run(opts: Opts) -> anyhow::Result<()> {
+    init_tracing();
+    let shutdown = shutdown_on_signal();
+    match opts.command {
+        Command::Ingress(opts) => {
+            let listener = bind(&opts.listen).await?;
+            ingress::run(opts, listener, shutdown).await
+        }
+        Command::Subscriber(opts) => {
+            let listener = bind(&opts.listen).await?;
+            subscriber::run(opts, listener, shutdown).await
+        }
+    }
+}
+
+async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// A token cancelled on Ctrl-C or SIGTERM, so every role drains and exits cleanly.
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+                }
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down");
+        trigger.cancel();
+    });
+    token
+}

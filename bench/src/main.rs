@@ -1,0 +1,6 @@
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    brokerbench::run(brokerbench::Opts::parse()).await
+}

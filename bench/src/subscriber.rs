@@ -1,0 +1,70 @@
+//! `brokerbench subscriber`: one middleware's consumer, storing into MongoDB, with its own
+//! `/healthz`, `/metrics` and `/stats`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use brokerbench_common::metrics::Registry;
+use brokerbench_common::settings::{BrokerSettings, Middleware, MongoSettings};
+use brokerbench_subscribers::sink::{self, SinkConfig};
+use brokerbench_subscribers::{Source, SubscriberMetrics};
+use clap::Args;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Args)]
+pub struct SubscriberOpts {
+    /// Which middleware to consume from.
+    #[arg(long, env = "BB_MIDDLEWARE", value_enum)]
+    pub middleware: Middleware,
+    /// HTTP address of /healthz, /metrics and /stats.
+    #[arg(long, env = "BB_LISTEN", default_value = "127.0.0.1:9090")]
+    pub listen: String,
+    /// Most cases written to MongoDB in one insert.
+    #[arg(long, env = "BB_BATCH_SIZE", default_value_t = 500)]
+    pub batch_size: usize,
+    /// Longest a batch waits for more cases after its first, in milliseconds.
+    #[arg(long, env = "BB_BATCH_TIMEOUT_MS", default_value_t = 5)]
+    pub batch_timeout_ms: u64,
+    /// Diagnostic: hold every batch this many milliseconds before writing it. Calibrates the
+    /// instrument: end-to-end p50 must grow by exactly this much. Never use it for real numbers.
+    #[arg(long, env = "BB_HOLD_BATCH_MS", default_value_t = 0.0)]
+    pub hold_batch_ms: f64,
+    #[command(flatten)]
+    pub mongo: MongoSettings,
+    #[command(flatten)]
+    pub brokers: BrokerSettings,
+}
+
+/// Runs until `shutdown` is cancelled, then stops consuming, stores what it holds and returns.
+pub async fn run(opts: SubscriberOpts, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let middleware = opts.middleware;
+    let registry = Arc::new(Registry::new("subscriber"));
+    let metrics = SubscriberMetrics::register(&registry, middleware);
+    let collection = sink::open_collection(&opts.mongo.uri, &opts.mongo.db, middleware).await?;
+    let source = Source::connect(middleware, &opts.brokers).await?;
+    let config = SinkConfig {
+        batch_size: opts.batch_size.max(1),
+        batch_timeout: Duration::from_millis(opts.batch_timeout_ms),
+        hold: Duration::from_secs_f64(opts.hold_batch_ms.max(0.0) / 1_000.0),
+    };
+    let (tx, rx) = mpsc::channel(config.batch_size * 4);
+    let sink_task = tokio::spawn(sink::run(collection, middleware, config, metrics.clone(), rx));
+    let stop = shutdown.clone();
+    let source_task = tokio::spawn(source.run(metrics, tx, async move { stop.cancelled().await }));
+    tracing::info!(%middleware, addr = ?listener.local_addr().ok(), "subscriber ready");
+    let server = axum::serve(listener, crate::observe::routes(registry));
+    let stop = shutdown.clone();
+    let served = server.with_graceful_shutdown(async move { stop.cancelled().await });
+    let (served, sourced) = tokio::join!(served, async {
+        let result = source_task.await;
+        shutdown.cancel();
+        result
+    });
+    served.context("HTTP server failed")?;
+    sourced.context("source task panicked")??;
+    sink_task.await.context("sink task panicked")?;
+    Ok(())
+}

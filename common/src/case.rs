@@ -1,0 +1,185 @@
+//! The infection case and its validation.
+//!
+//! Validation works on a parsed `serde_json::Value` rather than a typed `Deserialize` so that one
+//! request reports *every* bad field with a reason, instead of stopping at serde's first error.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+pub use crate::envelope::Case;
+
+/// Largest batch one request may carry.
+pub const MAX_BATCH: usize = 1_000;
+pub const MAX_NAME_CHARS: usize = 256;
+pub const MAX_LOCATION_CHARS: usize = 128;
+pub const MAX_AGE: u64 = 130;
+pub const INFECTED_TYPES: [&str; 3] = ["imported", "non-imported", "communitary"];
+pub const STATES: [&str; 2] = ["symptomatic", "asymptomatic"];
+
+const KNOWN_KEYS: [&str; 6] = ["name", "location", "age", "infectedtype", "infected_type", "state"];
+
+/// One problem with one field; `field` is prefixed with `[i].` inside a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldProblem {
+    pub field: String,
+    pub problem: String,
+}
+
+/// Why a request body was refused: the body as a whole (`error`) and each bad field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{error}")]
+pub struct CaseError {
+    pub error: String,
+    pub fields: Vec<FieldProblem>,
+}
+
+impl CaseError {
+    fn whole(error: impl Into<String>) -> Self {
+        Self { error: error.into(), fields: Vec::new() }
+    }
+}
+
+/// Parses a request body holding one case object or an array of 1..=1000 of them.
+/// A batch is all-or-nothing: one bad case refuses the whole body.
+pub fn parse_cases(body: &[u8]) -> Result<Vec<Case>, CaseError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| CaseError::whole(format!("body is not valid UTF-8 JSON: {e}")))?;
+    match value {
+        Value::Object(map) => validate_case(&map, "").map(|case| vec![case]).map_err(invalid),
+        Value::Array(items) => parse_batch(&items),
+        other => Err(CaseError::whole(format!(
+            "body must be a case object or an array of cases, not {}",
+            json_type(&other)
+        ))),
+    }
+}
+
+fn parse_batch(items: &[Value]) -> Result<Vec<Case>, CaseError> {
+    if items.is_empty() {
+        return Err(CaseError::whole("batch is empty: send at least one case"));
+    }
+    if items.len() > MAX_BATCH {
+        return Err(CaseError {
+            error: format!("batch has {} cases; at most {MAX_BATCH} are allowed", items.len()),
+            fields: vec![FieldProblem {
+                field: "[]".into(),
+                problem: format!("{} items, limit {MAX_BATCH}", items.len()),
+            }],
+        });
+    }
+    let mut cases = Vec::with_capacity(items.len());
+    let mut problems = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let prefix = format!("[{i}].");
+        match item {
+            Value::Object(map) => match validate_case(map, &prefix) {
+                Ok(case) => cases.push(case),
+                Err(mut p) => problems.append(&mut p),
+            },
+            other => problems.push(FieldProblem {
+                field: format!("[{i}]"),
+                problem: format!("must be a case object, not {}", json_type(other)),
+            }),
+        }
+    }
+    if problems.is_empty() { Ok(cases) } else { Err(invalid(problems)) }
+}
+
+fn invalid(fields: Vec<FieldProblem>) -> CaseError {
+    CaseError { error: "invalid case".into(), fields }
+}
+
+fn validate_case(map: &Map<String, Value>, prefix: &str) -> Result<Case, Vec<FieldProblem>> {
+    let mut problems = Vec::new();
+    let mut problem = |field: &str, text: String| {
+        problems.push(FieldProblem { field: format!("{prefix}{field}"), problem: text })
+    };
+    for key in map.keys().filter(|k| !KNOWN_KEYS.contains(&k.as_str())) {
+        problem(key, "unknown field".into());
+    }
+    let infected_key = match (map.contains_key("infectedtype"), map.contains_key("infected_type")) {
+        (true, true) => {
+            problem("infected_type", "given twice (as infectedtype and infected_type)".into());
+            "infectedtype"
+        }
+        (false, true) => "infected_type",
+        _ => "infectedtype",
+    };
+    let name = text_field(map, "name", MAX_NAME_CHARS).map_err(|p| problem("name", p)).ok();
+    let location =
+        text_field(map, "location", MAX_LOCATION_CHARS).map_err(|p| problem("location", p)).ok();
+    let age = age_field(map).map_err(|p| problem("age", p)).ok();
+    let infectedtype =
+        choice_field(map, infected_key, &INFECTED_TYPES).map_err(|p| problem(infected_key, p)).ok();
+    let state = choice_field(map, "state", &STATES).map_err(|p| problem("state", p)).ok();
+    match (name, location, age, infectedtype, state) {
+        (Some(name), Some(location), Some(age), Some(infectedtype), Some(state))
+            if problems.is_empty() =>
+        {
+            Ok(Case { name, location, age, infectedtype, state })
+        }
+        _ => Err(problems),
+    }
+}
+
+fn text_field(map: &Map<String, Value>, key: &str, max_chars: usize) -> Result<String, String> {
+    let text = match map.get(key) {
+        None => return Err("missing".into()),
+        Some(Value::String(s)) => s.trim(),
+        Some(other) => return Err(format!("must be a string, not {}", json_type(other))),
+    };
+    let chars = text.chars().count();
+    if chars == 0 {
+        return Err("must not be empty or blank".into());
+    }
+    if chars > max_chars {
+        return Err(format!("{chars} characters; at most {max_chars} are allowed"));
+    }
+    Ok(text.to_owned())
+}
+
+fn age_field(map: &Map<String, Value>) -> Result<u32, String> {
+    match map.get("age") {
+        None => Err("missing".into()),
+        Some(Value::Number(n)) => match (n.as_u64(), n.as_i64()) {
+            (Some(age), _) if age <= MAX_AGE => Ok(age as u32),
+            (Some(age), _) => Err(format!("{age} is out of range 0..={MAX_AGE}")),
+            (None, Some(age)) => Err(format!("{age} is negative; must be 0..={MAX_AGE}")),
+            (None, None) => Err(format!("{n} is not a whole number")),
+        },
+        Some(other) => Err(format!("must be an integer, not {}", json_type(other))),
+    }
+}
+
+fn choice_field(map: &Map<String, Value>, key: &str, allowed: &[&str]) -> Result<String, String> {
+    match map.get(key) {
+        None => Err("missing".into()),
+        Some(Value::String(s)) if allowed.contains(&s.as_str()) => Ok(s.clone()),
+        Some(Value::String(s)) => {
+            Err(format!("{:?} is not one of {}", truncate(s, 40), allowed.join(", ")))
+        }
+        Some(other) => Err(format!("must be a string, not {}", json_type(other))),
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_owned(),
+    }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+#[path = "case_tests.rs"]
+mod tests;

@@ -1,0 +1,62 @@
+use super::*;
+
+fn ok_case() -> serde_json::Value {
+    serde_json::json!({"name": "Ana López", "location": "Escuintla", "age": 34,
+        "infectedtype": "communitary", "state": "symptomatic"})
+}
+
+#[test]
+fn accepts_one_case_and_trims_text() {
+    let mut v = ok_case();
+    v["name"] = "  Ana  ".into();
+    let cases = parse_cases(v.to_string().as_bytes()).expect("valid");
+    assert_eq!(cases.len(), 1);
+    assert_eq!(cases[0].name, "Ana");
+    assert_eq!(cases[0].age, 34);
+}
+
+#[test]
+fn accepts_infected_type_alias() {
+    let mut v = ok_case();
+    let t = v.as_object_mut().and_then(|m| m.remove("infectedtype")).expect("key");
+    v["infected_type"] = t;
+    let cases = parse_cases(v.to_string().as_bytes()).expect("valid");
+    assert_eq!(cases[0].infectedtype, "communitary");
+}
+
+#[test]
+fn names_every_bad_field() {
+    let body = br#"{"name": "", "location": 5, "age": 34.5, "infectedtype": "x", "extra": 1}"#;
+    let err = parse_cases(body).expect_err("invalid");
+    let fields: Vec<&str> = err.fields.iter().map(|f| f.field.as_str()).collect();
+    for f in ["extra", "name", "location", "age", "infectedtype", "state"] {
+        assert!(fields.contains(&f), "{f} missing from {fields:?}");
+    }
+}
+
+#[test]
+fn batch_is_all_or_nothing_with_indexed_fields() {
+    let mut bad = ok_case();
+    bad["age"] = (-1).into();
+    let body = serde_json::json!([ok_case(), bad]).to_string();
+    let err = parse_cases(body.as_bytes()).expect_err("invalid");
+    assert_eq!(err.fields[0].field, "[1].age");
+}
+
+#[test]
+fn rejects_oversized_and_empty_batches() {
+    let big = serde_json::Value::Array(vec![ok_case(); MAX_BATCH + 1]).to_string();
+    assert!(parse_cases(big.as_bytes()).is_err());
+    assert!(parse_cases(b"[]").is_err());
+    let full = serde_json::Value::Array(vec![ok_case(); MAX_BATCH]).to_string();
+    assert_eq!(parse_cases(full.as_bytes()).map(|c| c.len()), Ok(MAX_BATCH));
+}
+
+#[test]
+fn age_bounds() {
+    for (age, ok) in [(0, true), (130, true), (131, false)] {
+        let mut v = ok_case();
+        v["age"] = age.into();
+        assert_eq!(parse_cases(v.to_string().as_bytes()).is_ok(), ok, "age {age}");
+    }
+}

@@ -1,0 +1,131 @@
+//! Connection settings, one block per middleware, shared by the publisher and subscriber side so
+//! both always agree on addresses and names. Every option can come from an environment variable
+//! (shown by `--help`), which is how docker compose and the bench runner configure processes.
+
+use std::fmt;
+
+use clap::{Args, ValueEnum};
+use serde::{Deserialize, Serialize};
+
+/// The four middlewares under comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Middleware {
+    Grpc,
+    Nats,
+    Rabbitmq,
+    Pubsub,
+}
+
+impl Middleware {
+    pub const ALL: [Middleware; 4] = [Self::Grpc, Self::Nats, Self::Rabbitmq, Self::Pubsub];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Grpc => "grpc",
+            Self::Nats => "nats",
+            Self::Rabbitmq => "rabbitmq",
+            Self::Pubsub => "pubsub",
+        }
+    }
+
+    /// The MongoDB collection this path's subscriber writes to.
+    pub fn collection(self) -> String {
+        format!("cases_{}", self.name())
+    }
+}
+
+impl fmt::Display for Middleware {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GrpcSettings {
+    /// gRPC subscriber address: where the subscriber listens and the ingress connects (host:port).
+    #[arg(long = "grpc-addr", env = "BB_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    pub addr: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NatsMode {
+    /// Core NATS: publish + flush; at most once, nothing is redelivered.
+    Core,
+    /// JetStream: publish awaits the PubAck; durable consumer with explicit acks (at least once).
+    Jetstream,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct NatsSettings {
+    #[arg(long = "nats-url", env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub url: String,
+    #[arg(long = "nats-mode", env = "BB_NATS_MODE", value_enum, default_value_t = NatsMode::Jetstream)]
+    pub mode: NatsMode,
+    #[arg(long = "nats-subject", env = "BB_NATS_SUBJECT", default_value = "brokerbench.cases")]
+    pub subject: String,
+    /// JetStream stream capturing the subject (created if missing).
+    #[arg(long = "nats-stream", env = "BB_NATS_STREAM", default_value = "BROKERBENCH_CASES")]
+    pub stream: String,
+    /// Durable JetStream consumer name of the subscriber.
+    #[arg(long = "nats-consumer", env = "BB_NATS_CONSUMER", default_value = "brokerbench-subscriber")]
+    pub consumer: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RabbitmqSettings {
+    #[arg(long = "amqp-url", env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    pub url: String,
+    /// Durable queue (declared if missing by both sides).
+    #[arg(long = "rabbitmq-queue", env = "BB_RABBITMQ_QUEUE", default_value = "brokerbench.cases")]
+    pub queue: String,
+    /// Unacknowledged deliveries the subscriber may hold (basic.qos prefetch).
+    #[arg(long = "rabbitmq-prefetch", env = "BB_RABBITMQ_PREFETCH", default_value_t = 1000)]
+    pub prefetch: u16,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PubsubSettings {
+    #[arg(long = "pubsub-project", env = "PUBSUB_PROJECT_ID", default_value = "brokerbench-local")]
+    pub project: String,
+    /// Topic id (created if missing; at least 3 characters).
+    #[arg(long = "pubsub-topic", env = "BB_PUBSUB_TOPIC", default_value = "brokerbench-cases")]
+    pub topic: String,
+    /// Subscription id (created if missing; at least 3 characters).
+    #[arg(long = "pubsub-subscription", env = "BB_PUBSUB_SUBSCRIPTION", default_value = "brokerbench-cases-sub")]
+    pub subscription: String,
+    /// host:port of the Pub/Sub emulator; when unset, Google Cloud with default credentials.
+    #[arg(long = "pubsub-emulator-host", env = "PUBSUB_EMULATOR_HOST")]
+    pub emulator_host: Option<String>,
+}
+
+impl PubsubSettings {
+    pub fn topic_path(&self) -> String {
+        format!("projects/{}/topics/{}", self.project, self.topic)
+    }
+    pub fn subscription_path(&self) -> String {
+        format!("projects/{}/subscriptions/{}", self.project, self.subscription)
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MongoSettings {
+    #[arg(long = "mongodb-uri", env = "MONGODB_URI", default_value = "mongodb://127.0.0.1:27017/")]
+    pub uri: String,
+    #[arg(long = "mongodb-db", env = "BB_MONGODB_DB", default_value = "brokerbench")]
+    pub db: String,
+}
+
+/// Settings of every middleware; a process uses the blocks of the paths it serves.
+#[derive(Debug, Clone, Args)]
+pub struct BrokerSettings {
+    #[command(flatten)]
+    pub grpc: GrpcSettings,
+    #[command(flatten)]
+    pub nats: NatsSettings,
+    #[command(flatten)]
+    pub rabbitmq: RabbitmqSettings,
+    #[command(flatten)]
+    pub pubsub: PubsubSettings,
+}

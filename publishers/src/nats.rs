@@ -1,0 +1,82 @@
+//! NATS path, in core mode (publish + flush) or JetStream mode (publish awaits the PubAck).
+
+use std::future::IntoFuture;
+
+use async_nats::jetstream::{self, stream};
+use brokerbench_common::envelope::Envelope;
+use brokerbench_common::settings::{Middleware, NatsMode, NatsSettings};
+use bytes::Bytes;
+use futures::future::try_join_all;
+
+use crate::PublishError;
+
+fn err(action: &'static str) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> PublishError {
+    move |e| PublishError::new(Middleware::Nats, action, e)
+}
+
+#[derive(Debug, Clone)]
+pub struct NatsPublisher {
+    client: async_nats::Client,
+    jetstream: Option<jetstream::Context>,
+    subject: String,
+}
+
+impl NatsPublisher {
+    pub async fn connect(settings: &NatsSettings) -> Result<Self, PublishError> {
+        let client = async_nats::connect(&settings.url).await.map_err(|e| err("connect")(e.into()))?;
+        let jetstream = match settings.mode {
+            NatsMode::Core => None,
+            NatsMode::Jetstream => {
+                let js = jetstream::new(client.clone());
+                ensure_stream(&js, settings).await?;
+                Some(js)
+            }
+        };
+        Ok(Self { client, jetstream, subject: settings.subject.clone() })
+    }
+
+    pub async fn publish(&self, batch: &[Envelope]) -> Result<(), PublishError> {
+        match &self.jetstream {
+            None => {
+                for envelope in batch {
+                    let payload = Bytes::from(envelope.to_bytes());
+                    self.client
+                        .publish(self.subject.clone(), payload)
+                        .await
+                        .map_err(|e| err("publish")(e.into()))?;
+                }
+                self.client.flush().await.map_err(|e| err("flush")(e.into()))
+            }
+            Some(js) => {
+                // Send the whole batch first, then await every PubAck: pipelined, not lock-step.
+                let mut acks = Vec::with_capacity(batch.len());
+                for envelope in batch {
+                    let payload = Bytes::from(envelope.to_bytes());
+                    let ack = js
+                        .publish(self.subject.clone(), payload)
+                        .await
+                        .map_err(|e| err("publish")(e.into()))?;
+                    acks.push(ack);
+                }
+                try_join_all(acks.into_iter().map(IntoFuture::into_future))
+                    .await.map_err(|e| err("await PubAck")(e.into()))?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Creates the stream capturing the subject if it does not exist yet (idempotent).
+pub async fn ensure_stream(
+    js: &jetstream::Context,
+    settings: &NatsSettings,
+) -> Result<stream::Stream, PublishError> {
+    js.get_or_create_stream(stream::Config {
+        name: settings.stream.clone(),
+        subjects: vec![settings.subject.clone()],
+        storage: stream::StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| err("create stream")(e.into()))
+}

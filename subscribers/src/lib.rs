@@ -1,0 +1,136 @@
+//! Subscribers: the consuming side of each middleware.
+//!
+//! A [`Source`] (closed enum over the four paths) turns the middleware's messages into
+//! [`Delivery`] values on a bounded channel; the [`sink`] stores them in MongoDB in batches and
+//! only then acknowledges each to its middleware, so a crash between receive and store means a
+//! redelivery (at least once), never a loss, on the paths that can redeliver.
+
+mod ack;
+mod grpc;
+mod nats;
+mod pubsub;
+mod rabbitmq;
+pub mod sink;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use brokerbench_common::envelope::{Envelope, now_ns};
+use brokerbench_common::metrics::{Counter, Latency, Registry};
+use brokerbench_common::settings::{BrokerSettings, Middleware};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+pub use ack::Acker;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{middleware} subscriber: {action} failed: {source}")]
+pub struct SubscribeError {
+    pub middleware: Middleware,
+    pub action: &'static str,
+    #[source]
+    pub source: BoxError,
+}
+
+impl SubscribeError {
+    pub(crate) fn new(middleware: Middleware, action: &'static str, source: impl Into<BoxError>) -> Self {
+        Self { middleware, action, source: source.into() }
+    }
+}
+
+/// One received envelope and the handle that acknowledges it to its middleware.
+#[derive(Debug)]
+pub struct Delivery {
+    pub envelope: Envelope,
+    pub ack: Acker,
+}
+
+/// The counters and histograms of one subscriber, registered under its middleware's name.
+#[derive(Debug, Clone)]
+pub struct SubscriberMetrics {
+    pub received: Arc<Counter>,
+    pub stored: Arc<Counter>,
+    pub duplicates: Arc<Counter>,
+    pub errors: Arc<Counter>,
+    /// accepted at the ingress → received here.
+    pub delivery: Arc<Latency>,
+    /// accepted (or intended, when the generator said) → MongoDB acknowledged the write.
+    pub end_to_end: Arc<Latency>,
+}
+
+impl SubscriberMetrics {
+    pub fn register(registry: &Registry, middleware: Middleware) -> Self {
+        let m = Some(middleware.name());
+        Self {
+            received: registry.counter("received", m),
+            stored: registry.counter("stored", m),
+            duplicates: registry.counter("duplicates", m),
+            errors: registry.counter("errors", m),
+            delivery: registry.latency("delivery", m),
+            end_to_end: registry.latency("e2e", m),
+        }
+    }
+
+    /// Counts a message that arrived and records its delivery latency.
+    pub(crate) fn on_received(&self, envelope: &Envelope) {
+        self.received.add(1);
+        self.delivery.record_between_ns(envelope.accepted_at_ns, now_ns());
+    }
+}
+
+/// Where a subscriber's messages come from.
+pub enum Source {
+    Grpc(TcpListener),
+    Nats(nats::NatsSource),
+    Rabbitmq(rabbitmq::RabbitmqSource),
+    Pubsub(pubsub::PubsubSource),
+}
+
+impl Source {
+    /// Connects to the middleware and prepares its topology (stream, consumer, queue,
+    /// subscription). The gRPC path instead binds its server on `settings.grpc.addr`.
+    pub async fn connect(middleware: Middleware, settings: &BrokerSettings) -> Result<Self, SubscribeError> {
+        Ok(match middleware {
+            Middleware::Grpc => Self::Grpc(
+                TcpListener::bind(&settings.grpc.addr)
+                    .await
+                    .map_err(|e| SubscribeError::new(Middleware::Grpc, "bind", e))?,
+            ),
+            Middleware::Nats => Self::Nats(nats::NatsSource::connect(&settings.nats).await?),
+            Middleware::Rabbitmq => Self::Rabbitmq(rabbitmq::RabbitmqSource::connect(&settings.rabbitmq).await?),
+            Middleware::Pubsub => Self::Pubsub(pubsub::PubsubSource::connect(&settings.pubsub).await?),
+        })
+    }
+
+    /// Feeds deliveries into `tx` until `shutdown` completes or the middleware goes away.
+    pub async fn run(
+        self,
+        metrics: SubscriberMetrics,
+        tx: mpsc::Sender<Delivery>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), SubscribeError> {
+        match self {
+            Self::Grpc(listener) => grpc::serve(listener, metrics, tx, shutdown).await,
+            Self::Nats(source) => source.run(metrics, tx, shutdown).await,
+            Self::Rabbitmq(source) => source.run(metrics, tx, shutdown).await,
+            Self::Pubsub(source) => source.run(metrics, tx, shutdown).await,
+        }
+    }
+}
+
+/// Decodes an envelope, counting it as received, or counting an error if it is not one.
+pub(crate) fn decode(payload: &[u8], metrics: &SubscriberMetrics) -> Option<Envelope> {
+    match Envelope::from_bytes(payload) {
+        Ok(envelope) => {
+            metrics.on_received(&envelope);
+            Some(envelope)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "dropping a message that is not a brokerbench envelope");
+            metrics.errors.add(1);
+            None
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! NATS path: a plain subscription (core) or a durable pull consumer with explicit acks (JetStream).
+
+use std::future::Future;
+
+use async_nats::jetstream::{self, AckKind, consumer};
+use brokerbench_common::settings::{Middleware, NatsMode, NatsSettings};
+use brokerbench_publishers::nats::ensure_stream;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::{Acker, Delivery, decode, SubscribeError, SubscriberMetrics};
+
+fn err(action: &'static str) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> SubscribeError {
+    move |e| SubscribeError::new(Middleware::Nats, action, e)
+}
+
+pub enum NatsSource {
+    Core(async_nats::Subscriber),
+    Jetstream(consumer::Consumer<consumer::pull::Config>),
+}
+
+impl NatsSource {
+    pub async fn connect(settings: &NatsSettings) -> Result<Self, SubscribeError> {
+        let client = async_nats::connect(&settings.url).await.map_err(|e| err("connect")(e.into()))?;
+        match settings.mode {
+            NatsMode::Core => {
+                let sub = client.subscribe(settings.subject.clone()).await.map_err(|e| err("subscribe")(e.into()))?;
+                Ok(Self::Core(sub))
+            }
+            NatsMode::Jetstream => {
+                let js = jetstream::new(client);
+                let stream = ensure_stream(&js, settings).await.map_err(|e| err("create stream")(e.into()))?;
+                let consumer = stream
+                    .get_or_create_consumer(
+                        &settings.consumer,
+                        consumer::pull::Config {
+                            durable_name: Some(settings.consumer.clone()),
+                            ack_policy: consumer::AckPolicy::Explicit,
+                            max_ack_pending: 20_000,
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .map_err(|e| err("create consumer")(e.into()))?;
+                Ok(Self::Jetstream(consumer))
+            }
+        }
+    }
+
+    pub async fn run(
+        self,
+        metrics: SubscriberMetrics,
+        tx: mpsc::Sender<Delivery>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), SubscribeError> {
+        tokio::pin!(shutdown);
+        match self {
+            Self::Core(mut sub) => loop {
+                let message = tokio::select! {
+                    () = &mut shutdown => return Ok(()),
+                    m = sub.next() => match m { Some(m) => m, None => return Ok(()) },
+                };
+                if let Some(envelope) = decode(&message.payload, &metrics)
+                    && tx.send(Delivery { envelope, ack: Acker::NatsCore }).await.is_err()
+                {
+                    return Ok(());
+                }
+            },
+            Self::Jetstream(consumer) => {
+                let mut messages = consumer.messages().await.map_err(|e| err("pull messages")(e.into()))?;
+                loop {
+                    let message = tokio::select! {
+                        () = &mut shutdown => return Ok(()),
+                        m = messages.next() => match m {
+                            Some(Ok(m)) => m,
+                            Some(Err(e)) => {
+                                tracing::warn!(error = %e, "NATS JetStream pull failed; continuing");
+                                metrics.errors.add(1);
+                                continue;
+                            }
+                            None => return Ok(()),
+                        },
+                    };
+                    match decode(&message.payload, &metrics) {
+                        Some(envelope) => {
+                            if tx.send(Delivery { envelope, ack: Acker::NatsJetstream(message) }).await.is_err() {
+                                return Ok(());
+                            }
+                        }
+                        // A message that can never decode would be redelivered forever: terminate it.
+                        None => {
+                            let _ = message.ack_with(AckKind::Term).await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Google Pub/Sub path, on the official client (`google-cloud-pubsub`): a streaming pull on the
+//! subscription, with the client's lease management (it keeps extending the ack deadline of every
+//! message we hold until we ack or nack it).
+//!
+//! Acks and nacks are fire-and-forget in the client: they are queued to its lease-management task,
+//! which sends them in batches (`Acknowledge`, or `ModifyAckDeadline` 0 for a nack). Dropping a
+//! [`PubsubAck`] unused nacks the message (redelivered soon), like [`PubsubAck::nack`].
+
+use std::future::Future;
+use std::time::Duration;
+
+use brokerbench_common::settings::{Middleware, PubsubSettings};
+use brokerbench_publishers::pubsub::{ACK_DEADLINE_SECONDS, emulator, ensure_topology};
+use google_cloud_pubsub::client::Subscriber;
+use google_cloud_pubsub::subscriber::handler::Handler;
+use google_cloud_pubsub::subscriber::{MessageStream, ShutdownBehavior};
+use tokio::sync::mpsc;
+
+use crate::{Acker, BoxError, Delivery, SubscribeError, SubscriberMetrics, decode};
+
+/// Flow control: how many messages the server lets this stream hold unacknowledged (received,
+/// queued to the sink, or in a MongoDB batch being written).
+const MAX_OUTSTANDING_MESSAGES: i64 = 5_000;
+const MAX_OUTSTANDING_BYTES: i64 = 256 * 1024 * 1024;
+/// On shutdown, how long to wait for the sink to ack what it holds and for those acks to reach
+/// Pub/Sub before giving up (what is left unacked is redelivered later).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+fn err(action: &'static str) -> impl FnOnce(BoxError) -> SubscribeError {
+    move |e| SubscribeError::new(Middleware::Pubsub, action, e)
+}
+
+/// The handle that acknowledges one Pub/Sub message.
+#[derive(Debug)]
+pub struct PubsubAck {
+    handler: Handler,
+}
+
+impl PubsubAck {
+    /// Acknowledges the message. Queued to the client, which batches acks to the service (best
+    /// effort on an at-least-once subscription; confirmed on an exactly-once one).
+    pub async fn ack(self) -> Result<(), BoxError> {
+        match self.handler {
+            Handler::ExactlyOnce(h) => h.confirmed_ack().await.map_err(Into::into),
+            handler => {
+                handler.ack();
+                Ok(())
+            }
+        }
+    }
+
+    /// Makes the message redeliverable right away (ack deadline set to 0).
+    pub async fn nack(self) -> Result<(), BoxError> {
+        match self.handler {
+            Handler::ExactlyOnce(h) => h.confirmed_nack().await.map_err(Into::into),
+            handler => {
+                handler.nack();
+                Ok(())
+            }
+        }
+    }
+}
+
+pub struct PubsubSource {
+    client: Subscriber,
+    subscription: String,
+}
+
+impl PubsubSource {
+    pub async fn connect(settings: &PubsubSettings) -> Result<Self, SubscribeError> {
+        ensure_topology(settings).await.map_err(|e| err("create topic and subscription")(e.into()))?;
+        let mut builder = Subscriber::builder();
+        if let Some((endpoint, credentials)) = emulator(settings) {
+            builder = builder.with_endpoint(endpoint).with_credentials(credentials);
+        }
+        let client = builder.build().await.map_err(|e| err("build subscriber client")(e.into()))?;
+        Ok(Self { client, subscription: settings.subscription_path() })
+    }
+
+    pub async fn run(
+        self,
+        metrics: SubscriberMetrics,
+        tx: mpsc::Sender<Delivery>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), SubscribeError> {
+        let mut stream = self
+            .client
+            .subscribe(self.subscription.clone())
+            .set_max_outstanding_messages(MAX_OUTSTANDING_MESSAGES)
+            .set_max_outstanding_bytes(MAX_OUTSTANDING_BYTES)
+            .set_max_lease_extension(Duration::from_secs(ACK_DEADLINE_SECONDS.unsigned_abs().into()))
+            // Keep accepting the sink's acks for what it already holds while shutting down.
+            .set_shutdown_behavior(ShutdownBehavior::WaitForProcessing)
+            .build();
+        let result = pull(&mut stream, &metrics, &tx, shutdown).await;
+        // Let the sink drain: dropping our sender ends it once it has stored and acked the rest.
+        drop(tx);
+        // Waits until every handed-out handle was acked, nacked or dropped and the acks were sent.
+        let token = stream.shutdown_token();
+        if tokio::time::timeout(SHUTDOWN_GRACE, token.shutdown()).await.is_err() {
+            tracing::warn!("Pub/Sub subscriber shutdown timed out; unacked messages will be redelivered");
+        }
+        result
+    }
+}
+
+/// Forwards messages into `tx` until `shutdown` completes, `tx` closes or the stream fails.
+async fn pull(
+    stream: &mut MessageStream,
+    metrics: &SubscriberMetrics,
+    tx: &mpsc::Sender<Delivery>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), SubscribeError> {
+    tokio::pin!(shutdown);
+    loop {
+        let (message, handler) = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            next = stream.next() => match next {
+                Some(Ok(pair)) => pair,
+                Some(Err(e)) => return Err(err("streaming pull")(e.into())),
+                None => return Ok(()),
+            },
+        };
+        match decode(&message.data, metrics) {
+            Some(envelope) => {
+                let delivery = Delivery { envelope, ack: Acker::Pubsub(PubsubAck { handler }) };
+                // The bounded channel is the backpressure; the handle is dropped (nacked) if the
+                // sink is gone.
+                tokio::select! {
+                    () = &mut shutdown => return Ok(()),
+                    sent = tx.send(delivery) => if sent.is_err() { return Ok(()) },
+                }
+            }
+            // A message that can never decode would be redelivered forever: ack it away.
+            None => handler.ack(),
+        }
+    }
+}

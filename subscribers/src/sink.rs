@@ -1,0 +1,126 @@
+//! The MongoDB side of every subscriber: batch, write, then acknowledge.
+//!
+//! Batches close at `batch_size` envelopes or `batch_timeout` after their first one, whichever
+//! comes first. The write is unordered, so one duplicate `_id` (a redelivery) does not stop the
+//! rest; duplicates are counted and acknowledged like stored envelopes, because the case *is*
+//! stored. Anything else that fails is nacked so the middleware delivers it again.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use brokerbench_common::envelope::{Envelope, now_ns};
+use brokerbench_common::settings::Middleware;
+use mongodb::bson::{DateTime, Document, doc};
+use mongodb::error::{ErrorKind, InsertManyError};
+use mongodb::{Client, Collection};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, timeout_at};
+
+use crate::{Delivery, SubscribeError, SubscriberMetrics};
+
+/// MongoDB's duplicate-key error code.
+const DUPLICATE_KEY: i32 = 11000;
+
+#[derive(Debug, Clone)]
+pub struct SinkConfig {
+    pub batch_size: usize,
+    pub batch_timeout: Duration,
+    /// Diagnostic: hold every batch this long before writing it (calibrates the instrument).
+    pub hold: Duration,
+}
+
+/// Opens the collection of one path in `db`.
+pub async fn open_collection(
+    uri: &str,
+    db: &str,
+    middleware: Middleware,
+) -> Result<Collection<Document>, SubscribeError> {
+    let client = Client::with_uri_str(uri)
+        .await
+        .map_err(|e| SubscribeError::new(middleware, "connect to MongoDB", e))?;
+    Ok(client.database(db).collection(&middleware.collection()))
+}
+
+/// Stores deliveries until every sender of `rx` is gone, then flushes what is left and returns.
+pub async fn run(
+    collection: Collection<Document>,
+    middleware: Middleware,
+    config: SinkConfig,
+    metrics: SubscriberMetrics,
+    mut rx: mpsc::Receiver<Delivery>,
+) {
+    let batch_size = config.batch_size.max(1);
+    while let Some(first) = rx.recv().await {
+        let deadline = Instant::now() + config.batch_timeout;
+        let mut batch = vec![first];
+        while batch.len() < batch_size {
+            match timeout_at(deadline, rx.recv()).await {
+                Ok(Some(delivery)) => batch.push(delivery),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        if !config.hold.is_zero() {
+            tokio::time::sleep(config.hold).await;
+        }
+        store(&collection, middleware, &metrics, batch).await;
+    }
+}
+
+async fn store(
+    collection: &Collection<Document>,
+    middleware: Middleware,
+    metrics: &SubscriberMetrics,
+    batch: Vec<Delivery>,
+) {
+    let stored_at = DateTime::now();
+    let docs: Vec<Document> = batch.iter().map(|d| to_document(&d.envelope, middleware, stored_at)).collect();
+    let failed: HashMap<usize, i32> = match collection.insert_many(docs).ordered(false).await {
+        Ok(_) => HashMap::new(),
+        Err(e) => match *e.kind {
+            ErrorKind::InsertMany(InsertManyError { write_errors: Some(errors), write_concern_error: None, .. }) => {
+                errors.into_iter().map(|w| (w.index, w.code)).collect()
+            }
+            _ => {
+                tracing::warn!(error = %e, batch = batch.len(), "MongoDB write failed; asking for redelivery");
+                (0..batch.len()).map(|i| (i, -1)).collect()
+            }
+        },
+    };
+    let written_ns = now_ns();
+    for (i, delivery) in batch.into_iter().enumerate() {
+        let outcome = match failed.get(&i) {
+            None => {
+                metrics.stored.add(1);
+                metrics.end_to_end.record_between_ns(delivery.envelope.latency_origin_ns(), written_ns);
+                delivery.ack.ack().await
+            }
+            Some(&DUPLICATE_KEY) => {
+                metrics.duplicates.add(1);
+                delivery.ack.ack().await
+            }
+            Some(_) => {
+                metrics.errors.add(1);
+                delivery.ack.nack().await
+            }
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(error = %e, "acknowledging to {middleware} failed; it may redeliver");
+        }
+    }
+}
+
+/// The stored form of a case: `_id` is the case id, times are BSON dates (millisecond precision).
+pub fn to_document(envelope: &Envelope, middleware: Middleware, stored_at: DateTime) -> Document {
+    let case = envelope.case.clone().unwrap_or_default();
+    doc! {
+        "_id": &envelope.id,
+        "name": case.name,
+        "location": case.location,
+        "age": i32::try_from(case.age).unwrap_or(i32::MAX),
+        "infectedtype": case.infectedtype,
+        "state": case.state,
+        "route": middleware.name(),
+        "accepted_at": DateTime::from_millis(envelope.accepted_at_ns / 1_000_000),
+        "stored_at": stored_at,
+    }
+}
