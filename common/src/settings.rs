@@ -44,7 +44,7 @@ impl fmt::Display for Middleware {
 #[derive(Debug, Clone, Args)]
 pub struct GrpcSettings {
     /// gRPC subscriber address: where the subscriber listens and the ingress connects (host:port).
-    #[arg(long = "grpc-addr", env = "BB_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    #[arg(id = "grpc-addr", long = "grpc-addr", env = "BB_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub addr: String,
 }
 
@@ -59,44 +59,44 @@ pub enum NatsMode {
 
 #[derive(Debug, Clone, Args)]
 pub struct NatsSettings {
-    #[arg(long = "nats-url", env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    #[arg(id = "nats-url", long = "nats-url", env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub url: String,
-    #[arg(long = "nats-mode", env = "BB_NATS_MODE", value_enum, default_value_t = NatsMode::Jetstream)]
+    #[arg(id = "nats-mode", long = "nats-mode", env = "BB_NATS_MODE", value_enum, default_value_t = NatsMode::Jetstream)]
     pub mode: NatsMode,
-    #[arg(long = "nats-subject", env = "BB_NATS_SUBJECT", default_value = "brokerbench.cases")]
+    #[arg(id = "nats-subject", long = "nats-subject", env = "BB_NATS_SUBJECT", default_value = "brokerbench.cases")]
     pub subject: String,
     /// JetStream stream capturing the subject (created if missing).
-    #[arg(long = "nats-stream", env = "BB_NATS_STREAM", default_value = "BROKERBENCH_CASES")]
+    #[arg(id = "nats-stream", long = "nats-stream", env = "BB_NATS_STREAM", default_value = "BROKERBENCH_CASES")]
     pub stream: String,
     /// Durable JetStream consumer name of the subscriber.
-    #[arg(long = "nats-consumer", env = "BB_NATS_CONSUMER", default_value = "brokerbench-subscriber")]
+    #[arg(id = "nats-consumer", long = "nats-consumer", env = "BB_NATS_CONSUMER", default_value = "brokerbench-subscriber")]
     pub consumer: String,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct RabbitmqSettings {
-    #[arg(long = "amqp-url", env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    #[arg(id = "amqp-url", long = "amqp-url", env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
     pub url: String,
     /// Durable queue (declared if missing by both sides).
-    #[arg(long = "rabbitmq-queue", env = "BB_RABBITMQ_QUEUE", default_value = "brokerbench.cases")]
+    #[arg(id = "rabbitmq-queue", long = "rabbitmq-queue", env = "BB_RABBITMQ_QUEUE", default_value = "brokerbench.cases")]
     pub queue: String,
     /// Unacknowledged deliveries the subscriber may hold (basic.qos prefetch).
-    #[arg(long = "rabbitmq-prefetch", env = "BB_RABBITMQ_PREFETCH", default_value_t = 1000)]
+    #[arg(id = "rabbitmq-prefetch", long = "rabbitmq-prefetch", env = "BB_RABBITMQ_PREFETCH", default_value_t = 1000)]
     pub prefetch: u16,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct PubsubSettings {
-    #[arg(long = "pubsub-project", env = "PUBSUB_PROJECT_ID", default_value = "brokerbench-local")]
+    #[arg(id = "pubsub-project", long = "pubsub-project", env = "PUBSUB_PROJECT_ID", default_value = "brokerbench-local")]
     pub project: String,
     /// Topic id (created if missing; at least 3 characters).
-    #[arg(long = "pubsub-topic", env = "BB_PUBSUB_TOPIC", default_value = "brokerbench-cases")]
+    #[arg(id = "pubsub-topic", long = "pubsub-topic", env = "BB_PUBSUB_TOPIC", default_value = "brokerbench-cases")]
     pub topic: String,
     /// Subscription id (created if missing; at least 3 characters).
-    #[arg(long = "pubsub-subscription", env = "BB_PUBSUB_SUBSCRIPTION", default_value = "brokerbench-cases-sub")]
+    #[arg(id = "pubsub-subscription", long = "pubsub-subscription", env = "BB_PUBSUB_SUBSCRIPTION", default_value = "brokerbench-cases-sub")]
     pub subscription: String,
     /// host:port of the Pub/Sub emulator; when unset, Google Cloud with default credentials.
-    #[arg(long = "pubsub-emulator-host", env = "PUBSUB_EMULATOR_HOST")]
+    #[arg(id = "pubsub-emulator-host", long = "pubsub-emulator-host", env = "PUBSUB_EMULATOR_HOST")]
     pub emulator_host: Option<String>,
 }
 
@@ -111,9 +111,9 @@ impl PubsubSettings {
 
 #[derive(Debug, Clone, Args)]
 pub struct MongoSettings {
-    #[arg(long = "mongodb-uri", env = "MONGODB_URI", default_value = "mongodb://127.0.0.1:27017/")]
+    #[arg(id = "mongodb-uri", long = "mongodb-uri", env = "MONGODB_URI", default_value = "mongodb://127.0.0.1:27017/")]
     pub uri: String,
-    #[arg(long = "mongodb-db", env = "BB_MONGODB_DB", default_value = "brokerbench")]
+    #[arg(id = "mongodb-db", long = "mongodb-db", env = "BB_MONGODB_DB", default_value = "brokerbench")]
     pub db: String,
 }
 
@@ -128,4 +128,28 @@ pub struct BrokerSettings {
     pub rabbitmq: RabbitmqSettings,
     #[command(flatten)]
     pub pubsub: PubsubSettings,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Both {
+        #[command(flatten)]
+        brokers: BrokerSettings,
+        #[command(flatten)]
+        mongo: MongoSettings,
+    }
+
+    #[test]
+    fn every_option_has_a_unique_id_and_a_default() {
+        Both::command().debug_assert();
+        let both = Both::parse_from(["t", "--nats-mode=core", "--rabbitmq-queue=q1"]);
+        assert_eq!(both.brokers.nats.mode, NatsMode::Core);
+        assert_eq!(both.brokers.rabbitmq.queue, "q1");
+        assert_eq!(both.brokers.pubsub.topic_path(), format!("projects/{}/topics/{}", both.brokers.pubsub.project, both.brokers.pubsub.topic));
+    }
 }

@@ -1,0 +1,8 @@
+//! Shared pieces of brokerbench: the case and its validation, the envelope every path carries,
+//! latency recording, and the connection settings both sides of each middleware use.
+
+pub mod case;
+pub mod envelope;
+pub mod metrics;
+pub mod settings;
+pub mod host;
