@@ -5,6 +5,7 @@
 
 pub mod ingress;
 mod observe;
+pub mod run;
 pub mod subscriber;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +25,8 @@ pub enum Command {
     Ingress(ingress::IngressOpts),
     /// Consume one middleware's cases and store them in MongoDB.
     Subscriber(subscriber::SubscriberOpts),
+    /// Measure each path in turn: warm-up, fixed-rate measure, drain; results under results/.
+    Run(Box<run::RunOpts>),
 }
 
 pub async fn run(opts: Opts) -> anyhow::Result<()> {
@@ -38,6 +41,7 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
             let listener = bind(&opts.listen).await?;
             subscriber::run(opts, listener, shutdown).await
         }
+        Command::Run(opts) => run::run(*opts).await.map(drop),
     }
 }
 

@@ -2,7 +2,8 @@
 //! latency recording, and the connection settings both sides of each middleware use.
 
 pub mod case;
+pub mod casegen;
 pub mod envelope;
+pub mod host;
 pub mod metrics;
 pub mod settings;
-pub mod host;

@@ -1,0 +1,86 @@
+//! The ingress and subscribers of a run, as child processes of the runner: real processes, so
+//! their CPU and memory can be measured apart and one can be stalled with SIGSTOP.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use tokio::process::{Child, Command};
+use tokio::time::Instant;
+
+pub struct RoleProcess {
+    pub role: String,
+    pub url: String,
+    child: Child,
+}
+
+impl RoleProcess {
+    /// Starts `brokerbench <args>` listening on a free loopback port, output to `log`.
+    pub async fn spawn(binary: &Path, role: &str, args: &[String], log: &Path) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let out = std::fs::File::create(log).with_context(|| format!("cannot write {}", log.display()))?;
+        let err = out.try_clone()?;
+        let child = Command::new(binary)
+            .args(args)
+            .arg(format!("--listen=127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        Ok(Self { role: role.into(), url: format!("http://127.0.0.1:{port}"), child })
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Waits until `/healthz` answers, failing early if the process exits.
+    pub async fn wait_healthy(&mut self, timeout: Duration, log: &Path) -> anyhow::Result<()> {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("{} exited at start ({status}); see {}", self.role, log.display());
+            }
+            if let Ok(r) = client.get(format!("{}/healthz", self.url)).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("{} not healthy after {timeout:?}; see {}", self.role, log.display());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGTERM, then up to 15 s to drain and exit, then SIGKILL.
+    pub async fn stop(mut self) {
+        if let Some(pid) = self.pid() {
+            signal(pid, "TERM");
+        }
+        if tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await.is_err() {
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
+/// Sends a signal by name with the system's `kill`, e.g. STOP / CONT for the stall diagnostic.
+pub fn signal(pid: u32, name: &str) {
+    let _ = std::process::Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status();
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The `brokerbench` binary to run roles with: `--binary`, else this very executable.
+pub fn binary(explicit: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
+    match explicit {
+        Some(p) => Ok(p.clone()),
+        None => std::env::current_exe().context("cannot locate the brokerbench binary"),
+    }
+}

@@ -1,0 +1,131 @@
+//! `brokerbench run`: each selected path in turn (or all at once with `--routing all`), with its
+//! own subscriber and ingress processes: warm-up, measure at a fixed offered rate, drain, then
+//! results under `results/<UTC timestamp>-<label>/` and a table on the terminal.
+
+mod children;
+pub mod compute;
+mod environment;
+mod group;
+pub mod loadgen;
+pub mod output;
+mod sampler;
+pub mod summary;
+pub mod table;
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use brokerbench_common::settings::{BrokerSettings, Middleware, MongoSettings, NatsMode};
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use summary::{SCHEMA_VERSION, Summary, aggregate};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunRouting {
+    /// One path at a time, so they do not fight for the cores.
+    Single,
+    /// All paths at once from one ingress: identical traffic, shared cores.
+    All,
+}
+
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct RunOpts {
+    /// Paths to measure (comma separated), in this order.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "grpc,nats,rabbitmq,pubsub")]
+    pub middlewares: Vec<Middleware>,
+    /// Offered load in cases per second (open loop: sent on schedule whatever the answers).
+    #[arg(long, default_value_t = 500.0)]
+    pub rate: f64,
+    /// Length of the measure phase, seconds.
+    #[arg(long, default_value_t = 20)]
+    pub duration: u64,
+    /// Warm-up before measuring, seconds (excluded from the results).
+    #[arg(long, default_value_t = 5)]
+    pub warmup: u64,
+    /// Longest wait after the load stops for stored to reach accepted, seconds.
+    #[arg(long, default_value_t = 60)]
+    pub drain_timeout: u64,
+    /// Keep-alive HTTP connections of the generator (its most requests in flight).
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// Cases per request (1 sends an object, more a JSON array).
+    #[arg(long, default_value_t = 1)]
+    pub cases_per_request: usize,
+    #[arg(long = "run-nats-mode", value_enum, default_value_t = NatsMode::Jetstream)]
+    pub nats_mode: NatsMode,
+    #[arg(long = "run-routing", value_enum, default_value_t = RunRouting::Single)]
+    pub routing: RunRouting,
+    /// Runs of each path; figures are reported as median and spread over them.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: u32,
+    /// Seed of the case generator (same seed, same cases).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Label appended to the results folder name.
+    #[arg(long, default_value = "run")]
+    pub label: String,
+    #[arg(long, default_value = "results")]
+    pub results_dir: PathBuf,
+    /// brokerbench binary for the child processes (default: this one).
+    #[arg(long, env = "BROKERBENCH_BIN")]
+    pub binary: Option<PathBuf>,
+    /// Diagnostic: subscribers hold each batch this many ms before writing (calibration).
+    #[arg(long, default_value_t = 0.0)]
+    pub hold_batch_ms: f64,
+    /// Diagnostic: SIGSTOP the ingress this many seconds into the measure phase…
+    #[arg(long)]
+    pub stall_at: Option<f64>,
+    /// …for this many milliseconds, then SIGCONT.
+    #[arg(long, default_value_t = 1000)]
+    pub stall_ms: u64,
+    #[command(flatten)]
+    #[serde(skip)]
+    pub mongo: MongoSettings,
+    #[command(flatten)]
+    #[serde(skip)]
+    pub brokers: BrokerSettings,
+}
+
+/// Runs every path (and repeat) and writes the results folder; returns its path.
+pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
+    anyhow::ensure!(opts.rate > 0.0, "--rate must be positive");
+    anyhow::ensure!(opts.duration > 0, "--duration must be at least 1 second");
+    anyhow::ensure!(!opts.middlewares.is_empty(), "no middleware selected");
+    let binary = children::binary(opts.binary.as_ref())?;
+    let dir = output::run_dir(&opts.results_dir, &opts.label)?;
+    let started = SystemTime::now();
+    eprintln!("brokerbench run → {}", dir.display());
+    let groups: Vec<Vec<Middleware>> = match opts.routing {
+        RunRouting::Single => opts.middlewares.iter().map(|m| vec![*m]).collect(),
+        RunRouting::All => vec![opts.middlewares.clone()],
+    };
+    let mut paths = Vec::new();
+    for repeat in 0..opts.repeat.max(1) {
+        for group in &groups {
+            let results = group::run_group(&opts, &binary, &dir, group, repeat).await?;
+            for r in &results {
+                if !r.accounting.consistent {
+                    eprintln!("\n!!! {} (repeat {repeat}): ACCOUNTING DOES NOT ADD UP: {}", r.middleware, r.accounting.problems.join("; "));
+                }
+            }
+            paths.extend(results);
+        }
+    }
+    let summary = Summary {
+        schema_version: SCHEMA_VERSION,
+        label: opts.label.clone(),
+        started_at: chrono::DateTime::<chrono::Utc>::from(started).to_rfc3339(),
+        generator: "open-loop".into(),
+        config: serde_json::to_value(&opts)?,
+        environment: environment::describe(&opts.brokers),
+        aggregate: aggregate(&paths),
+        paths,
+    };
+    output::write_json(&dir.join("summary.json"), &summary)?;
+    output::write_json(&dir.join("host.json"), &environment::host_snapshot())?;
+    println!("{}", table::summary_table(&summary));
+    println!("results: {}", dir.display());
+    Ok(dir)
+}

@@ -1,0 +1,107 @@
+//! Writing a run's folder: `summary.json`, one `.hlog` per path and metric, `timeseries.csv`,
+//! `resources.csv` and `host.json`.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use brokerbench_common::settings::Middleware;
+use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+
+use super::compute::{TIMESERIES_HEADER, delta, latencies_at, source_name, timeseries_row};
+use super::sampler::Tick;
+use super::summary::Summary;
+
+/// `results/<UTC timestamp>-<label>/`, created.
+pub fn run_dir(results: &Path, label: &str) -> anyhow::Result<PathBuf> {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let safe: String = label.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
+    let dir = results.join(format!("{stamp}-{safe}"));
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Appends one run of one group (its ticks) to the folder's logs and CSV files.
+pub fn write_ticks(dir: &Path, middlewares: &[Middleware], repeat: u32, ticks: &[Tick], started: SystemTime) -> anyhow::Result<()> {
+    for &m in middlewares {
+        for metric in super::summary::LATENCY_METRICS {
+            let path = dir.join(format!("{m}-r{repeat}-{metric}.hlog"));
+            write_hlog(&path, ticks, m, metric, started).with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    let mut series = append(dir, "timeseries.csv", &format!("repeat,{TIMESERIES_HEADER}"))?;
+    for i in 1..ticks.len() {
+        for &m in middlewares {
+            if let Some(row) = timeseries_row(ticks, i, m) {
+                writeln!(series, "{repeat},{row}")?;
+            }
+        }
+    }
+    let paths: Vec<&str> = middlewares.iter().map(|m| m.name()).collect();
+    let mut res = append(dir, "resources.csv", "repeat,paths,t_s,role,pid,name,cpu_seconds,rss_kib,host_used_kib,host_total_kib,host_source")?;
+    for t in ticks {
+        let (used, total, source) = match &t.ram {
+            Some((s, r)) => (r.used_kib.to_string(), r.total_kib.to_string(), source_name(*s)),
+            None => Default::default(),
+        };
+        for p in &t.procs {
+            writeln!(res, "{repeat},{},{:.3},{},{},{},{:.3},{},{used},{total},{source}", paths.join("+"), t.at_s, p.role, p.pid, p.name, p.cpu_seconds, p.rss_kib)?;
+        }
+    }
+    Ok(())
+}
+
+fn append(dir: &Path, name: &str, header: &str) -> anyhow::Result<fs::File> {
+    let path = dir.join(name);
+    let fresh = !path.exists();
+    let mut file = fs::OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("cannot write {}", path.display()))?;
+    if fresh {
+        writeln!(file, "{header}")?;
+    }
+    Ok(file)
+}
+
+/// One HdrHistogram interval log: an interval histogram per second, in microseconds.
+fn write_hlog(path: &Path, ticks: &[Tick], m: Middleware, metric: &str, started: SystemTime) -> anyhow::Result<()> {
+    let mut file = fs::File::create(path)?;
+    let mut serializer = V2DeflateSerializer::new();
+    let mut log = IntervalLogWriterBuilder::new()
+        .add_comment(&format!("brokerbench {m} {metric} latency, microseconds"))
+        .with_start_time(started)
+        .with_base_time(started)
+        .with_max_value_divisor(1.0)
+        .begin_log_with(&mut file, &mut serializer)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let first = ticks.first().map(|t| t.at_s).unwrap_or(0.0);
+    let tag = Tag::new(metric);
+    for pair in ticks.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        let h = delta(&latencies_at(b, m)[metric], &latencies_at(a, m)[metric]);
+        let start = Duration::from_secs_f64((a.at_s - first).max(0.0));
+        let length = Duration::from_secs_f64((b.at_s - a.at_s).max(0.0));
+        log.write_histogram(&h, start, length, tag).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    }
+    Ok(())
+}
+
+pub fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))
+}
+
+pub fn read_summary(dir: &Path) -> anyhow::Result<Summary> {
+    let path = dir.join("summary.json");
+    let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let summary: Summary = serde_json::from_str(&text).with_context(|| format!("{} is not a brokerbench summary", path.display()))?;
+    anyhow::ensure!(
+        summary.schema_version == super::summary::SCHEMA_VERSION,
+        "{} has schema version {}; this brokerbench reads {}",
+        path.display(),
+        summary.schema_version,
+        super::summary::SCHEMA_VERSION
+    );
+    Ok(summary)
+}

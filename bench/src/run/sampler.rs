@@ -1,0 +1,140 @@
+//! Once a second the runner takes a [`Tick`]: cumulative counters and histograms of the load
+//! generator, the ingress and every subscriber, plus CPU and memory of every process on the path.
+//! Every figure of a run (phase totals, per-second series, interval logs) is a difference of ticks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use brokerbench_common::host::{self, HostSource, RamInfo};
+use brokerbench_common::metrics::Stats;
+use brokerbench_common::settings::Middleware;
+use hdrhistogram::Histogram;
+use procfs::process::Process;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::loadgen::LoadStats;
+
+/// A process whose cost is charged to a path.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessTarget {
+    /// ingress, subscriber, broker or store.
+    pub role: String,
+    pub pid: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcSample {
+    pub role: String,
+    pub pid: u32,
+    pub name: String,
+    pub cpu_seconds: f64,
+    pub rss_kib: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadSnapshot {
+    pub sent_requests: u64,
+    pub sent_cases: u64,
+    pub http_2xx: u64,
+    pub http_4xx: u64,
+    pub http_5xx: u64,
+    pub transport_errors: u64,
+    pub corrected: Histogram<u64>,
+    pub uncorrected: Histogram<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tick {
+    /// Seconds since the measure phase began (negative during warm-up).
+    pub at_s: f64,
+    pub load: LoadSnapshot,
+    pub ingress: Option<Stats>,
+    pub subscribers: Vec<(Middleware, Option<Stats>)>,
+    pub procs: Vec<ProcSample>,
+    pub ram: Option<(HostSource, RamInfo)>,
+}
+
+pub struct Sampler {
+    pub client: reqwest::Client,
+    pub ingress_url: String,
+    pub subscribers: Vec<(Middleware, String)>,
+    pub targets: Vec<ProcessTarget>,
+    pub load: Arc<LoadStats>,
+    pub measure_start: Instant,
+}
+
+impl Sampler {
+    pub async fn tick(&self) -> Tick {
+        let ingress = fetch_stats(&self.client, &self.ingress_url).await;
+        let mut subscribers = Vec::new();
+        for (m, url) in &self.subscribers {
+            subscribers.push((*m, fetch_stats(&self.client, url).await));
+        }
+        let now = Instant::now();
+        let at_s = if now >= self.measure_start {
+            (now - self.measure_start).as_secs_f64()
+        } else {
+            -(self.measure_start - now).as_secs_f64()
+        };
+        let l = &self.load;
+        Tick {
+            at_s,
+            load: LoadSnapshot {
+                sent_requests: l.sent_requests.get(),
+                sent_cases: l.sent_cases.get(),
+                http_2xx: l.http_2xx.get(),
+                http_4xx: l.http_4xx.get(),
+                http_5xx: l.http_5xx.get(),
+                transport_errors: l.transport_errors.get(),
+                corrected: l.corrected.snapshot(),
+                uncorrected: l.uncorrected.snapshot(),
+            },
+            ingress,
+            subscribers,
+            procs: self.targets.iter().filter_map(sample_process).collect(),
+            ram: host::read_ram().ok().map(|s| (s.source, s.data)),
+        }
+    }
+}
+
+async fn fetch_stats(client: &reqwest::Client, base: &str) -> Option<Stats> {
+    let response = client.get(format!("{base}/stats")).timeout(Duration::from_secs(3)).send().await.ok()?;
+    response.json().await.ok()
+}
+
+fn sample_process(target: &ProcessTarget) -> Option<ProcSample> {
+    let stat = Process::new(i32::try_from(target.pid).ok()?).ok()?.stat().ok()?;
+    let ticks = procfs::ticks_per_second() as f64;
+    Some(ProcSample {
+        role: target.role.clone(),
+        pid: target.pid,
+        name: stat.comm.clone(),
+        cpu_seconds: (stat.utime + stat.stime) as f64 / ticks,
+        rss_kib: stat.rss * procfs::page_size() / 1024,
+    })
+}
+
+/// The broker server processes of a middleware and the MongoDB-wire server, found by name.
+pub fn server_processes(middleware: Middleware) -> Vec<ProcessTarget> {
+    let Ok(all) = procfs::process::all_processes() else { return Vec::new() };
+    let mut found = Vec::new();
+    for process in all.flatten() {
+        let (Ok(stat), cmdline) = (process.stat(), process.cmdline().unwrap_or_default()) else { continue };
+        let cmd = cmdline.join(" ");
+        let broker = match middleware {
+            Middleware::Grpc => false,
+            Middleware::Nats => stat.comm == "nats-server",
+            Middleware::Rabbitmq => stat.comm == "beam.smp" && cmd.contains("rabbit"),
+            Middleware::Pubsub => stat.comm == "java" && cmd.contains("pubsub"),
+        };
+        let store = stat.comm == "ferretdb" || stat.comm == "mongod";
+        let pid = u32::try_from(process.pid).unwrap_or(0);
+        if broker {
+            found.push(ProcessTarget { role: format!("broker:{middleware}"), pid });
+        } else if store {
+            found.push(ProcessTarget { role: "store".into(), pid });
+        }
+    }
+    found
+}

@@ -1,0 +1,215 @@
+//! `summary.json`: the versioned result of a run, documented field by field in results/README.md.
+
+use std::collections::BTreeMap;
+
+use brokerbench_common::settings::Middleware;
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// Bumped whenever a field changes meaning or disappears.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The latency metrics of a path, in the order reports show them.
+pub const LATENCY_METRICS: [&str; 5] = ["http_corrected", "http_uncorrected", "publish", "delivery", "e2e"];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    pub schema_version: u32,
+    pub label: String,
+    /// UTC, RFC 3339.
+    pub started_at: String,
+    /// `open-loop` (built-in, coordinated-omission corrected) or `locust` (closed loop, uncorrected).
+    pub generator: String,
+    pub config: serde_json::Value,
+    pub environment: serde_json::Value,
+    pub paths: Vec<PathResult>,
+    pub aggregate: Vec<PathAggregate>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathResult {
+    pub middleware: Middleware,
+    /// 0-based repetition index.
+    pub repeat: u32,
+    pub measure_seconds: f64,
+    /// Keyed by metric name (see `LATENCY_METRICS`); microseconds.
+    pub latencies: BTreeMap<String, LatencySummary>,
+    pub rates: Rates,
+    pub accounting: Accounting,
+    pub resources: Vec<ProcessCost>,
+    pub cpu_seconds_per_10k_cases: Option<f64>,
+    /// Where the host RAM series came from: `kernel-module` or `proc`.
+    pub host_source: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub min: u64,
+    pub mean: f64,
+    pub stddev: f64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub p9999: u64,
+    pub max: u64,
+}
+
+impl LatencySummary {
+    pub fn of(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Self::default();
+        }
+        Self {
+            count: h.len(),
+            min: h.min(),
+            mean: h.mean(),
+            stddev: h.stdev(),
+            p50: h.value_at_quantile(0.5),
+            p90: h.value_at_quantile(0.9),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            p9999: h.value_at_quantile(0.9999),
+            max: h.max(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rates {
+    /// Configured offered load, cases per second.
+    pub offered: f64,
+    /// Cases the ingress accepted per second during the measure phase.
+    pub achieved: f64,
+    /// Cases stored in MongoDB per second during the measure phase.
+    pub stored_per_s: f64,
+}
+
+/// Whole-run counts (warm-up, measure and drain), in cases unless named `requests`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Accounting {
+    pub sent: u64,
+    pub sent_requests: u64,
+    pub http_2xx: u64,
+    pub http_4xx: u64,
+    pub http_5xx: u64,
+    pub transport_errors: u64,
+    pub accepted: u64,
+    pub published: u64,
+    pub publish_errors: u64,
+    pub received: u64,
+    pub stored: u64,
+    pub duplicates: u64,
+    /// accepted − stored after the drain.
+    pub lost: i64,
+    /// Documents counted in the path's MongoDB collection after the drain.
+    pub documents: u64,
+    /// True when every identity below holds; `problems` says which did not.
+    pub consistent: bool,
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessCost {
+    /// ingress, subscriber, broker:<middleware> or store.
+    pub role: String,
+    pub name: String,
+    pub pid: u32,
+    /// CPU (user + system) used during the measure phase.
+    pub cpu_seconds: f64,
+    pub peak_rss_kib: u64,
+}
+
+/// One path over all repeats: the median and the spread (min, max) of headline figures.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathAggregate {
+    pub middleware: Middleware,
+    pub runs: u32,
+    pub figures: BTreeMap<String, Spread>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    pub fn of(values: &[f64]) -> Option<Self> {
+        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        let mid = v.len() / 2;
+        let median = if v.len() % 2 == 1 { v[mid] } else { (v[mid - 1] + v[mid]) / 2.0 };
+        Some(Self { median, min: v[0], max: v[v.len() - 1] })
+    }
+
+    /// Two spreads that do not overlap mark a difference beyond the run-to-run noise.
+    pub fn overlaps(&self, other: &Spread) -> bool {
+        self.min <= other.max && other.min <= self.max
+    }
+}
+
+/// The headline figures aggregated across repeats, by name.
+pub fn headline_figures(p: &PathResult) -> Vec<(String, f64)> {
+    let mut out = vec![
+        ("achieved_per_s".to_string(), p.rates.achieved),
+        ("stored_per_s".to_string(), p.rates.stored_per_s),
+    ];
+    for (metric, l) in &p.latencies {
+        out.push((format!("{metric}_p50_us"), l.p50 as f64));
+        out.push((format!("{metric}_p99_us"), l.p99 as f64));
+        out.push((format!("{metric}_p999_us"), l.p999 as f64));
+    }
+    if let Some(cpu) = p.cpu_seconds_per_10k_cases {
+        out.push(("cpu_seconds_per_10k_cases".into(), cpu));
+    }
+    out
+}
+
+pub fn aggregate(paths: &[PathResult]) -> Vec<PathAggregate> {
+    let mut by_path: BTreeMap<Middleware, Vec<&PathResult>> = BTreeMap::new();
+    for p in paths {
+        by_path.entry(p.middleware).or_default().push(p);
+    }
+    by_path
+        .into_iter()
+        .map(|(middleware, runs)| {
+            let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+            for run in &runs {
+                for (name, v) in headline_figures(run) {
+                    values.entry(name).or_default().push(v);
+                }
+            }
+            let figures = values.into_iter().filter_map(|(k, v)| Spread::of(&v).map(|s| (k, s))).collect();
+            PathAggregate { middleware, runs: runs.len() as u32, figures }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_overlap() {
+        let a = Spread::of(&[3.0, 1.0, 2.0]).expect("values");
+        assert_eq!(a, Spread { median: 2.0, min: 1.0, max: 3.0 });
+        assert_eq!(Spread::of(&[1.0, 2.0]).map(|s| s.median), Some(1.5));
+        assert!(a.overlaps(&Spread { median: 3.5, min: 3.0, max: 4.0 }));
+        assert!(!a.overlaps(&Spread { median: 5.0, min: 4.0, max: 6.0 }));
+        assert!(Spread::of(&[]).is_none());
+    }
+}

@@ -1,0 +1,41 @@
+//! The terminal summary printed at the end of `run`.
+
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+
+use super::summary::Summary;
+
+fn ms(us: u64) -> String {
+    format!("{:.2}", us as f64 / 1000.0)
+}
+
+pub fn summary_table(summary: &Summary) -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+        "path", "rep", "offered/s", "achieved/s", "stored/s", "e2e p50 ms", "e2e p99 ms", "e2e max ms",
+        "http p99 ms (corr)", "http p99 ms (uncorr)", "sent", "stored", "lost", "dups", "cpu s/10k", "ok",
+    ]);
+    for p in &summary.paths {
+        let l = |name: &str| p.latencies.get(name).cloned().unwrap_or_default();
+        let (e2e, corr, uncorr) = (l("e2e"), l("http_corrected"), l("http_uncorrected"));
+        let a = &p.accounting;
+        table.add_row(vec![
+            p.middleware.to_string(),
+            p.repeat.to_string(),
+            format!("{:.0}", p.rates.offered),
+            format!("{:.1}", p.rates.achieved),
+            format!("{:.1}", p.rates.stored_per_s),
+            ms(e2e.p50),
+            ms(e2e.p99),
+            ms(e2e.max),
+            ms(corr.p99),
+            ms(uncorr.p99),
+            a.sent.to_string(),
+            a.stored.to_string(),
+            a.lost.to_string(),
+            a.duplicates.to_string(),
+            p.cpu_seconds_per_10k_cases.map(|c| format!("{c:.2}")).unwrap_or_else(|| "-".into()),
+            if a.consistent { "yes".into() } else { "NO".into() },
+        ]);
+    }
+    table
+}

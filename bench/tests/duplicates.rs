@@ -1,0 +1,45 @@
+//! A case published twice is stored once and counted as a duplicate, on every path.
+
+mod support;
+
+use brokerbench::Opts;
+use brokerbench_common::envelope::{Case, Envelope, now_ns};
+use brokerbench_common::settings::{BrokerSettings, Middleware};
+use brokerbench_publishers::Publisher;
+use clap::Parser;
+use support::Pipeline;
+
+/// The broker settings the pipeline's processes use, parsed the same way they parse theirs.
+fn settings(pipeline: &Pipeline) -> BrokerSettings {
+    let mut args = vec!["brokerbench".to_string(), "ingress".into()];
+    args.extend(pipeline.broker_args.iter().cloned());
+    match Opts::parse_from(args).command {
+        brokerbench::Command::Ingress(opts) => opts.brokers,
+        _ => unreachable!("parsed an ingress command"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redelivered_case_is_stored_once_and_counted() {
+    let pipeline = Pipeline::start(&Middleware::ALL, "all", &[]).await;
+    let settings = settings(&pipeline);
+    let case = Case {
+        name: "Duplicada".into(),
+        location: "Jalapa".into(),
+        age: 40,
+        infectedtype: "imported".into(),
+        state: "symptomatic".into(),
+    };
+    let envelope = Envelope::accept(case, now_ns(), None);
+    for m in Middleware::ALL {
+        let publisher = Publisher::connect(m, &settings).await.expect("publisher connects");
+        publisher.publish(std::slice::from_ref(&envelope)).await.expect("first publish");
+        pipeline.wait_stored(m, 1).await;
+        publisher.publish(std::slice::from_ref(&envelope)).await.expect("second publish");
+        let stats = pipeline.wait_stored(m, 2).await;
+        assert_eq!(stats.counter("stored", Some(m.name())), Some(1), "{m}: stored");
+        assert_eq!(stats.counter("duplicates", Some(m.name())), Some(1), "{m}: duplicates");
+        assert_eq!(stats.counter("errors", Some(m.name())), Some(0), "{m}: errors");
+        assert_eq!(pipeline.documents(m).await.len(), 1, "{m}: documents");
+    }
+}

@@ -1,0 +1,95 @@
+//! Each path end to end on the real stack: 1,000 cases in, 1,000 documents out.
+
+mod support;
+
+use brokerbench_common::settings::Middleware;
+use futures::StreamExt;
+use serde_json::Value;
+use support::{Pipeline, case};
+
+/// 100 single-case requests and 9 batches of 100, sent 16 at a time, in mixed order.
+async fn post_thousand(pipeline: &Pipeline) -> Vec<String> {
+    let mut bodies: Vec<Value> = (0..100).map(case).collect();
+    for b in 0..9 {
+        bodies.insert(b * 11, Value::Array((0..100).map(|i| case(100 + b * 100 + i)).collect()));
+    }
+    let replies: Vec<Value> = futures::stream::iter(bodies)
+        .map(|body| async move {
+            let response = pipeline.post(&body).await;
+            assert_eq!(response.status(), 202, "ingress refused a valid body");
+            response.json::<Value>().await.expect("reply JSON")
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    replies
+        .iter()
+        .flat_map(|r| r["ids"].as_array().expect("ids").iter().map(|id| id.as_str().expect("id").to_string()))
+        .collect()
+}
+
+async fn thousand_cases_through(m: Middleware) {
+    let pipeline = Pipeline::start(&[m], "single", &[]).await;
+    let mut ids = post_thousand(&pipeline).await;
+    assert_eq!(ids.len(), 1000);
+    let stats = pipeline.wait_stored(m, 1000).await;
+    assert_eq!(stats.counter("stored", Some(m.name())), Some(1000), "{m}: stored counter");
+    assert_eq!(stats.counter("duplicates", Some(m.name())), Some(0), "{m}: duplicates");
+    assert_eq!(stats.latency("e2e", Some(m.name())).map(|l| l.count), Some(1000), "{m}: e2e samples");
+    let docs = pipeline.documents(m).await;
+    assert_eq!(docs.len(), 1000, "{m}: documents in {}", m.collection());
+    let mut stored: Vec<String> = docs.iter().map(|d| d.get_str("_id").expect("_id").to_string()).collect();
+    ids.sort();
+    stored.sort();
+    assert_eq!(stored, ids, "{m}: stored ids differ from accepted ids");
+    for d in &docs {
+        assert_eq!(d.get_str("route").expect("route"), m.name());
+        assert!(d.get_str("name").expect("name").starts_with("Caso "));
+        assert!(support::LOCATIONS.contains(&d.get_str("location").expect("location")));
+        assert!((0..=130).contains(&d.get_i32("age").expect("age")));
+        assert!(["imported", "non-imported", "communitary"].contains(&d.get_str("infectedtype").expect("type")));
+        assert!(["symptomatic", "asymptomatic"].contains(&d.get_str("state").expect("state")));
+        let accepted = d.get_datetime("accepted_at").expect("accepted_at");
+        assert!(d.get_datetime("stored_at").expect("stored_at") >= accepted);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_stores_every_case_once() {
+    thousand_cases_through(Middleware::Grpc).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_stores_every_case_once() {
+    thousand_cases_through(Middleware::Nats).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_stores_every_case_once() {
+    thousand_cases_through(Middleware::Rabbitmq).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pubsub_stores_every_case_once() {
+    thousand_cases_through(Middleware::Pubsub).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_routing_stores_each_case_in_every_collection() {
+    let pipeline = Pipeline::start(&Middleware::ALL, "all", &[]).await;
+    let body = Value::Array((0..50).map(case).collect());
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let reply: Value = pipeline.post(&body).await.json().await.expect("reply");
+        ids.extend(reply["ids"].as_array().expect("ids").iter().map(|v| v.as_str().expect("id").to_string()));
+    }
+    ids.sort();
+    for m in Middleware::ALL {
+        let stats = pipeline.wait_stored(m, 200).await;
+        assert_eq!(stats.counter("stored", Some(m.name())), Some(200), "{m}");
+        let mut stored: Vec<String> =
+            pipeline.documents(m).await.iter().map(|d| d.get_str("_id").expect("_id").to_string()).collect();
+        stored.sort();
+        assert_eq!(stored, ids, "{m}: collection does not hold exactly the accepted cases");
+    }
+}

@@ -1,0 +1,159 @@
+//! Real-stack test harness: runs subscribers and the ingress in-process against the servers that
+//! `scripts/stack up` started (addresses from the environment, as `.stack/env` exports them), each
+//! test in its own database, subjects, queues and topics, cleaned up on Drop.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use brokerbench::{Command, Opts};
+use brokerbench_common::metrics::Stats;
+use brokerbench_common::settings::Middleware;
+use clap::Parser;
+use mongodb::bson::{Document, doc};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub const LOCATIONS: [&str; 4] = ["Escuintla", "Guatemala", "Petén", "Quetzaltenango"];
+
+pub fn mongodb_uri() -> String {
+    std::env::var("MONGODB_URI").unwrap_or_else(|_| "mongodb://127.0.0.1:27017/".into())
+}
+
+pub async fn mongo() -> mongodb::Client {
+    mongodb::Client::with_uri_str(mongodb_uri()).await.expect("MongoDB URI parses")
+}
+
+/// A valid case, varied by `i`.
+pub fn case(i: usize) -> Value {
+    let infectedtype = ["imported", "non-imported", "communitary"][i % 3];
+    let state = ["symptomatic", "asymptomatic"][i % 2];
+    json!({
+        "name": format!("Caso {i}"),
+        "location": LOCATIONS[i % LOCATIONS.len()],
+        "age": (i % 131) as u64,
+        "infectedtype": infectedtype,
+        "state": state,
+    })
+}
+
+async fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// A running pipeline: an ingress and one subscriber per middleware, isolated by a namespace.
+pub struct Pipeline {
+    pub ns: String,
+    pub db: String,
+    pub ingress: String,
+    pub subscribers: Vec<(Middleware, String)>,
+    pub broker_args: Vec<String>,
+    shutdown: CancellationToken,
+}
+
+impl Pipeline {
+    /// Starts subscribers for `middlewares` (with `sub_args` added) and an ingress routing to them.
+    pub async fn start(middlewares: &[Middleware], routing: &str, sub_args: &[&str]) -> Self {
+        let ns = uuid::Uuid::now_v7().simple().to_string()[20..].to_string();
+        let db = format!("bbtest_{ns}");
+        let grpc_port = free_port().await;
+        let broker_args: Vec<String> = [
+            format!("--grpc-addr=127.0.0.1:{grpc_port}"),
+            format!("--nats-subject=bbtest.{ns}"),
+            format!("--nats-stream=BBTEST_{ns}"),
+            format!("--nats-consumer=bbtest-{ns}"),
+            format!("--rabbitmq-queue=bbtest.{ns}"),
+            format!("--pubsub-topic=bbtest-{ns}"),
+            format!("--pubsub-subscription=bbtest-{ns}-sub"),
+        ]
+        .into();
+        let shutdown = CancellationToken::new();
+        let mut subscribers = Vec::new();
+        for &m in middlewares {
+            let mut args = vec!["brokerbench".to_string(), "subscriber".into(), format!("--middleware={m}")];
+            args.push(format!("--mongodb-db={db}"));
+            args.extend(broker_args.iter().cloned());
+            args.extend(sub_args.iter().map(|s| s.to_string()));
+            subscribers.push((m, spawn(args, shutdown.clone()).await));
+        }
+        let mut args = vec!["brokerbench".to_string(), "ingress".into(), format!("--routing={routing}")];
+        let names: Vec<&str> = middlewares.iter().map(|m| m.name()).collect();
+        args.push(format!("--middlewares={}", names.join(",")));
+        args.extend(broker_args.iter().cloned());
+        let ingress = spawn(args, shutdown.clone()).await;
+        Self { ns, db, ingress, subscribers, broker_args, shutdown }
+    }
+
+    pub fn subscriber(&self, m: Middleware) -> &str {
+        &self.subscribers.iter().find(|(x, _)| *x == m).expect("subscriber started").1
+    }
+
+    pub async fn post(&self, body: &Value) -> reqwest::Response {
+        reqwest::Client::new().post(format!("{}/", self.ingress)).json(body).send().await.expect("ingress answers")
+    }
+
+    /// Waits until the subscriber of `m` reports `stored + duplicates >= n`, then returns its stats.
+    pub async fn wait_stored(&self, m: Middleware, n: u64) -> Stats {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let stats = stats(self.subscriber(m)).await;
+            let done = stats.counter("stored", Some(m.name())).unwrap_or(0)
+                + stats.counter("duplicates", Some(m.name())).unwrap_or(0);
+            if done >= n || Instant::now() > deadline {
+                return stats;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn documents(&self, m: Middleware) -> Vec<Document> {
+        use futures::TryStreamExt;
+        let coll = mongo().await.database(&self.db).collection::<Document>(&m.collection());
+        coll.find(doc! {}).await.expect("find").try_collect().await.expect("read documents")
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        let db = self.db.clone();
+        // Drop runs inside the test's runtime; clean up from a thread with a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async { mongo().await.database(&db).drop().await })
+        })
+        .join();
+    }
+}
+
+/// Runs a `brokerbench` role in-process on a free port and waits for its /healthz.
+async fn spawn(mut args: Vec<String>, shutdown: CancellationToken) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    args.push(format!("--listen={}", listener.local_addr().expect("addr")));
+    let role = args[1].clone();
+    let task = match Opts::parse_from(&args).command {
+        Command::Subscriber(opts) => tokio::spawn(brokerbench::subscriber::run(opts, listener, shutdown)),
+        Command::Ingress(opts) => tokio::spawn(brokerbench::ingress::run(opts, listener, shutdown)),
+        other => panic!("not a server role: {other:?}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if task.is_finished() {
+            panic!("{role} stopped at start: {:?}", task.await);
+        }
+        let probe = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("client");
+        if let Ok(r) = probe.get(format!("{url}/healthz")).send().await
+            && r.status().is_success()
+        {
+            return url;
+        }
+        assert!(Instant::now() < deadline, "{role} did not become healthy: {args:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn stats(base: &str) -> Stats {
+    reqwest::get(format!("{base}/stats")).await.expect("stats").json().await.expect("stats JSON")
+}
