@@ -75,8 +75,10 @@ fn table() -> Vec<Hostile> {
         h("one bad case in a batch", Value::Array(bad_in_batch).to_string().into_bytes(), 400, Some("[1].age")),
         h("non-UTF-8 bytes", b"{\"name\": \"\xff\xfe\", \"location\": \"B\"}".to_vec(), 400, None),
         h("nesting 100,000 deep", "[".repeat(100_000).into_bytes(), 400, None),
-        Hostile { what: "text/plain", body: good.clone(), content_type: Some("text/plain"), header: None, status: 415, field: None },
+        Hostile { what: "XML content type", body: good.clone(), content_type: Some("application/xml"), header: None, status: 415, field: None },
         Hostile { what: "form encoded", body: good.clone(), content_type: Some("application/x-www-form-urlencoded"), header: None, status: 415, field: None },
+        Hostile { what: "multipart", body: b"--x\r\n\r\n--x--".to_vec(), content_type: Some("multipart/form-data; boundary=x"), header: None, status: 415, field: None },
+        Hostile { what: "plain text that is not JSON", body: b"name=Ana".to_vec(), content_type: Some("text/plain"), header: None, status: 400, field: None },
         Hostile { what: "bad intended-send header", body: good, content_type: JSON, header: Some(("x-intended-send-ns", "soon")), status: 400, field: Some("x-intended-send-ns") },
     ]
 }

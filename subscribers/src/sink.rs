@@ -42,6 +42,10 @@ pub async fn open_collection(
 }
 
 /// Stores deliveries until every sender of `rx` is gone, then flushes what is left and returns.
+///
+/// Collecting and writing are two stages: batches fill while the previous one is being written,
+/// and one writer writes them in order. The diagnostic hold delays each batch's write to exactly
+/// `hold` after the batch closed, and changes nothing else, so it adds exactly its length.
 pub async fn run(
     collection: Collection<Document>,
     middleware: Middleware,
@@ -50,6 +54,18 @@ pub async fn run(
     mut rx: mpsc::Receiver<Delivery>,
 ) {
     let batch_size = config.batch_size.max(1);
+    let (batches, mut to_write) = mpsc::channel::<(Instant, Vec<Delivery>)>(8);
+    let hold = config.hold;
+    let writer = tokio::spawn(async move {
+        while let Some((closed_at, batch)) = to_write.recv().await {
+            let wait = (closed_at + hold).saturating_duration_since(Instant::now());
+            if !wait.is_zero() {
+                // The OS sleep is precise to tens of µs; tokio's timer rounds up to whole ms.
+                let _ = tokio::task::spawn_blocking(move || std::thread::sleep(wait)).await;
+            }
+            store(&collection, middleware, &metrics, batch).await;
+        }
+    });
     while let Some(first) = rx.recv().await {
         let deadline = Instant::now() + config.batch_timeout;
         let mut batch = vec![first];
@@ -59,11 +75,12 @@ pub async fn run(
                 Ok(None) | Err(_) => break,
             }
         }
-        if !config.hold.is_zero() {
-            tokio::time::sleep(config.hold).await;
+        if batches.send((Instant::now(), batch)).await.is_err() {
+            break;
         }
-        store(&collection, middleware, &metrics, batch).await;
     }
+    drop(batches);
+    let _ = writer.await;
 }
 
 async fn store(

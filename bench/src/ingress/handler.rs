@@ -58,7 +58,8 @@ async fn accept(ingress: &Ingress, headers: &HeaderMap, body: Body) -> Response 
     };
     let accepted_at_ns = now_ns();
     let envelopes: Vec<Envelope> = cases.into_iter().map(|c| Envelope::accept(c, accepted_at_ns, intended_at_ns)).collect();
-    let results = join_all(ingress.routes.pick().iter().map(|route| publish(route, &envelopes))).await;
+    let outgoing = with_forced_duplicates(ingress, &envelopes);
+    let results = join_all(ingress.routes.pick().iter().map(|route| publish(route, &outgoing, n as u64))).await;
     if let Some(failure) = results.into_iter().find_map(Result::err) {
         return error(StatusCode::BAD_GATEWAY, failure, Vec::new());
     }
@@ -67,12 +68,28 @@ async fn accept(ingress: &Ingress, headers: &HeaderMap, body: Body) -> Response 
     (StatusCode::ACCEPTED, Json(json!({ "accepted": n, "ids": ids }))).into_response()
 }
 
-/// Publishes on one route, recording the handing-over-until-acknowledged time once per case.
-async fn publish(route: &Route, envelopes: &[Envelope]) -> Result<(), String> {
+/// The envelopes to publish: all of them, plus a second copy of every `duplicate_every`-th case
+/// when that diagnostic is on.
+fn with_forced_duplicates(ingress: &Ingress, envelopes: &[Envelope]) -> Vec<Envelope> {
+    let mut out = envelopes.to_vec();
+    if ingress.duplicate_every > 0 {
+        for e in envelopes {
+            let n = ingress.accepted_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if n % ingress.duplicate_every == 0 {
+                out.push(e.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Publishes on one route, recording the handing-over-until-acknowledged time once per accepted
+/// case (`cases`; forced duplicates are not counted).
+async fn publish(route: &Route, envelopes: &[Envelope], cases: u64) -> Result<(), String> {
     let started = Instant::now();
     let result = route.publisher.publish(envelopes).await;
     let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-    let n = envelopes.len() as u64;
+    let n = cases;
     match result {
         Ok(()) => {
             for _ in 0..n {
@@ -89,12 +106,14 @@ async fn publish(route: &Route, envelopes: &[Envelope]) -> Result<(), String> {
     }
 }
 
-/// JSON or no content type at all (early Locust files posted raw JSON strings without one).
+/// JSON, no content type at all, or `text/plain`: early Locust files posted a raw JSON string
+/// with `data=json.dumps(record)`, which their HTTP client labels `text/plain; charset=utf-8`.
+/// The body must still be JSON; anything else is refused with 415.
 fn content_type_problem(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::CONTENT_TYPE)?;
     let text = value.to_str().unwrap_or("");
     let mime = text.split(';').next().unwrap_or("").trim();
-    if mime.eq_ignore_ascii_case("application/json") {
+    if ["application/json", "text/plain"].iter().any(|ok| mime.eq_ignore_ascii_case(ok)) {
         None
     } else {
         Some(format!("content type {text:?} is not supported; send application/json (or none)"))

@@ -38,6 +38,10 @@ pub struct IngressOpts {
     /// Most cases being published at once; beyond it requests get 503 with Retry-After.
     #[arg(long, env = "BB_MAX_IN_FLIGHT", default_value_t = 20_000)]
     pub max_in_flight: usize,
+    /// Diagnostic: publish every Nth case twice, a forced redelivery that subscribers must
+    /// store once and count as a duplicate (checks the accounting). 0 = off.
+    #[arg(long, env = "BB_DUPLICATE_EVERY", default_value_t = 0)]
+    pub duplicate_every: u64,
     #[command(flatten)]
     pub brokers: BrokerSettings,
 }
@@ -48,6 +52,8 @@ struct Ingress {
     in_flight: Semaphore,
     max_in_flight: usize,
     max_body_bytes: usize,
+    duplicate_every: u64,
+    accepted_total: std::sync::atomic::AtomicU64,
     registry: Arc<Registry>,
 }
 
@@ -66,6 +72,8 @@ pub async fn run(opts: IngressOpts, listener: TcpListener, shutdown: Cancellatio
         in_flight: Semaphore::new(opts.max_in_flight),
         max_in_flight: opts.max_in_flight,
         max_body_bytes: opts.max_body_bytes,
+        duplicate_every: opts.duplicate_every,
+        accepted_total: Default::default(),
         registry: registry.clone(),
     });
     let app = Router::new()

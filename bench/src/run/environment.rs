@@ -28,7 +28,7 @@ pub fn describe(brokers: &BrokerSettings) -> Value {
         "brokers": {
             "nats-server": first_line("nats-server", &["--version"]),
             "rabbitmq-server": first_line("dpkg-query", &["-W", "-f=${Version}", "rabbitmq-server"]),
-            "pubsub-emulator": std::fs::read_to_string("/usr/lib/google-cloud-sdk/platform/pubsub-emulator/VERSION").ok().map(|s| s.trim().to_owned()),
+            "pubsub-emulator": pubsub_emulator_version(),
             "ferretdb": first_line("ferretdb", &["--version"]),
         },
         "endpoints": {
@@ -44,5 +44,15 @@ pub fn host_snapshot() -> Value {
     json!({
         "ram": host::read_ram().ok(),
         "processes": host::read_processes().ok(),
+    })
+}
+
+/// The emulator states its version only in its jar's name (`cloud-pubsub-emulator-X.Y.Z-all.jar`).
+fn pubsub_emulator_version() -> Option<String> {
+    let sdk = first_line("gcloud", &["info", "--format=value(installation.sdk_root)"])?;
+    let lib = std::path::Path::new(&sdk).join("platform/pubsub-emulator/lib");
+    std::fs::read_dir(lib).ok()?.flatten().find_map(|e| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        name.strip_prefix("cloud-pubsub-emulator-").and_then(|v| v.strip_suffix("-all.jar")).map(str::to_owned)
     })
 }

@@ -78,7 +78,7 @@ pub async fn run_group(opts: &RunOpts, binary: &Path, dir: &Path, group: &[Middl
     }
     let log = logs.join(format!("{}-r{repeat}-ingress.log", names.join("+")));
     let routing = if group.len() == 1 { "single" } else { "all" };
-    let mut args = vec!["ingress".to_string(), format!("--middlewares={}", names.join(",")), format!("--routing={routing}")];
+    let mut args = vec!["ingress".to_string(), format!("--middlewares={}", names.join(",")), format!("--routing={routing}"), format!("--duplicate-every={}", opts.duplicate_every)];
     args.extend(brokers.iter().cloned());
     let mut ingress = RoleProcess::spawn(binary, "ingress", &args, &log).await?;
     ingress.wait_healthy(Duration::from_secs(60), &log).await?;
@@ -138,9 +138,8 @@ pub async fn run_group(opts: &RunOpts, binary: &Path, dir: &Path, group: &[Middl
         let tick = sampler.tick().await;
         let accepted = tick.ingress.as_ref().and_then(|s| s.counter("accepted", None)).unwrap_or(0);
         let behind: u64 = tick.subscribers.iter().map(|(m, s)| {
-            let s = s.as_ref();
-            let done = s.and_then(|s| s.counter("stored", Some(m.name()))).unwrap_or(0) + s.and_then(|s| s.counter("duplicates", Some(m.name()))).unwrap_or(0);
-            accepted.saturating_sub(done)
+            let stored = s.as_ref().and_then(|s| s.counter("stored", Some(m.name()))).unwrap_or(0);
+            accepted.saturating_sub(stored)
         }).sum();
         drain_bar.set_message(format!("{behind} cases not yet stored"));
         drain_bar.set_position((opts.drain_timeout - (drain_deadline - Instant::now().min(drain_deadline)).as_secs()).min(opts.drain_timeout));

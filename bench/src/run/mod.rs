@@ -80,6 +80,9 @@ pub struct RunOpts {
     /// …for this many milliseconds, then SIGCONT.
     #[arg(long, default_value_t = 1000)]
     pub stall_ms: u64,
+    /// Diagnostic: the ingress publishes every Nth case twice (forced redelivery). 0 = off.
+    #[arg(long, default_value_t = 0)]
+    pub duplicate_every: u64,
     #[command(flatten)]
     #[serde(skip)]
     pub mongo: MongoSettings,

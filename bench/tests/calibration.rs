@@ -1,0 +1,90 @@
+//! Calibration: the instrument must measure what really happens. These run the real `run`
+//! command against the real stack with short durations.
+
+use std::path::PathBuf;
+
+use brokerbench::run::summary::{PathResult, Summary};
+use brokerbench::run::{RunOpts, output};
+use brokerbench::{Command, Opts};
+use brokerbench_common::settings::Middleware;
+use clap::Parser;
+
+fn results_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("brokerbench-calibration-{}", uuid::Uuid::now_v7().simple()))
+}
+
+fn opts(args: &[&str]) -> RunOpts {
+    let dir = results_dir();
+    let mut all = vec!["brokerbench".to_string(), "run".into(), format!("--results-dir={}", dir.display())];
+    all.push(format!("--binary={}", env!("CARGO_BIN_EXE_brokerbench")));
+    all.extend(args.iter().map(|s| s.to_string()));
+    match Opts::parse_from(all).command {
+        Command::Run(opts) => *opts,
+        other => panic!("parsed {other:?}"),
+    }
+}
+
+async fn run(args: &[&str]) -> Summary {
+    let dir = brokerbench::run::run(opts(args)).await.expect("run completes");
+    let summary = output::read_summary(&dir).expect("summary.json reads back");
+    let _ = std::fs::remove_dir_all(dir.parent().expect("results dir"));
+    summary
+}
+
+fn path(summary: &Summary, m: Middleware) -> &PathResult {
+    summary.paths.iter().find(|p| p.middleware == m).expect("path measured")
+}
+
+const ALL: &str = "--middlewares=grpc,nats,rabbitmq,pubsub";
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Plain and held runs alternate three times and the medians are compared, so slow drift of the
+/// store (FerretDB's write latency wanders by a millisecond or two between runs) cancels out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn added_delay_shows_up_exactly_in_end_to_end_p50() {
+    let base = ["--rate=100", "--duration=3", "--warmup=1", ALL];
+    let (mut plain, mut held) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        plain.push(run(&base).await);
+        held.push(run(&[&base[..], &["--hold-batch-ms=10"]].concat()).await);
+    }
+    let p50 = |runs: &[Summary], m| median(runs.iter().map(|s| path(s, m).latencies["e2e"].p50 as f64 / 1000.0).collect());
+    let mut failures = Vec::new();
+    for m in Middleware::ALL {
+        let (p0, p1) = (p50(&plain, m), p50(&held, m));
+        let diff = p1 - p0;
+        println!("{m:>9}: median e2e p50 {p0:.3} ms → {p1:.3} ms with a 10 ms hold: difference {diff:.3} ms");
+        if (diff - 10.0).abs() > 1.0 {
+            failures.push(format!("{m}: {diff:.3} ms"));
+        }
+    }
+    assert!(failures.is_empty(), "added 10 ms not measured as 10 ± 1 ms: {failures:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_second_stall_reaches_the_corrected_p99() {
+    let summary = run(&["--middlewares=nats", "--rate=1000", "--duration=10", "--warmup=1", "--stall-at=4", "--stall-ms=1000"]).await;
+    let p = path(&summary, Middleware::Nats);
+    let corrected = p.latencies["http_corrected"].p99 as f64 / 1000.0;
+    let uncorrected = p.latencies["http_uncorrected"].p99 as f64 / 1000.0;
+    println!("1 s SIGSTOP of the ingress: HTTP p99 corrected {corrected:.1} ms, uncorrected {uncorrected:.1} ms");
+    assert!(corrected >= 500.0, "corrected p99 {corrected:.1} ms hides the 1 s stall");
+    assert!(p.accounting.consistent, "{:?}", p.accounting.problems);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounting_adds_up_and_counts_forced_redeliveries() {
+    let summary = run(&["--rate=200", "--duration=3", "--warmup=1", "--duplicate-every=50", ALL]).await;
+    for m in Middleware::ALL {
+        let a = &path(&summary, m).accounting;
+        println!("{m:>9}: sent {} accepted {} stored {} lost {} duplicates {} documents {}", a.sent, a.accepted, a.stored, a.lost, a.duplicates, a.documents);
+        assert_eq!(a.sent, 800, "{m}: 4 s at 200 cases/s");
+        assert_eq!((a.accepted, a.stored, a.documents, a.lost), (800, 800, 800, 0), "{m}");
+        assert_eq!(a.duplicates, 16, "{m}: every 50th of 800 cases was published twice");
+        assert!(a.consistent, "{m}: {:?}", a.problems);
+    }
+}
