@@ -1,0 +1,309 @@
+"""Checks the compose files against each other and against the brokerbench binary.
+
+Run through compose/validate.sh. For every compose file (alone, and with monitoring.yml under
+--profile monitoring):
+  1. `docker-compose config -q` accepts it;
+  2. every environment variable of an ingress/subscriber service is one the binary accepts
+     (the `[env: NAME=]` lines of `brokerbench ingress|subscriber --help`, plus RUST_LOG and
+     RUST_BACKTRACE), and values of options with possible values are among them;
+  3. every published port maps to a port its service listens on;
+  4. every address a brokerbench service is given (NATS_URL, AMQP_URL, MONGODB_URI,
+     PUBSUB_EMULATOR_HOST, the ingress's BB_GRPC_ADDR) names a service of the same file and a
+     port that service listens on; listen addresses (BB_LISTEN, a gRPC subscriber's
+     BB_GRPC_ADDR) bind 0.0.0.0;
+  5. Prometheus scrapes each brokerbench service on the port it listens on.
+Exits non-zero with one line per problem.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+import yaml
+
+COMPOSE_DIR = Path(__file__).resolve().parent
+REPO = COMPOSE_DIR.parent
+MONITORING = COMPOSE_DIR / "monitoring.yml"
+GENERIC_ENV = {"RUST_LOG", "RUST_BACKTRACE"}
+# what each brokerbench address variable points at
+ADDRESS_VARS = ("NATS_URL", "AMQP_URL", "MONGODB_URI", "PUBSUB_EMULATOR_HOST")
+
+problems: list[str] = []
+
+
+def problem(msg: str) -> None:
+    problems.append(msg)
+    print(f"  FAIL {msg}")
+
+
+# ------------------------------------------------------------------ the binary's contract
+
+
+def brokerbench_bin() -> Path:
+    explicit = os.environ.get("BROKERBENCH_BIN")
+    p = Path(explicit) if explicit else Path(os.environ.get("CARGO_TARGET_DIR") or "target") / "debug" / "brokerbench"
+    return p if p.is_absolute() else REPO / p
+
+
+class Options:
+    """What `brokerbench <role> --help` says: env names, defaults and possible values."""
+
+    def __init__(self, help_text: str) -> None:
+        self.env: dict[str, dict] = {}
+        blocks = re.split(r"\n(?=\s{2,6}(?:-\w, )?--[\w-]+)", help_text)
+        for block in blocks:
+            m = re.search(r"\[env: ([A-Z0-9_]+)=", block)
+            if not m:
+                continue
+            info: dict = {"values": None, "default": None}
+            pv = re.search(r"\[possible values: ([^\]]+)\]", block)
+            if pv:
+                info["values"] = {v.strip() for v in pv.group(1).split(",")}
+            else:
+                long_form = re.findall(r"^\s+- ([\w-]+):", block, re.M)
+                if "Possible values:" in block and long_form:
+                    info["values"] = set(long_form)
+            d = re.search(r"\[default: ([^\]]*)\]", block)
+            if d:
+                info["default"] = d.group(1)
+            self.env[m.group(1)] = info
+
+
+def load_contract(binary: Path) -> dict[str, Options] | None:
+    if not (binary.is_file() and os.access(binary, os.X_OK)):
+        problem(f"brokerbench binary not found at {binary}: build it with `cargo build -p brokerbench` "
+                "(or set BROKERBENCH_BIN); the environment checks need its --help")
+        return None
+    out = {}
+    for role in ("ingress", "subscriber"):
+        r = subprocess.run([str(binary), role, "--help"], capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            problem(f"`{binary} {role} --help` failed ({r.returncode}): {r.stderr.strip()[:300]}")
+            return None
+        out[role] = Options(r.stdout)
+        if not out[role].env:
+            problem(f"`{binary} {role} --help` lists no [env: ...] names")
+            return None
+    return out
+
+
+# ------------------------------------------------------------------ docker-compose
+
+
+def compose_cmd() -> list[str]:
+    for cmd in (["docker-compose"], ["docker", "compose"]):
+        try:
+            if subprocess.run([*cmd, "version"], capture_output=True, timeout=30).returncode == 0:
+                return cmd
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+    print("no docker-compose (and no `docker compose`) found", file=sys.stderr)
+    sys.exit(2)
+
+
+def compose_config(cmd: list[str], files: list[Path], profiles: list[str]) -> dict | None:
+    args = [*cmd]
+    for f in files:
+        args += ["-f", str(f)]
+    for p in profiles:
+        args += ["--profile", p]
+    label = " ".join(shlex.quote(a) for a in args[len(cmd):])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BB_", "COMPOSE_"))}
+    q = subprocess.run([*args, "config", "-q"], capture_output=True, text=True, cwd=REPO, env=env)
+    if q.returncode != 0:
+        problem(f"`{' '.join(cmd)} {label} config -q` failed:\n{q.stderr.strip()}")
+        return None
+    print(f"  ok   {' '.join(cmd)} {label} config -q")
+    r = subprocess.run([*args, "config"], capture_output=True, text=True, cwd=REPO, env=env)
+    return yaml.safe_load(r.stdout)
+
+
+# ------------------------------------------------------------------ what listens where
+
+
+def role_of(svc: dict) -> str | None:
+    cmd = svc.get("command") or []
+    if isinstance(cmd, str):
+        cmd = shlex.split(cmd)
+    image = str(svc.get("image", ""))
+    if image.startswith("brokerbench") and cmd and cmd[0] in ("ingress", "subscriber"):
+        return cmd[0]
+    return None
+
+
+def port_of(addr: str) -> int | None:
+    m = re.search(r":(\d+)$", addr.strip())
+    return int(m.group(1)) if m else None
+
+
+def env_of(svc: dict) -> dict[str, str]:
+    env = svc.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
+    return {k: ("" if v is None else str(v)) for k, v in env.items()}
+
+
+def listening_ports(name: str, svc: dict, contract: dict[str, Options] | None) -> set[int] | None:
+    image = str(svc.get("image", ""))
+    cmd = svc.get("command") or []
+    cmd = shlex.split(cmd) if isinstance(cmd, str) else [str(c) for c in cmd]
+    env = env_of(svc)
+    role = role_of(svc)
+    if role:
+        default = contract[role].env.get("BB_LISTEN", {}).get("default") if contract else None
+        listen = env.get("BB_LISTEN") or default or ""
+        ports = {p for p in [port_of(listen)] if p}
+        if role == "subscriber" and env.get("BB_MIDDLEWARE") == "grpc":
+            grpc = env.get("BB_GRPC_ADDR") or (contract["subscriber"].env.get("BB_GRPC_ADDR", {}).get("default")
+                                               if contract else "") or ""
+            if port_of(grpc):
+                ports.add(port_of(grpc))
+        return ports
+    if image.startswith("mongo:") or image == "mongo":
+        return {27017}
+    if image.startswith("nats:") or image == "nats":
+        ports = {4222, 6222}
+        for i, a in enumerate(cmd):
+            if a in ("-m", "--http_port") and i + 1 < len(cmd):
+                ports.add(int(cmd[i + 1]))
+            if a in ("-p", "--port") and i + 1 < len(cmd):
+                ports.discard(4222)
+                ports.add(int(cmd[i + 1]))
+        return ports
+    if image.startswith("rabbitmq:"):
+        return {5672, 15672} if "management" in image else {5672}
+    if "google-cloud-cli" in image or "cloud-sdk" in image:
+        for a in cmd:
+            if a.startswith("--host-port="):
+                return {p for p in [port_of(a.split("=", 1)[1])] if p}
+        return {8085}
+    if image.startswith("prom/prometheus"):
+        for a in cmd:
+            if a.startswith("--web.listen-address="):
+                return {p for p in [port_of(a.split("=", 1)[1])] if p}
+        return {9090}
+    if image.startswith("grafana/"):
+        return {int(env.get("GF_SERVER_HTTP_PORT", "3000"))}
+    problem(f"{name}: don't know which ports image {image!r} listens on (teach compose/validate.py)")
+    return None
+
+
+def published_targets(svc: dict) -> list[tuple[str, int]]:
+    out = []
+    for p in svc.get("ports") or []:
+        if isinstance(p, dict):
+            out.append((f"{p.get('host_ip', '')}:{p.get('published', '')}->{p.get('target')}", int(p["target"])))
+        else:
+            spec = str(p).split("/")[0]
+            target = spec.rsplit(":", 1)[-1]
+            if "-" in target:
+                problem(f"port range as container port is not supported here: {p}")
+                continue
+            out.append((str(p), int(target)))
+    return out
+
+
+# ------------------------------------------------------------------ the checks
+
+
+def check_config(label: str, cfg: dict, contract: dict[str, Options] | None) -> None:
+    services: dict = cfg.get("services") or {}
+    listens = {name: listening_ports(name, svc, contract) for name, svc in services.items()}
+
+    for name, svc in services.items():
+        # published ports
+        for spec, target in published_targets(svc):
+            ports = listens.get(name)
+            if ports is not None and target not in ports:
+                problem(f"{label}: {name} publishes {spec}, but listens on {sorted(ports)}")
+
+        role = role_of(svc)
+        if not role:
+            continue
+        env = env_of(svc)
+        if contract:
+            accepted = contract[role].env
+            for var, value in env.items():
+                if var in GENERIC_ENV:
+                    continue
+                if var not in accepted:
+                    problem(f"{label}: {name} ({role}) sets {var}, which `brokerbench {role} --help` does not accept")
+                    continue
+                allowed = accepted[var]["values"]
+                if allowed:
+                    vals = [v.strip() for v in value.split(",")] if var == "BB_MIDDLEWARES" else [value]
+                    bad = [v for v in vals if v not in allowed]
+                    if bad:
+                        problem(f"{label}: {name} sets {var}={value}: {bad} not in {sorted(allowed)}")
+        # listen addresses
+        listen = env.get("BB_LISTEN", "")
+        if not listen.startswith("0.0.0.0:"):
+            problem(f"{label}: {name} must listen on 0.0.0.0 inside compose (BB_LISTEN={listen or 'unset'})")
+        if role == "subscriber" and env.get("BB_MIDDLEWARE") == "grpc":
+            if not env.get("BB_GRPC_ADDR", "").startswith("0.0.0.0:"):
+                problem(f"{label}: {name} is the gRPC subscriber; BB_GRPC_ADDR must be 0.0.0.0:PORT")
+        # addresses of other services
+        targets = [v for v in ADDRESS_VARS if v in env]
+        if role == "ingress" and "grpc" in env.get("BB_MIDDLEWARES", "") and "BB_GRPC_ADDR" not in env:
+            problem(f"{label}: {name} publishes through grpc but sets no BB_GRPC_ADDR (default is loopback)")
+        if role == "ingress" and "BB_GRPC_ADDR" in env:
+            targets.append("BB_GRPC_ADDR")
+        for var in targets:
+            value = env[var]
+            u = urlparse(value if "://" in value else f"x://{value}")
+            host, port = u.hostname, u.port
+            if host not in services:
+                problem(f"{label}: {name} {var}={value} names {host!r}, not a service of this file")
+                continue
+            ports = listens.get(host)
+            if ports is not None and port is not None and port not in ports:
+                problem(f"{label}: {name} {var}={value}: {host} listens on {sorted(ports)}, not {port}")
+
+    # Prometheus targets
+    if "prometheus" in services:
+        prom = yaml.safe_load((COMPOSE_DIR / "prometheus" / "prometheus.yml").read_text())
+        for job in prom.get("scrape_configs", []):
+            for sd in job.get("dns_sd_configs", []):
+                for n in sd.get("names", []):
+                    if n in services and listens.get(n) is not None and sd.get("port") not in listens[n]:
+                        problem(f"{label}: prometheus job {job['job_name']} scrapes {n}:{sd.get('port')}, "
+                                f"but {n} listens on {sorted(listens[n])}")
+
+
+def main() -> int:
+    binary = brokerbench_bin()
+    print(f"brokerbench contract from {binary}")
+    contract = load_contract(binary)
+    if contract:
+        for role, opts in contract.items():
+            print(f"  {role}: {', '.join(sorted(opts.env))}")
+    cmd = compose_cmd()
+    stacks = sorted(p for p in COMPOSE_DIR.glob("*.yml") if p != MONITORING)
+    if not stacks:
+        problem("no compose files in compose/")
+    combos: list[tuple[list[Path], list[str]]] = []
+    for f in stacks:
+        combos.append(([f], []))
+        if MONITORING.exists():
+            combos.append(([f, MONITORING], ["monitoring"]))
+    for files, profiles in combos:
+        label = " + ".join(f.name for f in files) + (f" (--profile {','.join(profiles)})" if profiles else "")
+        print(label)
+        cfg = compose_config(cmd, files, profiles)
+        if cfg is not None:
+            check_config(label, cfg, contract)
+    if problems:
+        print(f"\ncompose/validate: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"\ncompose/validate: {len(combos)} configurations ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
