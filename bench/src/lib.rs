@@ -3,10 +3,14 @@
 //! `main` only parses [`Opts`] and calls [`run`], so tests build options with
 //! `Opts::parse_from` and run the very same code in-process.
 
+mod compare;
 pub mod ingress;
 mod observe;
+pub mod report;
 pub mod run;
+pub mod serve;
 pub mod subscriber;
+mod sweep;
 
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
@@ -27,6 +31,14 @@ pub enum Command {
     Subscriber(subscriber::SubscriberOpts),
     /// Measure each path in turn: warm-up, fixed-rate measure, drain; results under results/.
     Run(Box<run::RunOpts>),
+    /// Step the offered rate up per path until it saturates; writes the latency-vs-rate curve.
+    Sweep(Box<sweep::SweepOpts>),
+    /// Compare run folders: a table per path and metric with deltas, and a comparison page.
+    Compare(compare::CompareOpts),
+    /// Write (or rewrite) report.html of a run folder.
+    Report(report::ReportOpts),
+    /// Serve the dashboard: runs, stored cases and the host, on loopback.
+    Serve(serve::ServeOpts),
 }
 
 pub async fn run(opts: Opts) -> anyhow::Result<()> {
@@ -42,6 +54,16 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
             subscriber::run(opts, listener, shutdown).await
         }
         Command::Run(opts) => run::run(*opts).await.map(drop),
+        Command::Sweep(opts) => sweep::run(*opts).await,
+        Command::Compare(opts) => compare::run(&opts),
+        Command::Report(opts) => {
+            println!("{}", report::write_report(&opts.run_dir)?.display());
+            Ok(())
+        }
+        Command::Serve(opts) => {
+            let listener = bind(&opts.listen).await?;
+            serve::run(opts, listener, shutdown).await
+        }
     }
 }
 

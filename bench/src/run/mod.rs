@@ -5,7 +5,7 @@
 mod children;
 pub mod compute;
 mod environment;
-mod group;
+pub(crate) mod group_run;
 pub mod loadgen;
 pub mod output;
 mod sampler;
@@ -96,10 +96,9 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
     anyhow::ensure!(opts.rate > 0.0, "--rate must be positive");
     anyhow::ensure!(opts.duration > 0, "--duration must be at least 1 second");
     anyhow::ensure!(!opts.middlewares.is_empty(), "no middleware selected");
-    let binary = children::binary(opts.binary.as_ref())?;
-    let dir = output::run_dir(&opts.results_dir, &opts.label)?;
+    let ctx = group_run::Context::new(&opts)?;
+    let dir = ctx.dir.clone();
     let started = SystemTime::now();
-    eprintln!("brokerbench run → {}", dir.display());
     let groups: Vec<Vec<Middleware>> = match opts.routing {
         RunRouting::Single => opts.middlewares.iter().map(|m| vec![*m]).collect(),
         RunRouting::All => vec![opts.middlewares.clone()],
@@ -107,7 +106,7 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
     let mut paths = Vec::new();
     for repeat in 0..opts.repeat.max(1) {
         for group in &groups {
-            let results = group::run_group(&opts, &binary, &dir, group, repeat).await?;
+            let results = group_run::run_group(&opts, &ctx, group, repeat).await?;
             for r in &results {
                 if !r.accounting.consistent {
                     eprintln!("\n!!! {} (repeat {repeat}): ACCOUNTING DOES NOT ADD UP: {}", r.middleware, r.accounting.problems.join("; "));
@@ -129,6 +128,7 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
     output::write_json(&dir.join("summary.json"), &summary)?;
     output::write_json(&dir.join("host.json"), &environment::host_snapshot())?;
     println!("{}", table::summary_table(&summary));
-    println!("results: {}", dir.display());
+    let report = crate::report::write_report(&dir)?;
+    println!("results: {}\nreport:  {}", dir.display(), report.display());
     Ok(dir)
 }

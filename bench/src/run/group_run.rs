@@ -1,6 +1,6 @@
 //! One measured run of a group of paths: start their processes, offer load, drain, collect.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -53,7 +53,23 @@ fn bar(len: u64, prefix: String) -> ProgressBar {
     bar
 }
 
-pub async fn run_group(opts: &RunOpts, binary: &Path, dir: &Path, group: &[Middleware], repeat: u32) -> anyhow::Result<Vec<PathResult>> {
+/// What every group of one invocation shares: the binary to run roles with and the folder.
+pub struct Context {
+    pub binary: PathBuf,
+    pub dir: PathBuf,
+}
+
+impl Context {
+    pub fn new(opts: &RunOpts) -> anyhow::Result<Self> {
+        let binary = super::children::binary(opts.binary.as_ref())?;
+        let dir = output::run_dir(&opts.results_dir, &opts.label)?;
+        eprintln!("brokerbench {} → {}", opts.label, dir.display());
+        Ok(Self { binary, dir })
+    }
+}
+
+pub async fn run_group(opts: &RunOpts, ctx: &Context, group: &[Middleware], repeat: u32) -> anyhow::Result<Vec<PathResult>> {
+    let (binary, dir) = (ctx.binary.as_path(), ctx.dir.as_path());
     let names: Vec<&str> = group.iter().map(|m| m.name()).collect();
     let title = format!("{} r{repeat}", names.join("+"));
     let ns = uuid::Uuid::now_v7().simple().to_string()[20..].to_string();
