@@ -29,7 +29,7 @@ import sys
 import threading
 
 import gevent
-from locust import FastHttpUser, events, task
+from locust import FastHttpUser, constant_throughput, events, task
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cases import CaseGenerator, load_cases, request_body  # noqa: E402
@@ -63,6 +63,13 @@ def _add_arguments(parser):
         env_var="BB_LOCUST_CASES_FILE",
         help="Replay cases from this JSON array file instead of generating them",
     )
+    group.add_argument(
+        "--throughput-per-user",
+        type=float,
+        default=0.0,
+        env_var="BB_LOCUST_THROUGHPUT_PER_USER",
+        help="Requests per second each user aims at (constant_throughput); 0 = as fast as answers come",
+    )
 
 
 class _Options:
@@ -72,6 +79,7 @@ class _Options:
         self.seed = int(getattr(parsed, "seed", 1) or 0)
         self.cases_per_request = int(getattr(parsed, "cases_per_request", 1) or 0)
         self.cases_file = getattr(parsed, "cases_file", "") or ""
+        self.throughput_per_user = float(getattr(parsed, "throughput_per_user", 0.0) or 0.0)
         if self.cases_per_request < 1:
             raise ValueError(f"--cases-per-request must be at least 1, got {self.cases_per_request}")
 
@@ -154,6 +162,11 @@ class CaseUser(FastHttpUser):
         self.request_name = "POST / (1 case)" if self.per_request == 1 else f"POST / ({self.per_request} cases)"
         worker = getattr(self.environment.runner, "worker_index", 0)
         self.generator = CaseGenerator(f"{opts.seed}/{worker}/{next(_user_numbers)}")
+        self.pacing = constant_throughput(opts.throughput_per_user) if opts.throughput_per_user > 0 else None
+
+    def wait_time(self) -> float:
+        """Closed loop either way: with a throughput, Locust paces each user towards it."""
+        return self.pacing(self) if self.pacing else 0.0
 
     def next_batch(self) -> list[dict]:
         if _replay is not None:

@@ -9,21 +9,13 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${BB_VENV:-$ROOT/.stack/venv}"
-REQ="$ROOT/locust/requirements.txt"
-STAMP="$VENV/.requirements.sha256"
 
 if [[ -f $ROOT/.stack/env && -z ${MONGODB_URI:-} ]]; then
   # shellcheck disable=SC1091
   . "$ROOT/.stack/env"
 fi
 
-want=$(sha256sum "$REQ" | cut -d' ' -f1)
-if [[ ! -x $VENV/bin/python ]] || [[ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]]; then
-  echo "[locust/test.sh] preparing $VENV from $REQ"
-  [[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQ"
-  echo "$want" >"$STAMP"
-fi
+"$ROOT/locust/venv.sh"
 
 cd "$ROOT"
 exec "$VENV/bin/python" -m pytest -p no:cacheprovider "$ROOT/locust/tests" "$@"

@@ -120,7 +120,14 @@ fn accounting(m: Middleware, last: &Tick, cases_per_request: u64, documents: u64
         documents,
         ..Default::default()
     };
+    check_accounting(&mut a, cases_per_request);
+    a
+}
+
+/// Fills `lost`, `problems` and `consistent` from the counts: every identity a sound run keeps.
+pub fn check_accounting(a: &mut Accounting, cases_per_request: u64) {
     a.lost = a.accepted as i64 - a.stored as i64;
+    a.problems.clear();
     let answered = a.http_2xx + a.http_4xx + a.http_5xx + a.transport_errors;
     let mut check = |ok: bool, text: String| {
         if !ok {
@@ -134,7 +141,6 @@ fn accounting(m: Middleware, last: &Tick, cases_per_request: u64, documents: u64
     check(a.documents == a.stored, format!("MongoDB holds {} documents but the subscriber stored {}", a.documents, a.stored));
     check(a.received >= a.stored + a.duplicates, format!("received {} < stored {} + duplicates {}", a.received, a.stored, a.duplicates));
     a.consistent = a.problems.is_empty();
-    a
 }
 
 fn resources(ticks: &[Tick], b: Bounds) -> Vec<ProcessCost> {

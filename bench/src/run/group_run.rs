@@ -15,9 +15,15 @@ use super::compute::{Bounds, path_result};
 use super::loadgen::{LoadConfig, LoadStats, generate};
 use super::sampler::{ProcessTarget, Sampler, Tick, server_processes};
 use super::summary::PathResult;
-use super::{RunOpts, output};
+use super::{Generator, RunOpts, output};
 
 const TICK: Duration = Duration::from_secs(1);
+
+/// Whoever offers the load in this run.
+enum Load {
+    Builtin(tokio::task::JoinHandle<()>),
+    Locust(super::locust::LocustRun),
+}
 
 /// Options naming this run's own stream, queue, topic and subscription: fresh names per run are
 /// how a run starts from an empty queue without touching anyone else's.
@@ -121,7 +127,10 @@ pub async fn run_group(opts: &RunOpts, ctx: &Context, group: &[Middleware], repe
         measure_start: start + warmup,
     };
     let config = LoadConfig { url: ingress.url.clone(), rate: opts.rate, cases_per_request: opts.cases_per_request, connections: opts.connections, seed: opts.seed + u64::from(repeat) };
-    let generator = tokio::spawn(generate(config, load.clone(), start, start + warmup + measure, Duration::from_secs(35)));
+    let generator = match opts.generator {
+        Generator::Builtin => Load::Builtin(tokio::spawn(generate(config, load.clone(), start, start + warmup + measure, Duration::from_secs(35)))),
+        Generator::Locust => Load::Locust(super::locust::spawn(opts, &ingress.url, opts.warmup + opts.duration, dir, &format!("{}-r{repeat}", names.join("+")))?),
+    };
     if let (Some(at), Some(pid)) = (opts.stall_at, ingress.pid()) {
         let stall = Duration::from_millis(opts.stall_ms);
         let when = start + warmup + Duration::from_secs_f64(at.max(0.0));
@@ -148,7 +157,13 @@ pub async fn run_group(opts: &RunOpts, ctx: &Context, group: &[Middleware], repe
     measure_bar.finish();
     let measure_end = ticks.len() - 1;
     let drain_bar = bar(opts.drain_timeout, format!("{title} drain"));
-    let _ = generator.await;
+    let locust = match generator {
+        Load::Builtin(task) => {
+            let _ = task.await;
+            None
+        }
+        Load::Locust(run) => Some(run.wait().await?),
+    };
     let drain_deadline = Instant::now() + Duration::from_secs(opts.drain_timeout);
     loop {
         let tick = sampler.tick().await;
@@ -170,7 +185,11 @@ pub async fn run_group(opts: &RunOpts, ctx: &Context, group: &[Middleware], repe
     let mut results = Vec::new();
     for &m in group {
         let documents = db.collection::<Document>(&m.collection()).count_documents(doc! {}).await.unwrap_or(0);
-        results.push(path_result(m, repeat, &ticks, bounds, opts.rate, opts.cases_per_request as u64, documents));
+        let mut result = path_result(m, repeat, &ticks, bounds, opts.rate, opts.cases_per_request as u64, documents);
+        if let Some(stats) = &locust {
+            super::locust::apply(stats, &mut result, opts.cases_per_request as u64);
+        }
+        results.push(result);
     }
     ingress.stop().await;
     for (_, p) in subscribers {

@@ -7,6 +7,7 @@ pub mod compute;
 mod environment;
 pub(crate) mod group_run;
 pub mod loadgen;
+mod locust;
 pub mod output;
 mod sampler;
 pub mod summary;
@@ -30,8 +31,26 @@ pub enum RunRouting {
     All,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Generator {
+    /// The built-in open-loop generator, corrected for coordinated omission.
+    Builtin,
+    /// Locust, headless, one worker per core: closed loop, no coordinated-omission correction.
+    Locust,
+}
+
 #[derive(Debug, Clone, Args, Serialize)]
 pub struct RunOpts {
+    /// Who offers the load.
+    #[arg(long, value_enum, default_value_t = Generator::Builtin)]
+    pub generator: Generator,
+    /// Locust executable (default: .stack/venv/bin/locust, else locust on PATH).
+    #[arg(long)]
+    pub locust_bin: Option<PathBuf>,
+    /// Locust file for `--generator locust`.
+    #[arg(long, default_value = "locust/locustfile.py")]
+    pub locustfile: PathBuf,
     /// Paths to measure (comma separated), in this order.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "grpc,nats,rabbitmq,pubsub")]
     pub middlewares: Vec<Middleware>,
@@ -119,7 +138,10 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
         schema_version: SCHEMA_VERSION,
         label: opts.label.clone(),
         started_at: chrono::DateTime::<chrono::Utc>::from(started).to_rfc3339(),
-        generator: "open-loop".into(),
+        generator: match opts.generator {
+            Generator::Builtin => "open-loop".into(),
+            Generator::Locust => "locust".into(),
+        },
         config: serde_json::to_value(&opts)?,
         environment: environment::describe(&opts.brokers),
         aggregate: aggregate(&paths),

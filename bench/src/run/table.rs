@@ -2,10 +2,10 @@
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
-use super::summary::Summary;
+use super::summary::{LatencySummary, Summary};
 
-fn ms(us: u64) -> String {
-    format!("{:.2}", us as f64 / 1000.0)
+fn ms(us: Option<u64>) -> String {
+    us.map(|us| format!("{:.2}", us as f64 / 1000.0)).unwrap_or_else(|| "-".into())
 }
 
 pub fn summary_table(summary: &Summary) -> Table {
@@ -15,8 +15,7 @@ pub fn summary_table(summary: &Summary) -> Table {
         "http p99 ms (corr)", "http p99 ms (uncorr)", "sent", "stored", "lost", "dups", "cpu s/10k", "ok",
     ]);
     for p in &summary.paths {
-        let l = |name: &str| p.latencies.get(name).cloned().unwrap_or_default();
-        let (e2e, corr, uncorr) = (l("e2e"), l("http_corrected"), l("http_uncorrected"));
+        let l = |name: &str, pick: fn(&LatencySummary) -> u64| p.latencies.get(name).map(pick);
         let a = &p.accounting;
         table.add_row(vec![
             p.middleware.to_string(),
@@ -24,11 +23,11 @@ pub fn summary_table(summary: &Summary) -> Table {
             format!("{:.0}", p.rates.offered),
             format!("{:.1}", p.rates.achieved),
             format!("{:.1}", p.rates.stored_per_s),
-            ms(e2e.p50),
-            ms(e2e.p99),
-            ms(e2e.max),
-            ms(corr.p99),
-            ms(uncorr.p99),
+            ms(l("e2e", |x| x.p50)),
+            ms(l("e2e", |x| x.p99)),
+            ms(l("e2e", |x| x.max)),
+            ms(l("http_corrected", |x| x.p99)),
+            ms(l("http_uncorrected", |x| x.p99)),
             a.sent.to_string(),
             a.stored.to_string(),
             a.lost.to_string(),
