@@ -1,11 +1,13 @@
-# The two quick-start commands live here: `make bench` (the main job) and `make test` (everything).
-# Both install and start what they need; scripts/stack is idempotent.
+# The two quick-start commands: `make bench` (the main job) and `make test` (everything).
+# Both install and start what they need; scripts/stack and locust/venv.sh are idempotent.
 SHELL := /bin/bash
 CARGO ?= cargo
-BB := target/release/brokerbench
-export PATH := $(CURDIR)/.stack/bin:$(PATH)
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+BB_RELEASE := $(TARGET_DIR)/release/brokerbench
+BENCH_ARGS ?=
 
-.PHONY: bench test stack-up stack-down stack-status build build-release test-rust test-kernel test-locust test-compose
+.PHONY: bench test stack-up stack-down stack-status build build-release locust-venv \
+        test-rust test-kernel test-locust test-compose
 
 stack-up:
 	scripts/stack up
@@ -17,19 +19,24 @@ stack-status:
 	scripts/stack status
 
 build:
-	$(CARGO) build --workspace
+	$(CARGO) build --workspace --all-targets
 
 build-release:
 	$(CARGO) build --release -p brokerbench
 
-bench: stack-up build-release
-	scripts/bench
+locust-venv:
+	locust/venv.sh
 
-test: stack-up build
+## The main job: the four-middleware comparison on the local stack, ending in a report.
+bench: stack-up build-release locust-venv
+	source .stack/env && $(BB_RELEASE) run --label bench $(BENCH_ARGS)
+
+## Every test, against the real stack.
+test: stack-up build locust-venv
 	$(MAKE) test-rust test-kernel test-locust test-compose
 
 test-rust:
-	source .stack/env && $(CARGO) test --workspace -- --test-threads=4
+	source .stack/env && $(CARGO) test --workspace
 
 test-kernel:
 	kernel/vm-test.sh

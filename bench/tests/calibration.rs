@@ -16,7 +16,9 @@ fn results_dir() -> PathBuf {
 fn opts(args: &[&str]) -> RunOpts {
     let dir = results_dir();
     let mut all = vec!["brokerbench".to_string(), "run".into(), format!("--results-dir={}", dir.display())];
-    all.push(format!("--binary={}", env!("CARGO_BIN_EXE_brokerbench")));
+    // BROKERBENCH_BIN (e.g. the release build) when set: timing is steadier without debug code.
+    let binary = std::env::var("BROKERBENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_brokerbench").into());
+    all.push(format!("--binary={binary}"));
     all.extend(args.iter().map(|s| s.to_string()));
     match Opts::parse_from(all).command {
         Command::Run(opts) => *opts,
@@ -24,7 +26,11 @@ fn opts(args: &[&str]) -> RunOpts {
     }
 }
 
+/// The calibration runs measure timing, so they must not share the two cores with each other.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn run(args: &[&str]) -> Summary {
+    let _serial = SERIAL.lock().await;
     let dir = brokerbench::run::run(opts(args)).await.expect("run completes");
     let summary = output::read_summary(&dir).expect("summary.json reads back");
     let _ = std::fs::remove_dir_all(dir.parent().expect("results dir"));
