@@ -2,27 +2,15 @@
 
 mod support;
 
-use brokerbench::Opts;
 use brokerbench_common::envelope::{Case, Envelope, now_ns};
-use brokerbench_common::settings::{BrokerSettings, Middleware};
+use brokerbench_common::settings::Middleware;
 use brokerbench_publishers::Publisher;
-use clap::Parser;
 use support::Pipeline;
-
-/// The broker settings the pipeline's processes use, parsed the same way they parse theirs.
-fn settings(pipeline: &Pipeline) -> BrokerSettings {
-    let mut args = vec!["brokerbench".to_string(), "ingress".into()];
-    args.extend(pipeline.broker_args.iter().cloned());
-    match Opts::parse_from(args).command {
-        brokerbench::Command::Ingress(opts) => opts.brokers,
-        _ => unreachable!("parsed an ingress command"),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redelivered_case_is_stored_once_and_counted() {
     let pipeline = Pipeline::start(&Middleware::ALL, "all", &[]).await;
-    let settings = settings(&pipeline);
+    let settings = pipeline.settings();
     let case = Case {
         name: "Duplicada".into(),
         location: "Jalapa".into(),

@@ -63,6 +63,17 @@ impl Publisher {
         }
     }
 
+    /// Deletes what `connect` created for this path (stream, queue, topic and subscription), for
+    /// runs and tests that use names of their own. Call it once the subscriber has stopped.
+    pub async fn remove_topology(middleware: Middleware, settings: &BrokerSettings) -> Result<(), PublishError> {
+        match middleware {
+            Middleware::Grpc => Ok(()),
+            Middleware::Nats => nats::remove_stream(&settings.nats).await,
+            Middleware::Rabbitmq => rabbitmq::delete_queue(&settings.rabbitmq).await,
+            Middleware::Pubsub => pubsub::remove_topology(&settings.pubsub).await,
+        }
+    }
+
     /// Hands every envelope to the middleware and returns once all were acknowledged.
     pub async fn publish(&self, batch: &[Envelope]) -> Result<(), PublishError> {
         match self {

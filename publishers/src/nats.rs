@@ -80,3 +80,13 @@ pub async fn ensure_stream(
     .await
     .map_err(|e| err("create stream")(e.into()))
 }
+
+/// Deletes the JetStream stream (and with it its consumers); nothing to do in core mode.
+pub async fn remove_stream(settings: &NatsSettings) -> Result<(), PublishError> {
+    if settings.mode == NatsMode::Core {
+        return Ok(());
+    }
+    let client = async_nats::connect(&settings.url).await.map_err(|e| err("connect")(e.into()))?;
+    jetstream::new(client).delete_stream(&settings.stream).await.map_err(|e| err("delete stream")(e.into()))?;
+    Ok(())
+}

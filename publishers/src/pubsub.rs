@@ -138,3 +138,23 @@ impl PubsubPublisher {
         Ok(())
     }
 }
+
+/// Deletes the subscription, then the topic (used when a run or test is over).
+pub async fn remove_topology(settings: &PubsubSettings) -> Result<(), PublishError> {
+    let subscriptions = configure!(SubscriptionAdmin::builder(), settings)
+        .build()
+        .await
+        .map_err(|e| err("build subscription admin client")(e.into()))?;
+    subscriptions
+        .delete_subscription()
+        .set_subscription(settings.subscription_path())
+        .send()
+        .await
+        .map_err(|e| err("delete subscription")(e.into()))?;
+    let topics = configure!(TopicAdmin::builder(), settings)
+        .build()
+        .await
+        .map_err(|e| err("build topic admin client")(e.into()))?;
+    topics.delete_topic().set_topic(settings.topic_path()).send().await.map_err(|e| err("delete topic")(e.into()))?;
+    Ok(())
+}

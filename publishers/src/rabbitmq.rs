@@ -72,3 +72,15 @@ pub async fn declare_queue(channel: &Channel, queue: &str) -> Result<(), Publish
         .map(|_| ())
         .map_err(err("declare queue"))
 }
+
+/// Deletes the queue (with whatever it still holds).
+pub async fn delete_queue(settings: &RabbitmqSettings) -> Result<(), PublishError> {
+    let connection = Connection::connect(&settings.url, ConnectionProperties::default()).await.map_err(err("connect"))?;
+    let channel = connection.create_channel().await.map_err(err("open channel"))?;
+    channel
+        .queue_delete(settings.queue.as_str().into(), lapin::options::QueueDeleteOptions::default())
+        .await
+        .map_err(err("delete queue"))?;
+    let _ = connection.close(0, "done".into()).await;
+    Ok(())
+}

@@ -48,6 +48,16 @@ fn broker_args(opts: &RunOpts, ns: &str, grpc_port: u16) -> Vec<String> {
     args
 }
 
+/// The settings the child processes parse from `args`, parsed the same way.
+fn parse_brokers(args: &[String]) -> brokerbench_common::settings::BrokerSettings {
+    #[derive(clap::Parser)]
+    struct Brokers {
+        #[command(flatten)]
+        brokers: brokerbench_common::settings::BrokerSettings,
+    }
+    <Brokers as clap::Parser>::parse_from(std::iter::once("brokers".to_string()).chain(args.iter().cloned())).brokers
+}
+
 fn bar(len: u64, prefix: String) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(
@@ -194,6 +204,12 @@ pub async fn run_group(opts: &RunOpts, ctx: &Context, group: &[Middleware], repe
     ingress.stop().await;
     for (_, p) in subscribers {
         p.stop().await;
+    }
+    let settings = parse_brokers(&brokers);
+    for &m in group {
+        if let Err(e) = brokerbench_publishers::Publisher::remove_topology(m, &settings).await {
+            eprintln!("note: could not remove this run's {m} topology: {e}");
+        }
     }
     output::write_ticks(dir, group, repeat, &ticks, started_wall)?;
     Ok(results)

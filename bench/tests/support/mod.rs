@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use brokerbench::{Command, Opts};
 use brokerbench_common::metrics::Stats;
-use brokerbench_common::settings::Middleware;
+use brokerbench_common::settings::{BrokerSettings, Middleware};
 use clap::Parser;
 use mongodb::bson::{Document, doc};
 use serde_json::{Value, json};
@@ -114,14 +114,34 @@ impl Pipeline {
     }
 }
 
+impl Pipeline {
+    /// The broker settings the pipeline's processes use, parsed the same way they parse theirs.
+    pub fn settings(&self) -> BrokerSettings {
+        let mut args = vec!["brokerbench".to_string(), "ingress".into()];
+        args.extend(self.broker_args.iter().cloned());
+        match Opts::parse_from(args).command {
+            Command::Ingress(opts) => opts.brokers,
+            _ => unreachable!("parsed an ingress command"),
+        }
+    }
+}
+
 impl Drop for Pipeline {
+    /// Stops the processes, then drops the test's database, streams, queues and topics.
     fn drop(&mut self) {
         self.shutdown.cancel();
-        let db = self.db.clone();
+        let (db, settings) = (self.db.clone(), self.settings());
+        let middlewares: Vec<Middleware> = self.subscribers.iter().map(|(m, _)| *m).collect();
         // Drop runs inside the test's runtime; clean up from a thread with a runtime of its own.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            rt.block_on(async { mongo().await.database(&db).drop().await })
+            rt.block_on(async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                for m in middlewares {
+                    let _ = brokerbench_publishers::Publisher::remove_topology(m, &settings).await;
+                }
+                mongo().await.database(&db).drop().await
+            })
         })
         .join();
     }
