@@ -32,11 +32,12 @@ bench: stack-up build-release locust-venv
 	source .stack/env && $(BB_RELEASE) run --label bench $(BENCH_ARGS)
 
 ## Every test, against the real stack.
-test: stack-up build locust-venv
+test: stack-up build build-release locust-venv
 	$(MAKE) test-rust test-kernel test-locust test-compose
 
+# The calibration tests time real runs: they use the release binary, whose timing is steadier.
 test-rust:
-	source .stack/env && $(CARGO) test --workspace
+	source .stack/env && BROKERBENCH_BIN=$(abspath $(BB_RELEASE)) $(CARGO) test --workspace
 
 test-kernel:
 	kernel/vm-test.sh

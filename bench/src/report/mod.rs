@@ -1,8 +1,27 @@
 //! `report.html`: the self-contained page of one run, and the side-by-side page of several.
+//!
+//! Pages are server-rendered HTML with inline CSS and inline SVG charts (drawn by `plotters`),
+//! so a report opens from disk, offline, years later. The dashboard (`serve`) shows the very
+//! same pages, which is why the HTML is built by [`report_html`] and [`comparison_html`] and only
+//! written to disk here.
+
+mod charts;
+mod compare;
+mod data;
+mod host;
+pub(crate) mod layout;
+mod single;
+mod tables;
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
 use clap::Args;
+
+pub use charts::{Line, bar_chart, line_chart, nth_color};
+pub use data::RunData;
+pub use host::sampled_source;
+pub use single::LOCUST_LABEL;
 
 #[derive(Debug, Clone, Args)]
 pub struct ReportOpts {
@@ -12,11 +31,36 @@ pub struct ReportOpts {
 
 /// Writes `<run_dir>/report.html` from the run's files; returns its path.
 pub fn write_report(run_dir: &Path) -> anyhow::Result<PathBuf> {
-    Ok(run_dir.join("report.html"))
+    let html = report_html(run_dir)?;
+    let path = run_dir.join("report.html");
+    std::fs::write(&path, html).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
 }
 
 /// Writes a comparison page of several runs into `out_dir`; returns its path.
 pub fn write_comparison(run_dirs: &[PathBuf], out_dir: &Path) -> anyhow::Result<PathBuf> {
-    let _ = run_dirs;
-    Ok(out_dir.join("compare.html"))
+    let html = comparison_html(run_dirs)?;
+    std::fs::create_dir_all(out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let path = out_dir.join("compare.html");
+    std::fs::write(&path, html).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// The report page of one run folder.
+pub fn report_html(run_dir: &Path) -> anyhow::Result<String> {
+    let run = RunData::load(run_dir)?;
+    let title = format!("brokerbench · {} · {}", run.summary.label, run.name);
+    Ok(layout::page(&title, None, single::body(&run)).into_string())
+}
+
+/// The comparison page of several run folders; `nav` is the dashboard's bar, if any.
+pub fn comparison_html(run_dirs: &[PathBuf]) -> anyhow::Result<String> {
+    comparison_page(run_dirs, None)
+}
+
+pub(crate) fn comparison_page(run_dirs: &[PathBuf], nav: Option<maud::Markup>) -> anyhow::Result<String> {
+    anyhow::ensure!(!run_dirs.is_empty(), "a comparison needs at least one run folder");
+    let runs: Vec<RunData> = run_dirs.iter().map(|d| RunData::load(d)).collect::<Result<_, _>>()?;
+    let title = format!("brokerbench · comparison of {} runs", runs.len());
+    Ok(layout::page(&title, nav, compare::body(&runs)).into_string())
 }

@@ -1,0 +1,192 @@
+//! The report of one run: configuration, headline tables, latency distributions, time series,
+//! accounting, resource cost and the host.
+
+use brokerbench_common::settings::Middleware;
+use maud::{Markup, html};
+
+use super::charts::{Line, line_chart, path_color, percentile_chart, percentile_points};
+use super::data::RunData;
+use super::layout::{Better, best, cell, chart_or_error, ms};
+use super::{host, tables};
+use crate::run::summary::{LATENCY_METRICS, PathResult};
+
+/// What a person reads for a metric name.
+pub fn metric_title(metric: &str) -> &'static str {
+    match metric {
+        "http_corrected" => "HTTP request (corrected for coordinated omission)",
+        "http_uncorrected" => "HTTP request (uncorrected)",
+        "publish" => "publish (ingress → middleware acknowledged)",
+        "delivery" => "delivery (publish → subscriber received)",
+        "e2e" => "end to end (accepted → stored in MongoDB)",
+        _ => "latency",
+    }
+}
+
+pub const LOCUST_LABEL: &str = "closed-loop generator without coordinated-omission correction";
+
+/// How a run's generator is named on every page.
+pub fn generator_label(generator: &str) -> String {
+    if generator == "locust" {
+        format!("locust — {LOCUST_LABEL}")
+    } else {
+        format!("{generator} — open-loop, fixed rate, latency corrected for coordinated omission")
+    }
+}
+
+/// The name of one measured path in tables: `grpc`, or `grpc r1` when paths were repeated.
+pub fn row_name(p: &PathResult, repeated: bool) -> String {
+    if repeated { format!("{} r{}", p.middleware, p.repeat) } else { p.middleware.to_string() }
+}
+
+pub fn body(run: &RunData) -> Markup {
+    let s = &run.summary;
+    let inconsistent: Vec<&PathResult> = s.paths.iter().filter(|p| !p.accounting.consistent).collect();
+    html! {
+        h1 { "brokerbench run " (s.label) }
+        p.muted { "Folder " code { (run.name) } " · started " (s.started_at) " · generator: " strong { (generator_label(&s.generator)) } }
+        @if s.generator == "locust" {
+            p.note id="locust-note" {
+                "This run was driven by locust, a " strong { (LOCUST_LABEL) } ": it waits for each answer before sending the next request, so when the system stalls it sends less and the HTTP latencies below leave out the time requests would have waited. Compare its latencies with open-loop runs only with that in mind."
+            }
+        }
+        @if !inconsistent.is_empty() {
+            div.banner id="accounting-alarm" {
+                "INCONSISTENT ACCOUNTING in " (inconsistent.len()) " of " (s.paths.len()) " measured paths — the figures of these paths do not add up:"
+                ul { @for p in &inconsistent { @for problem in &p.accounting.problems { li { strong { (row_name(p, run.repeated())) } ": " (problem) } } } }
+            }
+        }
+        @if !run.missing.is_empty() {
+            div.note { "Some files of the run folder could not be read; their sections are empty:" ul { @for m in &run.missing { li { (m) } } } }
+        }
+        h2 { "Summary" }
+        (tables::throughput(run))
+        (tables::latency(run))
+        h2 { "Coordinated omission: corrected vs uncorrected HTTP latency" }
+        (omission_note(run))
+        h2 { "Latency distributions" }
+        p.muted { "Percentile curves from the full HdrHistogram interval logs (all intervals of the run: warm-up, measure and drain, all repeats summed); the tables above hold the measure phase only." }
+        div.charts { @for metric in LATENCY_METRICS { (percentile(run, metric)) } }
+        h2 { "Time series" }
+        div.charts {
+            @for m in run.middlewares() { (rates_chart(run, m)) }
+            (e2e_p99_chart(run))
+        }
+        h2 { "Delivery accounting" }
+        (tables::accounting(run))
+        h2 { "Resource cost" }
+        (tables::resources(run))
+        h2 { "Host" }
+        (host::section(run))
+        h2 { "Configuration" }
+        (tables::json_table("config", &s.config))
+        h2 { "Environment and versions" }
+        (tables::json_table("environment", &s.environment))
+    }
+}
+
+fn percentile(run: &RunData, metric: &str) -> Markup {
+    let lines: Vec<Line> = run
+        .middlewares()
+        .into_iter()
+        .filter_map(|m| run.histogram(m, metric).map(|h| Line { label: m.to_string(), color: path_color(m), points: percentile_points(h) }))
+        .collect();
+    let caption = format!("{} — {} paths", metric_title(metric), lines.len());
+    chart_or_error(&format!("chart-percentiles-{metric}"), percentile_chart(metric_title(metric), &lines), &caption)
+}
+
+/// Offered, accepted and stored cases per second of one path, over the run's seconds.
+fn rates_chart(run: &RunData, m: Middleware) -> Markup {
+    let repeated = run.repeated();
+    let mut lines = Vec::new();
+    let repeats: Vec<u32> = run.summary.paths.iter().filter(|p| p.middleware == m).map(|p| p.repeat).collect();
+    for (i, r) in repeats.iter().enumerate() {
+        let rows: Vec<_> = run.series.iter().filter(|row| row.middleware == m && row.repeat == *r).collect();
+        let suffix = if repeated { format!(" r{r}") } else { String::new() };
+        let shade = |c: plotters::style::RGBColor| if i == 0 { c } else { plotters::style::RGBColor(c.0 / 2, c.1 / 2, c.2 / 2) };
+        lines.push(Line { label: format!("offered{suffix}"), color: shade(plotters::style::RGBColor(120, 120, 120)), points: rows.iter().map(|x| (x.t_s, x.offered_per_s)).collect() });
+        lines.push(Line { label: format!("accepted{suffix}"), color: shade(plotters::style::RGBColor(230, 160, 30)), points: rows.iter().map(|x| (x.t_s, x.accepted_per_s)).collect() });
+        lines.push(Line { label: format!("stored{suffix}"), color: shade(path_color(m)), points: rows.iter().map(|x| (x.t_s, x.stored_per_s)).collect() });
+    }
+    let title = format!("{m}: offered vs stored rate");
+    chart_or_error(
+        &format!("chart-rates-{m}"),
+        line_chart(&title, "time since the measure phase began (s)", "cases per second", &lines),
+        "measure phase, then the drain: the subscriber stores what is still in flight",
+    )
+}
+
+fn e2e_p99_chart(run: &RunData) -> Markup {
+    let repeated = run.repeated();
+    let lines: Vec<Line> = run
+        .summary
+        .paths
+        .iter()
+        .map(|p| Line {
+            label: row_name(p, repeated),
+            color: path_color(p.middleware),
+            points: run
+                .series
+                .iter()
+                .filter(|r| r.middleware == p.middleware && r.repeat == p.repeat)
+                .filter_map(|r| r.e2e_p99_us.map(|v| (r.t_s, v as f64 / 1000.0)))
+                .collect(),
+        })
+        .collect();
+    chart_or_error(
+        "chart-e2e-p99",
+        line_chart("p99 end-to-end latency per second", "time since the measure phase began (s)", "p99 e2e latency (ms)", &lines),
+        "p99 of the cases stored in each one-second interval",
+    )
+}
+
+/// Per path, how much the uncorrected HTTP latency understates the corrected one.
+fn omission_note(run: &RunData) -> Markup {
+    let locust = run.summary.generator == "locust";
+    let repeated = run.repeated();
+    let rows: Vec<(&PathResult, [(u64, u64); 3])> = run
+        .summary
+        .paths
+        .iter()
+        .filter_map(|p| {
+            let c = p.latencies.get("http_corrected")?;
+            let u = p.latencies.get("http_uncorrected")?;
+            Some((p, [(c.p50, u.p50), (c.p99, u.p99), (c.p999, u.p999)]))
+        })
+        .collect();
+    let diff = |(c, u): (u64, u64)| c as f64 - u as f64;
+    let worst = rows.iter().map(|(_, v)| diff(v[1])).fold(0.0, f64::max);
+    let worst_cells: Vec<Option<f64>> = rows.iter().map(|(_, v)| Some(diff(v[1]))).collect();
+    let least = best(&worst_cells, Better::Lower);
+    html! {
+        div id="omission-note" {
+            @if locust {
+                p.note { "locust is a " (LOCUST_LABEL) ": it records no corrected latency, so both HTTP figures are the closed-loop response times and their difference says nothing about coordinated omission." }
+            } @else {
+                p {
+                    "The corrected HTTP latency is measured from the moment each request was " em { "due" } " on the fixed-rate schedule; the uncorrected one from when it was actually sent. When the system stalls, requests queue in the generator and only the corrected figure shows that wait (coordinated omission). "
+                    @if worst > 0.0 {
+                        "In this run the largest difference at p99 is " strong { (ms(worst)) " ms" } "."
+                    } @else {
+                        "In this run the two agree at p99: the generator kept its schedule."
+                    }
+                }
+            }
+            table {
+                thead { tr { th.l { "path" } th { "p50 corrected (ms)" } th { "p50 uncorrected" } th { "p99 corrected" } th { "p99 uncorrected" } th { "p99 difference (ms)" } th { "p99 difference (%)" } th { "p99.9 corrected" } th { "p99.9 uncorrected" } } }
+                tbody {
+                    @for (p, v) in &rows {
+                        tr {
+                            td.l { (row_name(p, repeated)) }
+                            td { (ms(v[0].0 as f64)) } td { (ms(v[0].1 as f64)) }
+                            td { (ms(v[1].0 as f64)) } td { (ms(v[1].1 as f64)) }
+                            (cell(Some(diff(v[1])), least, ms))
+                            td { (if v[1].1 > 0 { format!("{:+.1}%", diff(v[1]) / v[1].1 as f64 * 100.0) } else { "–".into() }) }
+                            td { (ms(v[2].0 as f64)) } td { (ms(v[2].1 as f64)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+

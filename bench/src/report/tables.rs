@@ -1,0 +1,182 @@
+//! The tables of a run report, each with its column's best value highlighted.
+
+use maud::{Markup, html};
+
+use super::data::RunData;
+use super::layout::{Better, best, cell, mib, ms, num};
+use super::single::{metric_title, row_name};
+use crate::run::summary::{LATENCY_METRICS, LatencySummary, PathResult};
+
+/// A latency percentile column: its head and how to read it from a summary.
+type Pick = (&'static str, fn(&LatencySummary) -> u64);
+
+fn int(v: f64) -> String {
+    format!("{v:.0}")
+}
+
+/// One column of a per-path table: header, how to read the value, which end is best.
+struct Column {
+    title: &'static str,
+    value: fn(&PathResult) -> Option<f64>,
+    better: Option<Better>,
+    format: fn(f64) -> String,
+}
+
+fn column_table(id: &str, run: &RunData, columns: &[Column]) -> Markup {
+    let repeated = run.repeated();
+    let paths = &run.summary.paths;
+    let bests: Vec<Option<f64>> = columns
+        .iter()
+        .map(|c| c.better.and_then(|b| best(&paths.iter().map(c.value).collect::<Vec<_>>(), b)))
+        .collect();
+    html! {
+        table id=(id) {
+            thead { tr { th.l { "path" } @for c in columns { th { (c.title) } } } }
+            tbody {
+                @for p in paths {
+                    tr.bad[!p.accounting.consistent] {
+                        td.l { (row_name(p, repeated)) }
+                        @for (c, b) in columns.iter().zip(&bests) { (cell((c.value)(p), *b, c.format)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn throughput(run: &RunData) -> Markup {
+    let columns = [
+        Column { title: "offered (cases/s)", value: |p| Some(p.rates.offered), better: None, format: num },
+        Column { title: "achieved (cases/s)", value: |p| Some(p.rates.achieved), better: Some(Better::Higher), format: num },
+        Column { title: "stored (cases/s)", value: |p| Some(p.rates.stored_per_s), better: Some(Better::Higher), format: num },
+        Column { title: "sent", value: |p| Some(p.accounting.sent as f64), better: None, format: int },
+        Column { title: "stored", value: |p| Some(p.accounting.stored as f64), better: None, format: int },
+        Column { title: "lost", value: |p| Some(p.accounting.lost as f64), better: Some(Better::Lower), format: int },
+        Column { title: "duplicates", value: |p| Some(p.accounting.duplicates as f64), better: Some(Better::Lower), format: int },
+        Column { title: "CPU s per 10k cases", value: |p| p.cpu_seconds_per_10k_cases, better: Some(Better::Lower), format: num },
+        Column { title: "measured (s)", value: |p| Some(p.measure_seconds), better: None, format: num },
+    ];
+    html! {
+        h3 { "Throughput, accounting and cost" }
+        (column_table("summary-table", run, &columns))
+    }
+}
+
+/// Every latency metric's p50, p99, p99.9 and max per path, in milliseconds.
+pub fn latency(run: &RunData) -> Markup {
+    let repeated = run.repeated();
+    let paths = &run.summary.paths;
+    let picks: [Pick; 4] = [("p50", |l| l.p50), ("p99", |l| l.p99), ("p99.9", |l| l.p999), ("max", |l| l.max)];
+    let value = |p: &PathResult, metric: &str, pick: fn(&LatencySummary) -> u64| {
+        p.latencies.get(metric).filter(|l| l.count > 0).map(|l| pick(l) as f64)
+    };
+    let bests: Vec<Vec<Option<f64>>> = LATENCY_METRICS
+        .iter()
+        .map(|metric| picks.iter().map(|(_, pick)| best(&paths.iter().map(|p| value(p, metric, *pick)).collect::<Vec<_>>(), Better::Lower)).collect())
+        .collect();
+    html! {
+        h3 { "Latency (ms, measure phase)" }
+        table id="latency-table" {
+            thead {
+                tr { th.l rowspan="2" { "path" } @for metric in LATENCY_METRICS { th colspan="4" title=(metric_title(metric)) { (metric) } } }
+                tr { @for _ in LATENCY_METRICS { @for (name, _) in &picks { th { (name) } } } }
+            }
+            tbody {
+                @for p in paths {
+                    tr {
+                        td.l { (row_name(p, repeated)) }
+                        @for (metric, metric_bests) in LATENCY_METRICS.iter().zip(&bests) {
+                            @for ((_, pick), b) in picks.iter().zip(metric_bests) { (cell(value(p, metric, *pick), *b, ms)) }
+                        }
+                    }
+                }
+            }
+        }
+        p.muted { "Metrics: " @for metric in LATENCY_METRICS { strong { (metric) } " = " (metric_title(metric)) "; " } }
+    }
+}
+
+pub fn accounting(run: &RunData) -> Markup {
+    let repeated = run.repeated();
+    html! {
+        table id="accounting-table" {
+            thead { tr {
+                th.l { "path" } th { "sent" } th { "requests" } th { "2xx" } th { "4xx" } th { "5xx" } th { "transport errors" }
+                th { "accepted" } th { "published" } th { "publish errors" } th { "received" } th { "stored" } th { "duplicates" } th { "lost" } th { "documents" } th.l { "consistent" }
+            } }
+            tbody {
+                @for p in &run.summary.paths {
+                    @let a = &p.accounting;
+                    tr.bad[!a.consistent] {
+                        td.l { (row_name(p, repeated)) }
+                        td { (a.sent) } td { (a.sent_requests) } td { (a.http_2xx) } td { (a.http_4xx) } td { (a.http_5xx) } td { (a.transport_errors) }
+                        td { (a.accepted) } td { (a.published) } td { (a.publish_errors) } td { (a.received) } td { (a.stored) } td { (a.duplicates) }
+                        td.bad[a.lost != 0] { (a.lost) } td { (a.documents) }
+                        td.l {
+                            @if a.consistent { span.ok { "yes" } } @else { strong { "NO: " } (a.problems.join("; ")) }
+                        }
+                    }
+                }
+            }
+        }
+        p.muted { "Whole-run counts (warm-up, measure and drain). lost = accepted − stored after the drain; documents = what MongoDB holds in the path's collection." }
+    }
+}
+
+pub fn resources(run: &RunData) -> Markup {
+    let repeated = run.repeated();
+    let rows: Vec<(&PathResult, &crate::run::summary::ProcessCost)> = run.summary.paths.iter().flat_map(|p| p.resources.iter().map(move |r| (p, r))).collect();
+    let cpu: Vec<Option<f64>> = run.summary.paths.iter().map(|p| p.cpu_seconds_per_10k_cases).collect();
+    let best_cpu = best(&cpu, Better::Lower);
+    html! {
+        h3 { "Per path" }
+        table id="cost-table" {
+            thead { tr { th.l { "path" } th { "CPU s (measure phase)" } th { "CPU s per 10k cases" } th { "peak RSS, all processes (MiB)" } } }
+            tbody {
+                @for (p, c) in run.summary.paths.iter().zip(&cpu) {
+                    tr {
+                        td.l { (row_name(p, repeated)) }
+                        td { (num(p.resources.iter().map(|r| r.cpu_seconds).sum())) }
+                        (cell(*c, best_cpu, num))
+                        td { (mib(p.resources.iter().map(|r| r.peak_rss_kib).sum())) }
+                    }
+                }
+            }
+        }
+        h3 { "Per process" }
+        table id="process-cost-table" {
+            thead { tr { th.l { "path" } th.l { "role" } th.l { "process" } th { "pid" } th { "CPU s" } th { "peak RSS (MiB)" } } }
+            tbody {
+                @for (p, r) in &rows {
+                    tr { td.l { (row_name(p, repeated)) } td.l { (r.role) } td.l { (r.name) } td { (r.pid) } td { (num(r.cpu_seconds)) } td { (mib(r.peak_rss_kib)) } }
+                }
+            }
+        }
+    }
+}
+
+/// A JSON object as a two-column table; nested values are shown compactly on one line.
+pub fn json_table(id: &str, value: &serde_json::Value) -> Markup {
+    html! {
+        table.kv id=(id) {
+            tbody {
+                @match value.as_object() {
+                    Some(map) => {
+                        @for (k, v) in map { tr { td { (k) } td { (compact(v)) } } }
+                    }
+                    None => { tr { td { "value" } td { (compact(value)) } } }
+                }
+            }
+        }
+    }
+}
+
+fn compact(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "–".into(),
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) => items.iter().map(compact).collect::<Vec<_>>().join(", "),
+        serde_json::Value::Object(map) => map.iter().map(|(k, v)| format!("{k}: {}", compact(v))).collect::<Vec<_>>().join(" · "),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,209 @@
+//! Synthetic run folders and stored cases with known figures, for the report, dashboard and
+//! browser tests: the same files `brokerbench run` writes, made without running the stack.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use brokerbench::run::summary::{Accounting, LATENCY_METRICS, LatencySummary, PathResult, ProcessCost, Rates, SCHEMA_VERSION, Summary, aggregate};
+use brokerbench_common::metrics::new_histogram;
+use brokerbench_common::settings::Middleware;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use mongodb::bson::{DateTime, Document, doc};
+
+/// What to vary between fixture runs.
+pub struct RunSpec {
+    pub name: String,
+    pub generator: &'static str,
+    /// Multiplies every latency: runs with different factors give different curves.
+    pub slowdown: u64,
+    /// Make the nats path's accounting fail.
+    pub inconsistent_nats: bool,
+}
+
+impl RunSpec {
+    pub fn new(name: &str) -> Self {
+        Self { name: name.into(), generator: "open-loop", slowdown: 1, inconsistent_nats: false }
+    }
+}
+
+pub const PATHS: [Middleware; 2] = [Middleware::Grpc, Middleware::Nats];
+/// Seconds of intervals in each interval log.
+const SECONDS: u64 = 4;
+
+/// nats is the faster path of the fixture (a third of grpc's latencies) and the faster rate.
+fn base_us(m: Middleware, metric: &str, slowdown: u64) -> u64 {
+    let path = if m == Middleware::Nats { 1 } else { 3 };
+    let stage = match metric {
+        "http_corrected" => 1200,
+        "http_uncorrected" => 1000,
+        "publish" => 600,
+        "delivery" => 300,
+        _ => 900,
+    };
+    stage * path * slowdown
+}
+
+fn interval(m: Middleware, metric: &str, second: u64, slowdown: u64) -> Histogram<u64> {
+    let mut h = new_histogram();
+    let base = base_us(m, metric, slowdown);
+    for i in 1..=200u64 {
+        let tail = if i > 197 { 20 } else { 1 };
+        let _ = h.record(base + i * base / 100 * tail + second);
+    }
+    h
+}
+
+/// Writes one run folder under `results` and returns its path.
+pub fn write_run(results: &Path, spec: &RunSpec) -> PathBuf {
+    let dir = results.join(&spec.name);
+    std::fs::create_dir_all(&dir).expect("create run folder");
+    let started = SystemTime::now();
+    let mut paths = Vec::new();
+    for m in PATHS {
+        let mut latencies = BTreeMap::new();
+        for metric in LATENCY_METRICS {
+            let mut file = std::fs::File::create(dir.join(format!("{m}-r0-{metric}.hlog"))).expect("create hlog");
+            let mut serializer = V2DeflateSerializer::new();
+            let mut log = IntervalLogWriterBuilder::new()
+                .with_start_time(started)
+                .with_base_time(started)
+                .with_max_value_divisor(1.0)
+                .begin_log_with(&mut file, &mut serializer)
+                .expect("begin log");
+            let mut sum = new_histogram();
+            for s in 0..SECONDS {
+                let h = interval(m, metric, s, spec.slowdown);
+                sum.add(&h).expect("same bounds");
+                log.write_histogram(&h, Duration::from_secs(s), Duration::from_secs(1), Tag::new(metric)).expect("write interval");
+            }
+            latencies.insert(metric.to_string(), LatencySummary::of(&sum));
+        }
+        paths.push(path_result(m, latencies, spec));
+    }
+    let summary = Summary {
+        schema_version: SCHEMA_VERSION,
+        label: spec.name.clone(),
+        started_at: chrono::Utc::now().to_rfc3339(),
+        generator: spec.generator.into(),
+        config: serde_json::json!({ "middlewares": ["grpc", "nats"], "rate": 200.0, "duration": SECONDS, "warmup": 1, "repeat": 1, "seed": 42 }),
+        environment: serde_json::json!({ "brokerbench": "0.1.0", "kernel": "test", "cores": 2, "brokers": { "nats-server": "v2.9.10", "ferretdb": "v1.24.2" } }),
+        aggregate: aggregate(&paths),
+        paths,
+    };
+    std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary).expect("summary serializes")).expect("write summary");
+    write_series(&dir);
+    write_host(&dir);
+    dir
+}
+
+fn path_result(m: Middleware, latencies: BTreeMap<String, LatencySummary>, spec: &RunSpec) -> PathResult {
+    let achieved = if m == Middleware::Nats { 200.5 } else { 199.0 };
+    let mut accounting = Accounting { sent: 1000, sent_requests: 1000, http_2xx: 1000, accepted: 1000, published: 1000, received: 1000, stored: 1000, documents: 1000, consistent: true, ..Default::default() };
+    if spec.inconsistent_nats && m == Middleware::Nats {
+        accounting.stored = 990;
+        accounting.documents = 990;
+        accounting.lost = 10;
+        accounting.consistent = false;
+        accounting.problems = vec!["10 accepted cases were never stored (lost)".into()];
+    }
+    PathResult {
+        middleware: m,
+        repeat: 0,
+        measure_seconds: SECONDS as f64,
+        latencies,
+        rates: Rates { offered: 200.0, achieved, stored_per_s: achieved },
+        accounting,
+        resources: vec![
+            ProcessCost { role: "ingress".into(), name: "brokerbench".into(), pid: 100, cpu_seconds: 1.5, peak_rss_kib: 30_000 },
+            ProcessCost { role: "subscriber".into(), name: "brokerbench".into(), pid: 101, cpu_seconds: if m == Middleware::Nats { 0.5 } else { 1.0 }, peak_rss_kib: 40_000 },
+        ],
+        cpu_seconds_per_10k_cases: Some(if m == Middleware::Nats { 25.0 } else { 31.25 }),
+        host_source: Some("proc".into()),
+    }
+}
+
+fn write_series(dir: &Path) {
+    let mut series = format!("repeat,{}\n", brokerbench::run::compute::TIMESERIES_HEADER);
+    let mut resources = String::from("repeat,paths,t_s,role,pid,name,cpu_seconds,rss_kib,host_used_kib,host_total_kib,host_source\n");
+    for t in 0..=SECONDS {
+        for m in PATHS {
+            let p99 = base_us(m, "e2e", 1) * 3 + t * 100;
+            series.push_str(&format!("0,{m},{t}.000,200.0,199.0,{}.0,{p99},{}\n", 190 + t, p99 + 500));
+        }
+        for (pid, role) in [(100, "ingress"), (101, "subscriber")] {
+            resources.push_str(&format!("0,grpc+nats,{t}.000,{role},{pid},brokerbench,{t}.000,30000,{},24683656,proc\n", 1_000_000 + t * 2048));
+        }
+    }
+    std::fs::write(dir.join("timeseries.csv"), series).expect("write timeseries");
+    std::fs::write(dir.join("resources.csv"), resources).expect("write resources");
+}
+
+fn write_host(dir: &Path) {
+    let host = serde_json::json!({
+        "ram": brokerbench_common::host::read_ram().ok(),
+        "processes": brokerbench_common::host::read_processes().ok(),
+    });
+    std::fs::write(dir.join("host.json"), host.to_string()).expect("write host.json");
+}
+
+pub const LOCATIONS: [&str; 6] = ["Guatemala", "Escuintla", "Petén", "Quetzaltenango", "Izabal", "Jutiapa"];
+pub const TYPES: [&str; 3] = ["imported", "non-imported", "communitary"];
+pub const STATES: [&str; 2] = ["symptomatic", "asymptomatic"];
+
+/// The `i`-th known case of route `m`, as a subscriber stores it.
+pub fn case_doc(m: Middleware, i: usize) -> Document {
+    // Skewed so the locations have distinct counts: Guatemala most, then the rest in order.
+    let location = match i {
+        _ if i % 17 == 5 => LOCATIONS[4],
+        _ if i % 19 == 7 => LOCATIONS[5],
+        _ => LOCATIONS[[0, 0, 0, 0, 1, 1, 1, 2, 2, 3][i % 10]],
+    };
+    let stored = 1_790_000_000_000i64 + i as i64 * 1000 + m as i64;
+    doc! {
+        "_id": format!("{}-{m}-{i:05}", uuid::Uuid::now_v7()),
+        "name": format!("Caso {m} {i}"),
+        "location": location,
+        "age": ((i * 7) % 97) as i32,
+        "infectedtype": TYPES[i % 3],
+        "state": STATES[(i / 3) % 2],
+        "route": m.name(),
+        "accepted_at": DateTime::from_millis(stored - 5),
+        "stored_at": DateTime::from_millis(stored),
+    }
+}
+
+/// How many known cases each route gets.
+pub fn cases_per_route(m: Middleware) -> usize {
+    match m {
+        Middleware::Grpc => 37,
+        Middleware::Nats => 23,
+        Middleware::Rabbitmq => 11,
+        Middleware::Pubsub => 0,
+    }
+}
+
+/// Inserts the known cases into `db` and returns them per route.
+pub async fn insert_cases(db: &mongodb::Database) -> BTreeMap<Middleware, Vec<Document>> {
+    let mut all = BTreeMap::new();
+    for m in Middleware::ALL {
+        let docs: Vec<Document> = (0..cases_per_route(m)).map(|i| case_doc(m, i)).collect();
+        if !docs.is_empty() {
+            db.collection::<Document>(&m.collection()).insert_many(docs.clone()).await.expect("insert known cases");
+        }
+        all.insert(m, docs);
+    }
+    all
+}
+
+/// A fresh database name, dropped by the test that uses it.
+pub fn test_db_name(prefix: &str) -> String {
+    format!("bbtest_{prefix}_{}", &uuid::Uuid::now_v7().simple().to_string()[20..])
+}
+
+pub fn mongodb_uri() -> String {
+    std::env::var("MONGODB_URI").unwrap_or_else(|_| "mongodb://127.0.0.1:27017/".into())
+}
