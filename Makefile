@@ -6,7 +6,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 BB_RELEASE := $(TARGET_DIR)/release/brokerbench
 BENCH_ARGS ?=
 
-.PHONY: bench test stack-up stack-down stack-status build build-release locust-venv \
+.PHONY: bench test tools build-tools stack-up stack-down stack-status build build-release locust-venv \
         test-rust test-kernel test-locust test-compose
 
 stack-up:
@@ -18,10 +18,16 @@ stack-down:
 stack-status:
 	scripts/stack status
 
-build:
+tools:
+	scripts/tools
+
+build-tools:
+	scripts/tools build
+
+build: build-tools
 	$(CARGO) build --workspace --all-targets
 
-build-release:
+build-release: build-tools
 	$(CARGO) build --release -p brokerbench
 
 locust-venv:
@@ -32,7 +38,7 @@ bench: stack-up build-release locust-venv
 	source .stack/env && $(BB_RELEASE) run --label bench $(BENCH_ARGS)
 
 ## Every test, against the real stack.
-test: stack-up build build-release locust-venv
+test: tools stack-up build build-release locust-venv
 	$(MAKE) test-rust test-kernel test-locust test-compose
 
 # The calibration tests time real runs: they use the release binary, whose timing is steadier.
