@@ -127,13 +127,16 @@ impl RunData {
     }
 }
 
-/// The sum of all interval histograms of one `.hlog` file.
+/// The sum of the interval histograms of one `.hlog` file after the warm-up (intervals tagged
+/// `measure` or `drain`: cases sent while measuring settle during the drain).
 pub fn read_hlog(path: &Path) -> anyhow::Result<Histogram<u64>> {
     let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut sum = new_histogram();
     for entry in IntervalLogIterator::new(&bytes) {
         let entry = entry.map_err(|e| anyhow::anyhow!("{} is not an interval log: {e:?}", path.display()))?;
-        if let LogEntry::Interval(interval) = entry {
+        if let LogEntry::Interval(interval) = entry
+            && interval.tag().is_none_or(|t| t.as_str() != "warmup")
+        {
             let h = decode_histogram(interval.encoded_histogram()).with_context(|| format!("bad histogram in {}", path.display()))?;
             sum.add(&h).map_err(|e| anyhow::anyhow!("{}: {e:?}", path.display()))?;
         }

@@ -64,7 +64,7 @@ pub fn body(run: &RunData) -> Markup {
         h2 { "Coordinated omission: corrected vs uncorrected HTTP latency" }
         (omission_note(run))
         h2 { "Latency distributions" }
-        p.muted { "Percentile curves from the full HdrHistogram interval logs (all intervals of the run: warm-up, measure and drain, all repeats summed); the tables above hold the measure phase only." }
+        p.muted { "Percentile curves from the full HdrHistogram interval logs (the intervals of the measure phase and the drain after it, all repeats summed; warm-up left out); the tables above hold the measure phase only." }
         div.charts { @for metric in LATENCY_METRICS { (percentile(run, metric)) } }
         h2 { "Time series" }
         div.charts {

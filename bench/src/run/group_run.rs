@@ -211,6 +211,6 @@ pub async fn run_group(opts: &RunOpts, ctx: &Context, group: &[Middleware], repe
             eprintln!("note: could not remove this run's {m} topology: {e}");
         }
     }
-    output::write_ticks(dir, group, repeat, &ticks, started_wall)?;
+    output::write_ticks(dir, group, repeat, &ticks, bounds, started_wall)?;
     Ok(results)
 }

@@ -11,7 +11,7 @@ use brokerbench_common::settings::Middleware;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 
-use super::compute::{TIMESERIES_HEADER, delta, latencies_at, source_name, timeseries_row};
+use super::compute::{Bounds, TIMESERIES_HEADER, delta, latencies_at, source_name, timeseries_row};
 use super::sampler::Tick;
 use super::summary::Summary;
 
@@ -25,11 +25,11 @@ pub fn run_dir(results: &Path, label: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// Appends one run of one group (its ticks) to the folder's logs and CSV files.
-pub fn write_ticks(dir: &Path, middlewares: &[Middleware], repeat: u32, ticks: &[Tick], started: SystemTime) -> anyhow::Result<()> {
+pub fn write_ticks(dir: &Path, middlewares: &[Middleware], repeat: u32, ticks: &[Tick], bounds: Bounds, started: SystemTime) -> anyhow::Result<()> {
     for &m in middlewares {
         for metric in super::summary::LATENCY_METRICS {
             let path = dir.join(format!("{m}-r{repeat}-{metric}.hlog"));
-            write_hlog(&path, ticks, m, metric, started).with_context(|| format!("cannot write {}", path.display()))?;
+            write_hlog(&path, ticks, bounds, m, metric, started).with_context(|| format!("cannot write {}", path.display()))?;
         }
     }
     let mut series = append(dir, "timeseries.csv", &format!("repeat,{TIMESERIES_HEADER}"))?;
@@ -64,8 +64,9 @@ fn append(dir: &Path, name: &str, header: &str) -> anyhow::Result<fs::File> {
     Ok(file)
 }
 
-/// One HdrHistogram interval log: an interval histogram per second, in microseconds.
-fn write_hlog(path: &Path, ticks: &[Tick], m: Middleware, metric: &str, started: SystemTime) -> anyhow::Result<()> {
+/// One HdrHistogram interval log: an interval histogram per second, in microseconds, tagged with
+/// its phase (`warmup`, `measure` or `drain`) so readers can leave the warm-up out.
+fn write_hlog(path: &Path, ticks: &[Tick], bounds: Bounds, m: Middleware, metric: &str, started: SystemTime) -> anyhow::Result<()> {
     let mut file = fs::File::create(path)?;
     let mut serializer = V2DeflateSerializer::new();
     let mut log = IntervalLogWriterBuilder::new()
@@ -76,15 +77,26 @@ fn write_hlog(path: &Path, ticks: &[Tick], m: Middleware, metric: &str, started:
         .begin_log_with(&mut file, &mut serializer)
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let first = ticks.first().map(|t| t.at_s).unwrap_or(0.0);
-    let tag = Tag::new(metric);
-    for pair in ticks.windows(2) {
+    for (i, pair) in ticks.windows(2).enumerate() {
         let (a, b) = (&pair[0], &pair[1]);
+        let tag = Tag::new(phase_of(i + 1, bounds));
         let h = delta(&latencies_at(b, m)[metric], &latencies_at(a, m)[metric]);
         let start = Duration::from_secs_f64((a.at_s - first).max(0.0));
         let length = Duration::from_secs_f64((b.at_s - a.at_s).max(0.0));
         log.write_histogram(&h, start, length, tag).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     }
     Ok(())
+}
+
+/// The phase of the second that ends at tick `i`.
+pub fn phase_of(i: usize, bounds: Bounds) -> &'static str {
+    if i <= bounds.measure_start {
+        "warmup"
+    } else if i <= bounds.measure_end {
+        "measure"
+    } else {
+        "drain"
+    }
 }
 
 pub fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
