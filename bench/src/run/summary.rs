@@ -203,6 +203,46 @@ pub fn aggregate(paths: &[PathResult]) -> Vec<PathAggregate> {
 mod tests {
     use super::*;
 
+    fn sample() -> Summary {
+        let mut h = brokerbench_common::metrics::new_histogram();
+        h.record(1_500).expect("in range");
+        let latencies = BTreeMap::from([("e2e".to_string(), LatencySummary::of(&h))]);
+        let path = PathResult {
+            middleware: Middleware::Nats,
+            repeat: 0,
+            measure_seconds: 20.0,
+            latencies,
+            rates: Rates { offered: 500.0, achieved: 499.5, stored_per_s: 499.0 },
+            accounting: Accounting { sent: 10, accepted: 10, stored: 10, documents: 10, consistent: true, ..Default::default() },
+            resources: vec![ProcessCost { role: "ingress".into(), name: "brokerbench".into(), pid: 7, cpu_seconds: 1.25, peak_rss_kib: 30_000 }],
+            cpu_seconds_per_10k_cases: Some(2.5),
+            host_source: Some("proc".into()),
+        };
+        Summary {
+            schema_version: SCHEMA_VERSION,
+            label: "t".into(),
+            started_at: "2026-11-22T10:00:00+00:00".into(),
+            generator: "open-loop".into(),
+            config: serde_json::json!({"rate": 500.0}),
+            environment: serde_json::json!({"cores": 2}),
+            aggregate: aggregate(std::slice::from_ref(&path)),
+            paths: vec![path],
+        }
+    }
+
+    #[test]
+    fn summary_round_trips_and_refuses_unknown_fields() {
+        let summary = sample();
+        let text = serde_json::to_string_pretty(&summary).expect("serializes");
+        let back: Summary = serde_json::from_str(&text).expect("reads back");
+        assert_eq!(serde_json::to_value(&back).expect("value"), serde_json::to_value(&summary).expect("value"));
+        assert_eq!(back.paths[0].latencies["e2e"].p50, 1_500);
+        assert_eq!(back.aggregate[0].figures["e2e_p50_us"].median, 1_500.0);
+        let mut value = serde_json::to_value(&summary).expect("value");
+        value["paths"][0]["accounting"]["surprise"] = 1.into();
+        assert!(serde_json::from_value::<Summary>(value).is_err(), "an unknown field must not pass silently");
+    }
+
     #[test]
     fn median_and_overlap() {
         let a = Spread::of(&[3.0, 1.0, 2.0]).expect("values");
