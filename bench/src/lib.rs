@@ -10,7 +10,7 @@ pub mod report;
 pub mod run;
 pub mod serve;
 pub mod subscriber;
-mod sweep;
+pub mod sweep;
 
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;

@@ -28,8 +28,8 @@ async fn post_thousand(pipeline: &Pipeline) -> Vec<String> {
         .collect()
 }
 
-async fn thousand_cases_through(m: Middleware) {
-    let pipeline = Pipeline::start(&[m], "single", &[]).await;
+async fn thousand_cases_through(m: Middleware, broker_extra: &[&str]) {
+    let pipeline = Pipeline::start(&[m], "single", broker_extra).await;
     let mut ids = post_thousand(&pipeline).await;
     assert_eq!(ids.len(), 1000);
     let stats = pipeline.wait_stored(m, 1000).await;
@@ -56,22 +56,27 @@ async fn thousand_cases_through(m: Middleware) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_stores_every_case_once() {
-    thousand_cases_through(Middleware::Grpc).await;
+    thousand_cases_through(Middleware::Grpc, &[]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_stores_every_case_once() {
-    thousand_cases_through(Middleware::Nats).await;
+    thousand_cases_through(Middleware::Nats, &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_core_mode_stores_every_case_once() {
+    thousand_cases_through(Middleware::Nats, &["--nats-mode=core"]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_stores_every_case_once() {
-    thousand_cases_through(Middleware::Rabbitmq).await;
+    thousand_cases_through(Middleware::Rabbitmq, &[]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pubsub_stores_every_case_once() {
-    thousand_cases_through(Middleware::Pubsub).await;
+    thousand_cases_through(Middleware::Pubsub, &[]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

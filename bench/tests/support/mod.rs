@@ -53,8 +53,9 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Starts subscribers for `middlewares` (with `sub_args` added) and an ingress routing to them.
-    pub async fn start(middlewares: &[Middleware], routing: &str, sub_args: &[&str]) -> Self {
+    /// Starts subscribers for `middlewares` and an ingress routing to them; `broker_extra` are
+    /// broker options both sides get (e.g. `--nats-mode=core`).
+    pub async fn start(middlewares: &[Middleware], routing: &str, broker_extra: &[&str]) -> Self {
         let ns = uuid::Uuid::now_v7().simple().to_string()[20..].to_string();
         let db = format!("bbtest_{ns}");
         let grpc_port = free_port().await;
@@ -67,14 +68,15 @@ impl Pipeline {
             format!("--pubsub-topic=bbtest-{ns}"),
             format!("--pubsub-subscription=bbtest-{ns}-sub"),
         ]
-        .into();
+        .into_iter()
+        .chain(broker_extra.iter().map(|s| s.to_string()))
+        .collect();
         let shutdown = CancellationToken::new();
         let mut subscribers = Vec::new();
         for &m in middlewares {
             let mut args = vec!["brokerbench".to_string(), "subscriber".into(), format!("--middleware={m}")];
             args.push(format!("--mongodb-db={db}"));
             args.extend(broker_args.iter().cloned());
-            args.extend(sub_args.iter().map(|s| s.to_string()));
             subscribers.push((m, spawn(args, shutdown.clone()).await));
         }
         let mut args = vec!["brokerbench".to_string(), "ingress".into(), format!("--routing={routing}")];
