@@ -42,7 +42,9 @@ pub enum Command {
 }
 
 pub async fn run(opts: Opts) -> anyhow::Result<()> {
-    init_tracing();
+    // Servers log their life at info; the measuring commands keep the terminal for their table.
+    let server = matches!(opts.command, Command::Ingress(_) | Command::Subscriber(_) | Command::Serve(_));
+    init_tracing(if server { "info" } else { "warn" });
     let shutdown = shutdown_on_signal();
     match opts.command {
         Command::Ingress(opts) => {
@@ -71,9 +73,9 @@ async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
 }
 
-fn init_tracing() {
+fn init_tracing(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
