@@ -2,6 +2,7 @@
 //! script and no network to show them.
 
 use brokerbench_common::settings::Middleware;
+use plotters::coord::Shift;
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
@@ -77,13 +78,7 @@ pub fn percentile_chart(title: &str, lines: &[Line]) -> anyhow::Result<String> {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE)?;
         let keys = vec![1.0, 10.0, 100.0, 1e3, 1e4, 1e5];
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 17))
-            .margin(12)
-            .margin_right(34)
-            .x_label_area_size(46)
-            .y_label_area_size(66)
-            .build_cartesian_2d((1f64..PERCENTILE_X_MAX).log_scale().with_key_points(keys), 0f64..y_max)?;
+        let mut chart = frame(&root, title).build_cartesian_2d((1f64..PERCENTILE_X_MAX).log_scale().with_key_points(keys), 0f64..y_max)?;
         chart
             .configure_mesh()
             .light_line_style(RGBColor(238, 238, 238))
@@ -112,13 +107,7 @@ pub fn line_chart(title: &str, x_desc: &str, y_desc: &str, lines: &[Line]) -> an
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 17))
-            .margin(12)
-            .margin_right(34)
-            .x_label_area_size(46)
-            .y_label_area_size(66)
-            .build_cartesian_2d(x_min..x_max, 0f64..y_max)?;
+        let mut chart = frame(&root, title).build_cartesian_2d(x_min..x_max, 0f64..y_max)?;
         chart
             .configure_mesh()
             .light_line_style(RGBColor(238, 238, 238))
@@ -146,13 +135,7 @@ pub fn bar_chart(title: &str, x_desc: &str, y_desc: &str, bars: &[(String, f64)]
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 17))
-            .margin(12)
-            .margin_right(34)
-            .x_label_area_size(46)
-            .y_label_area_size(66)
-            .build_cartesian_2d(slots.into_segmented(), 0f64..y_max)?;
+        let mut chart = frame(&root, title).build_cartesian_2d(slots.into_segmented(), 0f64..y_max)?;
         let label = |v: &SegmentValue<usize>| match v {
             SegmentValue::CenterOf(i) => bars.get(*i).map(|b| b.0.clone()).unwrap_or_default(),
             _ => String::new(),
@@ -178,6 +161,13 @@ pub fn bar_chart(title: &str, x_desc: &str, y_desc: &str, bars: &[(String, f64)]
         root.present()?;
     }
     Ok(svg)
+}
+
+/// The caption, margins and label areas every chart shares.
+fn frame<'a, 'b>(root: &'a DrawingArea<SVGBackend<'b>, Shift>, title: &str) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
+    let mut builder = ChartBuilder::on(root);
+    builder.caption(title, ("sans-serif", 17)).margin(12).margin_right(34).x_label_area_size(46).y_label_area_size(66);
+    builder
 }
 
 type Chart<'a, X> = ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>;
