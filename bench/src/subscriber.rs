@@ -2,9 +2,13 @@
 //! `/healthz`, `/metrics` and `/stats`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::routing::post;
 use brokerbench_common::metrics::Registry;
 use brokerbench_common::settings::{BrokerSettings, Middleware, MongoSettings};
 use brokerbench_subscribers::sink::{self, SinkConfig};
@@ -48,14 +52,19 @@ pub async fn run(opts: SubscriberOpts, listener: TcpListener, shutdown: Cancella
     let config = SinkConfig {
         batch_size: opts.batch_size.max(1),
         batch_timeout: Duration::from_millis(opts.batch_timeout_ms),
-        hold: Duration::from_secs_f64(opts.hold_batch_ms.max(0.0) / 1_000.0),
+        hold_us: Arc::new(AtomicU64::new(ms_to_us(opts.hold_batch_ms))),
     };
+    let config_hold = config.hold_us.clone();
     let (tx, rx) = mpsc::channel(config.batch_size * 4);
     let sink_task = tokio::spawn(sink::run(collection, middleware, config, metrics.clone(), rx));
     let stop = shutdown.clone();
     let source_task = tokio::spawn(source.run(metrics, tx, async move { stop.cancelled().await }));
     tracing::info!(%middleware, addr = ?listener.local_addr().ok(), "subscriber ready");
-    let server = axum::serve(listener, crate::observe::routes(registry));
+    let app = Router::new()
+        .route("/diag/hold", post(set_hold))
+        .with_state(config_hold)
+        .merge(crate::observe::routes(registry));
+    let server = axum::serve(listener, app);
     let stop = shutdown.clone();
     let served = server.with_graceful_shutdown(async move { stop.cancelled().await });
     let (served, sourced) = tokio::join!(served, async {
@@ -67,4 +76,19 @@ pub async fn run(opts: SubscriberOpts, listener: TcpListener, shutdown: Cancella
     sourced.context("source task panicked")??;
     sink_task.await.context("sink task panicked")?;
     Ok(())
+}
+
+fn ms_to_us(ms: f64) -> u64 {
+    (ms.max(0.0) * 1_000.0).round() as u64
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct HoldQuery {
+    ms: f64,
+}
+
+/// `POST /diag/hold?ms=N`: change the diagnostic hold while running (calibration only).
+async fn set_hold(State(hold_us): State<Arc<AtomicU64>>, Query(q): Query<HoldQuery>) -> String {
+    hold_us.store(ms_to_us(q.ms), Ordering::Relaxed);
+    format!("hold {} ms\n", q.ms)
 }

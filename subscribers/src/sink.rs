@@ -6,6 +6,8 @@
 //! stored. Anything else that fails is nacked so the middleware delivers it again.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use brokerbench_common::envelope::{Envelope, now_ns};
@@ -25,8 +27,10 @@ const DUPLICATE_KEY: i32 = 11000;
 pub struct SinkConfig {
     pub batch_size: usize,
     pub batch_timeout: Duration,
-    /// Diagnostic: hold every batch this long before writing it (calibrates the instrument).
-    pub hold: Duration,
+    /// Diagnostic: hold every batch this many microseconds before writing it (calibrates the
+    /// instrument). Shared so it can be changed while running, for a before/after comparison
+    /// inside one run.
+    pub hold_us: Arc<AtomicU64>,
 }
 
 /// Opens the collection of one path in `db`.
@@ -55,9 +59,10 @@ pub async fn run(
 ) {
     let batch_size = config.batch_size.max(1);
     let (batches, mut to_write) = mpsc::channel::<(Instant, Vec<Delivery>)>(8);
-    let hold = config.hold;
+    let hold_us = config.hold_us.clone();
     let writer = tokio::spawn(async move {
         while let Some((closed_at, batch)) = to_write.recv().await {
+            let hold = Duration::from_micros(hold_us.load(Ordering::Relaxed));
             let wait = (closed_at + hold).saturating_duration_since(Instant::now());
             if !wait.is_zero() {
                 // The OS sleep is precise to tens of µs; tokio's timer rounds up to whole ms.

@@ -8,7 +8,7 @@ use brokerbench_common::settings::Middleware;
 use hdrhistogram::Histogram;
 
 use super::sampler::Tick;
-use super::summary::{Accounting, LatencySummary, PathResult, ProcessCost, Rates};
+use super::summary::{Accounting, HoldCalibration, LatencySummary, PathResult, ProcessCost, Rates};
 
 /// Indices of the ticks bounding the phases of one run.
 #[derive(Debug, Clone, Copy)]
@@ -98,7 +98,47 @@ pub fn path_result(
         resources,
         cpu_seconds_per_10k_cases: (measured_cases > 0).then(|| cpu / measured_cases as f64 * 10_000.0),
         host_source: last.ram.as_ref().map(|(s, _)| source_name(*s)),
+        hold_calibration: None,
     }
+}
+
+/// e2e p50 over the seconds the hold was off against the seconds it was on. The hold toggles at
+/// every `period`-th tick of the measure phase, starting off; each period's first second is
+/// left out, so every counted case was stored wholly under one setting.
+pub fn hold_calibration(ticks: &[Tick], m: Middleware, b: Bounds, period: u64, hold_ms: f64) -> Option<HoldCalibration> {
+    let e2e = |i: usize| ticks.get(i).map(|t| latencies_at(t, m).remove("e2e").unwrap_or_else(new_histogram));
+    let (mut off, mut on) = (new_histogram(), new_histogram());
+    let period = usize::try_from(period.max(2)).ok()?;
+    let mut start = b.measure_start;
+    for segment in 0.. {
+        let end = start + period;
+        if end > b.measure_end {
+            break;
+        }
+        let counted = delta(&e2e(end)?, &e2e(start + 1)?);
+        let side = if segment % 2 == 0 { &mut off } else { &mut on };
+        side.add(&counted).ok()?;
+        start = end;
+    }
+    Some(HoldCalibration {
+        hold_ms,
+        toggle_period_s: period as u64,
+        e2e_p50_off_us: off.value_at_quantile(0.5),
+        e2e_p50_on_us: on.value_at_quantile(0.5),
+        samples_off: off.len(),
+        samples_on: on.len(),
+        standard_error_us: median_standard_error(&off).hypot(median_standard_error(&on)),
+    })
+}
+
+/// Standard error of a sample median: `sqrt(p(1−p)/n) / f(median)` with p = ½ and the density
+/// estimated as 0.2 / (p60 − p40).
+fn median_standard_error(h: &Histogram<u64>) -> f64 {
+    if h.is_empty() {
+        return f64::INFINITY;
+    }
+    let spread = h.value_at_quantile(0.6).saturating_sub(h.value_at_quantile(0.4)) as f64;
+    0.5 / (h.len() as f64).sqrt() * spread / 0.2
 }
 
 fn accounting(m: Middleware, last: &Tick, cases_per_request: u64, documents: u64) -> Accounting {

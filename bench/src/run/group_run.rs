@@ -11,7 +11,7 @@ use mongodb::bson::{Document, doc};
 use tokio::time::Instant;
 
 use super::children::{RoleProcess, signal};
-use super::compute::{Bounds, path_result};
+use super::compute::{Bounds, hold_calibration, path_result};
 use super::loadgen::{LoadConfig, LoadStats, generate};
 use super::sampler::{ProcessTarget, Sampler, Tick, server_processes};
 use super::summary::PathResult;
@@ -102,7 +102,8 @@ pub async fn run_group(opts: &RunOpts, ctx: &Context, group: &[Middleware], repe
     for &m in group {
         let log = logs.join(format!("{m}-r{repeat}-subscriber.log"));
         let mut args = vec!["subscriber".to_string(), format!("--middleware={m}"), format!("--mongodb-uri={}", opts.mongo.uri), format!("--mongodb-db={}", opts.mongo.db)];
-        args.push(format!("--hold-batch-ms={}", opts.hold_batch_ms));
+        let initial_hold = if opts.hold_toggle_s.is_some() { 0.0 } else { opts.hold_batch_ms };
+        args.push(format!("--hold-batch-ms={initial_hold}"));
         args.extend(brokers.iter().cloned());
         let mut p = RoleProcess::spawn(binary, "subscriber", &args, &log).await?;
         p.wait_healthy(Duration::from_secs(60), &log).await?;
@@ -162,6 +163,16 @@ pub async fn run_group(opts: &RunOpts, ctx: &Context, group: &[Middleware], repe
         let msg = format!("{:.0} cases/s sent", load.sent_cases.get() as f64 / (Instant::now() - start).as_secs_f64().max(1e-3));
         if k <= opts.warmup { warm_bar.set_position(k); warm_bar.set_message(msg); } else { measure_bar.set_position(k - opts.warmup); measure_bar.set_message(msg); }
         ticks.push(tick);
+        if let Some(period) = opts.hold_toggle_s
+            && k >= opts.warmup
+            && k < total
+            && (k - opts.warmup) % period == 0
+        {
+            let ms = if ((k - opts.warmup) / period) % 2 == 1 { opts.hold_batch_ms } else { 0.0 };
+            for (_, p) in &subscribers {
+                sampler.client.post(format!("{}/diag/hold?ms={ms}", p.url)).send().await.context("cannot toggle the hold")?;
+            }
+        }
     }
     warm_bar.finish();
     measure_bar.finish();
@@ -196,6 +207,9 @@ pub async fn run_group(opts: &RunOpts, ctx: &Context, group: &[Middleware], repe
     for &m in group {
         let documents = db.collection::<Document>(&m.collection()).count_documents(doc! {}).await.unwrap_or(0);
         let mut result = path_result(m, repeat, &ticks, bounds, opts.rate, opts.cases_per_request as u64, documents);
+        if let Some(period) = opts.hold_toggle_s {
+            result.hold_calibration = hold_calibration(&ticks, m, bounds, period, opts.hold_batch_ms);
+        }
         if let Some(stats) = &locust {
             super::locust::apply(stats, &mut result, opts.cases_per_request as u64);
         }

@@ -93,6 +93,10 @@ pub struct RunOpts {
     /// Diagnostic: subscribers hold each batch this many ms before writing (calibration).
     #[arg(long, default_value_t = 0.0)]
     pub hold_batch_ms: f64,
+    /// Diagnostic: toggle the hold off and on every this many seconds of the measure phase
+    /// (starting off), so one run measures e2e p50 without and with it (`hold_calibration`).
+    #[arg(long)]
+    pub hold_toggle_s: Option<u64>,
     /// Diagnostic: SIGSTOP the ingress this many seconds into the measure phase…
     #[arg(long)]
     pub stall_at: Option<f64>,
@@ -115,6 +119,10 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
     anyhow::ensure!(opts.rate > 0.0, "--rate must be positive");
     anyhow::ensure!(opts.duration > 0, "--duration must be at least 1 second");
     anyhow::ensure!(!opts.middlewares.is_empty(), "no middleware selected");
+    if let Some(period) = opts.hold_toggle_s {
+        anyhow::ensure!(period >= 2 && 2 * period <= opts.duration, "--hold-toggle-s needs at least 2 s, and two periods within --duration");
+        anyhow::ensure!(opts.hold_batch_ms > 0.0, "--hold-toggle-s needs --hold-batch-ms");
+    }
     let ctx = group_run::Context::new(&opts)?;
     let dir = ctx.dir.clone();
     let started = SystemTime::now();

@@ -42,6 +42,27 @@ pub struct PathResult {
     pub cpu_seconds_per_10k_cases: Option<f64>,
     /// Where the host RAM series came from: `kernel-module` or `proc`.
     pub host_source: Option<String>,
+    /// Only with `--hold-toggle-s`: end-to-end p50 while the diagnostic hold was off and while
+    /// it was on, toggled back and forth during the measure phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_calibration: Option<HoldCalibration>,
+}
+
+/// The same path, same processes, same run: e2e p50 without and with the diagnostic hold. The
+/// hold alternates off and on every `toggle_period_s` seconds, so slow drift falls on both sides
+/// alike; the first second after each toggle (cases in flight across it) counts on neither.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoldCalibration {
+    pub hold_ms: f64,
+    pub toggle_period_s: u64,
+    pub e2e_p50_off_us: u64,
+    pub e2e_p50_on_us: u64,
+    pub samples_off: u64,
+    pub samples_on: u64,
+    /// Standard error of the difference of the two p50s, from each side's sample count and its
+    /// density around the median (`(p60 − p40) / 0.2`): how precisely this run can tell.
+    pub standard_error_us: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -217,6 +238,7 @@ mod tests {
             resources: vec![ProcessCost { role: "ingress".into(), name: "brokerbench".into(), pid: 7, cpu_seconds: 1.25, peak_rss_kib: 30_000 }],
             cpu_seconds_per_10k_cases: Some(2.5),
             host_source: Some("proc".into()),
+            hold_calibration: None,
         };
         Summary {
             schema_version: SCHEMA_VERSION,

@@ -123,6 +123,7 @@ fn path_result(m: Middleware, latencies: BTreeMap<String, LatencySummary>, spec:
         ],
         cpu_seconds_per_10k_cases: Some(if m == Middleware::Nats { 25.0 } else { 31.25 }),
         host_source: Some("proc".into()),
+        hold_calibration: None,
     }
 }
 
