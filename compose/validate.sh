@@ -8,8 +8,6 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${BB_VENV:-$ROOT/.stack/venv}"
-REQ="$ROOT/locust/requirements.txt"
-STAMP="$VENV/.requirements.sha256"
 
 if ! command -v docker-compose >/dev/null && ! docker compose version >/dev/null 2>&1; then
   echo "[compose/validate.sh] installing docker-compose (Debian package)"
@@ -20,13 +18,7 @@ if ! command -v docker-compose >/dev/null && ! docker compose version >/dev/null
 fi
 
 # the venv shared with locust/test.sh (pyyaml is pinned in locust/requirements.txt)
-want=$(sha256sum "$REQ" | cut -d' ' -f1)
-if [[ ! -x $VENV/bin/python ]] || [[ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]]; then
-  echo "[compose/validate.sh] preparing $VENV from $REQ"
-  [[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQ"
-  echo "$want" >"$STAMP"
-fi
+"$ROOT/locust/venv.sh"
 
 cd "$ROOT"
 exec "$VENV/bin/python" "$ROOT/compose/validate.py" "$@"
