@@ -45,23 +45,15 @@ fn by_pid(snapshot: &ProcessSnapshot, pid: i32) -> &ProcessInfo {
 fn check_ram_matches_meminfo(ram: &RamInfo, meminfo: &RamInfo) {
     assert_eq!(ram.total_kib, meminfo.total_kib, "MemTotal");
     // Read back to back in an idle guest: allow a little drift only.
-    let close = |a: u64, b: u64| a.abs_diff(b) <= 1024;
-    assert!(
-        close(ram.free_kib, meminfo.free_kib),
-        "{ram:?} vs {meminfo:?}"
-    );
-    assert!(
-        close(ram.available_kib, meminfo.available_kib),
-        "{ram:?} vs {meminfo:?}"
-    );
-    assert!(
-        close(ram.buffers_kib, meminfo.buffers_kib),
-        "{ram:?} vs {meminfo:?}"
-    );
-    assert!(
-        close(ram.cached_kib, meminfo.cached_kib),
-        "{ram:?} vs {meminfo:?}"
-    );
+    let pairs = [
+        ("free", ram.free_kib, meminfo.free_kib),
+        ("available", ram.available_kib, meminfo.available_kib),
+        ("buffers", ram.buffers_kib, meminfo.buffers_kib),
+        ("cached", ram.cached_kib, meminfo.cached_kib),
+    ];
+    for (field, module, proc) in pairs {
+        assert!(module.abs_diff(proc) <= 1024, "{field}: {ram:?} vs {meminfo:?}");
+    }
 }
 
 #[test]
