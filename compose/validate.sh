@@ -13,8 +13,8 @@ if ! command -v docker-compose >/dev/null && ! docker compose version >/dev/null
   echo "[compose/validate.sh] installing docker-compose (Debian package)"
   sudo=()
   ((EUID == 0)) || sudo=(sudo)
-  "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends docker-compose
+  "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends docker-compose
 fi
 
 # the venv shared with locust/test.sh (pyyaml is pinned in locust/requirements.txt)

@@ -61,8 +61,8 @@ ensure_packages() {
 	kernel_version >/dev/null || missing+=(linux-image-amd64 linux-headers-amd64)
 	if [ ${#missing[@]} -gt 0 ]; then
 		step "installing ${missing[*]}"
-		as_root apt-get update
-		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+		as_root apt-get -o DPkg::Lock::Timeout=600 update
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y "${missing[@]}"
 	fi
 }
 
