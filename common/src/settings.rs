@@ -80,9 +80,6 @@ pub struct RabbitmqSettings {
     /// Durable queue (declared if missing by both sides).
     #[arg(id = "rabbitmq-queue", long = "rabbitmq-queue", env = "BB_RABBITMQ_QUEUE", default_value = "brokerbench.cases")]
     pub queue: String,
-    /// Unacknowledged deliveries the subscriber may hold (basic.qos prefetch).
-    #[arg(id = "rabbitmq-prefetch", long = "rabbitmq-prefetch", env = "BB_RABBITMQ_PREFETCH", default_value_t = 1000)]
-    pub prefetch: u16,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -117,9 +114,72 @@ pub struct MongoSettings {
     pub db: String,
 }
 
+/// How durable every path is asked to be; each takes its nearest equivalent, and the report
+/// prints what each path guaranteed (see [`Middleware::guarantee`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// On disk before the publish is acknowledged: JetStream file storage, RabbitMQ persistent
+    /// messages.
+    Disk,
+    /// In the broker's memory: JetStream memory storage, RabbitMQ transient messages.
+    Memory,
+}
+
+/// The settings all paths share, so that they are compared alike.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct PathSettings {
+    /// Deliveries a subscriber may hold unacknowledged, on every path alike: RabbitMQ prefetch,
+    /// JetStream max_ack_pending, Pub/Sub flow control (enforced by the subscriber too, because
+    /// the emulator ignores it).
+    #[arg(long = "consumer-window", env = "BB_CONSUMER_WINDOW", default_value_t = 1000, value_parser = clap::value_parser!(u16).range(1..))]
+    pub consumer_window: u16,
+    #[arg(long = "durability", env = "BB_DURABILITY", value_enum, default_value_t = Durability::Disk)]
+    pub durability: Durability,
+}
+
+/// What a path guarantees with given settings: whether an acknowledged case survives a broker
+/// restart, and how, in words for the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guarantee {
+    pub durable: bool,
+    pub text: &'static str,
+}
+
+impl Middleware {
+    /// What this path guarantees under `settings`.
+    pub fn guarantee(self, settings: &BrokerSettings) -> Guarantee {
+        let disk = settings.path.durability == Durability::Disk;
+        let (durable, text) = match self {
+            Self::Grpc => (false, "no broker: the ingress hands each case to the subscriber directly; nothing is kept before the store"),
+            Self::Nats if settings.nats.mode == NatsMode::Core => (false, "core NATS: at most once, in memory, nothing redelivered"),
+            Self::Nats if disk => (true, "JetStream file storage, acknowledged publish; fsynced per the server's sync_interval (scripts/stack: always)"),
+            Self::Nats => (false, "JetStream memory storage, acknowledged publish: lost if the server stops"),
+            Self::Rabbitmq if disk => (true, "durable queue, persistent messages, publisher confirms (on disk before the confirm)"),
+            Self::Rabbitmq => (false, "durable queue, transient messages, publisher confirms: lost if the broker stops"),
+            Self::Pubsub if settings.pubsub.emulator_host.is_some() => (false, "Pub/Sub emulator: in memory, not durable in either profile"),
+            Self::Pubsub => (true, "Google Cloud Pub/Sub: stored by the service before the publish returns"),
+        };
+        Guarantee { durable, text }
+    }
+}
+
+/// The command-line spelling of a value of a clap `ValueEnum`.
+pub fn value_name(value: &impl ValueEnum) -> String {
+    value.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default()
+}
+
+impl fmt::Display for Durability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&value_name(self))
+    }
+}
+
 /// Settings of every middleware; a process uses the blocks of the paths it serves.
 #[derive(Debug, Clone, Args)]
 pub struct BrokerSettings {
+    #[command(flatten)]
+    pub path: PathSettings,
     #[command(flatten)]
     pub grpc: GrpcSettings,
     #[command(flatten)]
@@ -128,6 +188,30 @@ pub struct BrokerSettings {
     pub rabbitmq: RabbitmqSettings,
     #[command(flatten)]
     pub pubsub: PubsubSettings,
+}
+
+impl BrokerSettings {
+    /// These settings as command-line options, for the child processes of a run: every option
+    /// given to `run` reaches the ingress and the subscribers.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = vec![
+            format!("--consumer-window={}", self.path.consumer_window),
+            format!("--durability={}", self.path.durability),
+            format!("--grpc-addr={}", self.grpc.addr),
+            format!("--nats-url={}", self.nats.url),
+            format!("--nats-mode={}", value_name(&self.nats.mode)),
+            format!("--nats-subject={}", self.nats.subject),
+            format!("--nats-stream={}", self.nats.stream),
+            format!("--nats-consumer={}", self.nats.consumer),
+            format!("--amqp-url={}", self.rabbitmq.url),
+            format!("--rabbitmq-queue={}", self.rabbitmq.queue),
+            format!("--pubsub-project={}", self.pubsub.project),
+            format!("--pubsub-topic={}", self.pubsub.topic),
+            format!("--pubsub-subscription={}", self.pubsub.subscription),
+        ];
+        args.extend(self.pubsub.emulator_host.iter().map(|h| format!("--pubsub-emulator-host={h}")));
+        args
+    }
 }
 
 #[cfg(test)]
@@ -151,5 +235,18 @@ mod tests {
         assert_eq!(both.brokers.nats.mode, NatsMode::Core);
         assert_eq!(both.brokers.rabbitmq.queue, "q1");
         assert_eq!(both.brokers.pubsub.topic_path(), format!("projects/{}/topics/{}", both.brokers.pubsub.project, both.brokers.pubsub.topic));
+    }
+
+    #[test]
+    fn to_args_round_trips_every_setting() {
+        let given = Both::parse_from([
+            "t", "--nats-mode=core", "--consumer-window=7", "--durability=memory", "--pubsub-emulator-host=127.0.0.1:1",
+            "--rabbitmq-queue=q2", "--grpc-addr=127.0.0.1:9",
+        ]);
+        let again = Both::parse_from(std::iter::once("t".to_string()).chain(given.brokers.to_args()));
+        assert_eq!(format!("{:?}", again.brokers), format!("{:?}", given.brokers));
+        assert_eq!(again.brokers.path.consumer_window, 7);
+        assert!(!Middleware::Nats.guarantee(&again.brokers).durable, "core NATS is not durable");
+        assert!(!Middleware::Pubsub.guarantee(&again.brokers).durable, "the emulator is not durable");
     }
 }

@@ -48,8 +48,8 @@ impl Publisher {
     pub async fn connect(middleware: Middleware, settings: &BrokerSettings) -> Result<Self, PublishError> {
         Ok(match middleware {
             Middleware::Grpc => Self::Grpc(GrpcPublisher::connect(&settings.grpc)?),
-            Middleware::Nats => Self::Nats(NatsPublisher::connect(&settings.nats).await?),
-            Middleware::Rabbitmq => Self::Rabbitmq(RabbitmqPublisher::connect(&settings.rabbitmq).await?),
+            Middleware::Nats => Self::Nats(NatsPublisher::connect(&settings.nats, settings.path.durability).await?),
+            Middleware::Rabbitmq => Self::Rabbitmq(RabbitmqPublisher::connect(&settings.rabbitmq, settings.path.durability).await?),
             Middleware::Pubsub => Self::Pubsub(PubsubPublisher::connect(&settings.pubsub).await?),
         })
     }

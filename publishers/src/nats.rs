@@ -4,7 +4,7 @@ use std::future::IntoFuture;
 
 use async_nats::jetstream::{self, stream};
 use brokerbench_common::envelope::Envelope;
-use brokerbench_common::settings::{Middleware, NatsMode, NatsSettings};
+use brokerbench_common::settings::{Durability, Middleware, NatsMode, NatsSettings};
 use bytes::Bytes;
 use futures::future::try_join_all;
 
@@ -22,13 +22,13 @@ pub struct NatsPublisher {
 }
 
 impl NatsPublisher {
-    pub async fn connect(settings: &NatsSettings) -> Result<Self, PublishError> {
+    pub async fn connect(settings: &NatsSettings, durability: Durability) -> Result<Self, PublishError> {
         let client = async_nats::connect(&settings.url).await.map_err(|e| err("connect")(e.into()))?;
         let jetstream = match settings.mode {
             NatsMode::Core => None,
             NatsMode::Jetstream => {
                 let js = jetstream::new(client.clone());
-                ensure_stream(&js, settings).await?;
+                ensure_stream(&js, settings, durability).await?;
                 Some(js)
             }
         };
@@ -66,15 +66,21 @@ impl NatsPublisher {
     }
 }
 
-/// Creates the stream capturing the subject if it does not exist yet (idempotent).
+/// Creates the stream capturing the subject if it does not exist yet (idempotent), on file storage
+/// for the `disk` profile and in memory for `memory`.
 pub async fn ensure_stream(
     js: &jetstream::Context,
     settings: &NatsSettings,
+    durability: Durability,
 ) -> Result<stream::Stream, PublishError> {
+    let storage = match durability {
+        Durability::Disk => stream::StorageType::File,
+        Durability::Memory => stream::StorageType::Memory,
+    };
     js.get_or_create_stream(stream::Config {
         name: settings.stream.clone(),
         subjects: vec![settings.subject.clone()],
-        storage: stream::StorageType::File,
+        storage,
         ..Default::default()
     })
     .await

@@ -1,7 +1,8 @@
-//! RabbitMQ path: durable queue, persistent messages, publisher confirms awaited.
+//! RabbitMQ path: durable queue, persistent (profile `disk`) or transient (`memory`) messages,
+//! publisher confirms awaited.
 
 use brokerbench_common::envelope::Envelope;
-use brokerbench_common::settings::{Middleware, RabbitmqSettings};
+use brokerbench_common::settings::{Durability, Middleware, RabbitmqSettings};
 use futures::future::try_join_all;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
@@ -11,6 +12,8 @@ use crate::PublishError;
 
 /// AMQP delivery mode 2: the broker writes the message to disk before confirming it.
 const PERSISTENT: u8 = 2;
+/// AMQP delivery mode 1: the broker keeps the message in memory.
+const TRANSIENT: u8 = 1;
 
 fn err(action: &'static str) -> impl FnOnce(lapin::Error) -> PublishError {
     move |e| PublishError::new(Middleware::Rabbitmq, action, e)
@@ -22,22 +25,27 @@ pub struct RabbitmqPublisher {
     _connection: std::sync::Arc<Connection>,
     channel: Channel,
     queue: String,
+    delivery_mode: u8,
 }
 
 impl RabbitmqPublisher {
-    pub async fn connect(settings: &RabbitmqSettings) -> Result<Self, PublishError> {
+    pub async fn connect(settings: &RabbitmqSettings, durability: Durability) -> Result<Self, PublishError> {
         let connection = Connection::connect(&settings.url, ConnectionProperties::default())
             .await
             .map_err(err("connect"))?;
         let channel = connection.create_channel().await.map_err(err("open channel"))?;
         declare_queue(&channel, &settings.queue).await?;
         channel.confirm_select(ConfirmSelectOptions::default()).await.map_err(err("confirm select"))?;
-        Ok(Self { _connection: std::sync::Arc::new(connection), channel, queue: settings.queue.clone() })
+        let delivery_mode = match durability {
+            Durability::Disk => PERSISTENT,
+            Durability::Memory => TRANSIENT,
+        };
+        Ok(Self { _connection: std::sync::Arc::new(connection), channel, queue: settings.queue.clone(), delivery_mode })
     }
 
     pub async fn publish(&self, batch: &[Envelope]) -> Result<(), PublishError> {
         let properties = BasicProperties::default()
-            .with_delivery_mode(PERSISTENT)
+            .with_delivery_mode(self.delivery_mode)
             .with_content_type("application/x-protobuf".into());
         let mut confirms = Vec::with_capacity(batch.len());
         for envelope in batch {

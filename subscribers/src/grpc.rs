@@ -27,7 +27,7 @@ impl CaseSink for Sink {
             self.metrics.on_received(&envelope);
             let (done, wait) = oneshot::channel();
             self.tx
-                .send(Delivery { envelope, ack: Acker::Grpc(done) })
+                .send(Delivery::new(envelope, Acker::Grpc(done)))
                 .await
                 .map_err(|_| Status::unavailable("subscriber is shutting down"))?;
             stored.push(wait);

@@ -3,7 +3,7 @@
 use std::future::Future;
 
 use async_nats::jetstream::{self, AckKind, consumer};
-use brokerbench_common::settings::{Middleware, NatsMode, NatsSettings};
+use brokerbench_common::settings::{Middleware, NatsMode, NatsSettings, PathSettings};
 use brokerbench_publishers::nats::ensure_stream;
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -20,7 +20,7 @@ pub enum NatsSource {
 }
 
 impl NatsSource {
-    pub async fn connect(settings: &NatsSettings) -> Result<Self, SubscribeError> {
+    pub async fn connect(settings: &NatsSettings, path: PathSettings) -> Result<Self, SubscribeError> {
         let client = async_nats::connect(&settings.url).await.map_err(|e| err("connect")(e.into()))?;
         match settings.mode {
             NatsMode::Core => {
@@ -29,14 +29,14 @@ impl NatsSource {
             }
             NatsMode::Jetstream => {
                 let js = jetstream::new(client);
-                let stream = ensure_stream(&js, settings).await.map_err(|e| err("create stream")(e.into()))?;
+                let stream = ensure_stream(&js, settings, path.durability).await.map_err(|e| err("create stream")(e.into()))?;
                 let consumer = stream
                     .get_or_create_consumer(
                         &settings.consumer,
                         consumer::pull::Config {
                             durable_name: Some(settings.consumer.clone()),
                             ack_policy: consumer::AckPolicy::Explicit,
-                            max_ack_pending: 20_000,
+                            max_ack_pending: path.consumer_window.into(),
                             ..Default::default()
                         },
                     )
@@ -61,7 +61,7 @@ impl NatsSource {
                     m = sub.next() => match m { Some(m) => m, None => return Ok(()) },
                 };
                 if let Some(envelope) = decode(&message.payload, &metrics)
-                    && tx.send(Delivery { envelope, ack: Acker::NatsCore }).await.is_err()
+                    && tx.send(Delivery::new(envelope, Acker::NatsCore)).await.is_err()
                 {
                     return Ok(());
                 }
@@ -83,7 +83,7 @@ impl NatsSource {
                     };
                     match decode(&message.payload, &metrics) {
                         Some(envelope) => {
-                            if tx.send(Delivery { envelope, ack: Acker::NatsJetstream(message) }).await.is_err() {
+                            if tx.send(Delivery::new(envelope, Acker::NatsJetstream(message))).await.is_err() {
                                 return Ok(());
                             }
                         }

@@ -7,6 +7,7 @@
 //! [`PubsubAck`] unused nacks the message (redelivered soon), like [`PubsubAck::nack`].
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use brokerbench_common::settings::{Middleware, PubsubSettings};
@@ -16,7 +17,7 @@ use futures::future::{join_all, try_join_all};
 use google_cloud_pubsub::client::Subscriber;
 use google_cloud_pubsub::subscriber::handler::Handler;
 use google_cloud_pubsub::subscriber::{MessageStream, ShutdownBehavior};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::{Acker, BoxError, Delivery, SubscribeError, SubscriberMetrics, decode};
 
@@ -24,10 +25,7 @@ use crate::{Acker, BoxError, Delivery, SubscribeError, SubscriberMetrics, decode
 /// each stream (about 1000 messages per 500 ms, measured with 0.8.20), so one stream would cap
 /// this path near 2000 messages/s; 8 streams measured ~14k/s. Real Pub/Sub is fine with this too.
 const PARALLEL_STREAMS: usize = 8;
-/// Flow control, per stream: how many messages (and bytes) the server lets a stream hold
-/// unacknowledged (received, queued to the sink, or in a MongoDB batch being written). The
-/// emulator ignores it; real Pub/Sub honours it.
-const MAX_OUTSTANDING_MESSAGES: i64 = 1_000;
+/// Flow control in bytes, per stream (the message count is the consumer window).
 const MAX_OUTSTANDING_BYTES: i64 = 64 * 1024 * 1024;
 /// On shutdown, how long to wait for the sink to ack what it holds and for those acks to reach
 /// Pub/Sub before giving up (what is left unacked is redelivered later).
@@ -37,10 +35,12 @@ fn err(action: &'static str) -> impl FnOnce(BoxError) -> SubscribeError {
     move |e| SubscribeError::new(Middleware::Pubsub, action, e)
 }
 
-/// The handle that acknowledges one Pub/Sub message.
+/// The handle that acknowledges one Pub/Sub message. It holds one place of the consumer window
+/// until it is acked, nacked or dropped.
 #[derive(Debug)]
 pub struct PubsubAck {
     handler: Handler,
+    _window: OwnedSemaphorePermit,
 }
 
 impl PubsubAck {
@@ -71,17 +71,21 @@ impl PubsubAck {
 pub struct PubsubSource {
     client: Subscriber,
     subscription: String,
+    window: u16,
 }
 
 impl PubsubSource {
-    pub async fn connect(settings: &PubsubSettings) -> Result<Self, SubscribeError> {
+    /// Consumes with at most `window` messages handed to the sink and not yet acknowledged. The
+    /// window is split over the parallel streams as the service's flow control, which real Pub/Sub
+    /// honours, and enforced here as well, because the emulator ignores flow control.
+    pub async fn connect(settings: &PubsubSettings, window: u16) -> Result<Self, SubscribeError> {
         ensure_topology(settings).await.map_err(|e| err("create topic and subscription")(e.into()))?;
         let mut builder = Subscriber::builder();
         if let Some((endpoint, credentials)) = emulator(settings) {
             builder = builder.with_endpoint(endpoint).with_credentials(credentials);
         }
         let client = builder.build().await.map_err(|e| err("build subscriber client")(e.into()))?;
-        Ok(Self { client, subscription: settings.subscription_path() })
+        Ok(Self { client, subscription: settings.subscription_path(), window })
     }
 
     pub async fn run(
@@ -90,11 +94,13 @@ impl PubsubSource {
         tx: mpsc::Sender<Delivery>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), SubscribeError> {
+        let per_stream = i64::from(self.window.div_ceil(PARALLEL_STREAMS as u16));
+        let window = Arc::new(Semaphore::new(self.window.into()));
         let mut streams: Vec<MessageStream> = (0..PARALLEL_STREAMS)
             .map(|_| {
                 self.client
                     .subscribe(self.subscription.clone())
-                    .set_max_outstanding_messages(MAX_OUTSTANDING_MESSAGES)
+                    .set_max_outstanding_messages(per_stream)
                     .set_max_outstanding_bytes(MAX_OUTSTANDING_BYTES)
                     .set_max_lease_extension(Duration::from_secs(ACK_DEADLINE_SECONDS.unsigned_abs().into()))
                     // Keep accepting the sink's acks for what it already holds while shutting down.
@@ -103,7 +109,7 @@ impl PubsubSource {
             })
             .collect();
         let shutdown = shutdown.boxed().shared();
-        let result = try_join_all(streams.iter_mut().map(|stream| pull(stream, &metrics, &tx, shutdown.clone())))
+        let result = try_join_all(streams.iter_mut().map(|stream| pull(stream, &window, &metrics, &tx, shutdown.clone())))
             .await
             .map(drop);
         // Let the sink drain: dropping our sender ends it once it has stored and acked the rest.
@@ -121,12 +127,17 @@ impl PubsubSource {
 /// Forwards messages into `tx` until `shutdown` completes, `tx` closes or the stream fails.
 async fn pull(
     stream: &mut MessageStream,
+    window: &Arc<Semaphore>,
     metrics: &SubscriberMetrics,
     tx: &mpsc::Sender<Delivery>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), SubscribeError> {
     tokio::pin!(shutdown);
     loop {
+        let place = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            place = window.clone().acquire_owned() => place.expect("the window semaphore is never closed"),
+        };
         let (message, handler) = tokio::select! {
             () = &mut shutdown => return Ok(()),
             () = tx.closed() => return Ok(()),
@@ -138,7 +149,7 @@ async fn pull(
         };
         match decode(&message.data, metrics) {
             Some(envelope) => {
-                let delivery = Delivery { envelope, ack: Acker::Pubsub(PubsubAck { handler }) };
+                let delivery = Delivery::new(envelope, Acker::Pubsub(PubsubAck { handler, _window: place }));
                 // The bounded channel is the backpressure; the handle is dropped (nacked) if the
                 // sink is gone.
                 tokio::select! {

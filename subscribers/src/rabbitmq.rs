@@ -22,7 +22,8 @@ pub struct RabbitmqSource {
 }
 
 impl RabbitmqSource {
-    pub async fn connect(settings: &RabbitmqSettings) -> Result<Self, SubscribeError> {
+    /// Consumes with at most `window` unacknowledged deliveries (basic.qos prefetch).
+    pub async fn connect(settings: &RabbitmqSettings, window: u16) -> Result<Self, SubscribeError> {
         let connection = Connection::connect(&settings.url, ConnectionProperties::default())
             .await
             .map_err(err("connect"))?;
@@ -30,7 +31,7 @@ impl RabbitmqSource {
         declare_queue(&channel, &settings.queue)
             .await
             .map_err(|e| SubscribeError::new(Middleware::Rabbitmq, "declare queue", e))?;
-        channel.basic_qos(settings.prefetch, BasicQosOptions::default()).await.map_err(err("set prefetch"))?;
+        channel.basic_qos(window, BasicQosOptions::default()).await.map_err(err("set prefetch"))?;
         let consumer = channel
             .basic_consume(
                 settings.queue.as_str().into(),
@@ -60,7 +61,7 @@ impl RabbitmqSource {
             };
             match decode(&delivery.data, &metrics) {
                 Some(envelope) => {
-                    if tx.send(Delivery { envelope, ack: Acker::Rabbitmq(delivery.acker) }).await.is_err() {
+                    if tx.send(Delivery::new(envelope, Acker::Rabbitmq(delivery.acker))).await.is_err() {
                         return Ok(());
                     }
                 }
