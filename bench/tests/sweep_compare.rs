@@ -2,12 +2,15 @@
 
 use std::path::{Path, PathBuf};
 
+mod support;
+
 use brokerbench::{Command, Opts};
 use clap::Parser;
+use support::OwnDb;
 
-fn args(results: &Path, sub: &str, extra: &[&str]) -> Opts {
+fn args(results: &Path, db: &OwnDb, sub: &str, extra: &[&str]) -> Opts {
     let binary = std::env::var("BROKERBENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_brokerbench").into());
-    let mut all = vec!["brokerbench".to_string(), sub.into(), format!("--results-dir={}", results.display()), format!("--binary={binary}")];
+    let mut all = vec!["brokerbench".to_string(), sub.into(), format!("--results-dir={}", results.display()), format!("--binary={binary}"), db.arg()];
     all.extend(extra.iter().map(|s| s.to_string()));
     Opts::parse_from(all)
 }
@@ -21,9 +24,10 @@ fn newest(results: &Path) -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sweep_writes_the_curve_and_compare_the_page() {
     let results = std::env::temp_dir().join(format!("brokerbench-sweep-{}", uuid::Uuid::now_v7().simple()));
+    let db = OwnDb::new();
     let short = ["--middlewares=nats", "--duration=2", "--warmup=1"];
 
-    let sweep = args(&results, "sweep", &[&short[..], &["--start-rate=100", "--max-rate=200", "--p99-bound-ms=5000", "--bisect-steps=0"]].concat());
+    let sweep = args(&results, &db, "sweep", &[&short[..], &["--start-rate=100", "--max-rate=200", "--p99-bound-ms=5000", "--bisect-steps=0"]].concat());
     let Command::Sweep(opts) = sweep.command else { panic!("parsed a sweep") };
     brokerbench::sweep::run(*opts).await.expect("sweep completes");
     let dir = newest(&results);
@@ -37,11 +41,11 @@ async fn sweep_writes_the_curve_and_compare_the_page() {
 
     let mut runs = Vec::new();
     for rate in ["--rate=100", "--rate=150"] {
-        let Command::Run(opts) = args(&results, "run", &[&short[..], &[rate]].concat()).command else { panic!("parsed a run") };
+        let Command::Run(opts) = args(&results, &db, "run", &[&short[..], &[rate]].concat()).command else { panic!("parsed a run") };
         runs.push(brokerbench::run::run(*opts).await.expect("run completes"));
     }
     let out = results.join("cmp");
-    let mut compare = vec!["brokerbench".to_string(), "compare".into(), format!("--out={}", out.display())];
+    let mut compare = vec!["brokerbench".to_string(), "compare".into(), "--allow-config-differences".into(), format!("--out={}", out.display())];
     compare.extend(runs.iter().map(|r| r.display().to_string()));
     brokerbench::run(Opts::parse_from(compare)).await.expect("compare completes");
     let page = std::fs::read_to_string(out.join("compare.html")).expect("compare.html");

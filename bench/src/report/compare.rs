@@ -8,10 +8,12 @@ use super::charts::{Line, nth_color, percentile_chart, percentile_points};
 use super::data::RunData;
 use super::layout::{Better, best, chart_or_error, ms, num};
 use super::single::{generator_label, metric_title};
-use crate::run::summary::{LATENCY_METRICS, PathAggregate};
+use crate::compare::significance::Verdicts;
+use crate::compare::{Judging, config_differences, verdict_note, verdict_text};
+use crate::run::summary::{LATENCY_METRICS, PathAggregate, Summary};
 
 /// The headline figures compared: key in `PathAggregate::figures`, title, which end is best.
-const FIGURES: [(&str, &str, Better); 10] = [
+pub const FIGURES: [(&str, &str, Better); 10] = [
     ("achieved_per_s", "achieved (cases/s)", Better::Higher),
     ("stored_per_s", "stored (cases/s)", Better::Higher),
     ("e2e_p50_us", "e2e p50 (ms)", Better::Lower),
@@ -33,7 +35,7 @@ fn format_figure(key: &str, v: f64) -> String {
     if key.ends_with("_us") { ms(v) } else { num(v) }
 }
 
-pub fn body(runs: &[RunData]) -> Markup {
+pub fn body(runs: &[RunData], judging: &Judging) -> Markup {
     let mut paths: Vec<Middleware> = Vec::new();
     for run in runs {
         for m in run.middlewares() {
@@ -49,8 +51,14 @@ pub fn body(runs: &[RunData]) -> Markup {
             r.summary.paths.iter().filter(|p| !p.accounting.consistent).map(move |p| format!("{} {} r{}: {}", run_name(i, r), p.middleware, p.repeat, p.accounting.problems.join("; ")))
         })
         .collect();
+    let summaries: Vec<Summary> = runs.iter().map(|r| r.summary.clone()).collect();
+    let verdicts = judging.judge(&summaries.iter().collect::<Vec<_>>());
+    let differences = config_differences(&summaries);
     html! {
         h1 { "brokerbench: comparison of " (runs.len()) " runs" }
+        @if !differences.is_empty() {
+            div.banner id="config-differences" { "CONFIGURATIONS DIFFER: these runs do not compare like with like." ul { @for d in &differences { li { (d) } } } }
+        }
         @if runs.iter().any(|r| r.summary.generator == "locust") {
             p.note { "Some runs used locust, a closed-loop generator without coordinated-omission correction: their HTTP latencies are not comparable with open-loop runs." }
         }
@@ -71,10 +79,10 @@ pub fn body(runs: &[RunData]) -> Markup {
                 }
             }
         }
-        p.muted { "Cells: median over repeats, [min–max] when repeated, and the change against run #1. With repeats on both sides a change is significant only when the min–max spreads do not overlap. Best value of each row highlighted." }
+        p.muted id="significance-note" { "Cells: median over repeats, [min–max] when repeated, and the change against run #1. " (verdict_note(&summaries, &verdicts)) " Best value of each row highlighted." }
         @for m in &paths {
             h2 { "Path " (m) }
-            (figure_table(runs, *m))
+            (figure_table(runs, *m, &verdicts))
             div.charts {
                 @for metric in LATENCY_METRICS { (overlay(runs, *m, metric)) }
             }
@@ -82,7 +90,7 @@ pub fn body(runs: &[RunData]) -> Markup {
     }
 }
 
-fn figure_table(runs: &[RunData], m: Middleware) -> Markup {
+fn figure_table(runs: &[RunData], m: Middleware, verdicts: &Verdicts) -> Markup {
     let aggregates: Vec<Option<&PathAggregate>> = runs.iter().map(|r| r.summary.aggregate.iter().find(|a| a.middleware == m)).collect();
     html! {
         table.compare id=(format!("compare-{m}")) {
@@ -100,10 +108,14 @@ fn figure_table(runs: &[RunData], m: Middleware) -> Markup {
                                     td.best[top == Some(spread.median)] {
                                         (format_figure(key, spread.median))
                                         @if n > 1 { span.muted { " [" (format_figure(key, spread.min)) "–" (format_figure(key, spread.max)) "]" } }
-                                        @if let (true, Some((b, bn))) = (i > 0, base) {
+                                        @if let (true, Some((b, _))) = (i > 0, base) {
                                             @if b.median != 0.0 {
                                                 " " (format!("{:+.1}%", (spread.median - b.median) / b.median * 100.0))
-                                                @if n > 1 && bn > 1 { @if spread.overlaps(&b) { span.muted { " (within noise)" } } @else { strong { " significant" } } }
+                                                @match verdicts.get(m, key, i) {
+                                                    Some(v @ crate::compare::significance::Verdict::Tested { p, significant: true }) => { strong { " " (verdict_text(Some(v))) } span.muted { " p=" (format!("{p:.3}")) } }
+                                                    Some(v) => { span.muted { " (" (verdict_text(Some(v))) ")" } }
+                                                    None => {}
+                                                }
                                             }
                                         }
                                     }

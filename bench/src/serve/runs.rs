@@ -123,7 +123,7 @@ pub async fn compare(State(state): State<AppState>, RawQuery(query): RawQuery) -
         return Err(AppError::bad_request("pick at least two runs to compare: /compare?run=<name>&run=<name>"));
     }
     let dirs: Vec<PathBuf> = names.iter().map(|n| run_dir(&state.results_dir, n)).collect::<Result<_, _>>()?;
-    let html = tokio::task::spawn_blocking(move || crate::report::comparison_page(&dirs, Some(nav("Runs"))))
+    let html = tokio::task::spawn_blocking(move || crate::report::comparison_page(&dirs, Some(nav("Runs")), &crate::compare::Judging::default()))
         .await
         .map_err(|e| anyhow::anyhow!("comparison task failed: {e}"))??;
     Ok(Html(html))
