@@ -6,7 +6,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 BB_RELEASE := $(TARGET_DIR)/release/brokerbench
 BENCH_ARGS ?=
 
-.PHONY: bench test tools build-tools stack-up stack-down stack-status build build-release locust-venv \
+.PHONY: bench test tools build-tools stack-up stack-down stack-status build-release locust-venv \
         test-rust test-kernel test-locust test-compose
 
 stack-up:
@@ -24,10 +24,9 @@ tools:
 build-tools:
 	scripts/tools build
 
-build: build-tools
-	$(CARGO) build --workspace --all-targets
-
+# One profile (release) for both commands, so a fresh machine compiles the workspace once.
 build-release: build-tools
+	@test -x $(BB_RELEASE) || echo "[make] building brokerbench in release, first time only: about 10 min on 2 cores"
 	$(CARGO) build --release -p brokerbench
 
 locust-venv:
@@ -38,18 +37,19 @@ bench: stack-up build-release locust-venv
 	source .stack/env && $(BB_RELEASE) run --label bench $(BENCH_ARGS)
 
 ## Every test, against the real stack.
-test: tools stack-up build build-release locust-venv
+test: tools stack-up build-release locust-venv
 	$(MAKE) test-rust test-kernel test-locust test-compose
 
-# The calibration tests time real runs: they use the release binary, whose timing is steadier.
+# Tests build in the release profile like `make bench` (no second, debug compile), and the
+# calibration tests time the very binary `make bench` runs.
 test-rust:
-	source .stack/env && BROKERBENCH_BIN=$(abspath $(BB_RELEASE)) $(CARGO) test --workspace
+	source .stack/env && BROKERBENCH_BIN=$(abspath $(BB_RELEASE)) $(CARGO) test --release --workspace
 
 test-kernel:
 	kernel/vm-test.sh
 
 test-locust:
-	source .stack/env && locust/test.sh
+	source .stack/env && BROKERBENCH_BIN=$(abspath $(BB_RELEASE)) locust/test.sh
 
 test-compose:
-	compose/validate.sh
+	BROKERBENCH_BIN=$(abspath $(BB_RELEASE)) compose/validate.sh
