@@ -3,9 +3,10 @@
 //! `main` only parses [`Opts`] and calls [`run`], so tests build options with
 //! `Opts::parse_from` and run the very same code in-process.
 
-mod compare;
+pub mod compare;
 pub mod ingress;
 mod observe;
+mod precise;
 pub mod report;
 pub mod run;
 pub mod serve;
@@ -49,10 +50,12 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
     match opts.command {
         Command::Ingress(opts) => {
             let listener = bind(&opts.listen).await?;
+            announce(&listener, opts.address_file.as_deref())?;
             ingress::run(opts, listener, shutdown).await
         }
         Command::Subscriber(opts) => {
             let listener = bind(&opts.listen).await?;
+            announce(&listener, opts.address_file.as_deref())?;
             subscriber::run(opts, listener, shutdown).await
         }
         Command::Run(opts) => run::run(*opts).await.map(drop),
@@ -71,6 +74,16 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
 
 async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
+}
+
+/// Writes the address a server role actually listens on to `file`, so that a parent can start it
+/// on port 0 (no port reserved and released, which another process could take in between).
+fn announce(listener: &TcpListener, file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let Some(file) = file else { return Ok(()) };
+    let addr = listener.local_addr()?;
+    let partial = file.with_extension("partial");
+    std::fs::write(&partial, addr.to_string())?;
+    std::fs::rename(&partial, file).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))
 }
 
 fn init_tracing(default_level: &str) {

@@ -1,20 +1,22 @@
-//! The three endpoints every component serves: `/healthz`, `/metrics` (Prometheus text) and
-//! `/stats` (JSON counters with full HDR histograms).
+//! The endpoints every component serves: `/healthz`, `/metrics` (Prometheus text), `/stats`
+//! (JSON counters with full HDR histograms per phase) and `POST /phases`, where the runner sets
+//! the measure window before the load starts so that every sample is filed by its case's phase.
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use brokerbench_common::metrics::Registry;
+use brokerbench_common::metrics::{PhaseBounds, Registry};
 
 pub fn routes(registry: Arc<Registry>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .route("/stats", get(stats))
+        .route("/phases", post(set_phases))
         .with_state(registry)
 }
 
@@ -24,4 +26,12 @@ async fn metrics(State(registry): State<Arc<Registry>>) -> impl IntoResponse {
 
 async fn stats(State(registry): State<Arc<Registry>>) -> impl IntoResponse {
     Json(registry.stats())
+}
+
+async fn set_phases(State(registry): State<Arc<Registry>>, Json(bounds): Json<PhaseBounds>) -> impl IntoResponse {
+    if bounds.measure_end_ns < bounds.measure_start_ns {
+        return (axum::http::StatusCode::BAD_REQUEST, "measure_end_ns is before measure_start_ns\n");
+    }
+    registry.window().set(bounds);
+    (axum::http::StatusCode::OK, "ok\n")
 }

@@ -26,6 +26,10 @@ pub struct SubscriberOpts {
     /// HTTP address of /healthz, /metrics and /stats.
     #[arg(long, env = "BB_LISTEN", default_value = "127.0.0.1:9090")]
     pub listen: String,
+    /// Write the address actually listened on to this file once listening (for `--listen` with
+    /// port 0; how `run` starts its children).
+    #[arg(long)]
+    pub address_file: Option<std::path::PathBuf>,
     /// Most cases written to MongoDB in one insert.
     #[arg(long, env = "BB_BATCH_SIZE", default_value_t = 500)]
     pub batch_size: usize,
@@ -45,7 +49,7 @@ pub struct SubscriberOpts {
 /// Runs until `shutdown` is cancelled, then stops consuming, stores what it holds and returns.
 pub async fn run(opts: SubscriberOpts, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let middleware = opts.middleware;
-    let registry = Arc::new(Registry::new("subscriber"));
+    let registry = Arc::new(Registry::with_settings("subscriber", opts.brokers.to_args()));
     let metrics = SubscriberMetrics::register(&registry, middleware);
     let collection = sink::open_collection(&opts.mongo.uri, &opts.mongo.db, middleware).await?;
     let source = Source::connect(middleware, &opts.brokers).await?;

@@ -76,12 +76,12 @@ pub async fn run(mut opts: SweepOpts) -> anyhow::Result<()> {
         points.sort_by(|a, b| a.rates.offered.total_cmp(&b.rates.offered));
         paths.push(SweepPath { middleware: m.to_string(), saturation_rate: good, points });
     }
-    let mut csv = String::from("middleware,offered_per_s,achieved_per_s,stored_per_s,e2e_p50_us,e2e_p99_us,e2e_p999_us,http_corrected_p99_us,lost\n");
+    let mut csv = String::from("middleware,offered_per_s,achieved_per_s,stored_per_s,e2e_p50_us,e2e_p99_us,e2e_p999_us,http_corrected_p99_us,unanswered_requests,unstored_at_deadline,consistent\n");
     for p in &paths {
         for r in &p.points {
             let e2e = r.latencies.get("e2e").cloned().unwrap_or_default();
             let http = r.latencies.get("http_corrected").map(|l| l.p99).unwrap_or(0);
-            let _ = writeln!(csv, "{},{:.1},{:.1},{:.1},{},{},{},{http},{}", p.middleware, r.rates.offered, r.rates.achieved, r.rates.stored_per_s, e2e.p50, e2e.p99, e2e.p999, r.accounting.lost);
+            let _ = writeln!(csv, "{},{:.1},{:.1},{:.1},{},{},{},{http},{},{},{}", p.middleware, r.rates.offered, r.rates.achieved, r.rates.stored_per_s, e2e.p50, e2e.p99, e2e.p999, r.accounting.unanswered_requests, r.accounting.unstored_at_deadline, r.accounting.consistent);
         }
         println!("{:>9}: saturates above {}", p.middleware, p.saturation_rate.map(|r| format!("{r:.0} cases/s")).unwrap_or_else(|| "— (even the start rate saturated)".into()));
     }
@@ -97,5 +97,5 @@ pub async fn run(mut opts: SweepOpts) -> anyhow::Result<()> {
 
 fn saturated(opts: &SweepOpts, r: &PathResult) -> bool {
     let p99_ms = r.latencies.get("e2e").map(|l| l.p99 as f64 / 1000.0).unwrap_or(f64::INFINITY);
-    p99_ms > opts.p99_bound_ms || r.rates.stored_per_s < opts.min_stored_fraction * r.rates.offered || r.accounting.lost > 0
+    p99_ms > opts.p99_bound_ms || r.rates.stored_per_s < opts.min_stored_fraction * r.rates.offered || !r.accounting.consistent
 }

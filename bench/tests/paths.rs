@@ -35,7 +35,8 @@ async fn thousand_cases_through(m: Middleware, broker_extra: &[&str]) {
     let stats = pipeline.wait_stored(m, 1000).await;
     assert_eq!(stats.counter("stored", Some(m.name())), Some(1000), "{m}: stored counter");
     assert_eq!(stats.counter("duplicates", Some(m.name())), Some(0), "{m}: duplicates");
-    assert_eq!(stats.latency("e2e", Some(m.name())).map(|l| l.count), Some(1000), "{m}: e2e samples");
+    assert_eq!(stats.histogram("e2e", Some(m.name()), None).map(|h| h.len()), Some(1000), "{m}: e2e samples");
+    assert_eq!(stats.histogram("store", Some(m.name()), None).map(|h| h.len()), Some(1000), "{m}: store samples");
     let docs = pipeline.documents(m).await;
     assert_eq!(docs.len(), 1000, "{m}: documents in {}", m.collection());
     let mut stored: Vec<String> = docs.iter().map(|d| d.get_str("_id").expect("_id").to_string()).collect();

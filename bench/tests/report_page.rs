@@ -90,7 +90,8 @@ fn locust_runs_and_broken_accounting_are_labelled() {
     assert!(html.contains("id=\"locust-note\""));
     assert!(html.contains("closed-loop generator without coordinated-omission correction"));
     assert!(html.contains("id=\"accounting-alarm\"") && html.contains("INCONSISTENT ACCOUNTING"));
-    assert!(html.contains("10 accepted cases were never stored (lost)"));
+    assert!(html.contains("10 accepted cases were not stored by the drain deadline"));
+    assert!(html.contains("id=\"unlike-guarantees\""), "paths with unlike guarantees are marked");
 }
 
 #[test]
@@ -101,7 +102,7 @@ fn comparison_overlays_every_run() {
     slow.slowdown = 2;
     let b = write_run(&tmp, &slow);
     let out = tmp.join("compare");
-    let html = std::fs::read_to_string(brokerbench::report::write_comparison(&[a, b], &out).expect("comparison")).expect("readable");
+    let html = std::fs::read_to_string(brokerbench::report::write_comparison(&[a, b], &out, &brokerbench::compare::Judging::default()).expect("comparison")).expect("readable");
     assert_offline(&html);
     let charts = charts(&html);
     assert_eq!(charts.len(), 2 * 5, "a chart per path and metric");

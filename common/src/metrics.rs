@@ -3,7 +3,7 @@
 //! (`/stats`), so the bench runner can merge exact distributions instead of averaging summaries.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use base64::Engine as _;
@@ -60,29 +60,114 @@ impl Counter {
     }
 }
 
-/// One latency distribution behind a mutex; recording is a few nanoseconds under no contention.
-#[derive(Debug)]
-pub struct Latency(Mutex<Histogram<u64>>);
+/// Which phase of a run a case belongs to, decided by when the case was *meant* to be sent (its
+/// intended time, else its acceptance), never by when a sample happens to be recorded or read:
+/// a warm-up case still in flight when the measure phase begins stays a warm-up case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Warmup,
+    Measure,
+    /// Intended after the measure phase ended (only late traffic; the generator stops at the end).
+    After,
+}
 
-impl Default for Latency {
-    fn default() -> Self {
-        Self(Mutex::new(new_histogram()))
+impl Phase {
+    pub const ALL: [Phase; 3] = [Self::Warmup, Self::Measure, Self::After];
+
+    fn index(self) -> usize {
+        match self {
+            Self::Warmup => 0,
+            Self::Measure => 1,
+            Self::After => 2,
+        }
     }
 }
 
+/// The measure window as wall-clock nanoseconds, `[measure_start_ns, measure_end_ns)`: what the
+/// runner posts to `/phases` of every process before the load starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseBounds {
+    pub measure_start_ns: i64,
+    pub measure_end_ns: i64,
+}
+
+/// The measure window of one process, shared by all its histograms. Until the runner sets it,
+/// everything counts as measured (a process used on its own has no warm-up).
+#[derive(Debug)]
+pub struct PhaseWindow {
+    start: AtomicI64,
+    end: AtomicI64,
+}
+
+impl Default for PhaseWindow {
+    fn default() -> Self {
+        Self { start: AtomicI64::new(i64::MIN), end: AtomicI64::new(i64::MAX) }
+    }
+}
+
+impl PhaseWindow {
+    pub fn set(&self, bounds: PhaseBounds) {
+        self.start.store(bounds.measure_start_ns, Ordering::Relaxed);
+        self.end.store(bounds.measure_end_ns, Ordering::Relaxed);
+    }
+
+    /// The phase of a case whose latency origin (intended or accepted time) is `origin_ns`.
+    pub fn phase_of(&self, origin_ns: i64) -> Phase {
+        if origin_ns < self.start.load(Ordering::Relaxed) {
+            Phase::Warmup
+        } else if origin_ns < self.end.load(Ordering::Relaxed) {
+            Phase::Measure
+        } else {
+            Phase::After
+        }
+    }
+}
+
+/// One latency distribution per phase, behind mutexes; recording is a few nanoseconds under no
+/// contention. Every sample is filed under the phase of its case's origin time.
+#[derive(Debug)]
+pub struct Latency {
+    window: Arc<PhaseWindow>,
+    phases: [Mutex<Histogram<u64>>; 3],
+}
+
 impl Latency {
-    fn lock(&self) -> MutexGuard<'_, Histogram<u64>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    pub fn new(window: Arc<PhaseWindow>) -> Self {
+        Self { window, phases: std::array::from_fn(|_| Mutex::new(new_histogram())) }
     }
-    pub fn record_us(&self, us: u64) {
-        self.lock().saturating_record(us.max(1));
+
+    /// Records `us` microseconds, `n` times, for cases whose origin time is `origin_ns`.
+    /// Values outside 1 µs – 1 h are clamped to the nearest bound.
+    pub fn record_n_us(&self, origin_ns: i64, us: u64, n: u64) {
+        let phase = self.window.phase_of(origin_ns);
+        lock(&self.phases[phase.index()]).saturating_record_n(us.max(1), n);
     }
-    /// Records the time from `start_ns` to `end_ns` (wall-clock nanoseconds), clamped at 1 µs.
-    pub fn record_between_ns(&self, start_ns: i64, end_ns: i64) {
-        self.record_us(u64::try_from((end_ns - start_ns) / 1_000).unwrap_or(0));
+
+    pub fn record_us(&self, origin_ns: i64, us: u64) {
+        self.record_n_us(origin_ns, us, 1);
     }
-    pub fn snapshot(&self) -> Histogram<u64> {
-        self.lock().clone()
+
+    /// Records the time from `start_ns` to `end_ns` (wall-clock nanoseconds, clamped at 1 µs) for
+    /// a case whose origin time is `origin_ns`.
+    pub fn record_between_ns(&self, origin_ns: i64, start_ns: i64, end_ns: i64) {
+        let us = u64::try_from(end_ns.saturating_sub(start_ns) / 1_000).unwrap_or(0);
+        self.record_us(origin_ns, us);
+    }
+
+    /// The samples of one phase, or of all phases together.
+    pub fn snapshot(&self, phase: Option<Phase>) -> Histogram<u64> {
+        match phase {
+            Some(p) => lock(&self.phases[p.index()]).clone(),
+            None => {
+                let mut all = new_histogram();
+                for p in &self.phases {
+                    let _ = all.add(&*lock(p));
+                }
+                all
+            }
+        }
     }
 }
 
@@ -92,29 +177,45 @@ pub struct MetricKey {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub middleware: Option<String>,
+    /// On histograms: the phase their cases belong to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
 }
 
 /// Every counter and histogram of one process (component).
 #[derive(Debug)]
 pub struct Registry {
     component: String,
+    window: Arc<PhaseWindow>,
     counters: Mutex<Vec<(MetricKey, Arc<Counter>)>>,
     latencies: Mutex<Vec<(MetricKey, Arc<Latency>)>>,
+    settings: Vec<String>,
 }
 
 impl Registry {
     pub fn new(component: impl Into<String>) -> Self {
-        Self { component: component.into(), counters: Mutex::default(), latencies: Mutex::default() }
+        Self::with_settings(component, Vec::new())
+    }
+
+    /// A registry whose `/stats` also report the settings the process runs with (as command-line
+    /// options), so a runner reads what its children really did, not what it meant to ask.
+    pub fn with_settings(component: impl Into<String>, settings: Vec<String>) -> Self {
+        Self { component: component.into(), window: Arc::default(), counters: Mutex::default(), latencies: Mutex::default(), settings }
+    }
+
+    /// The measure window every histogram of this process files its samples by.
+    pub fn window(&self) -> &Arc<PhaseWindow> {
+        &self.window
     }
 
     /// The counter under this key, created at zero on first use.
     pub fn counter(&self, name: &str, middleware: Option<&str>) -> Arc<Counter> {
-        find_or_insert(&self.counters, name, middleware)
+        find_or_insert(&self.counters, name, middleware, Counter::default)
     }
 
     /// The latency histogram under this key, created empty on first use.
     pub fn latency(&self, name: &str, middleware: Option<&str>) -> Arc<Latency> {
-        find_or_insert(&self.latencies, name, middleware)
+        find_or_insert(&self.latencies, name, middleware, || Latency::new(self.window.clone()))
     }
 
     pub fn stats(&self) -> Stats {
@@ -124,9 +225,11 @@ impl Registry {
             .collect();
         let latencies = lock(&self.latencies)
             .iter()
-            .map(|(key, l)| LatencyValue::new(key.clone(), &l.snapshot()))
+            .flat_map(|(key, l)| {
+                Phase::ALL.map(|phase| LatencyValue::new(MetricKey { phase: Some(phase), ..key.clone() }, &l.snapshot(Some(phase))))
+            })
             .collect();
-        Stats { component: self.component.clone(), unit: LATENCY_UNIT.into(), counters, latencies }
+        Stats { component: self.component.clone(), unit: LATENCY_UNIT.into(), counters, latencies, settings: self.settings.clone() }
     }
 
     /// Prometheus text exposition: counters as `_total`, latencies as summaries.
@@ -139,7 +242,7 @@ impl Registry {
             let _ = writeln!(out, "{name}{} {}", labels(key, None), counter.get());
         }
         for (key, latency) in lock(&self.latencies).iter() {
-            let h = latency.snapshot();
+            let h = latency.snapshot(None);
             let name = format!("brokerbench_{}_latency_microseconds", key.name);
             let _ = writeln!(out, "# TYPE {name} summary");
             for q in QUANTILES {
@@ -157,17 +260,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn find_or_insert<T: Default>(
+fn find_or_insert<T>(
     list: &Mutex<Vec<(MetricKey, Arc<T>)>>,
     name: &str,
     middleware: Option<&str>,
+    make: impl FnOnce() -> T,
 ) -> Arc<T> {
-    let key = MetricKey { name: name.into(), middleware: middleware.map(Into::into) };
+    let key = MetricKey { name: name.into(), middleware: middleware.map(Into::into), phase: None };
     let mut list = lock(list);
     if let Some((_, found)) = list.iter().find(|(k, _)| *k == key) {
         return found.clone();
     }
-    let made = Arc::new(T::default());
+    let made = Arc::new(make());
     list.push((key, made.clone()));
     made
 }
@@ -191,6 +295,9 @@ pub struct Stats {
     pub unit: String,
     pub counters: Vec<CounterValue>,
     pub latencies: Vec<LatencyValue>,
+    /// The settings the process runs with, as command-line options (see [`Registry::with_settings`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -233,8 +340,21 @@ impl Stats {
             .map(|c| c.value)
     }
 
-    pub fn latency(&self, name: &str, middleware: Option<&str>) -> Option<&LatencyValue> {
-        self.latencies.iter().find(|l| l.key.name == name && l.key.middleware.as_deref() == middleware)
+    /// The histogram `name` of one phase, or of every phase merged (`None`); `None` when this
+    /// component has no such histogram, or it does not decode.
+    pub fn histogram(&self, name: &str, middleware: Option<&str>, phase: Option<Phase>) -> Option<Histogram<u64>> {
+        let mut found = self
+            .latencies
+            .iter()
+            .filter(|l| l.key.name == name && l.key.middleware.as_deref() == middleware)
+            .filter(|l| phase.is_none() || l.key.phase == phase)
+            .peekable();
+        found.peek()?;
+        let mut merged = new_histogram();
+        for l in found {
+            merged.add(decode_histogram(&l.histogram).ok()?).ok()?;
+        }
+        Some(merged)
     }
 }
 
@@ -247,16 +367,35 @@ mod tests {
         let reg = Registry::new("test");
         let lat = reg.latency("e2e", Some("nats"));
         for us in 1..=1000 {
-            lat.record_us(us);
+            lat.record_us(0, us);
         }
         let stats: Stats =
             serde_json::from_str(&serde_json::to_string(&reg.stats()).expect("json")).expect("back");
-        let value = stats.latency("e2e", Some("nats")).expect("present");
-        let mut h = decode_histogram(&value.histogram).expect("decodes");
+        let mut h = stats.histogram("e2e", Some("nats"), None).expect("present");
         assert_eq!(h.len(), 1000);
-        h.add(lat.snapshot()).expect("same bounds merge");
+        h.add(lat.snapshot(None)).expect("same bounds merge");
         assert_eq!(h.len(), 2000);
         assert!((499..=501).contains(&h.value_at_quantile(0.5)));
+    }
+
+    #[test]
+    fn samples_belong_to_the_phase_of_their_origin_not_of_their_recording() {
+        let reg = Registry::new("test");
+        let lat = reg.latency("e2e", None);
+        lat.record_us(5, 1);
+        reg.window().set(PhaseBounds { measure_start_ns: 100, measure_end_ns: 200 });
+        for (origin, us) in [(99, 10), (100, 20), (150, 30), (199, 40), (200, 50), (-7, 60)] {
+            lat.record_us(origin, us);
+        }
+        lat.record_n_us(120, 3_600_000_001, 2);
+        let stats = reg.stats();
+        let count = |phase| stats.histogram("e2e", None, Some(phase)).map(|h| h.len());
+        assert_eq!(count(Phase::Warmup), Some(2), "origins 99 and -7 (the sample before the window was set counts as measured)");
+        assert_eq!(count(Phase::Measure), Some(1 + 3 + 2), "origins 5 (unset window), 100, 150, 199 and two clamped samples");
+        assert_eq!(count(Phase::After), Some(1));
+        assert_eq!(stats.histogram("e2e", None, None).map(|h| h.len()), Some(9));
+        assert!(stats.histogram("e2e", None, Some(Phase::Measure)).expect("measure").max() >= 3_600_000_000, "clamped to the top");
+        assert!(stats.histogram("nothing", None, None).is_none());
     }
 
     #[test]

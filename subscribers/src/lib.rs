@@ -45,6 +45,14 @@ impl SubscribeError {
 pub struct Delivery {
     pub envelope: Envelope,
     pub ack: Acker,
+    /// When this subscriber received it (wall-clock ns): where the `store` latency starts.
+    pub received_ns: i64,
+}
+
+impl Delivery {
+    pub fn new(envelope: Envelope, ack: Acker) -> Self {
+        Self { envelope, ack, received_ns: now_ns() }
+    }
 }
 
 /// The counters and histograms of one subscriber, registered under its middleware's name.
@@ -54,9 +62,11 @@ pub struct SubscriberMetrics {
     pub stored: Arc<Counter>,
     pub duplicates: Arc<Counter>,
     pub errors: Arc<Counter>,
-    /// accepted at the ingress → received here.
+    /// accepted at the ingress → received here: the middleware's share of `e2e`.
     pub delivery: Arc<Latency>,
-    /// accepted (or intended, when the generator said) → MongoDB acknowledged the write.
+    /// received here → MongoDB acknowledged the write: the store's (and the batching's) share.
+    pub store: Arc<Latency>,
+    /// intended (when the generator said, else accepted) → MongoDB acknowledged the write.
     pub end_to_end: Arc<Latency>,
 }
 
@@ -69,6 +79,7 @@ impl SubscriberMetrics {
             duplicates: registry.counter("duplicates", m),
             errors: registry.counter("errors", m),
             delivery: registry.latency("delivery", m),
+            store: registry.latency("store", m),
             end_to_end: registry.latency("e2e", m),
         }
     }
@@ -76,7 +87,7 @@ impl SubscriberMetrics {
     /// Counts a message that arrived and records its delivery latency.
     pub(crate) fn on_received(&self, envelope: &Envelope) {
         self.received.add(1);
-        self.delivery.record_between_ns(envelope.accepted_at_ns, now_ns());
+        self.delivery.record_between_ns(envelope.latency_origin_ns(), envelope.accepted_at_ns, now_ns());
     }
 }
 
@@ -98,9 +109,9 @@ impl Source {
                     .await
                     .map_err(|e| SubscribeError::new(Middleware::Grpc, "bind", e))?,
             ),
-            Middleware::Nats => Self::Nats(nats::NatsSource::connect(&settings.nats).await?),
-            Middleware::Rabbitmq => Self::Rabbitmq(rabbitmq::RabbitmqSource::connect(&settings.rabbitmq).await?),
-            Middleware::Pubsub => Self::Pubsub(pubsub::PubsubSource::connect(&settings.pubsub).await?),
+            Middleware::Nats => Self::Nats(nats::NatsSource::connect(&settings.nats, settings.path).await?),
+            Middleware::Rabbitmq => Self::Rabbitmq(rabbitmq::RabbitmqSource::connect(&settings.rabbitmq, settings.path.consumer_window).await?),
+            Middleware::Pubsub => Self::Pubsub(pubsub::PubsubSource::connect(&settings.pubsub, settings.path.consumer_window).await?),
         })
     }
 

@@ -4,6 +4,10 @@
 //! comes first. The write is unordered, so one duplicate `_id` (a redelivery) does not stop the
 //! rest; duplicates are counted and acknowledged like stored envelopes, because the case *is*
 //! stored. Anything else that fails is nacked so the middleware delivers it again.
+//!
+//! Three stages run concurrently: batching, writing (one writer, in order) and acknowledging.
+//! Acks go out from their own task so that a slow ack round trip (JetStream, RabbitMQ) never
+//! delays the next batch's write, and the `store` latency measures MongoDB, not the acks.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -45,11 +49,19 @@ pub async fn open_collection(
     Ok(client.database(db).collection(&middleware.collection()))
 }
 
-/// Stores deliveries until every sender of `rx` is gone, then flushes what is left and returns.
+/// What became of one delivery's write: the ack task tells the middleware.
+enum Outcome {
+    Stored,
+    Duplicate,
+    Failed,
+}
+
+/// Stores deliveries until every sender of `rx` is gone, then flushes what is left, sends the
+/// last acks and returns.
 ///
-/// Collecting and writing are two stages: batches fill while the previous one is being written,
-/// and one writer writes them in order. The diagnostic hold delays each batch's write to exactly
-/// `hold` after the batch closed, and changes nothing else, so it adds exactly its length.
+/// Batches fill while the previous one is being written, one writer writes them in order, and
+/// an ack task acknowledges each written batch. The diagnostic hold delays each batch's write to
+/// exactly `hold` after the batch closed, and changes nothing else, so it adds exactly its length.
 pub async fn run(
     collection: Collection<Document>,
     middleware: Middleware,
@@ -59,6 +71,7 @@ pub async fn run(
 ) {
     let batch_size = config.batch_size.max(1);
     let (batches, mut to_write) = mpsc::channel::<(Instant, Vec<Delivery>)>(8);
+    let (written, mut to_ack) = mpsc::channel::<Vec<(Delivery, Outcome)>>(8);
     let hold_us = config.hold_us.clone();
     let writer = tokio::spawn(async move {
         while let Some((closed_at, batch)) = to_write.recv().await {
@@ -68,7 +81,14 @@ pub async fn run(
                 // The OS sleep is precise to tens of µs; tokio's timer rounds up to whole ms.
                 let _ = tokio::task::spawn_blocking(move || std::thread::sleep(wait)).await;
             }
-            store(&collection, middleware, &metrics, batch).await;
+            if written.send(store(&collection, middleware, &metrics, batch).await).await.is_err() {
+                break;
+            }
+        }
+    });
+    let acker = tokio::spawn(async move {
+        while let Some(outcomes) = to_ack.recv().await {
+            acknowledge(middleware, outcomes).await;
         }
     });
     while let Some(first) = rx.recv().await {
@@ -86,14 +106,16 @@ pub async fn run(
     }
     drop(batches);
     let _ = writer.await;
+    let _ = acker.await;
 }
 
+/// Writes one batch and records what each delivery's write came to.
 async fn store(
     collection: &Collection<Document>,
     middleware: Middleware,
     metrics: &SubscriberMetrics,
     batch: Vec<Delivery>,
-) {
+) -> Vec<(Delivery, Outcome)> {
     let stored_at = DateTime::now();
     let docs: Vec<Document> = batch.iter().map(|d| to_document(&d.envelope, middleware, stored_at)).collect();
     let failed: HashMap<usize, i32> = match collection.insert_many(docs).ordered(false).await {
@@ -109,23 +131,41 @@ async fn store(
         },
     };
     let written_ns = now_ns();
-    for (i, delivery) in batch.into_iter().enumerate() {
-        let outcome = match failed.get(&i) {
-            None => {
-                metrics.stored.add(1);
-                metrics.end_to_end.record_between_ns(delivery.envelope.latency_origin_ns(), written_ns);
-                delivery.ack.ack().await
-            }
-            Some(&DUPLICATE_KEY) => {
-                metrics.duplicates.add(1);
-                delivery.ack.ack().await
-            }
-            Some(_) => {
-                metrics.errors.add(1);
-                delivery.ack.nack().await
-            }
+    batch
+        .into_iter()
+        .enumerate()
+        .map(|(i, delivery)| {
+            let outcome = match failed.get(&i) {
+                None => {
+                    let origin = delivery.envelope.latency_origin_ns();
+                    metrics.stored.add(1);
+                    metrics.store.record_between_ns(origin, delivery.received_ns, written_ns);
+                    metrics.end_to_end.record_between_ns(origin, origin, written_ns);
+                    Outcome::Stored
+                }
+                Some(&DUPLICATE_KEY) => {
+                    metrics.duplicates.add(1);
+                    Outcome::Duplicate
+                }
+                Some(_) => {
+                    metrics.errors.add(1);
+                    Outcome::Failed
+                }
+            };
+            (delivery, outcome)
+        })
+        .collect()
+}
+
+/// Tells the middleware what became of each delivery: stored (or already stored) is acked, a
+/// failed write is nacked so it comes again.
+async fn acknowledge(middleware: Middleware, outcomes: Vec<(Delivery, Outcome)>) {
+    for (delivery, outcome) in outcomes {
+        let result = match outcome {
+            Outcome::Stored | Outcome::Duplicate => delivery.ack.ack().await,
+            Outcome::Failed => delivery.ack.nack().await,
         };
-        if let Err(e) = outcome {
+        if let Err(e) = result {
             tracing::warn!(error = %e, "acknowledging to {middleware} failed; it may redeliver");
         }
     }

@@ -20,9 +20,13 @@ use super::routing::Route;
 pub const INTENDED_SEND_HEADER: &str = "x-intended-send-ns";
 
 pub async fn post_cases(State(ingress): State<Arc<Ingress>>, headers: HeaderMap, body: Body) -> Response {
+    let arrived = tokio::time::Instant::now();
     let registry = &ingress.registry;
     registry.counter("requests", None).add(1);
     let response = accept(&ingress, &headers, body).await;
+    if let Some(hold) = ingress.hold_answer {
+        crate::precise::wait_until_async(arrived + hold).await;
+    }
     let class = match response.status().as_u16() {
         200..=299 => "responses_2xx",
         400..=499 => "responses_4xx",
@@ -59,7 +63,8 @@ async fn accept(ingress: &Ingress, headers: &HeaderMap, body: Body) -> Response 
     let accepted_at_ns = now_ns();
     let envelopes: Vec<Envelope> = cases.into_iter().map(|c| Envelope::accept(c, accepted_at_ns, intended_at_ns)).collect();
     let outgoing = with_forced_duplicates(ingress, &envelopes);
-    let results = join_all(ingress.routes.pick().iter().map(|route| publish(route, &outgoing, n as u64))).await;
+    let origin_ns = intended_at_ns.unwrap_or(accepted_at_ns);
+    let results = join_all(ingress.routes.pick().iter().map(|route| publish(route, &outgoing, n as u64, origin_ns))).await;
     if let Some(failure) = results.into_iter().find_map(Result::err) {
         return error(StatusCode::BAD_GATEWAY, failure, Vec::new());
     }
@@ -84,17 +89,15 @@ fn with_forced_duplicates(ingress: &Ingress, envelopes: &[Envelope]) -> Vec<Enve
 }
 
 /// Publishes on one route, recording the handing-over-until-acknowledged time once per accepted
-/// case (`cases`; forced duplicates are not counted).
-async fn publish(route: &Route, envelopes: &[Envelope], cases: u64) -> Result<(), String> {
+/// case (`cases`; forced duplicates are not counted) in the phase of `origin_ns`.
+async fn publish(route: &Route, envelopes: &[Envelope], cases: u64, origin_ns: i64) -> Result<(), String> {
     let started = Instant::now();
     let result = route.publisher.publish(envelopes).await;
     let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     let n = cases;
     match result {
         Ok(()) => {
-            for _ in 0..n {
-                route.latency.record_us(us);
-            }
+            route.latency.record_n_us(origin_ns, us, n);
             route.published.add(n);
             Ok(())
         }

@@ -25,6 +25,10 @@ pub struct IngressOpts {
     /// HTTP address to accept cases on (POST / or /cases) and serve /healthz, /metrics, /stats.
     #[arg(long, env = "BB_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// Write the address actually listened on to this file once listening (for `--listen` with
+    /// port 0; how `run` starts its children).
+    #[arg(long)]
+    pub address_file: Option<std::path::PathBuf>,
     /// Middlewares to publish through (comma separated).
     #[arg(long, env = "BB_MIDDLEWARES", value_enum, value_delimiter = ',', default_value = "grpc,nats,rabbitmq,pubsub")]
     pub middlewares: Vec<Middleware>,
@@ -42,6 +46,11 @@ pub struct IngressOpts {
     /// store once and count as a duplicate (checks the accounting). 0 = off.
     #[arg(long, env = "BB_DUPLICATE_EVERY", default_value_t = 0)]
     pub duplicate_every: u64,
+    /// Diagnostic: answer every request exactly this many milliseconds after it arrived (or
+    /// later, if publishing took longer). Calibrates the HTTP measurement against a known,
+    /// absolute server time. 0 = off. Never use it for real numbers.
+    #[arg(long, env = "BB_HOLD_ANSWER_MS", default_value_t = 0.0)]
+    pub hold_answer_ms: f64,
     #[command(flatten)]
     pub brokers: BrokerSettings,
 }
@@ -53,6 +62,7 @@ struct Ingress {
     max_in_flight: usize,
     max_body_bytes: usize,
     duplicate_every: u64,
+    hold_answer: Option<std::time::Duration>,
     accepted_total: std::sync::atomic::AtomicU64,
     registry: Arc<Registry>,
 }
@@ -65,7 +75,7 @@ pub async fn run(opts: IngressOpts, listener: TcpListener, shutdown: Cancellatio
             .with_context(|| format!("cannot start the {middleware} publisher"))?;
         publishers.push(publisher);
     }
-    let registry = Arc::new(Registry::new("ingress"));
+    let registry = Arc::new(Registry::with_settings("ingress", opts.brokers.to_args()));
     let routes = Routes::new(opts.routing, publishers, &registry)?;
     let ingress = Arc::new(Ingress {
         routes,
@@ -73,6 +83,7 @@ pub async fn run(opts: IngressOpts, listener: TcpListener, shutdown: Cancellatio
         max_in_flight: opts.max_in_flight,
         max_body_bytes: opts.max_body_bytes,
         duplicate_every: opts.duplicate_every,
+        hold_answer: (opts.hold_answer_ms > 0.0).then(|| std::time::Duration::from_secs_f64(opts.hold_answer_ms / 1e3)),
         accepted_total: Default::default(),
         registry: registry.clone(),
     });

@@ -116,6 +116,15 @@ pub enum Better {
     Higher,
 }
 
+impl Better {
+    pub fn arrow(self) -> &'static str {
+        match self {
+            Self::Lower => "↓",
+            Self::Higher => "↑",
+        }
+    }
+}
+
 /// The best of a column's values, if there are at least two to compare.
 pub fn best(values: &[Option<f64>], better: Better) -> Option<f64> {
     let present: Vec<f64> = values.iter().flatten().copied().filter(|v| v.is_finite()).collect();

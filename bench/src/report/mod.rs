@@ -18,7 +18,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::Args;
 
+use crate::compare::Judging;
+
 pub use charts::{Line, bar_chart, line_chart, nth_color};
+pub use compare::FIGURES;
 pub use data::RunData;
 pub use host::sampled_source;
 pub use single::LOCUST_LABEL;
@@ -38,8 +41,8 @@ pub fn write_report(run_dir: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Writes a comparison page of several runs into `out_dir`; returns its path.
-pub fn write_comparison(run_dirs: &[PathBuf], out_dir: &Path) -> anyhow::Result<PathBuf> {
-    let html = comparison_html(run_dirs)?;
+pub fn write_comparison(run_dirs: &[PathBuf], out_dir: &Path, judging: &Judging) -> anyhow::Result<PathBuf> {
+    let html = comparison_page(run_dirs, None, judging)?;
     std::fs::create_dir_all(out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
     let path = out_dir.join("compare.html");
     std::fs::write(&path, html).with_context(|| format!("cannot write {}", path.display()))?;
@@ -54,13 +57,9 @@ pub fn report_html(run_dir: &Path) -> anyhow::Result<String> {
 }
 
 /// The comparison page of several run folders; `nav` is the dashboard's bar, if any.
-pub fn comparison_html(run_dirs: &[PathBuf]) -> anyhow::Result<String> {
-    comparison_page(run_dirs, None)
-}
-
-pub(crate) fn comparison_page(run_dirs: &[PathBuf], nav: Option<maud::Markup>) -> anyhow::Result<String> {
+pub(crate) fn comparison_page(run_dirs: &[PathBuf], nav: Option<maud::Markup>, judging: &Judging) -> anyhow::Result<String> {
     anyhow::ensure!(!run_dirs.is_empty(), "a comparison needs at least one run folder");
     let runs: Vec<RunData> = run_dirs.iter().map(|d| RunData::load(d)).collect::<Result<_, _>>()?;
     let title = format!("brokerbench · comparison of {} runs", runs.len());
-    Ok(layout::page(&title, nav, compare::body(&runs)).into_string())
+    Ok(layout::page(&title, nav, compare::body(&runs, judging)).into_string())
 }

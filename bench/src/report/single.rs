@@ -8,16 +8,20 @@ use super::charts::{Line, line_chart, path_color, percentile_chart, percentile_p
 use super::data::RunData;
 use super::layout::{Better, best, cell, chart_or_error, ms};
 use super::{host, tables};
+use crate::run::compute::LATE_GENERATOR_US;
 use crate::run::summary::{LATENCY_METRICS, PathResult};
 
 /// What a person reads for a metric name.
 pub fn metric_title(metric: &str) -> &'static str {
     match metric {
-        "http_corrected" => "HTTP request (corrected for coordinated omission)",
-        "http_uncorrected" => "HTTP request (uncorrected)",
+        "http_corrected" => "HTTP request, 2xx only (intended send → answered: corrected for coordinated omission)",
+        "http_uncorrected" => "HTTP request, 2xx only (actual send → answered)",
+        "http_errors" => "HTTP requests without a 2xx (intended send → error answer, transport error, or the deadline for unanswered ones)",
+        "generator_lateness" => "the generator's own lateness (intended send → dispatched)",
         "publish" => "publish (ingress → middleware acknowledged)",
-        "delivery" => "delivery (publish → subscriber received)",
-        "e2e" => "end to end (accepted → stored in MongoDB)",
+        "delivery" => "delivery (accepted at the ingress → subscriber received)",
+        "store" => "store (subscriber received → MongoDB acknowledged the write)",
+        "e2e" => "end to end (intended send → stored in MongoDB)",
         _ => "latency",
     }
 }
@@ -34,8 +38,11 @@ pub fn generator_label(generator: &str) -> String {
 }
 
 /// The name of one measured path in tables: `grpc`, or `grpc r1` when paths were repeated.
+/// A path's row head; a path that was not durable in this run is marked †, so its figures are
+/// not read as like for like beside durable ones (the guarantees table says why).
 pub fn row_name(p: &PathResult, repeated: bool) -> String {
-    if repeated { format!("{} r{}", p.middleware, p.repeat) } else { p.middleware.to_string() }
+    let mark = if p.guarantee.as_ref().is_some_and(|g| !g.durable) { " †" } else { "" };
+    if repeated { format!("{} r{}{mark}", p.middleware, p.repeat) } else { format!("{}{mark}", p.middleware) }
 }
 
 pub fn body(run: &RunData) -> Markup {
@@ -55,16 +62,20 @@ pub fn body(run: &RunData) -> Markup {
                 ul { @for p in &inconsistent { @for problem in &p.accounting.problems { li { strong { (row_name(p, run.repeated())) } ": " (problem) } } } }
             }
         }
+        @for p in s.paths.iter().filter(|p| !p.warnings.is_empty()) {
+            div.banner.warning { strong { (row_name(p, run.repeated())) ": " } (p.warnings.join("; ")) }
+        }
         @if !run.missing.is_empty() {
             div.note { "Some files of the run folder could not be read; their sections are empty:" ul { @for m in &run.missing { li { (m) } } } }
         }
         h2 { "Summary" }
+        (tables::guarantees(run))
         (tables::throughput(run))
         (tables::latency(run))
         h2 { "Coordinated omission: corrected vs uncorrected HTTP latency" }
         (omission_note(run))
         h2 { "Latency distributions" }
-        p.muted { "Percentile curves from the full HdrHistogram interval logs (the intervals of the measure phase and the drain after it, all repeats summed; warm-up left out); the tables above hold the measure phase only." }
+        p.muted { "Percentile curves from the HdrHistogram interval logs: the cases whose intended send time fell in the measure phase, all repeats summed, as in the tables above." }
         div.charts { @for metric in LATENCY_METRICS { (percentile(run, metric)) } }
         h2 { "Time series" }
         div.charts {
@@ -143,14 +154,15 @@ fn e2e_p99_chart(run: &RunData) -> Markup {
 fn omission_note(run: &RunData) -> Markup {
     let locust = run.summary.generator == "locust";
     let repeated = run.repeated();
-    let rows: Vec<(&PathResult, [(u64, u64); 3])> = run
+    let rows: Vec<(&PathResult, [(u64, u64); 4])> = run
         .summary
         .paths
         .iter()
         .filter_map(|p| {
             let c = p.latencies.get("http_corrected")?;
             let u = p.latencies.get("http_uncorrected")?;
-            Some((p, [(c.p50, u.p50), (c.p99, u.p99), (c.p999, u.p999)]))
+            let late = p.latencies.get("generator_lateness").cloned().unwrap_or_default();
+            Some((p, [(c.p50, u.p50), (c.p99, u.p99), (c.p999, u.p999), (late.p50, late.p99)]))
         })
         .collect();
     let diff = |(c, u): (u64, u64)| c as f64 - u as f64;
@@ -171,8 +183,16 @@ fn omission_note(run: &RunData) -> Markup {
                     }
                 }
             }
+            @if !locust {
+                p.muted id="lateness-note" {
+                    "Generator lateness is the instrument's own error: how long after its intended time each request was dispatched. The corrected figures include it; a p99 above 1 ms (marked) means the generator, not only the system under test, was late."
+                }
+            }
             table {
-                thead { tr { th.l { "path" } th { "p50 corrected (ms)" } th { "p50 uncorrected" } th { "p99 corrected" } th { "p99 uncorrected" } th { "p99 difference (ms)" } th { "p99 difference (%)" } th { "p99.9 corrected" } th { "p99.9 uncorrected" } } }
+                thead { tr {
+                    th.l { "path" } th { "p50 corrected (ms)" } th { "p50 uncorrected" } th { "p99 corrected" } th { "p99 uncorrected" } th { "p99 difference (ms)" } th { "p99 difference (%)" } th { "p99.9 corrected" } th { "p99.9 uncorrected" }
+                    th { "generator lateness p50" } th { "generator lateness p99" }
+                } }
                 tbody {
                     @for (p, v) in &rows {
                         tr {
@@ -182,6 +202,7 @@ fn omission_note(run: &RunData) -> Markup {
                             (cell(Some(diff(v[1])), least, ms))
                             td { (if v[1].1 > 0 { format!("{:+.1}%", diff(v[1]) / v[1].1 as f64 * 100.0) } else { "–".into() }) }
                             td { (ms(v[2].0 as f64)) } td { (ms(v[2].1 as f64)) }
+                            td { (ms(v[3].0 as f64)) } td.bad[v[3].1 > LATE_GENERATOR_US] { (ms(v[3].1 as f64)) }
                         }
                     }
                 }

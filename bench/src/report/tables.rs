@@ -5,6 +5,7 @@ use maud::{Markup, html};
 use super::data::RunData;
 use super::layout::{Better, best, cell, mib, ms, num};
 use super::single::{metric_title, row_name};
+use crate::run::compute::CONTENTION_BUSY;
 use crate::run::summary::{LATENCY_METRICS, LatencySummary, PathResult};
 
 /// A latency percentile column: its head and how to read it from a summary.
@@ -51,7 +52,8 @@ pub fn throughput(run: &RunData) -> Markup {
         Column { title: "stored (cases/s)", value: |p| Some(p.rates.stored_per_s), better: Some(Better::Higher), format: num },
         Column { title: "sent", value: |p| Some(p.accounting.sent as f64), better: None, format: int },
         Column { title: "stored", value: |p| Some(p.accounting.stored as f64), better: None, format: int },
-        Column { title: "lost", value: |p| Some(p.accounting.lost as f64), better: Some(Better::Lower), format: int },
+        Column { title: "requests without 2xx", value: |p| Some(p.accounting.sent_requests.saturating_sub(p.accounting.http_2xx) as f64), better: Some(Better::Lower), format: int },
+        Column { title: "unstored at deadline", value: |p| Some(p.accounting.unstored_at_deadline as f64), better: Some(Better::Lower), format: int },
         Column { title: "duplicates", value: |p| Some(p.accounting.duplicates as f64), better: Some(Better::Lower), format: int },
         Column { title: "CPU s per 10k cases", value: |p| p.cpu_seconds_per_10k_cases, better: Some(Better::Lower), format: num },
         Column { title: "measured (s)", value: |p| Some(p.measure_seconds), better: None, format: num },
@@ -101,17 +103,18 @@ pub fn accounting(run: &RunData) -> Markup {
     html! {
         table id="accounting-table" {
             thead { tr {
-                th.l { "path" } th { "sent" } th { "requests" } th { "2xx" } th { "4xx" } th { "5xx" } th { "transport errors" }
-                th { "accepted" } th { "published" } th { "publish errors" } th { "received" } th { "stored" } th { "duplicates" } th { "lost" } th { "documents" } th.l { "consistent" }
+                th.l { "path" } th { "sent" } th { "requests" } th { "2xx" } th { "4xx" } th { "5xx" } th { "transport errors" } th { "unanswered" }
+                th { "accepted" } th { "published" } th { "publish errors" } th { "received" } th { "stored" } th { "duplicates" } th { "unstored at deadline" } th { "documents" } th { "drain" } th.l { "consistent" }
             } }
             tbody {
                 @for p in &run.summary.paths {
                     @let a = &p.accounting;
                     tr.bad[!a.consistent] {
                         td.l { (row_name(p, repeated)) }
-                        td { (a.sent) } td { (a.sent_requests) } td { (a.http_2xx) } td { (a.http_4xx) } td { (a.http_5xx) } td { (a.transport_errors) }
+                        td { (a.sent) } td { (a.sent_requests) } td { (a.http_2xx) } td { (a.http_4xx) } td { (a.http_5xx) } td { (a.transport_errors) } td.bad[a.unanswered_requests != 0] { (a.unanswered_requests) }
                         td { (a.accepted) } td { (a.published) } td { (a.publish_errors) } td { (a.received) } td { (a.stored) } td { (a.duplicates) }
-                        td.bad[a.lost != 0] { (a.lost) } td { (a.documents) }
+                        td.bad[a.unstored_at_deadline != 0] { (a.unstored_at_deadline) } td { (a.documents) }
+                        td.bad[!a.drained_quietly] { (if a.drained_quietly { "quiet" } else { "deadline" }) }
                         td.l {
                             @if a.consistent { span.ok { "yes" } } @else { strong { "NO: " } (a.problems.join("; ")) }
                         }
@@ -119,7 +122,7 @@ pub fn accounting(run: &RunData) -> Markup {
                 }
             }
         }
-        p.muted { "Whole-run counts (warm-up, measure and drain). lost = accepted − stored after the drain; documents = what MongoDB holds in the path's collection." }
+        p.muted { "Whole-run counts (warm-up, measure and drain). A run is consistent only if every request sent got a 2xx and every accepted case was stored. unstored at deadline = accepted − stored when the drain ended (not necessarily lost: a case may still arrive); drain = whether it ended after a quiet period with no new deliveries (so late redeliveries are counted) or at its deadline; documents = what MongoDB holds in the path's collection." }
     }
 }
 
@@ -131,14 +134,28 @@ pub fn resources(run: &RunData) -> Markup {
     html! {
         h3 { "Per path" }
         table id="cost-table" {
-            thead { tr { th.l { "path" } th { "CPU s (measure phase)" } th { "CPU s per 10k cases" } th { "peak RSS, all processes (MiB)" } } }
+            thead { tr { th.l { "path" } th { "CPU s (measure phase)" } th { "CPU s per 10k cases" } th { "peak RSS, its processes together (MiB)" } th { "host CPU busy" } } }
             tbody {
                 @for (p, c) in run.summary.paths.iter().zip(&cpu) {
                     tr {
                         td.l { (row_name(p, repeated)) }
                         td { (num(p.resources.iter().map(|r| r.cpu_seconds).sum())) }
                         (cell(*c, best_cpu, num))
-                        td { (mib(p.resources.iter().map(|r| r.peak_rss_kib).sum())) }
+                        td { (mib(p.peak_rss_kib)) }
+                        td.bad[p.host_cpu_busy.is_some_and(|b| b > CONTENTION_BUSY)] { (p.host_cpu_busy.map(|b| format!("{:.0} %", b * 100.0)).unwrap_or_else(|| "–".into())) }
+                    }
+                }
+            }
+        }
+        p.muted { "Each path is charged its own subscriber and broker, plus the ingress and the store when it had them to itself (routing single). Peak RSS is the largest total of those processes at any one sample. Host CPU busy above 90 % (marked) means the figures reflect CPU contention." }
+        @let shared: Vec<(&PathResult, &crate::run::summary::ProcessCost)> = run.summary.paths.iter().flat_map(|p| p.shared_resources.iter().map(move |r| (p, r))).collect();
+        @if !shared.is_empty() {
+            h3 { "Shared by every path (routing all; not charged to any path)" }
+            table id="shared-cost-table" {
+                thead { tr { th.l { "run" } th.l { "role" } th.l { "process" } th { "pid" } th { "CPU s" } th { "peak RSS (MiB)" } } }
+                tbody {
+                    @for (p, r) in shared.iter().filter(|(p, _)| Some(p.middleware) == run.summary.paths.first().map(|f| f.middleware)) {
+                        tr { td.l { "r" (p.repeat) } td.l { (r.role) } td.l { (r.name) } td { (r.pid) } td { (num(r.cpu_seconds)) } td { (mib(r.peak_rss_kib)) } }
                     }
                 }
             }
@@ -151,6 +168,34 @@ pub fn resources(run: &RunData) -> Markup {
                     tr { td.l { (row_name(p, repeated)) } td.l { (r.role) } td.l { (r.name) } td { (r.pid) } td { (num(r.cpu_seconds)) } td { (mib(r.peak_rss_kib)) } }
                 }
             }
+        }
+    }
+}
+
+/// What each path guaranteed in this run, with the paths that compare unlike guarantees marked.
+pub fn guarantees(run: &RunData) -> Markup {
+    let repeated = run.repeated();
+    let paths: Vec<&PathResult> = run.summary.paths.iter().filter(|p| p.repeat == 0 || !repeated).collect();
+    let durable: Vec<bool> = paths.iter().filter_map(|p| p.guarantee.as_ref().map(|g| g.durable)).collect();
+    let unlike = durable.iter().any(|d| *d) && durable.iter().any(|d| !*d);
+    html! {
+        h3 { "What each path guarantees in this run" }
+        table id="guarantee-table" {
+            thead { tr { th.l { "path" } th.l { "profile" } th.l { "survives a broker crash after the ack" } th.l { "guarantee" } } }
+            tbody {
+                @for p in &paths {
+                    tr {
+                        td.l { (p.middleware) }
+                        @match &p.guarantee {
+                            Some(g) => { td.l { (g.durability) } td.l.bad[unlike && !g.durable] { (if g.durable { "yes" } else { "no" }) } td.l { (g.text) } }
+                            None => { td.l { "–" } td.l { "–" } td.l { "not recorded" } }
+                        }
+                    }
+                }
+            }
+        }
+        @if unlike {
+            p.note id="unlike-guarantees" { "These paths do not give the same guarantee: the other tables compare paths that keep an acknowledged case through a broker crash with paths that do not (marked † there, \"no\" here). Faster is not better when it promises less." }
         }
     }
 }

@@ -11,26 +11,31 @@ use tokio::time::Instant;
 
 pub struct RoleProcess {
     pub role: String,
+    /// `http://127.0.0.1:<port>`, known once the process announced its address.
     pub url: String,
+    address_file: PathBuf,
     child: Child,
 }
 
 impl RoleProcess {
-    /// Starts `brokerbench <args>` listening on a free loopback port, output to `log`.
+    /// Starts `brokerbench <args>` on a loopback port of its own choosing (port 0; it writes the
+    /// address it got next to `log`), output to `log`.
     pub async fn spawn(binary: &Path, role: &str, args: &[String], log: &Path) -> anyhow::Result<Self> {
-        let port = free_port()?;
+        let address_file = log.with_extension("address");
+        let _ = std::fs::remove_file(&address_file);
         let out = std::fs::File::create(log).with_context(|| format!("cannot write {}", log.display()))?;
         let err = out.try_clone()?;
         let child = Command::new(binary)
             .args(args)
-            .arg(format!("--listen=127.0.0.1:{port}"))
+            .arg("--listen=127.0.0.1:0")
+            .arg(format!("--address-file={}", address_file.display()))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?;
-        Ok(Self { role: role.into(), url: format!("http://127.0.0.1:{port}"), child })
+        Ok(Self { role: role.into(), url: String::new(), address_file, child })
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -45,7 +50,13 @@ impl RoleProcess {
             if let Some(status) = self.child.try_wait()? {
                 bail!("{} exited at start ({status}); see {}", self.role, log.display());
             }
-            if let Ok(r) = client.get(format!("{}/healthz", self.url)).send().await
+            if self.url.is_empty()
+                && let Ok(addr) = std::fs::read_to_string(&self.address_file)
+            {
+                self.url = format!("http://{}", addr.trim());
+            }
+            if !self.url.is_empty()
+                && let Ok(r) = client.get(format!("{}/healthz", self.url)).send().await
                 && r.status().is_success()
             {
                 return Ok(());
@@ -71,10 +82,6 @@ impl RoleProcess {
 /// Sends a signal by name with the system's `kill`, e.g. STOP / CONT for the stall diagnostic.
 pub fn signal(pid: u32, name: &str) {
     let _ = std::process::Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status();
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// The `brokerbench` binary to run roles with: `--binary`, else this very executable.

@@ -1,14 +1,16 @@
-//! Turning a run's ticks into its results: phase totals are differences between the tick taken
-//! when the measure phase began (`w`), the one when it ended (`m`) and the last one (`last`).
+//! Turning a run's ticks into its results. Latencies come from the measure-phase histograms of
+//! the last tick (every component files each sample by its case's intended time, so no tick
+//! boundary can move a case between phases); rates and costs over the measure phase are
+//! differences between the tick taken when it began (`measure_start`) and when it ended.
 
 use std::collections::BTreeMap;
 
-use brokerbench_common::metrics::{Stats, decode_histogram, new_histogram};
+use brokerbench_common::metrics::{Phase, Stats, new_histogram};
 use brokerbench_common::settings::Middleware;
 use hdrhistogram::Histogram;
 
-use super::sampler::Tick;
-use super::summary::{Accounting, HoldCalibration, LatencySummary, PathResult, ProcessCost, Rates};
+use super::sampler::{Tick, broker_role, subscriber_role};
+use super::summary::{Accounting, HoldCalibration, LATENCY_METRICS, LatencySummary, PathResult, ProcessCost, Rates};
 
 /// Indices of the ticks bounding the phases of one run.
 #[derive(Debug, Clone, Copy)]
@@ -18,16 +20,30 @@ pub struct Bounds {
     pub last: usize,
 }
 
-fn counter(stats: &Option<Stats>, name: &str, m: Option<Middleware>) -> u64 {
-    stats.as_ref().and_then(|s| s.counter(name, m.map(Middleware::name))).unwrap_or(0)
+/// What a path's result needs besides its ticks.
+#[derive(Debug, Clone, Copy)]
+pub struct PathContext {
+    pub repeat: u32,
+    pub offered: f64,
+    /// The configured length of the measure phase (its cases are those intended within it).
+    pub measure_seconds: f64,
+    pub cases_per_request: u64,
+    /// Documents counted in the path's collection after the drain.
+    pub documents: u64,
+    /// With routing `all` the ingress and the store serve every path: they are shown separately
+    /// instead of being charged to each.
+    pub shared_ingress: bool,
+    /// The drain ended after a quiet period, not at its deadline.
+    pub drained_quietly: bool,
 }
 
-fn histogram(stats: &Option<Stats>, name: &str, m: Middleware) -> Histogram<u64> {
-    stats
-        .as_ref()
-        .and_then(|s| s.latency(name, Some(m.name())))
-        .and_then(|l| decode_histogram(&l.histogram).ok())
-        .unwrap_or_else(new_histogram)
+/// The host was busier than this during the measure phase: the figures reflect CPU contention.
+pub const CONTENTION_BUSY: f64 = 0.9;
+/// Generator lateness p99 above this is an instrument problem the report states.
+pub const LATE_GENERATOR_US: u64 = 1_000;
+
+fn counter(stats: &Option<Stats>, name: &str, m: Option<Middleware>) -> u64 {
+    stats.as_ref().and_then(|s| s.counter(name, m.map(Middleware::name))).unwrap_or(0)
 }
 
 fn subscriber(tick: &Tick, m: Middleware) -> &Option<Stats> {
@@ -44,69 +60,80 @@ pub fn delta(later: &Histogram<u64>, earlier: &Histogram<u64>) -> Histogram<u64>
     d
 }
 
-/// Every latency metric of path `m` at one tick (cumulative since the processes started).
-pub fn latencies_at(tick: &Tick, m: Middleware) -> BTreeMap<&'static str, Histogram<u64>> {
-    let sub = subscriber(tick, m);
-    BTreeMap::from([
-        ("http_corrected", tick.load.corrected.clone()),
-        ("http_uncorrected", tick.load.uncorrected.clone()),
-        ("publish", histogram(&tick.ingress, "publish", m)),
-        ("delivery", histogram(sub, "delivery", m)),
-        ("e2e", histogram(sub, "e2e", m)),
-    ])
+/// One latency metric of path `m` at a tick, for one phase or all (`None`); `None` when the
+/// component holding it could not be read.
+fn metric_at(tick: &Tick, m: Middleware, metric: &str, phase: Option<Phase>) -> Option<Histogram<u64>> {
+    let (stats, middleware) = match metric {
+        "publish" => (tick.ingress.as_ref(), Some(m.name())),
+        "delivery" | "store" | "e2e" => (subscriber(tick, m).as_ref(), Some(m.name())),
+        _ => (Some(&tick.load), None),
+    };
+    let stats = stats?;
+    Some(stats.histogram(metric, middleware, phase).unwrap_or_else(new_histogram))
 }
 
-pub fn path_result(
-    m: Middleware,
-    repeat: u32,
-    ticks: &[Tick],
-    b: Bounds,
-    offered: f64,
-    cases_per_request: u64,
-    documents: u64,
-) -> PathResult {
+/// Every latency metric of path `m` at one tick (cumulative since the processes started), of
+/// one phase or of all; a metric that could not be read is empty.
+pub fn latencies_at(tick: &Tick, m: Middleware, phase: Option<Phase>) -> BTreeMap<&'static str, Histogram<u64>> {
+    LATENCY_METRICS.iter().map(|&name| (name, metric_at(tick, m, name, phase).unwrap_or_else(new_histogram))).collect()
+}
+
+pub fn path_result(m: Middleware, ticks: &[Tick], b: Bounds, ctx: PathContext) -> PathResult {
     let (w, e, last) = (&ticks[b.measure_start], &ticks[b.measure_end], &ticks[b.last]);
     let seconds = (e.at_s - w.at_s).max(1e-9);
-    let (start, end) = (latencies_at(w, m), latencies_at(e, m));
-    let finals = latencies_at(last, m);
-    let latencies = end
-        .iter()
-        .map(|(name, h)| {
-            // Latencies of cases sent during the measure phase settle after it: read them at
-            // the end for the path stages, at the measure end for HTTP.
-            let upto = if name.starts_with("http") { h } else { &finals[name] };
-            (name.to_string(), LatencySummary::of(&delta(upto, &start[name])))
-        })
-        .collect();
+    let measured = latencies_at(last, m, Some(Phase::Measure));
+    let latencies: BTreeMap<String, LatencySummary> = measured.iter().map(|(name, h)| (name.to_string(), LatencySummary::of(h))).collect();
     let stored_at = |t: &Tick| counter(subscriber(t, m), "stored", Some(m));
     let rates = Rates {
-        offered,
-        achieved: counter(&e.ingress, "accepted", None).saturating_sub(counter(&w.ingress, "accepted", None)) as f64 / seconds,
+        offered: ctx.offered,
+        achieved: measured["http_corrected"].len() as f64 * ctx.cases_per_request as f64 / ctx.measure_seconds.max(1e-9),
         stored_per_s: stored_at(e).saturating_sub(stored_at(w)) as f64 / seconds,
     };
-    let accounting = accounting(m, last, cases_per_request, documents);
-    let resources = resources(ticks, b);
+    let mut accounting = accounting(m, last, ctx.documents, ctx.drained_quietly);
+    check_accounting(&mut accounting, ctx.cases_per_request);
+    let (own, shared) = resources(ticks, b, m, ctx.shared_ingress);
     let measured_cases = stored_at(e).saturating_sub(stored_at(w));
-    let cpu: f64 = resources.iter().map(|r| r.cpu_seconds).sum();
+    let cpu: f64 = own.iter().map(|r| r.cpu_seconds).sum();
+    let host_cpu_busy = host_busy(w, e);
+    let lateness_p99 = measured["generator_lateness"].value_at_quantile(0.99);
+    let mut warnings = Vec::new();
+    if let Some(busy) = host_cpu_busy.filter(|b| *b > CONTENTION_BUSY) {
+        warnings.push(format!("the host's CPU was {:.0} % busy during the measure phase: these figures reflect CPU contention", busy * 100.0));
+    }
+    if lateness_p99 > LATE_GENERATOR_US {
+        warnings.push(format!("the generator sent late (lateness p99 {:.2} ms > 1 ms): the corrected latencies include its own delay", lateness_p99 as f64 / 1e3));
+    }
     PathResult {
         middleware: m,
-        repeat,
-        measure_seconds: seconds,
+        repeat: ctx.repeat,
+        measure_seconds: ctx.measure_seconds,
         latencies,
         rates,
         accounting,
-        resources,
+        peak_rss_kib: peak_rss(ticks, &own),
+        resources: own,
+        shared_resources: shared,
         cpu_seconds_per_10k_cases: (measured_cases > 0).then(|| cpu / measured_cases as f64 * 10_000.0),
+        host_cpu_busy,
+        warnings,
         host_source: last.ram.as_ref().map(|(s, _)| source_name(*s)),
+        guarantee: None,
         hold_calibration: None,
     }
+}
+
+/// Busy share of the host's CPU time between two ticks.
+fn host_busy(a: &Tick, b: &Tick) -> Option<f64> {
+    let (x, y) = (a.host_cpu?, b.host_cpu?);
+    let total = y.total_s - x.total_s;
+    (total > 0.0).then(|| ((y.busy_s - x.busy_s) / total).clamp(0.0, 1.0))
 }
 
 /// e2e p50 over the seconds the hold was off against the seconds it was on. The hold toggles at
 /// every `period`-th tick of the measure phase, starting off; each period's first second is
 /// left out, so every counted case was stored wholly under one setting.
 pub fn hold_calibration(ticks: &[Tick], m: Middleware, b: Bounds, period: u64, hold_ms: f64) -> Option<HoldCalibration> {
-    let e2e = |i: usize| ticks.get(i).map(|t| latencies_at(t, m).remove("e2e").unwrap_or_else(new_histogram));
+    let e2e = |i: usize| ticks.get(i).map(|t| metric_at(t, m, "e2e", None).unwrap_or_else(new_histogram));
     let (mut off, mut on) = (new_histogram(), new_histogram());
     let period = usize::try_from(period.max(2)).ok()?;
     let mut start = b.measure_start;
@@ -141,16 +168,17 @@ fn median_standard_error(h: &Histogram<u64>) -> f64 {
     0.5 / (h.len() as f64).sqrt() * spread / 0.2
 }
 
-fn accounting(m: Middleware, last: &Tick, cases_per_request: u64, documents: u64) -> Accounting {
+fn accounting(m: Middleware, last: &Tick, documents: u64, drained_quietly: bool) -> Accounting {
     let sub = subscriber(last, m);
-    let l = &last.load;
-    let mut a = Accounting {
-        sent: l.sent_cases,
-        sent_requests: l.sent_requests,
-        http_2xx: l.http_2xx,
-        http_4xx: l.http_4xx,
-        http_5xx: l.http_5xx,
-        transport_errors: l.transport_errors,
+    let load = |name: &str| last.load.counter(name, None).unwrap_or(0);
+    Accounting {
+        sent: load("sent_cases"),
+        sent_requests: load("sent_requests"),
+        http_2xx: load("http_2xx"),
+        http_4xx: load("http_4xx"),
+        http_5xx: load("http_5xx"),
+        transport_errors: load("transport_errors"),
+        unanswered_requests: load("unanswered"),
         accepted: counter(&last.ingress, "accepted", None),
         published: counter(&last.ingress, "published", Some(m)),
         publish_errors: counter(&last.ingress, "publish_errors", Some(m)),
@@ -158,15 +186,15 @@ fn accounting(m: Middleware, last: &Tick, cases_per_request: u64, documents: u64
         stored: counter(sub, "stored", Some(m)),
         duplicates: counter(sub, "duplicates", Some(m)),
         documents,
+        drained_quietly,
         ..Default::default()
-    };
-    check_accounting(&mut a, cases_per_request);
-    a
+    }
 }
 
-/// Fills `lost`, `problems` and `consistent` from the counts: every identity a sound run keeps.
+/// Fills `unstored_at_deadline`, `problems` and `consistent` from the counts: every identity a
+/// sound run keeps. A run is consistent only if every request sent got a 2xx.
 pub fn check_accounting(a: &mut Accounting, cases_per_request: u64) {
-    a.lost = a.accepted as i64 - a.stored as i64;
+    a.unstored_at_deadline = a.accepted as i64 - a.stored as i64;
     a.problems.clear();
     let answered = a.http_2xx + a.http_4xx + a.http_5xx + a.transport_errors;
     let mut check = |ok: bool, text: String| {
@@ -174,25 +202,59 @@ pub fn check_accounting(a: &mut Accounting, cases_per_request: u64) {
             a.problems.push(text);
         }
     };
-    check(answered == a.sent_requests, format!("{} of {} requests got no answer", a.sent_requests - answered.min(a.sent_requests), a.sent_requests));
+    check(
+        a.http_2xx == a.sent_requests,
+        format!(
+            "{} of {} requests did not get a 2xx ({} 4xx, {} 5xx, {} transport errors, {} unanswered)",
+            a.sent_requests.saturating_sub(a.http_2xx),
+            a.sent_requests,
+            a.http_4xx,
+            a.http_5xx,
+            a.transport_errors,
+            a.unanswered_requests
+        ),
+    );
+    check(answered + a.unanswered_requests == a.sent_requests, format!("{} requests sent, {} answered and {} unanswered", a.sent_requests, answered, a.unanswered_requests));
     check(a.accepted == a.http_2xx * cases_per_request, format!("ingress accepted {} cases but the generator saw {} accepted", a.accepted, a.http_2xx * cases_per_request));
     check(a.published == a.accepted, format!("published {} ≠ accepted {}", a.published, a.accepted));
-    check(a.lost == 0, format!("{} accepted cases were never stored (lost)", a.lost));
+    check(a.unstored_at_deadline == 0, format!("{} accepted cases were not stored by the drain deadline", a.unstored_at_deadline));
     check(a.documents == a.stored, format!("MongoDB holds {} documents but the subscriber stored {}", a.documents, a.stored));
     check(a.received >= a.stored + a.duplicates, format!("received {} < stored {} + duplicates {}", a.received, a.stored, a.duplicates));
+    check(a.drained_quietly, "the drain ended at its deadline, not after a quiet period: late redeliveries may be missing".into());
     a.consistent = a.problems.is_empty();
 }
 
-fn resources(ticks: &[Tick], b: Bounds) -> Vec<ProcessCost> {
-    let mut costs: Vec<ProcessCost> = Vec::new();
+/// The processes charged to path `m` (`own`) and, with a shared ingress, those serving every
+/// path at once (`shared`), each with its CPU over the measure phase and its peak RSS.
+fn resources(ticks: &[Tick], b: Bounds, m: Middleware, shared_ingress: bool) -> (Vec<ProcessCost>, Vec<ProcessCost>) {
+    let (mut own, mut shared) = (Vec::new(), Vec::new());
+    let (mine, my_broker) = (subscriber_role(m), broker_role(m));
     for p in &ticks[b.last].procs {
+        let is_mine = p.role == mine || p.role == my_broker;
+        let is_shared = p.role == "ingress" || p.role == "store";
+        if shared_ingress && !is_mine && !is_shared {
+            continue;
+        }
+        if !shared_ingress && p.role.starts_with("subscriber:") && !is_mine {
+            continue;
+        }
         let cpu_at = |t: &Tick| t.procs.iter().find(|q| q.pid == p.pid).map(|q| q.cpu_seconds);
         let start = cpu_at(&ticks[b.measure_start]).unwrap_or(0.0);
         let end = cpu_at(&ticks[b.measure_end]).unwrap_or(p.cpu_seconds);
         let peak = ticks.iter().flat_map(|t| t.procs.iter().filter(|q| q.pid == p.pid)).map(|q| q.rss_kib).max().unwrap_or(0);
-        costs.push(ProcessCost { role: p.role.clone(), name: p.name.clone(), pid: p.pid, cpu_seconds: (end - start).max(0.0), peak_rss_kib: peak });
+        let cost = ProcessCost { role: p.role.clone(), name: p.name.clone(), pid: p.pid, cpu_seconds: (end - start).max(0.0), peak_rss_kib: peak };
+        if shared_ingress && is_shared { shared.push(cost) } else { own.push(cost) }
     }
-    costs
+    (own, shared)
+}
+
+/// The largest total RSS of `procs` at any one tick (peaks of different moments are not added).
+fn peak_rss(ticks: &[Tick], procs: &[ProcessCost]) -> u64 {
+    ticks
+        .iter()
+        .map(|t| t.procs.iter().filter(|q| procs.iter().any(|p| p.pid == q.pid)).map(|q| q.rss_kib).sum::<u64>())
+        .max()
+        .unwrap_or(0)
 }
 
 /// One row of `timeseries.csv`: rates and p99s over the second before tick `i`.
@@ -200,7 +262,7 @@ pub fn timeseries_row(ticks: &[Tick], i: usize, m: Middleware) -> Option<String>
     let (a, b) = (ticks.get(i.checked_sub(1)?)?, ticks.get(i)?);
     let dt = (b.at_s - a.at_s).max(1e-9);
     let per_s = |x: u64, y: u64| y.saturating_sub(x) as f64 / dt;
-    let (ha, hb) = (latencies_at(a, m), latencies_at(b, m));
+    let (ha, hb) = (latencies_at(a, m, None), latencies_at(b, m, None));
     let p99 = |name: &str| {
         let d = delta(&hb[name], &ha[name]);
         if d.is_empty() { String::new() } else { d.value_at_quantile(0.99).to_string() }
@@ -208,7 +270,7 @@ pub fn timeseries_row(ticks: &[Tick], i: usize, m: Middleware) -> Option<String>
     Some(format!(
         "{m},{:.3},{:.1},{:.1},{:.1},{},{}",
         b.at_s,
-        per_s(a.load.sent_cases, b.load.sent_cases),
+        per_s(a.load.counter("sent_cases", None).unwrap_or(0), b.load.counter("sent_cases", None).unwrap_or(0)),
         per_s(counter(&a.ingress, "accepted", None), counter(&b.ingress, "accepted", None)),
         per_s(counter(subscriber(a, m), "stored", Some(m)), counter(subscriber(b, m), "stored", Some(m))),
         p99("e2e"),

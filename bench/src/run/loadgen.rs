@@ -5,14 +5,20 @@
 //! (coordinated omission). Each request carries its intended time in `x-intended-send-ns`;
 //! latency is recorded both from the intended time (corrected) and from the actual send
 //! (uncorrected), so the report can show what the correction changes.
+//!
+//! The instrument's own error is measured, not assumed: a dedicated thread wakes for each due
+//! time (an OS sleep to ~200 µs before it, then a spin, because tokio's timer rounds up to whole
+//! milliseconds), and every request records its lateness, dispatched − intended. Only 2xx
+//! answers enter the success histograms; error answers, transport errors and requests still
+//! unanswered at the deadline go to `http_errors`, the unanswered ones as at least as long as
+//! they waited, so nothing slow disappears from the record.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use brokerbench_common::casegen::CaseGenerator;
-use brokerbench_common::envelope::now_ns;
-use brokerbench_common::metrics::{Counter, Latency};
-use tokio::sync::Semaphore;
+use brokerbench_common::metrics::{Counter, Latency, PhaseWindow, Registry, Stats};
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -29,37 +35,91 @@ pub struct LoadConfig {
 }
 
 impl LoadConfig {
-    /// Time between two requests' intended send times.
-    pub fn interval(&self) -> Duration {
-        Duration::from_secs_f64(self.cases_per_request.max(1) as f64 / self.rate.max(0.001))
+    /// Requests per second: the rate in cases over the cases each request carries.
+    pub fn request_rate(&self) -> f64 {
+        self.rate.max(0.001) / self.cases_per_request.max(1) as f64
     }
 }
 
-/// What the generator saw, shared with the sampler that snapshots it every second.
-#[derive(Debug, Default)]
+/// When the load runs: from `start` (whose wall-clock time is `wall_start_ns`) for `span`, then
+/// at most `answer_deadline` more for the last answers.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadWindow {
+    pub start: Instant,
+    pub wall_start_ns: i64,
+    pub span: Duration,
+    pub answer_deadline: Duration,
+}
+
+/// What the generator saw, shared with the sampler that snapshots it every second. Histograms
+/// are filed by the phase of each request's intended time, like every other component's.
+#[derive(Debug)]
 pub struct LoadStats {
-    pub sent_requests: Counter,
-    pub sent_cases: Counter,
-    pub http_2xx: Counter,
-    pub http_4xx: Counter,
-    pub http_5xx: Counter,
-    pub transport_errors: Counter,
-    pub corrected: Latency,
-    pub uncorrected: Latency,
+    registry: Registry,
+    pub sent_requests: Arc<Counter>,
+    pub sent_cases: Arc<Counter>,
+    pub http_2xx: Arc<Counter>,
+    pub http_4xx: Arc<Counter>,
+    pub http_5xx: Arc<Counter>,
+    pub transport_errors: Arc<Counter>,
+    /// Requests with no answer by the deadline (recorded in `http_errors` as at least that long).
+    pub unanswered: Arc<Counter>,
+    /// 2xx only: intended → answered.
+    pub corrected: Arc<Latency>,
+    /// 2xx only: sent → answered.
+    pub uncorrected: Arc<Latency>,
+    /// Everything that was not a 2xx: intended → answered, failed or given up on.
+    pub errors: Arc<Latency>,
+    /// intended → dispatched: the generator's own error.
+    pub lateness: Arc<Latency>,
 }
 
-/// The intended send times from `start` (inclusive) to `until` (exclusive), one per `interval`.
-/// Computed by multiplication rather than accumulation, so the schedule never drifts.
-pub fn schedule(start: Instant, interval: Duration, until: Instant) -> impl Iterator<Item = Instant> {
-    (0u32..).map(move |i| start + interval * i).take_while(move |t| *t < until)
+impl Default for LoadStats {
+    fn default() -> Self {
+        let registry = Registry::new("generator");
+        Self {
+            sent_requests: registry.counter("sent_requests", None),
+            sent_cases: registry.counter("sent_cases", None),
+            http_2xx: registry.counter("http_2xx", None),
+            http_4xx: registry.counter("http_4xx", None),
+            http_5xx: registry.counter("http_5xx", None),
+            transport_errors: registry.counter("transport_errors", None),
+            unanswered: registry.counter("unanswered", None),
+            corrected: registry.latency("http_corrected", None),
+            uncorrected: registry.latency("http_uncorrected", None),
+            errors: registry.latency("http_errors", None),
+            lateness: registry.latency("generator_lateness", None),
+            registry,
+        }
+    }
 }
 
-/// Offers load from `start` until `until`, then waits (at most `grace`) for answers in flight.
-pub async fn generate(config: LoadConfig, stats: Arc<LoadStats>, start: Instant, until: Instant, grace: Duration) {
+impl LoadStats {
+    /// The generator's measure window (set before the load starts, like the processes').
+    pub fn window(&self) -> &Arc<PhaseWindow> {
+        self.registry.window()
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.registry.stats()
+    }
+}
+
+/// The intended send offsets from the start at `per_second` requests a second, below `span`.
+/// Request i is due at exactly i / `per_second` (rounded to the ns, never accumulated), so the
+/// schedule never drifts and a span holds rate × span requests even when 1/rate has no exact
+/// binary form.
+pub fn schedule(per_second: f64, span: Duration) -> impl Iterator<Item = Duration> {
+    let interval_ns = 1e9 / per_second;
+    (0u64..).map(move |i| Duration::from_nanos((i as f64 * interval_ns).round() as u64)).take_while(move |t| *t < span)
+}
+
+/// Offers load over `window`, then waits (until the answer deadline) for answers in flight.
+pub async fn generate(config: LoadConfig, stats: Arc<LoadStats>, window: LoadWindow) {
     let client = match reqwest::Client::builder()
         .pool_max_idle_per_host(config.connections)
         .tcp_nodelay(true)
-        .timeout(Duration::from_secs(30))
+        .timeout(window.answer_deadline)
         .build()
     {
         Ok(c) => c,
@@ -71,11 +131,24 @@ pub async fn generate(config: LoadConfig, stats: Arc<LoadStats>, start: Instant,
     let url = format!("{}/cases", config.url.trim_end_matches('/'));
     let connections = Arc::new(Semaphore::new(config.connections.max(1)));
     let mut cases = CaseGenerator::new(config.seed);
-    let wall_start_ns = now_ns() + i64::try_from((start.saturating_duration_since(Instant::now())).as_nanos()).unwrap_or(0);
+    let (due_tx, mut due) = mpsc::unbounded_channel::<Duration>();
+    let (per_second, span, std_start) = (config.request_rate(), window.span, window.start.into_std());
+    let timer = std::thread::Builder::new().name("bb-schedule".into()).spawn(move || {
+        for offset in schedule(per_second, span) {
+            crate::precise::wait_until(std_start + offset);
+            if due_tx.send(offset).is_err() {
+                return;
+            }
+        }
+    });
+    if let Err(e) = timer {
+        tracing::error!(error = %e, "cannot start the schedule thread");
+        return;
+    }
     let mut in_flight = JoinSet::new();
-    for intended in schedule(start, config.interval(), until) {
-        tokio::time::sleep_until(intended).await;
-        let intended_ns = wall_start_ns + i64::try_from((intended - start).as_nanos()).unwrap_or(0);
+    while let Some(offset) = due.recv().await {
+        let intended = window.start + offset;
+        let intended_ns = window.wall_start_ns + i64::try_from(offset.as_nanos()).unwrap_or(i64::MAX);
         let request = client
             .post(&url)
             .header("content-type", "application/json")
@@ -85,28 +158,57 @@ pub async fn generate(config: LoadConfig, stats: Arc<LoadStats>, start: Instant,
         stats.sent_cases.add(config.cases_per_request as u64);
         let (stats, connections) = (stats.clone(), connections.clone());
         in_flight.spawn(async move {
+            stats.lateness.record_us(intended_ns, micros(Instant::now() - intended));
+            let mut pending = Unanswered { stats: stats.clone(), intended, intended_ns, armed: true };
             let Ok(_connection) = connections.acquire_owned().await else { return };
             let sent = Instant::now();
             let outcome = request.send().await;
-            let done = Instant::now();
-            match outcome {
+            let answered = match outcome {
                 Ok(response) => {
-                    let counter = match response.status().as_u16() {
-                        200..=299 => &stats.http_2xx,
-                        400..=499 => &stats.http_4xx,
-                        _ => &stats.http_5xx,
-                    };
-                    counter.add(1);
+                    let code = response.status().as_u16();
                     let _ = response.bytes().await;
+                    Some(code)
                 }
-                Err(_) => stats.transport_errors.add(1),
+                Err(_) => None,
+            };
+            let done = Instant::now();
+            pending.armed = false;
+            match answered {
+                Some(200..=299) => {
+                    stats.http_2xx.add(1);
+                    stats.corrected.record_us(intended_ns, micros(done - intended));
+                    stats.uncorrected.record_us(intended_ns, micros(done - sent));
+                    return;
+                }
+                Some(400..=499) => stats.http_4xx.add(1),
+                Some(_) => stats.http_5xx.add(1),
+                None => stats.transport_errors.add(1),
             }
-            stats.corrected.record_us(micros(done - intended));
-            stats.uncorrected.record_us(micros(done - sent));
+            stats.errors.record_us(intended_ns, micros(done - intended));
         });
         while in_flight.try_join_next().is_some() {}
     }
-    let _ = tokio::time::timeout(grace, async { while in_flight.join_next().await.is_some() {} }).await;
+    let deadline = Instant::now() + window.answer_deadline;
+    let _ = tokio::time::timeout_at(deadline, async { while in_flight.join_next().await.is_some() {} }).await;
+    in_flight.shutdown().await;
+}
+
+/// A request in flight: dropped before its answer (the deadline passed and the task was
+/// aborted), it is counted as unanswered and recorded as taking at least as long as it waited.
+struct Unanswered {
+    stats: Arc<LoadStats>,
+    intended: Instant,
+    intended_ns: i64,
+    armed: bool,
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if self.armed {
+            self.stats.unanswered.add(1);
+            self.stats.errors.record_us(self.intended_ns, micros(Instant::now() - self.intended));
+        }
+    }
 }
 
 fn micros(d: Duration) -> u64 {
@@ -117,30 +219,63 @@ fn micros(d: Duration) -> u64 {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn schedule_is_exact_under_a_paused_clock() {
+    #[test]
+    fn schedule_is_exact_and_never_drifts() {
         let config = LoadConfig { url: String::new(), rate: 1_000.0, cases_per_request: 10, connections: 1, seed: 1 };
-        assert_eq!(config.interval(), Duration::from_millis(10));
-        let start = Instant::now();
-        let until = start + Duration::from_secs(2);
-        let mut fired = Vec::new();
-        for intended in schedule(start, config.interval(), until) {
-            tokio::time::sleep_until(intended).await;
-            fired.push(Instant::now() - start);
+        assert_eq!(config.request_rate(), 100.0);
+        let offsets: Vec<Duration> = schedule(config.request_rate(), Duration::from_secs(2)).collect();
+        assert_eq!(offsets.len(), 200, "2 s at 100 requests/s");
+        for (i, at) in offsets.iter().enumerate() {
+            assert_eq!(*at, Duration::from_millis(10) * i as u32, "request {i} off schedule");
         }
-        assert_eq!(fired.len(), 200, "2 s at 100 requests/s");
-        for (i, at) in fired.iter().enumerate() {
-            assert_eq!(*at, Duration::from_millis(10) * i as u32, "request {i} fired off schedule");
-        }
+        let odd = schedule(3.0, Duration::from_secs(100)).count();
+        assert_eq!(odd, 300, "a rate with no exact interval still sends rate × span requests");
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_late_generator_catches_up_instead_of_thinning_load() {
-        let start = Instant::now();
-        tokio::time::advance(Duration::from_millis(500)).await;
-        let due = schedule(start, Duration::from_millis(100), start + Duration::from_secs(1))
-            .filter(|t| *t <= Instant::now())
-            .count();
-        assert_eq!(due, 6, "requests due at 0..=500 ms are all still sent");
+    /// An unreachable ingress: every request fails, none is counted as a success, and the
+    /// lateness of every request is recorded.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failures_go_to_the_error_histogram_and_every_request_is_accounted_for() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let stats = Arc::new(LoadStats::default());
+        let config = LoadConfig { url: format!("http://127.0.0.1:{port}"), rate: 200.0, cases_per_request: 1, connections: 4, seed: 1 };
+        let load = LoadWindow {
+            start: Instant::now(),
+            wall_start_ns: brokerbench_common::envelope::now_ns(),
+            span: Duration::from_millis(250),
+            answer_deadline: Duration::from_secs(5),
+        };
+        generate(config, stats.clone(), load).await;
+        assert_eq!(stats.sent_requests.get(), 50);
+        assert_eq!(stats.transport_errors.get(), 50);
+        assert_eq!(stats.http_2xx.get(), 0);
+        assert_eq!(stats.corrected.snapshot(None).len(), 0, "no success was recorded");
+        assert_eq!(stats.errors.snapshot(None).len(), 50);
+        assert_eq!(stats.lateness.snapshot(None).len(), 50);
+    }
+
+    /// A server that never answers: at the deadline every request is counted unanswered and
+    /// recorded as at least the time it waited.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_unanswered_at_the_deadline_are_recorded_not_dropped() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let silent = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let stats = Arc::new(LoadStats::default());
+        let config = LoadConfig { url: format!("http://{addr}"), rate: 100.0, cases_per_request: 1, connections: 64, seed: 1 };
+        let deadline = Duration::from_millis(400);
+        let load = LoadWindow { start: Instant::now(), wall_start_ns: brokerbench_common::envelope::now_ns(), span: Duration::from_millis(100), answer_deadline: deadline };
+        generate(config, stats.clone(), load).await;
+        silent.abort();
+        assert_eq!(stats.sent_requests.get(), 10);
+        assert_eq!(stats.unanswered.get() + stats.transport_errors.get(), 10, "every request ended unanswered");
+        let errors = stats.errors.snapshot(None);
+        assert_eq!(errors.len(), 10);
+        assert!(errors.min() >= 300_000, "each waited at least until the deadline: min {} µs", errors.min());
     }
 }

@@ -154,7 +154,9 @@ pub fn read_stats(prefix: &Path) -> anyhow::Result<LocustStats> {
 
 /// Replaces the generator side of a path's result with what Locust measured.
 pub fn apply(stats: &LocustStats, result: &mut PathResult, cases_per_request: u64) {
-    result.latencies.remove("http_corrected");
+    for unmeasured in ["http_corrected", "http_errors", "generator_lateness"] {
+        result.latencies.remove(unmeasured);
+    }
     result.latencies.insert("http_uncorrected".into(), stats.latency.clone());
     let a = &mut result.accounting;
     let failed = stats.http_4xx + stats.http_5xx + stats.transport_errors;

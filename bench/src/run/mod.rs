@@ -2,6 +2,7 @@
 //! own subscriber and ingress processes: warm-up, measure at a fixed offered rate, drain, then
 //! results under `results/<UTC timestamp>-<label>/` and a table on the terminal.
 
+mod brokers;
 mod children;
 pub mod compute;
 mod environment;
@@ -9,6 +10,7 @@ pub(crate) mod group_run;
 pub mod loadgen;
 mod locust;
 pub mod output;
+mod phases;
 mod sampler;
 pub mod summary;
 pub mod table;
@@ -16,7 +18,7 @@ pub mod table;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use brokerbench_common::settings::{BrokerSettings, Middleware, MongoSettings, NatsMode};
+use brokerbench_common::settings::{BrokerSettings, Middleware, MongoSettings};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
@@ -66,15 +68,22 @@ pub struct RunOpts {
     /// Longest wait after the load stops for stored to reach accepted, seconds.
     #[arg(long, default_value_t = 60)]
     pub drain_timeout: u64,
+    /// The drain ends only after this long with every accepted case stored and no new
+    /// delivery or duplicate, so late redeliveries are counted (milliseconds).
+    #[arg(long, default_value_t = 2_000)]
+    pub quiet_period_ms: u64,
+    /// Longest the generator waits for an answer, seconds; a request still unanswered then is
+    /// recorded as an error at least that long, never dropped.
+    #[arg(long, default_value_t = 30)]
+    pub answer_deadline: u64,
     /// Keep-alive HTTP connections of the generator (its most requests in flight).
     #[arg(long, default_value_t = 64)]
     pub connections: usize,
     /// Cases per request (1 sends an object, more a JSON array).
     #[arg(long, default_value_t = 1)]
     pub cases_per_request: usize,
-    #[arg(long = "run-nats-mode", value_enum, default_value_t = NatsMode::Jetstream)]
-    pub nats_mode: NatsMode,
-    #[arg(long = "run-routing", value_enum, default_value_t = RunRouting::Single)]
+    /// How the paths share the run: one at a time, or all at once from one ingress.
+    #[arg(long, value_enum, default_value_t = RunRouting::Single)]
     pub routing: RunRouting,
     /// Runs of each path; figures are reported as median and spread over them.
     #[arg(long, default_value_t = 1)]
@@ -97,6 +106,10 @@ pub struct RunOpts {
     /// (starting off), so one run measures e2e p50 without and with it (`hold_calibration`).
     #[arg(long)]
     pub hold_toggle_s: Option<u64>,
+    /// Diagnostic: the ingress answers each request exactly this many ms after it arrived
+    /// (absolute calibration of the HTTP figures). 0 = off.
+    #[arg(long, default_value_t = 0.0)]
+    pub hold_answer_ms: f64,
     /// Diagnostic: SIGSTOP the ingress this many seconds into the measure phase…
     #[arg(long)]
     pub stall_at: Option<f64>,
@@ -114,6 +127,14 @@ pub struct RunOpts {
     pub brokers: BrokerSettings,
 }
 
+/// The run's configuration as `summary.json` records it: the options and the broker settings
+/// (durability, consumer window, NATS mode…), which `compare` checks for differences.
+fn config_of(opts: &RunOpts) -> anyhow::Result<serde_json::Value> {
+    let mut config = serde_json::to_value(opts)?;
+    config["brokers"] = serde_json::json!(opts.brokers.to_args());
+    Ok(config)
+}
+
 /// Runs every path (and repeat) and writes the results folder; returns its path.
 pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
     anyhow::ensure!(opts.rate > 0.0, "--rate must be positive");
@@ -126,17 +147,19 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
     let ctx = group_run::Context::new(&opts)?;
     let dir = ctx.dir.clone();
     let started = SystemTime::now();
-    let groups: Vec<Vec<Middleware>> = match opts.routing {
-        RunRouting::Single => opts.middlewares.iter().map(|m| vec![*m]).collect(),
-        RunRouting::All => vec![opts.middlewares.clone()],
-    };
+    anyhow::ensure!((0.0..=10_000.0).contains(&opts.hold_answer_ms), "--hold-answer-ms must be within 0–10000");
+    anyhow::ensure!((0.0..=10_000.0).contains(&opts.hold_batch_ms), "--hold-batch-ms must be within 0–10000");
+    let groups = group_run::groups(&opts);
     let mut paths = Vec::new();
     for repeat in 0..opts.repeat.max(1) {
         for group in &groups {
             let results = group_run::run_group(&opts, &ctx, group, repeat).await?;
             for r in &results {
                 if !r.accounting.consistent {
-                    eprintln!("\n!!! {} (repeat {repeat}): ACCOUNTING DOES NOT ADD UP: {}", r.middleware, r.accounting.problems.join("; "));
+                    eprintln!("\n!!! {} (repeat {repeat}): NOT CONSISTENT: {}", r.middleware, r.accounting.problems.join("; "));
+                }
+                for w in &r.warnings {
+                    eprintln!("\n!!! {} (repeat {repeat}): {w}", r.middleware);
                 }
             }
             paths.extend(results);
@@ -150,7 +173,7 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
             Generator::Builtin => "open-loop".into(),
             Generator::Locust => "locust".into(),
         },
-        config: serde_json::to_value(&opts)?,
+        config: config_of(&opts)?,
         environment: environment::describe(&opts.brokers),
         aggregate: aggregate(&paths),
         paths,

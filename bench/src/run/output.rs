@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
+use brokerbench_common::metrics::Phase;
 use brokerbench_common::settings::Middleware;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
@@ -64,8 +65,10 @@ fn append(dir: &Path, name: &str, header: &str) -> anyhow::Result<fs::File> {
     Ok(file)
 }
 
-/// One HdrHistogram interval log: an interval histogram per second, in microseconds, tagged with
-/// its phase (`warmup`, `measure` or `drain`) so readers can leave the warm-up out.
+/// One HdrHistogram interval log of the measure-phase cases: an interval histogram per sample
+/// (about a second), in microseconds, tagged with the wall-clock phase it was recorded in
+/// (`measure`, or `drain` for cases that settled after the load stopped). The intervals add up
+/// to exactly the measure-phase histogram of the summary.
 fn write_hlog(path: &Path, ticks: &[Tick], bounds: Bounds, m: Middleware, metric: &str, started: SystemTime) -> anyhow::Result<()> {
     let mut file = fs::File::create(path)?;
     let mut serializer = V2DeflateSerializer::new();
@@ -80,7 +83,8 @@ fn write_hlog(path: &Path, ticks: &[Tick], bounds: Bounds, m: Middleware, metric
     for (i, pair) in ticks.windows(2).enumerate() {
         let (a, b) = (&pair[0], &pair[1]);
         let tag = Tag::new(phase_of(i + 1, bounds));
-        let h = delta(&latencies_at(b, m)[metric], &latencies_at(a, m)[metric]);
+        let (hb, ha) = (latencies_at(b, m, Some(Phase::Measure)), latencies_at(a, m, Some(Phase::Measure)));
+        let h = delta(&hb[metric], &ha[metric]);
         let start = Duration::from_secs_f64((a.at_s - first).max(0.0));
         let length = Duration::from_secs_f64((b.at_s - a.at_s).max(0.0));
         log.write_histogram(&h, start, length, tag).map_err(|e| anyhow::anyhow!("{e:?}"))?;

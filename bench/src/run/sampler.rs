@@ -8,17 +8,16 @@ use std::time::Duration;
 use brokerbench_common::host::{self, HostSource, RamInfo};
 use brokerbench_common::metrics::Stats;
 use brokerbench_common::settings::Middleware;
-use hdrhistogram::Histogram;
 use procfs::process::Process;
 use serde::Serialize;
 use tokio::time::Instant;
 
 use super::loadgen::LoadStats;
 
-/// A process whose cost is charged to a path.
+/// A process whose cost is sampled.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProcessTarget {
-    /// ingress, subscriber, broker or store.
+    /// `ingress`, `subscriber:<path>`, `broker:<path>` or `store`.
     pub role: String,
     pub pid: u32,
 }
@@ -32,27 +31,24 @@ pub struct ProcSample {
     pub rss_kib: u64,
 }
 
-#[derive(Debug, Clone)]
-pub struct LoadSnapshot {
-    pub sent_requests: u64,
-    pub sent_cases: u64,
-    pub http_2xx: u64,
-    pub http_4xx: u64,
-    pub http_5xx: u64,
-    pub transport_errors: u64,
-    pub corrected: Histogram<u64>,
-    pub uncorrected: Histogram<u64>,
+/// CPU time of the whole host since boot, from /proc/stat.
+#[derive(Debug, Clone, Copy)]
+pub struct HostCpu {
+    pub busy_s: f64,
+    pub total_s: f64,
 }
 
 #[derive(Debug, Clone)]
 pub struct Tick {
     /// Seconds since the measure phase began (negative during warm-up).
     pub at_s: f64,
-    pub load: LoadSnapshot,
+    /// The generator's counters and histograms (component `generator`).
+    pub load: Stats,
     pub ingress: Option<Stats>,
     pub subscribers: Vec<(Middleware, Option<Stats>)>,
     pub procs: Vec<ProcSample>,
     pub ram: Option<(HostSource, RamInfo)>,
+    pub host_cpu: Option<HostCpu>,
 }
 
 pub struct Sampler {
@@ -77,23 +73,28 @@ impl Sampler {
         } else {
             -(self.measure_start - now).as_secs_f64()
         };
-        let l = &self.load;
         Tick {
             at_s,
-            load: LoadSnapshot {
-                sent_requests: l.sent_requests.get(),
-                sent_cases: l.sent_cases.get(),
-                http_2xx: l.http_2xx.get(),
-                http_4xx: l.http_4xx.get(),
-                http_5xx: l.http_5xx.get(),
-                transport_errors: l.transport_errors.get(),
-                corrected: l.corrected.snapshot(),
-                uncorrected: l.uncorrected.snapshot(),
-            },
+            load: self.load.stats(),
             ingress,
             subscribers,
             procs: self.targets.iter().filter_map(sample_process).collect(),
             ram: host::read_ram().ok().map(|s| (s.source, s.data)),
+            host_cpu: host_cpu(),
+        }
+    }
+
+    /// A tick whose every `/stats` read succeeded, retried for up to `patience`: the figures of a
+    /// run are read from it, so a failed read must not turn into zeros.
+    pub async fn complete_tick(&self, patience: Duration) -> anyhow::Result<Tick> {
+        let deadline = Instant::now() + patience;
+        loop {
+            let tick = self.tick().await;
+            if tick.ingress.is_some() && tick.subscribers.iter().all(|(_, s)| s.is_some()) {
+                return Ok(tick);
+            }
+            anyhow::ensure!(Instant::now() < deadline, "cannot read /stats of the ingress or a subscriber (for {patience:?})");
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
 }
@@ -101,6 +102,15 @@ impl Sampler {
 async fn fetch_stats(client: &reqwest::Client, base: &str) -> Option<Stats> {
     let response = client.get(format!("{base}/stats")).timeout(Duration::from_secs(3)).send().await.ok()?;
     response.json().await.ok()
+}
+
+fn host_cpu() -> Option<HostCpu> {
+    use procfs::CurrentSI as _;
+    let cpu = procfs::KernelStats::current().ok()?.total;
+    let ticks = procfs::ticks_per_second() as f64;
+    let idle = cpu.idle + cpu.iowait.unwrap_or(0);
+    let busy = cpu.user + cpu.nice + cpu.system + cpu.irq.unwrap_or(0) + cpu.softirq.unwrap_or(0) + cpu.steal.unwrap_or(0);
+    Some(HostCpu { busy_s: busy as f64 / ticks, total_s: (busy + idle) as f64 / ticks })
 }
 
 fn sample_process(target: &ProcessTarget) -> Option<ProcSample> {
@@ -131,10 +141,18 @@ pub fn server_processes(middleware: Middleware) -> Vec<ProcessTarget> {
         let store = stat.comm == "ferretdb" || stat.comm == "mongod";
         let pid = u32::try_from(process.pid).unwrap_or(0);
         if broker {
-            found.push(ProcessTarget { role: format!("broker:{middleware}"), pid });
+            found.push(ProcessTarget { role: broker_role(middleware), pid });
         } else if store {
             found.push(ProcessTarget { role: "store".into(), pid });
         }
     }
     found
+}
+
+pub fn subscriber_role(m: Middleware) -> String {
+    format!("subscriber:{m}")
+}
+
+pub fn broker_role(m: Middleware) -> String {
+    format!("broker:{m}")
 }

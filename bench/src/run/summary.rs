@@ -7,10 +7,11 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a field changes meaning or disappears.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
-/// The latency metrics of a path, in the order reports show them.
-pub const LATENCY_METRICS: [&str; 5] = ["http_corrected", "http_uncorrected", "publish", "delivery", "e2e"];
+/// The latency metrics of a path, in the order reports show them. Every one holds exactly the
+/// cases (or requests) whose intended send time fell in the measure phase.
+pub const LATENCY_METRICS: [&str; 8] = ["http_corrected", "http_uncorrected", "http_errors", "generator_lateness", "publish", "delivery", "store", "e2e"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,14 +39,43 @@ pub struct PathResult {
     pub latencies: BTreeMap<String, LatencySummary>,
     pub rates: Rates,
     pub accounting: Accounting,
+    /// The processes charged to this path: its subscriber and broker, plus the ingress and the
+    /// store when the path had them to itself (routing `single`).
     pub resources: Vec<ProcessCost>,
+    /// With routing `all`: the ingress and the store, which served every path at once. Shown,
+    /// never charged to a path.
+    #[serde(default)]
+    pub shared_resources: Vec<ProcessCost>,
+    /// CPU seconds of `resources` per 10,000 cases stored during the measure phase.
     pub cpu_seconds_per_10k_cases: Option<f64>,
+    /// The largest total RSS of `resources` at any one sample (KiB).
+    pub peak_rss_kib: u64,
+    /// Busy share (0–1) of the whole host's CPU during the measure phase.
+    pub host_cpu_busy: Option<f64>,
+    /// What makes these figures less than clean, in words (CPU contention, a late generator).
+    #[serde(default)]
+    pub warnings: Vec<String>,
     /// Where the host RAM series came from: `kernel-module` or `proc`.
     pub host_source: Option<String>,
+    /// What this path guaranteed in this run (durability profile, as its processes ran it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guarantee: Option<PathGuarantee>,
     /// Only with `--hold-toggle-s`: end-to-end p50 while the diagnostic hold was off and while
     /// it was on, toggled back and forth during the measure phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold_calibration: Option<HoldCalibration>,
+}
+
+/// What a path guaranteed in a run, from the settings its processes ran with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathGuarantee {
+    /// The run's `--durability` profile: `disk` or `memory`.
+    pub durability: String,
+    /// True when an acknowledged case survives a broker crash on this path in this run.
+    pub durable: bool,
+    /// One line a person reads, e.g. "JetStream, file storage, fsync always: at least once".
+    pub text: String,
 }
 
 /// The same path, same processes, same run: e2e p50 without and with the diagnostic hold. The
@@ -121,16 +151,22 @@ pub struct Accounting {
     pub http_4xx: u64,
     pub http_5xx: u64,
     pub transport_errors: u64,
+    /// Requests with no answer when the generator's answer deadline passed.
+    pub unanswered_requests: u64,
     pub accepted: u64,
     pub published: u64,
     pub publish_errors: u64,
     pub received: u64,
     pub stored: u64,
     pub duplicates: u64,
-    /// accepted − stored after the drain.
-    pub lost: i64,
+    /// accepted − stored when the drain ended: accepted cases not (yet) stored by its deadline.
+    /// Not "lost": a case may still arrive later.
+    pub unstored_at_deadline: i64,
     /// Documents counted in the path's MongoDB collection after the drain.
     pub documents: u64,
+    /// The drain ended after a quiet period with no new deliveries or duplicates (so late
+    /// redeliveries were counted), not at its deadline.
+    pub drained_quietly: bool,
     /// True when every identity below holds; `problems` says which did not.
     pub consistent: bool,
     pub problems: Vec<String>,
@@ -139,7 +175,7 @@ pub struct Accounting {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessCost {
-    /// ingress, subscriber, broker:<middleware> or store.
+    /// `ingress`, `subscriber:<path>`, `broker:<path>` or `store`.
     pub role: String,
     pub name: String,
     pub pid: u32,
@@ -175,11 +211,6 @@ impl Spread {
         let mid = v.len() / 2;
         let median = if v.len() % 2 == 1 { v[mid] } else { (v[mid - 1] + v[mid]) / 2.0 };
         Some(Self { median, min: v[0], max: v[v.len() - 1] })
-    }
-
-    /// Two spreads that do not overlap mark a difference beyond the run-to-run noise.
-    pub fn overlaps(&self, other: &Spread) -> bool {
-        self.min <= other.max && other.min <= self.max
     }
 }
 
@@ -236,8 +267,13 @@ mod tests {
             rates: Rates { offered: 500.0, achieved: 499.5, stored_per_s: 499.0 },
             accounting: Accounting { sent: 10, accepted: 10, stored: 10, documents: 10, consistent: true, ..Default::default() },
             resources: vec![ProcessCost { role: "ingress".into(), name: "brokerbench".into(), pid: 7, cpu_seconds: 1.25, peak_rss_kib: 30_000 }],
+            shared_resources: Vec::new(),
             cpu_seconds_per_10k_cases: Some(2.5),
+            peak_rss_kib: 30_000,
+            host_cpu_busy: Some(0.5),
+            warnings: Vec::new(),
             host_source: Some("proc".into()),
+            guarantee: Some(PathGuarantee { durability: "disk".into(), durable: true, text: "JetStream".into() }),
             hold_calibration: None,
         };
         Summary {
@@ -270,8 +306,6 @@ mod tests {
         let a = Spread::of(&[3.0, 1.0, 2.0]).expect("values");
         assert_eq!(a, Spread { median: 2.0, min: 1.0, max: 3.0 });
         assert_eq!(Spread::of(&[1.0, 2.0]).map(|s| s.median), Some(1.5));
-        assert!(a.overlaps(&Spread { median: 3.5, min: 3.0, max: 4.0 }));
-        assert!(!a.overlaps(&Spread { median: 5.0, min: 4.0, max: 6.0 }));
         assert!(Spread::of(&[]).is_none());
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use brokerbench::run::summary::{Accounting, LATENCY_METRICS, LatencySummary, PathResult, ProcessCost, Rates, SCHEMA_VERSION, Summary, aggregate};
+use brokerbench::run::summary::{Accounting, LATENCY_METRICS, LatencySummary, PathGuarantee, PathResult, ProcessCost, Rates, SCHEMA_VERSION, Summary, aggregate};
 use brokerbench_common::metrics::new_histogram;
 use brokerbench_common::settings::Middleware;
 use hdrhistogram::Histogram;
@@ -102,13 +102,13 @@ pub fn write_run(results: &Path, spec: &RunSpec) -> PathBuf {
 
 fn path_result(m: Middleware, latencies: BTreeMap<String, LatencySummary>, spec: &RunSpec) -> PathResult {
     let achieved = if m == Middleware::Nats { 200.5 } else { 199.0 };
-    let mut accounting = Accounting { sent: 1000, sent_requests: 1000, http_2xx: 1000, accepted: 1000, published: 1000, received: 1000, stored: 1000, documents: 1000, consistent: true, ..Default::default() };
+    let mut accounting = Accounting { sent: 1000, sent_requests: 1000, http_2xx: 1000, accepted: 1000, published: 1000, received: 1000, stored: 1000, documents: 1000, drained_quietly: true, consistent: true, ..Default::default() };
     if spec.inconsistent_nats && m == Middleware::Nats {
         accounting.stored = 990;
         accounting.documents = 990;
-        accounting.lost = 10;
+        accounting.unstored_at_deadline = 10;
         accounting.consistent = false;
-        accounting.problems = vec!["10 accepted cases were never stored (lost)".into()];
+        accounting.problems = vec!["10 accepted cases were not stored by the drain deadline".into()];
     }
     PathResult {
         middleware: m,
@@ -119,10 +119,15 @@ fn path_result(m: Middleware, latencies: BTreeMap<String, LatencySummary>, spec:
         accounting,
         resources: vec![
             ProcessCost { role: "ingress".into(), name: "brokerbench".into(), pid: 100, cpu_seconds: 1.5, peak_rss_kib: 30_000 },
-            ProcessCost { role: "subscriber".into(), name: "brokerbench".into(), pid: 101, cpu_seconds: if m == Middleware::Nats { 0.5 } else { 1.0 }, peak_rss_kib: 40_000 },
+            ProcessCost { role: format!("subscriber:{m}"), name: "brokerbench".into(), pid: 101, cpu_seconds: if m == Middleware::Nats { 0.5 } else { 1.0 }, peak_rss_kib: 40_000 },
         ],
+        shared_resources: Vec::new(),
         cpu_seconds_per_10k_cases: Some(if m == Middleware::Nats { 25.0 } else { 31.25 }),
+        peak_rss_kib: 70_000,
+        host_cpu_busy: Some(0.4),
+        warnings: Vec::new(),
         host_source: Some("proc".into()),
+        guarantee: Some(PathGuarantee { durability: "disk".into(), durable: m == Middleware::Nats, text: format!("{m} as tested") }),
         hold_calibration: None,
     }
 }

@@ -42,6 +42,33 @@ async fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
+/// A MongoDB database of one test's own, dropped when the test ends: tests that call `run` pass
+/// `arg()` so they never share collections with each other or with a user's runs.
+pub struct OwnDb {
+    pub name: String,
+}
+
+impl OwnDb {
+    pub fn new() -> Self {
+        Self { name: format!("bbtest_{}", uuid::Uuid::now_v7().simple()) }
+    }
+
+    pub fn arg(&self) -> String {
+        format!("--mongodb-db={}", self.name)
+    }
+}
+
+impl Drop for OwnDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async { mongo().await.database(&name).drop().await })
+        })
+        .join();
+    }
+}
+
 /// A running pipeline: an ingress and one subscriber per middleware, isolated by a namespace.
 pub struct Pipeline {
     pub ns: String,

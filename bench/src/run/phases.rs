@@ -1,0 +1,120 @@
+//! The end of a run: progress on the terminal and the drain, which waits until every accepted
+//! case is stored *and* nothing more arrives for a quiet period, so that late redeliveries
+//! (AckWait, a nack, a requeue at stop) are counted before the counters are read.
+
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::time::Instant;
+
+use super::RunOpts;
+use super::sampler::{Sampler, Tick};
+
+/// How often the drain looks at the counters.
+const DRAIN_POLL: Duration = Duration::from_millis(500);
+
+/// The progress bars of one group run: warm-up, measure, drain.
+pub struct Progress {
+    warmup: ProgressBar,
+    measure: ProgressBar,
+    drain: ProgressBar,
+    warmup_s: u64,
+}
+
+fn bar(len: u64, prefix: String, unit: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    let template = format!("{{prefix:>24}} [{{bar:30}}] {{pos:>3}}/{{len}}{unit} {{msg}}");
+    bar.set_style(ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+    bar.set_prefix(prefix);
+    bar
+}
+
+impl Progress {
+    pub fn new(title: &str, opts: &RunOpts) -> Self {
+        Self {
+            warmup: bar(opts.warmup, format!("{title} warm-up"), "s"),
+            measure: bar(opts.duration, format!("{title} measure"), "s"),
+            drain: bar(opts.drain_timeout, format!("{title} drain"), "s"),
+            warmup_s: opts.warmup,
+        }
+    }
+
+    /// Second `k` of the load has passed, at `rate` cases/s sent so far.
+    pub fn load_tick(&self, k: u64, rate: f64) {
+        let msg = format!("{rate:.0} cases/s sent");
+        if k <= self.warmup_s {
+            self.warmup.set_position(k);
+            self.warmup.set_message(msg);
+        } else {
+            self.measure.set_position(k - self.warmup_s);
+            self.measure.set_message(msg);
+        }
+    }
+
+    /// The load has stopped; the last answers are awaited.
+    pub fn answers(&self) {
+        self.warmup.finish();
+        self.measure.finish_with_message("waiting for the last answers");
+    }
+
+    fn draining(&self, waited: Duration, message: String) {
+        self.drain.set_position(waited.as_secs().min(self.drain.length().unwrap_or(0)));
+        self.drain.set_message(message);
+    }
+
+    fn drained(&self, message: String) {
+        self.drain.finish_with_message(message);
+    }
+}
+
+/// Cases accepted but not yet stored, and a running total of everything the subscribers did
+/// (received + stored + duplicates): when it stops moving, nothing is arriving any more.
+fn backlog(tick: &Tick) -> Option<(u64, u64)> {
+    let accepted = tick.ingress.as_ref()?.counter("accepted", None)?;
+    let (mut behind, mut activity) = (0, 0);
+    for (m, stats) in &tick.subscribers {
+        let count = |name: &str| stats.as_ref().and_then(|s| s.counter(name, Some(m.name())));
+        let stored = count("stored")?;
+        behind += accepted.saturating_sub(stored);
+        activity += count("received")? + stored + count("duplicates")?;
+    }
+    Some((behind, activity))
+}
+
+/// Waits until every accepted case is stored and the subscribers were idle for `quiet`, or
+/// until `timeout`; returns whether it ended quietly. Every reading is appended to `ticks`.
+pub async fn drain(sampler: &Sampler, ticks: &mut Vec<Tick>, timeout: Duration, quiet: Duration, progress: &Progress) -> bool {
+    let began = Instant::now();
+    let mut idle_since: Option<(u64, Instant)> = None;
+    loop {
+        let tick = sampler.tick().await;
+        let now = Instant::now();
+        let state = backlog(&tick);
+        ticks.push(tick);
+        match state {
+            Some((0, activity)) => match idle_since {
+                Some((seen, since)) if seen == activity => {
+                    if now - since >= quiet {
+                        progress.drained(format!("all stored, quiet for {:.1} s", quiet.as_secs_f64()));
+                        return true;
+                    }
+                    progress.draining(now - began, "all stored; waiting for late redeliveries".into());
+                }
+                _ => idle_since = Some((activity, now)),
+            },
+            Some((behind, _)) => {
+                idle_since = None;
+                progress.draining(now - began, format!("{behind} cases not yet stored"));
+            }
+            None => {
+                idle_since = None;
+                progress.draining(now - began, "cannot read a component's /stats; retrying".into());
+            }
+        }
+        if now - began >= timeout {
+            progress.drained("deadline reached".into());
+            return false;
+        }
+        tokio::time::sleep(DRAIN_POLL).await;
+    }
+}
