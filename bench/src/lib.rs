@@ -18,7 +18,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
-#[command(name = "brokerbench", version, about = "Compare messaging middlewares on a real pipeline: HTTP ingress → gRPC / NATS / RabbitMQ / Pub/Sub → MongoDB.")]
+#[command(
+    name = "brokerbench",
+    version,
+    about = "Compare messaging middlewares on a real pipeline: HTTP ingress → gRPC / NATS / RabbitMQ / Pub/Sub → MongoDB."
+)]
 pub struct Opts {
     #[command(subcommand)]
     pub command: Command,
@@ -44,7 +48,10 @@ pub enum Command {
 
 pub async fn run(opts: Opts) -> anyhow::Result<()> {
     // Servers log their life at info; the measuring commands keep the terminal for their table.
-    let server = matches!(opts.command, Command::Ingress(_) | Command::Subscriber(_) | Command::Serve(_));
+    let server = matches!(
+        opts.command,
+        Command::Ingress(_) | Command::Subscriber(_) | Command::Serve(_)
+    );
     init_tracing(if server { "info" } else { "warn" });
     let shutdown = shutdown_on_signal();
     match opts.command {
@@ -73,7 +80,9 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
 }
 
 async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
 }
 
 /// Writes the address a server role actually listens on to `file`, so that a parent can start it
@@ -83,13 +92,17 @@ fn announce(listener: &TcpListener, file: Option<&std::path::Path>) -> anyhow::R
     let addr = listener.local_addr()?;
     let partial = file.with_extension("partial");
     std::fs::write(&partial, addr.to_string())?;
-    std::fs::rename(&partial, file).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))
+    std::fs::rename(&partial, file)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))
 }
 
 fn init_tracing(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// A token cancelled on Ctrl-C or SIGTERM, so every role drains and exits cleanly.

@@ -21,16 +21,25 @@ pub fn routes(registry: Arc<Registry>) -> Router {
 }
 
 async fn metrics(State(registry): State<Arc<Registry>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], registry.prometheus())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        registry.prometheus(),
+    )
 }
 
 async fn stats(State(registry): State<Arc<Registry>>) -> impl IntoResponse {
     Json(registry.stats())
 }
 
-async fn set_phases(State(registry): State<Arc<Registry>>, Json(bounds): Json<PhaseBounds>) -> impl IntoResponse {
+async fn set_phases(
+    State(registry): State<Arc<Registry>>,
+    Json(bounds): Json<PhaseBounds>,
+) -> impl IntoResponse {
     if bounds.measure_end_ns < bounds.measure_start_ns {
-        return (axum::http::StatusCode::BAD_REQUEST, "measure_end_ns is before measure_start_ns\n");
+        return (
+            axum::http::StatusCode::BAD_REQUEST,
+            "measure_end_ns is before measure_start_ns\n",
+        );
     }
     registry.window().set(bounds);
     (axum::http::StatusCode::OK, "ok\n")

@@ -44,7 +44,10 @@ mod tests {
         for micros_ahead in [0u64, 50, 300, 1_500] {
             let due = Instant::now() + Duration::from_micros(micros_ahead);
             wait_until(due);
-            assert!(Instant::now() >= due, "woke before the due time ({micros_ahead} µs ahead)");
+            assert!(
+                Instant::now() >= due,
+                "woke before the due time ({micros_ahead} µs ahead)"
+            );
         }
     }
 }

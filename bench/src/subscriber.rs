@@ -47,9 +47,16 @@ pub struct SubscriberOpts {
 }
 
 /// Runs until `shutdown` is cancelled, then stops consuming, stores what it holds and returns.
-pub async fn run(opts: SubscriberOpts, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    opts: SubscriberOpts,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let middleware = opts.middleware;
-    let registry = Arc::new(Registry::with_settings("subscriber", opts.brokers.to_args()));
+    let registry = Arc::new(Registry::with_settings(
+        "subscriber",
+        opts.brokers.to_args(),
+    ));
     let metrics = SubscriberMetrics::register(&registry, middleware);
     let collection = sink::open_collection(&opts.mongo.uri, &opts.mongo.db, middleware).await?;
     let source = Source::connect(middleware, &opts.brokers).await?;
@@ -60,7 +67,13 @@ pub async fn run(opts: SubscriberOpts, listener: TcpListener, shutdown: Cancella
     };
     let config_hold = config.hold_us.clone();
     let (tx, rx) = mpsc::channel(config.batch_size * 4);
-    let sink_task = tokio::spawn(sink::run(collection, middleware, config, metrics.clone(), rx));
+    let sink_task = tokio::spawn(sink::run(
+        collection,
+        middleware,
+        config,
+        metrics.clone(),
+        rx,
+    ));
     let stop = shutdown.clone();
     let source_task = tokio::spawn(source.run(metrics, tx, async move { stop.cancelled().await }));
     tracing::info!(%middleware, addr = ?listener.local_addr().ok(), "subscriber ready");

@@ -40,7 +40,10 @@ struct SweepPath {
 }
 
 pub async fn run(mut opts: SweepOpts) -> anyhow::Result<()> {
-    anyhow::ensure!(opts.start_rate > 0.0 && opts.max_rate >= opts.start_rate, "need 0 < --start-rate <= --max-rate");
+    anyhow::ensure!(
+        opts.start_rate > 0.0 && opts.max_rate >= opts.start_rate,
+        "need 0 < --start-rate <= --max-rate"
+    );
     if opts.run.label == "run" {
         opts.run.label = "sweep".into();
     }
@@ -54,11 +57,20 @@ pub async fn run(mut opts: SweepOpts) -> anyhow::Result<()> {
         loop {
             let mut step = opts.run.clone();
             step.rate = rate;
-            let result = group_run::run_group(&step, &ctx, &[m], points.len() as u32).await?.remove(0);
+            let result = group_run::run_group(&step, &ctx, &[m], points.len() as u32)
+                .await?
+                .remove(0);
             let saturated = saturated(&opts, &result);
-            eprintln!("{m}: {rate:.0} cases/s → {}", if saturated { "saturated" } else { "keeps up" });
+            eprintln!(
+                "{m}: {rate:.0} cases/s → {}",
+                if saturated { "saturated" } else { "keeps up" }
+            );
             points.push(result);
-            if saturated { bad = Some(rate) } else { good = Some(rate) }
+            if saturated {
+                bad = Some(rate)
+            } else {
+                good = Some(rate)
+            }
             rate = match (good, bad) {
                 (Some(g), None) if g * 2.0 <= opts.max_rate => g * 2.0,
                 (Some(_), None) => break,
@@ -74,28 +86,66 @@ pub async fn run(mut opts: SweepOpts) -> anyhow::Result<()> {
             }
         }
         points.sort_by(|a, b| a.rates.offered.total_cmp(&b.rates.offered));
-        paths.push(SweepPath { middleware: m.to_string(), saturation_rate: good, points });
+        paths.push(SweepPath {
+            middleware: m.to_string(),
+            saturation_rate: good,
+            points,
+        });
     }
-    let mut csv = String::from("middleware,offered_per_s,achieved_per_s,stored_per_s,e2e_p50_us,e2e_p99_us,e2e_p999_us,http_corrected_p99_us,unanswered_requests,unstored_at_deadline,consistent\n");
+    let mut csv = String::from(
+        "middleware,offered_per_s,achieved_per_s,stored_per_s,e2e_p50_us,e2e_p99_us,e2e_p999_us,http_corrected_p99_us,unanswered_requests,unstored_at_deadline,consistent\n",
+    );
     for p in &paths {
         for r in &p.points {
             let e2e = r.latencies.get("e2e").cloned().unwrap_or_default();
-            let http = r.latencies.get("http_corrected").map(|l| l.p99).unwrap_or(0);
-            let _ = writeln!(csv, "{},{:.1},{:.1},{:.1},{},{},{},{http},{},{},{}", p.middleware, r.rates.offered, r.rates.achieved, r.rates.stored_per_s, e2e.p50, e2e.p99, e2e.p999, r.accounting.unanswered_requests, r.accounting.unstored_at_deadline, r.accounting.consistent);
+            let http = r
+                .latencies
+                .get("http_corrected")
+                .map(|l| l.p99)
+                .unwrap_or(0);
+            let _ = writeln!(
+                csv,
+                "{},{:.1},{:.1},{:.1},{},{},{},{http},{},{},{}",
+                p.middleware,
+                r.rates.offered,
+                r.rates.achieved,
+                r.rates.stored_per_s,
+                e2e.p50,
+                e2e.p99,
+                e2e.p999,
+                r.accounting.unanswered_requests,
+                r.accounting.unstored_at_deadline,
+                r.accounting.consistent
+            );
         }
-        println!("{:>9}: saturates above {}", p.middleware, p.saturation_rate.map(|r| format!("{r:.0} cases/s")).unwrap_or_else(|| "— (even the start rate saturated)".into()));
+        println!(
+            "{:>9}: saturates above {}",
+            p.middleware,
+            p.saturation_rate
+                .map(|r| format!("{r:.0} cases/s"))
+                .unwrap_or_else(|| "— (even the start rate saturated)".into())
+        );
     }
     std::fs::write(ctx.dir.join("sweep.csv"), csv)?;
-    output::write_json(&ctx.dir.join("sweep.json"), &serde_json::json!({
-        "p99_bound_ms": opts.p99_bound_ms,
-        "min_stored_fraction": opts.min_stored_fraction,
-        "paths": paths,
-    }))?;
+    output::write_json(
+        &ctx.dir.join("sweep.json"),
+        &serde_json::json!({
+            "p99_bound_ms": opts.p99_bound_ms,
+            "min_stored_fraction": opts.min_stored_fraction,
+            "paths": paths,
+        }),
+    )?;
     println!("results: {}", ctx.dir.display());
     Ok(())
 }
 
 fn saturated(opts: &SweepOpts, r: &PathResult) -> bool {
-    let p99_ms = r.latencies.get("e2e").map(|l| l.p99 as f64 / 1000.0).unwrap_or(f64::INFINITY);
-    p99_ms > opts.p99_bound_ms || r.rates.stored_per_s < opts.min_stored_fraction * r.rates.offered || !r.accounting.consistent
+    let p99_ms = r
+        .latencies
+        .get("e2e")
+        .map(|l| l.p99 as f64 / 1000.0)
+        .unwrap_or(f64::INFINITY);
+    p99_ms > opts.p99_bound_ms
+        || r.rates.stored_per_s < opts.min_stored_fraction * r.rates.offered
+        || !r.accounting.consistent
 }

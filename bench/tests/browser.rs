@@ -60,33 +60,56 @@ async fn assert_charts(browser: &mut Browser, page: &str, expected: &[&str], bar
     }
     for c in charts {
         let id = c["id"].as_str().unwrap_or_default();
-        assert!(c["width"].as_f64() > Some(100.0) && c["height"].as_f64() > Some(100.0), "{page}: chart {id} has no size: {c}");
-        let drawn = if bars.contains(&id) { c["rects"].as_u64() > Some(2) } else { c["lines"].as_u64() > Some(0) };
+        assert!(
+            c["width"].as_f64() > Some(100.0) && c["height"].as_f64() > Some(100.0),
+            "{page}: chart {id} has no size: {c}"
+        );
+        let drawn = if bars.contains(&id) {
+            c["rects"].as_u64() > Some(2)
+        } else {
+            c["lines"].as_u64() > Some(0)
+        };
         assert!(drawn, "{page}: chart {id} is empty: {c}");
     }
 }
 
 fn assert_no_errors(browser: &mut Browser, page: &str) {
     let errors = browser.take_errors();
-    assert!(errors.is_empty(), "{page} logged console errors: {errors:#?}");
+    assert!(
+        errors.is_empty(),
+        "{page} logged console errors: {errors:#?}"
+    );
 }
 
 /// What the Cases page should show for `route`, counted by MongoDB itself, filter by filter.
 async fn mongo_counts(db: &mongodb::Database, route: &str) -> Value {
-    let colls: Vec<Middleware> = Middleware::ALL.into_iter().filter(|m| route == "all" || m.name() == route).collect();
+    let colls: Vec<Middleware> = Middleware::ALL
+        .into_iter()
+        .filter(|m| route == "all" || m.name() == route)
+        .collect();
     let count = |filter: Document| {
         let colls = colls.clone();
         async move {
             let mut n = 0;
             for m in colls {
-                n += db.collection::<Document>(&m.collection()).count_documents(filter.clone()).await.expect("count");
+                n += db
+                    .collection::<Document>(&m.collection())
+                    .count_documents(filter.clone())
+                    .await
+                    .expect("count");
             }
             n
         }
     };
     let mut per_route = BTreeMap::new();
     for m in &colls {
-        per_route.insert(m.name().to_string(), db.collection::<Document>(&m.collection()).count_documents(doc! {}).await.expect("count"));
+        per_route.insert(
+            m.name().to_string(),
+            db.collection::<Document>(&m.collection())
+                .count_documents(doc! {})
+                .await
+                .expect("count"),
+        );
     }
     let mut locations = Vec::new();
     for l in LOCATIONS {
@@ -127,7 +150,8 @@ async fn mongo_counts(db: &mongodb::Database, route: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_render_in_chromium() {
-    let results = std::env::temp_dir().join(format!("bb-browser-{}", uuid::Uuid::now_v7().simple()));
+    let results =
+        std::env::temp_dir().join(format!("bb-browser-{}", uuid::Uuid::now_v7().simple()));
     let older = write_run(&results, &RunSpec::new("20260101T000000Z-older"));
     let mut spec = RunSpec::new("20260101T000100Z-newer");
     spec.slowdown = 2;
@@ -135,37 +159,78 @@ async fn pages_render_in_chromium() {
     let newer = write_run(&results, &spec);
     let report = brokerbench::report::write_report(&older).expect("report of the older run");
 
-    let client = mongodb::Client::with_uri_str(fixture::mongodb_uri()).await.expect("MongoDB URI");
+    let client = mongodb::Client::with_uri_str(fixture::mongodb_uri())
+        .await
+        .expect("MongoDB URI");
     let db_name = fixture::test_db_name("browser");
     let db = client.database(&db_name);
     fixture::insert_cases(&db).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let shutdown = CancellationToken::new();
-    let opts = ServeOpts { listen: "127.0.0.1:0".into(), results_dir: results.clone(), mongo: MongoSettings { uri: fixture::mongodb_uri(), db: db_name.clone() } };
+    let opts = ServeOpts {
+        listen: "127.0.0.1:0".into(),
+        results_dir: results.clone(),
+        mongo: MongoSettings {
+            uri: fixture::mongodb_uri(),
+            db: db_name.clone(),
+        },
+    };
     let server = tokio::spawn(brokerbench::serve::run(opts, listener, shutdown.clone()));
     let shots = screenshots();
     let mut browser = Browser::launch().await;
 
     // The static report, from disk.
     browser.open(&format!("file://{}", report.display())).await;
-    let percentiles = ["http_corrected", "http_uncorrected", "publish", "delivery", "e2e"].map(|m| format!("chart-percentiles-{m}"));
+    let percentiles = [
+        "http_corrected",
+        "http_uncorrected",
+        "publish",
+        "delivery",
+        "e2e",
+    ]
+    .map(|m| format!("chart-percentiles-{m}"));
     let mut expected: Vec<&str> = percentiles.iter().map(String::as_str).collect();
-    expected.extend(["chart-rates-grpc", "chart-rates-nats", "chart-e2e-p99", "chart-host-ram"]);
+    expected.extend([
+        "chart-rates-grpc",
+        "chart-rates-nats",
+        "chart-e2e-p99",
+        "chart-host-ram",
+    ]);
     assert_charts(&mut browser, "report.html", &expected, &[]).await;
-    assert_eq!(browser.eval("document.querySelectorAll('#summary-table td.best').length > 0").await, json!(true));
+    assert_eq!(
+        browser
+            .eval("document.querySelectorAll('#summary-table td.best').length > 0")
+            .await,
+        json!(true)
+    );
     browser.screenshot(&shots.join("report.png")).await;
     assert_no_errors(&mut browser, "report.html");
 
     // Runs: newest first; the newer run's report is generated when opened.
     browser.open(&format!("{base}/")).await;
-    let order = browser.eval("[...document.querySelectorAll('#runs tbody tr')].map(r => r.dataset.run)").await;
-    assert_eq!(order, json!(["20260101T000100Z-newer", "20260101T000000Z-older"]));
+    let order = browser
+        .eval("[...document.querySelectorAll('#runs tbody tr')].map(r => r.dataset.run)")
+        .await;
+    assert_eq!(
+        order,
+        json!(["20260101T000100Z-newer", "20260101T000000Z-older"])
+    );
     browser.screenshot(&shots.join("runs.png")).await;
     assert_no_errors(&mut browser, "Runs");
-    browser.open(&format!("{base}/runs/20260101T000100Z-newer/report.html")).await;
-    assert!(newer.join("report.html").is_file(), "report generated on open");
-    assert_eq!(browser.eval("!!document.querySelector('#accounting-alarm')").await, json!(true));
+    browser
+        .open(&format!("{base}/runs/20260101T000100Z-newer/report.html"))
+        .await;
+    assert!(
+        newer.join("report.html").is_file(),
+        "report generated on open"
+    );
+    assert_eq!(
+        browser
+            .eval("!!document.querySelector('#accounting-alarm')")
+            .await,
+        json!(true)
+    );
     assert_charts(&mut browser, "served report", &expected, &[]).await;
     assert_no_errors(&mut browser, "served report");
 
@@ -174,8 +239,21 @@ async fn pages_render_in_chromium() {
     browser.eval("document.querySelectorAll('input[name=run]').forEach(c => c.checked = true); document.getElementById('compare-form').submit(); true").await;
     browser.wait_load().await;
     assert_eq!(browser.eval("location.pathname").await, json!("/compare"));
-    let compare: Vec<String> = ["grpc", "nats"].iter().flat_map(|p| percentiles.iter().map(move |c| c.replace("percentiles", &format!("compare-{p}")))).collect();
-    assert_charts(&mut browser, "Compare", &compare.iter().map(String::as_str).collect::<Vec<_>>(), &[]).await;
+    let compare: Vec<String> = ["grpc", "nats"]
+        .iter()
+        .flat_map(|p| {
+            percentiles
+                .iter()
+                .map(move |c| c.replace("percentiles", &format!("compare-{p}")))
+        })
+        .collect();
+    assert_charts(
+        &mut browser,
+        "Compare",
+        &compare.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[],
+    )
+    .await;
     browser.screenshot(&shots.join("compare.png")).await;
     assert_no_errors(&mut browser, "Compare");
 
@@ -183,39 +261,78 @@ async fn pages_render_in_chromium() {
     for route in ["all", "grpc", "nats", "rabbitmq", "pubsub"] {
         browser.open(&format!("{base}/cases?route={route}")).await;
         let shown = browser.eval(CASES_JS).await;
-        assert_eq!(shown, mongo_counts(&db, route).await, "Cases page, route {route}");
+        assert_eq!(
+            shown,
+            mongo_counts(&db, route).await,
+            "Cases page, route {route}"
+        );
         if route != "pubsub" {
-            assert_charts(&mut browser, "Cases", &["chart-ages", "chart-locations"], &["chart-ages", "chart-locations"]).await;
+            assert_charts(
+                &mut browser,
+                "Cases",
+                &["chart-ages", "chart-locations"],
+                &["chart-ages", "chart-locations"],
+            )
+            .await;
         }
         if route == "all" || route == "grpc" {
-            browser.screenshot(&shots.join(format!("cases-{route}.png"))).await;
+            browser
+                .screenshot(&shots.join(format!("cases-{route}.png")))
+                .await;
         }
         assert_no_errors(&mut browser, "Cases");
     }
-    browser.open(&format!("{base}/cases?route=all&page=2")).await;
-    assert_eq!(browser.eval("document.querySelectorAll('#cases-table tbody tr').length").await, json!(25));
+    browser
+        .open(&format!("{base}/cases?route=all&page=2"))
+        .await;
+    assert_eq!(
+        browser
+            .eval("document.querySelectorAll('#cases-table tbody tr').length")
+            .await,
+        json!(25)
+    );
 
     // Host: live RAM chart, labelled source, a filterable process list that refreshes.
     browser.open(&format!("{base}/host")).await;
     assert_charts(&mut browser, "Host", &["chart-host-ram"], &[]).await;
     let source = browser.eval("document.querySelector('#ram-source').textContent + ' | ' + document.querySelector('#proc-source').textContent").await;
-    assert!(source.as_str().is_some_and(|s| s.contains("/proc") || s.contains("kernel module")), "source labelled: {source}");
+    assert!(
+        source
+            .as_str()
+            .is_some_and(|s| s.contains("/proc") || s.contains("kernel module")),
+        "source labelled: {source}"
+    );
     browser.idle(Duration::from_secs(4)).await;
-    let refreshed = browser.eval("document.querySelector('#refreshed').textContent").await;
-    assert!(refreshed.as_str().is_some_and(|s| s != "at load" && !s.contains("failed")), "the page refreshed: {refreshed}");
-    let rows = browser.eval("document.querySelectorAll('#processes tbody tr').length").await;
+    let refreshed = browser
+        .eval("document.querySelector('#refreshed').textContent")
+        .await;
+    assert!(
+        refreshed
+            .as_str()
+            .is_some_and(|s| s != "at load" && !s.contains("failed")),
+        "the page refreshed: {refreshed}"
+    );
+    let rows = browser
+        .eval("document.querySelectorAll('#processes tbody tr').length")
+        .await;
     assert!(rows.as_u64() > Some(3), "processes listed: {rows}");
     browser.screenshot(&shots.join("host.png")).await;
     let filtered = browser
         .eval("const f = document.querySelector('#proc-filter'); f.value = 'chromium'; f.dispatchEvent(new Event('input')); [...document.querySelectorAll('#processes tbody tr')].filter(r => !r.hidden).map(r => r.cells[2].textContent)")
         .await;
     let names = filtered.as_array().expect("names");
-    assert!(!names.is_empty() && (names.len() as u64) < rows.as_u64().unwrap_or(0), "the filter narrows the list: {filtered}");
+    assert!(
+        !names.is_empty() && (names.len() as u64) < rows.as_u64().unwrap_or(0),
+        "the filter narrows the list: {filtered}"
+    );
     assert_no_errors(&mut browser, "Host");
 
     drop(browser);
     shutdown.cancel();
-    server.await.expect("server task").expect("server ends cleanly");
+    server
+        .await
+        .expect("server task")
+        .expect("server ends cleanly");
     db.drop().await.expect("drop test database");
     let _ = std::fs::remove_dir_all(&results);
 }

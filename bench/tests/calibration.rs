@@ -12,14 +12,23 @@ use brokerbench_common::settings::Middleware;
 use clap::Parser;
 
 fn results_dir() -> PathBuf {
-    std::env::temp_dir().join(format!("brokerbench-calibration-{}", uuid::Uuid::now_v7().simple()))
+    std::env::temp_dir().join(format!(
+        "brokerbench-calibration-{}",
+        uuid::Uuid::now_v7().simple()
+    ))
 }
 
 fn opts(args: &[&str], db: &support::OwnDb) -> RunOpts {
     let dir = results_dir();
-    let mut all = vec!["brokerbench".to_string(), "run".into(), format!("--results-dir={}", dir.display()), db.arg()];
+    let mut all = vec![
+        "brokerbench".to_string(),
+        "run".into(),
+        format!("--results-dir={}", dir.display()),
+        db.arg(),
+    ];
     // BROKERBENCH_BIN (e.g. the release build) when set: timing is steadier without debug code.
-    let binary = std::env::var("BROKERBENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_brokerbench").into());
+    let binary = std::env::var("BROKERBENCH_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_brokerbench").into());
     all.push(format!("--binary={binary}"));
     all.extend(args.iter().map(|s| s.to_string()));
     match Opts::parse_from(all).command {
@@ -34,14 +43,20 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 async fn run(args: &[&str]) -> Summary {
     let _serial = SERIAL.lock().await;
     let db = support::OwnDb::new();
-    let dir = brokerbench::run::run(opts(args, &db)).await.expect("run completes");
+    let dir = brokerbench::run::run(opts(args, &db))
+        .await
+        .expect("run completes");
     let summary = output::read_summary(&dir).expect("summary.json reads back");
     let _ = std::fs::remove_dir_all(dir.parent().expect("results dir"));
     summary
 }
 
 fn path(summary: &Summary, m: Middleware) -> &PathResult {
-    summary.paths.iter().find(|p| p.middleware == m).expect("path measured")
+    summary
+        .paths
+        .iter()
+        .find(|p| p.middleware == m)
+        .expect("path measured")
 }
 
 const ALL: &str = "--middlewares=grpc,nats,rabbitmq,pubsub";
@@ -55,11 +70,25 @@ const ALL: &str = "--middlewares=grpc,nats,rabbitmq,pubsub";
 /// window, so its medians are uncertain by about a millisecond at this sample size).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn added_delay_shows_up_exactly_in_end_to_end_p50() {
-    let summary = run(&["--rate=100", "--duration=24", "--warmup=1", "--hold-toggle-s=3", "--hold-batch-ms=10", ALL]).await;
+    let summary = run(&[
+        "--rate=100",
+        "--duration=24",
+        "--warmup=1",
+        "--hold-toggle-s=3",
+        "--hold-batch-ms=10",
+        ALL,
+    ])
+    .await;
     let mut failures = Vec::new();
     for m in Middleware::ALL {
-        let c = path(&summary, m).hold_calibration.clone().expect("hold calibration measured");
-        let (p0, p1) = (c.e2e_p50_off_us as f64 / 1000.0, c.e2e_p50_on_us as f64 / 1000.0);
+        let c = path(&summary, m)
+            .hold_calibration
+            .clone()
+            .expect("hold calibration measured");
+        let (p0, p1) = (
+            c.e2e_p50_off_us as f64 / 1000.0,
+            c.e2e_p50_on_us as f64 / 1000.0,
+        );
         let diff = p1 - p0;
         let bound = (3.0 * c.standard_error_us / 1000.0).max(1.0);
         println!(
@@ -73,30 +102,66 @@ async fn added_delay_shows_up_exactly_in_end_to_end_p50() {
             failures.push(format!("{m}: {diff:.3} ms (bound ± {bound:.2})"));
         }
     }
-    assert!(failures.is_empty(), "added 10 ms not measured as 10 ms: {failures:?}");
+    assert!(
+        failures.is_empty(),
+        "added 10 ms not measured as 10 ms: {failures:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_second_stall_reaches_the_corrected_p99() {
-    let summary = run(&["--middlewares=nats", "--rate=1000", "--duration=10", "--warmup=1", "--stall-at=4", "--stall-ms=1000"]).await;
+    let summary = run(&[
+        "--middlewares=nats",
+        "--rate=1000",
+        "--duration=10",
+        "--warmup=1",
+        "--stall-at=4",
+        "--stall-ms=1000",
+    ])
+    .await;
     let p = path(&summary, Middleware::Nats);
     let corrected = p.latencies["http_corrected"].p99 as f64 / 1000.0;
     let uncorrected = p.latencies["http_uncorrected"].p99 as f64 / 1000.0;
-    println!("1 s SIGSTOP of the ingress: HTTP p99 corrected {corrected:.1} ms, uncorrected {uncorrected:.1} ms");
-    assert!(corrected >= 500.0, "corrected p99 {corrected:.1} ms hides the 1 s stall");
+    println!(
+        "1 s SIGSTOP of the ingress: HTTP p99 corrected {corrected:.1} ms, uncorrected {uncorrected:.1} ms"
+    );
+    assert!(
+        corrected >= 500.0,
+        "corrected p99 {corrected:.1} ms hides the 1 s stall"
+    );
     assert!(p.accounting.consistent, "{:?}", p.accounting.problems);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accounting_adds_up_and_counts_forced_redeliveries() {
-    let summary = run(&["--rate=200", "--duration=3", "--warmup=1", "--duplicate-every=50", ALL]).await;
+    let summary = run(&[
+        "--rate=200",
+        "--duration=3",
+        "--warmup=1",
+        "--duplicate-every=50",
+        ALL,
+    ])
+    .await;
     for m in Middleware::ALL {
         let a = &path(&summary, m).accounting;
-        println!("{m:>9}: sent {} accepted {} stored {} unstored {} duplicates {} documents {}", a.sent, a.accepted, a.stored, a.unstored_at_deadline, a.duplicates, a.documents);
+        println!(
+            "{m:>9}: sent {} accepted {} stored {} unstored {} duplicates {} documents {}",
+            a.sent, a.accepted, a.stored, a.unstored_at_deadline, a.duplicates, a.documents
+        );
         assert_eq!(a.sent, 800, "{m}: 4 s at 200 cases/s");
-        assert_eq!((a.accepted, a.stored, a.documents, a.unstored_at_deadline), (800, 800, 800, 0), "{m}");
-        assert!(a.drained_quietly, "{m}: the drain waited for a quiet period");
-        assert_eq!(a.duplicates, 16, "{m}: every 50th of 800 cases was published twice");
+        assert_eq!(
+            (a.accepted, a.stored, a.documents, a.unstored_at_deadline),
+            (800, 800, 800, 0),
+            "{m}"
+        );
+        assert!(
+            a.drained_quietly,
+            "{m}: the drain waited for a quiet period"
+        );
+        assert_eq!(
+            a.duplicates, 16,
+            "{m}: every 50th of 800 cases was published twice"
+        );
         assert!(a.consistent, "{m}: {:?}", a.problems);
     }
 }
@@ -106,14 +171,26 @@ async fn accounting_adds_up_and_counts_forced_redeliveries() {
 /// warm-up case still in flight and none of its own missing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_measure_phase_holds_exactly_the_cases_intended_in_it() {
-    let summary = run(&["--middlewares=nats", "--rate=500", "--duration=20", "--warmup=2"]).await;
+    let summary = run(&[
+        "--middlewares=nats",
+        "--rate=500",
+        "--duration=20",
+        "--warmup=2",
+    ])
+    .await;
     let p = path(&summary, Middleware::Nats);
     assert!(p.accounting.consistent, "{:?}", p.accounting.problems);
     for metric in LATENCY_METRICS {
         let expected = if metric == "http_errors" { 0 } else { 10_000 };
-        assert_eq!(p.latencies[metric].count, expected, "{metric} samples in the measure phase");
+        assert_eq!(
+            p.latencies[metric].count, expected,
+            "{metric} samples in the measure phase"
+        );
     }
-    println!("generator lateness p50 {} µs, p99 {} µs", p.latencies["generator_lateness"].p50, p.latencies["generator_lateness"].p99);
+    println!(
+        "generator lateness p50 {} µs, p99 {} µs",
+        p.latencies["generator_lateness"].p50, p.latencies["generator_lateness"].p99
+    );
 }
 
 /// Absolute calibration of the HTTP figures: the ingress answers each request exactly 10.000 ms
@@ -123,14 +200,28 @@ async fn the_measure_phase_holds_exactly_the_cases_intended_in_it() {
 /// upper bound widens by that run's generator-lateness p50 (tens of µs when idle), no more.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ten_millisecond_server_hold_reads_as_ten_milliseconds() {
-    let summary = run(&["--middlewares=nats", "--rate=100", "--duration=6", "--warmup=1", "--hold-answer-ms=10"]).await;
+    let summary = run(&[
+        "--middlewares=nats",
+        "--rate=100",
+        "--duration=6",
+        "--warmup=1",
+        "--hold-answer-ms=10",
+    ])
+    .await;
     let p = path(&summary, Middleware::Nats);
     let http = &p.latencies["http_uncorrected"];
     let p50 = http.p50 as f64 / 1000.0;
-    println!("10.000 ms server hold: HTTP uncorrected p50 {p50:.3} ms over {} requests (p99 {:.3} ms)", http.count, http.p99 as f64 / 1000.0);
+    println!(
+        "10.000 ms server hold: HTTP uncorrected p50 {p50:.3} ms over {} requests (p99 {:.3} ms)",
+        http.count,
+        http.p99 as f64 / 1000.0
+    );
     let slack = p.latencies["generator_lateness"].p50 as f64 / 1000.0;
     assert_eq!(http.count, 600);
-    assert!((10.0..=10.5 + slack).contains(&p50), "uncorrected HTTP p50 {p50:.3} ms is not within [10.0, 10.5 + {slack:.3}]");
+    assert!(
+        (10.0..=10.5 + slack).contains(&p50),
+        "uncorrected HTTP p50 {p50:.3} ms is not within [10.0, 10.5 + {slack:.3}]"
+    );
     assert!(p.accounting.consistent, "{:?}", p.accounting.problems);
 }
 
@@ -139,16 +230,44 @@ async fn a_ten_millisecond_server_hold_reads_as_ten_milliseconds() {
 /// dropped, and the run says loudly that it is not consistent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_beyond_capacity_are_recorded_and_the_run_is_not_consistent() {
-    let summary = run(&["--middlewares=nats", "--rate=100", "--duration=2", "--warmup=0", "--connections=2", "--hold-answer-ms=200", "--answer-deadline=1"]).await;
+    let summary = run(&[
+        "--middlewares=nats",
+        "--rate=100",
+        "--duration=2",
+        "--warmup=0",
+        "--connections=2",
+        "--hold-answer-ms=200",
+        "--answer-deadline=1",
+    ])
+    .await;
     let p = path(&summary, Middleware::Nats);
     let a = &p.accounting;
-    println!("{} requests: {} 2xx, {} transport errors, {} unanswered", a.sent_requests, a.http_2xx, a.transport_errors, a.unanswered_requests);
+    println!(
+        "{} requests: {} 2xx, {} transport errors, {} unanswered",
+        a.sent_requests, a.http_2xx, a.transport_errors, a.unanswered_requests
+    );
     assert_eq!(a.sent_requests, 200);
-    assert!(a.http_2xx < 100, "at most ~10/s can be answered, got {}", a.http_2xx);
-    assert_eq!(p.latencies["http_corrected"].count + p.latencies["http_errors"].count, 200, "every request is in one histogram or the other");
-    assert!(p.latencies["http_errors"].min >= 900_000, "the requests given up on waited until the deadline: min {} µs", p.latencies["http_errors"].min);
+    assert!(
+        a.http_2xx < 100,
+        "at most ~10/s can be answered, got {}",
+        a.http_2xx
+    );
+    assert_eq!(
+        p.latencies["http_corrected"].count + p.latencies["http_errors"].count,
+        200,
+        "every request is in one histogram or the other"
+    );
+    assert!(
+        p.latencies["http_errors"].min >= 900_000,
+        "the requests given up on waited until the deadline: min {} µs",
+        p.latencies["http_errors"].min
+    );
     assert!(!a.consistent);
-    assert!(a.problems.iter().any(|x| x.contains("did not get a 2xx")), "{:?}", a.problems);
+    assert!(
+        a.problems.iter().any(|x| x.contains("did not get a 2xx")),
+        "{:?}",
+        a.problems
+    );
 }
 
 /// Every broker option of `run` reaches the children: the guarantee in the summary is read from
@@ -156,14 +275,36 @@ async fn requests_beyond_capacity_are_recorded_and_the_run_is_not_consistent() {
 /// RabbitMQ messages show there only if the processes really ran so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_options_reach_the_processes_of_the_run() {
-    let summary = run(&["--middlewares=nats,rabbitmq", "--rate=50", "--duration=2", "--warmup=0", "--nats-mode=core", "--durability=memory", "--consumer-window=10"]).await;
+    let summary = run(&[
+        "--middlewares=nats,rabbitmq",
+        "--rate=50",
+        "--duration=2",
+        "--warmup=0",
+        "--nats-mode=core",
+        "--durability=memory",
+        "--consumer-window=10",
+    ])
+    .await;
     for m in [Middleware::Nats, Middleware::Rabbitmq] {
         let p = path(&summary, m);
-        let g = p.guarantee.as_ref().unwrap_or_else(|| panic!("{m}: no guarantee: {:?}", p.accounting.problems));
+        let g = p
+            .guarantee
+            .as_ref()
+            .unwrap_or_else(|| panic!("{m}: no guarantee: {:?}", p.accounting.problems));
         println!("{m}: {} — {}", g.durability, g.text);
         assert_eq!((g.durability.as_str(), g.durable), ("memory", false), "{m}");
         assert_eq!(p.accounting.stored, 100, "{m}: {:?}", p.accounting.problems);
     }
-    assert!(path(&summary, Middleware::Nats).guarantee.as_ref().is_some_and(|g| g.text.starts_with("core NATS")));
-    assert!(path(&summary, Middleware::Rabbitmq).guarantee.as_ref().is_some_and(|g| g.text.contains("transient")));
+    assert!(
+        path(&summary, Middleware::Nats)
+            .guarantee
+            .as_ref()
+            .is_some_and(|g| g.text.starts_with("core NATS"))
+    );
+    assert!(
+        path(&summary, Middleware::Rabbitmq)
+            .guarantee
+            .as_ref()
+            .is_some_and(|g| g.text.contains("transient"))
+    );
 }

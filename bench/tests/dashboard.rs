@@ -19,7 +19,8 @@ fn expected(docs: &[&Document]) -> Value {
     let count_by = |field: &str| {
         let mut m: BTreeMap<String, u64> = BTreeMap::new();
         for d in docs {
-            *m.entry(d.get_str(field).expect("text field").to_string()).or_default() += 1;
+            *m.entry(d.get_str(field).expect("text field").to_string())
+                .or_default() += 1;
         }
         let mut v: Vec<(String, u64)> = m.into_iter().collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -27,10 +28,19 @@ fn expected(docs: &[&Document]) -> Value {
     };
     let mut ages: BTreeMap<i64, u64> = BTreeMap::new();
     for d in docs {
-        *ages.entry(i64::from(d.get_i32("age").expect("age")) / 10 * 10).or_default() += 1;
+        *ages
+            .entry(i64::from(d.get_i32("age").expect("age")) / 10 * 10)
+            .or_default() += 1;
     }
     let mut newest: Vec<&&Document> = docs.iter().collect();
-    newest.sort_by_key(|d| std::cmp::Reverse((d.get_datetime("stored_at").expect("stored_at").timestamp_millis(), d.get_str("_id").expect("id").to_string())));
+    newest.sort_by_key(|d| {
+        std::cmp::Reverse((
+            d.get_datetime("stored_at")
+                .expect("stored_at")
+                .timestamp_millis(),
+            d.get_str("_id").expect("id").to_string(),
+        ))
+    });
     serde_json::json!({
         "total": docs.len(),
         "top_locations": count_by("location").into_iter().take(5).map(|(k, n)| serde_json::json!({"key": k, "count": n})).collect::<Vec<_>>(),
@@ -43,9 +53,29 @@ fn expected(docs: &[&Document]) -> Value {
 
 fn shown(summary: &Value) -> Value {
     let map = |key: &str| -> BTreeMap<String, u64> {
-        summary[key].as_array().expect("array").iter().map(|s| (s["key"].as_str().expect("key").to_string(), s["count"].as_u64().expect("count"))).collect()
+        summary[key]
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|s| {
+                (
+                    s["key"].as_str().expect("key").to_string(),
+                    s["count"].as_u64().expect("count"),
+                )
+            })
+            .collect()
     };
-    let ages: BTreeMap<i64, u64> = summary["age_bins"].as_array().expect("bins").iter().map(|b| (b["from"].as_i64().expect("from"), b["count"].as_u64().expect("count"))).collect();
+    let ages: BTreeMap<i64, u64> = summary["age_bins"]
+        .as_array()
+        .expect("bins")
+        .iter()
+        .map(|b| {
+            (
+                b["from"].as_i64().expect("from"),
+                b["count"].as_u64().expect("count"),
+            )
+        })
+        .collect();
     serde_json::json!({
         "total": summary["total"],
         "top_locations": summary["top_locations"],
@@ -58,7 +88,9 @@ fn shown(summary: &Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn case_analytics_match_the_stored_cases() {
-    let client = mongodb::Client::with_uri_str(fixture::mongodb_uri()).await.expect("MongoDB URI");
+    let client = mongodb::Client::with_uri_str(fixture::mongodb_uri())
+        .await
+        .expect("MongoDB URI");
     let db_name = fixture::test_db_name("dash");
     let db = client.database(&db_name);
     let inserted = fixture::insert_cases(&db).await;
@@ -69,7 +101,10 @@ async fn case_analytics_match_the_stored_cases() {
     let opts = ServeOpts {
         listen: "127.0.0.1:0".into(),
         results_dir: std::env::temp_dir().join("bb-dashboard-no-runs"),
-        mongo: MongoSettings { uri: fixture::mongodb_uri(), db: db_name.clone() },
+        mongo: MongoSettings {
+            uri: fixture::mongodb_uri(),
+            db: db_name.clone(),
+        },
     };
     let server = tokio::spawn(brokerbench::serve::run(opts, listener, shutdown.clone()));
     let http = reqwest::Client::new();
@@ -77,21 +112,37 @@ async fn case_analytics_match_the_stored_cases() {
         let http = http.clone();
         let base = base.clone();
         async move {
-            let r = http.get(format!("{base}{path}")).send().await.expect("request");
+            let r = http
+                .get(format!("{base}{path}"))
+                .send()
+                .await
+                .expect("request");
             assert!(r.status().is_success(), "{path}: {}", r.status());
             r.json::<Value>().await.expect("JSON")
         }
     };
 
     for route in ["all", "grpc", "nats", "rabbitmq", "pubsub"] {
-        let docs: Vec<&Document> = inserted.iter().filter(|(m, _)| route == "all" || m.name() == route).flat_map(|(_, d)| d.iter()).collect();
+        let docs: Vec<&Document> = inserted
+            .iter()
+            .filter(|(m, _)| route == "all" || m.name() == route)
+            .flat_map(|(_, d)| d.iter())
+            .collect();
         let summary = get(format!("/api/cases/summary?route={route}")).await;
         assert_eq!(shown(&summary), expected(&docs), "route {route}");
         // Independently of the test's own arithmetic: MongoDB's own count per collection.
         for entry in summary["per_route"].as_array().expect("per route") {
             let m: Middleware = serde_json::from_value(entry["key"].clone()).expect("route name");
-            let counted = db.collection::<Document>(&m.collection()).count_documents(mongodb::bson::doc! {}).await.expect("count");
-            assert_eq!(entry["count"].as_u64(), Some(counted), "{route}: count of {m}");
+            let counted = db
+                .collection::<Document>(&m.collection())
+                .count_documents(mongodb::bson::doc! {})
+                .await
+                .expect("count");
+            assert_eq!(
+                entry["count"].as_u64(),
+                Some(counted),
+                "{route}: count of {m}"
+            );
         }
         if let Some(top) = summary["top_location"].as_object() {
             assert_eq!(Some(top), summary["top_locations"][0].as_object());
@@ -106,21 +157,52 @@ async fn case_analytics_match_the_stored_cases() {
     assert_eq!(pages, (total as u64).div_ceil(25));
     for page in 1..=pages {
         let reply = get(format!("/api/cases?route=all&page={page}")).await;
-        seen.extend(reply["cases"].as_array().expect("cases").iter().map(|c| c["id"].as_str().expect("id").to_string()));
+        seen.extend(
+            reply["cases"]
+                .as_array()
+                .expect("cases")
+                .iter()
+                .map(|c| c["id"].as_str().expect("id").to_string()),
+        );
     }
     let mut all: Vec<&Document> = inserted.values().flatten().collect();
-    all.sort_by_key(|d| std::cmp::Reverse((d.get_datetime("stored_at").expect("date").timestamp_millis(), d.get_str("_id").expect("id").to_string())));
-    assert_eq!(seen, all.iter().map(|d| d.get_str("_id").expect("id").to_string()).collect::<Vec<_>>());
+    all.sort_by_key(|d| {
+        std::cmp::Reverse((
+            d.get_datetime("stored_at")
+                .expect("date")
+                .timestamp_millis(),
+            d.get_str("_id").expect("id").to_string(),
+        ))
+    });
+    assert_eq!(
+        seen,
+        all.iter()
+            .map(|d| d.get_str("_id").expect("id").to_string())
+            .collect::<Vec<_>>()
+    );
 
-    let bad = http.get(format!("{base}/api/cases/summary?route=kafka")).send().await.expect("request");
+    let bad = http
+        .get(format!("{base}/api/cases/summary?route=kafka"))
+        .send()
+        .await
+        .expect("request");
     assert_eq!(bad.status(), reqwest::StatusCode::BAD_REQUEST);
     let ram = get("/api/host/ram".into()).await;
-    assert!(ram["current"]["ram"]["total_kib"].as_u64().unwrap_or(0) > 0, "RAM sampled: {ram}");
+    assert!(
+        ram["current"]["ram"]["total_kib"].as_u64().unwrap_or(0) > 0,
+        "RAM sampled: {ram}"
+    );
     let procs = get("/api/host/processes".into()).await;
     assert!(!procs["processes"].as_array().expect("processes").is_empty());
-    assert!(matches!(procs["source"].as_str(), Some("proc" | "kernel-module")));
+    assert!(matches!(
+        procs["source"].as_str(),
+        Some("proc" | "kernel-module")
+    ));
 
     shutdown.cancel();
-    server.await.expect("server task").expect("server ends cleanly");
+    server
+        .await
+        .expect("server task")
+        .expect("server ends cleanly");
     db.drop().await.expect("drop test database");
 }

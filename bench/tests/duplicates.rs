@@ -20,14 +20,34 @@ async fn redelivered_case_is_stored_once_and_counted() {
     };
     let envelope = Envelope::accept(case, now_ns(), None);
     for m in Middleware::ALL {
-        let publisher = Publisher::connect(m, &settings).await.expect("publisher connects");
-        publisher.publish(std::slice::from_ref(&envelope)).await.expect("first publish");
+        let publisher = Publisher::connect(m, &settings)
+            .await
+            .expect("publisher connects");
+        publisher
+            .publish(std::slice::from_ref(&envelope))
+            .await
+            .expect("first publish");
         pipeline.wait_stored(m, 1).await;
-        publisher.publish(std::slice::from_ref(&envelope)).await.expect("second publish");
+        publisher
+            .publish(std::slice::from_ref(&envelope))
+            .await
+            .expect("second publish");
         let stats = pipeline.wait_stored(m, 2).await;
-        assert_eq!(stats.counter("stored", Some(m.name())), Some(1), "{m}: stored");
-        assert_eq!(stats.counter("duplicates", Some(m.name())), Some(1), "{m}: duplicates");
-        assert_eq!(stats.counter("errors", Some(m.name())), Some(0), "{m}: errors");
+        assert_eq!(
+            stats.counter("stored", Some(m.name())),
+            Some(1),
+            "{m}: stored"
+        );
+        assert_eq!(
+            stats.counter("duplicates", Some(m.name())),
+            Some(1),
+            "{m}: duplicates"
+        );
+        assert_eq!(
+            stats.counter("errors", Some(m.name())),
+            Some(0),
+            "{m}: errors"
+        );
         assert_eq!(pipeline.documents(m).await.len(), 1, "{m}: documents");
     }
 }

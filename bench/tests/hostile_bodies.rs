@@ -34,7 +34,14 @@ fn without(field: &str) -> Vec<u8> {
 }
 
 fn h(what: &'static str, body: Vec<u8>, status: u16, field: Option<&'static str>) -> Hostile {
-    Hostile { what, body, content_type: JSON, header: None, status, field }
+    Hostile {
+        what,
+        body,
+        content_type: JSON,
+        header: None,
+        status,
+        field,
+    }
 }
 
 fn table() -> Vec<Hostile> {
@@ -90,7 +97,9 @@ async fn hostile_bodies_get_the_right_4xx_and_store_nothing() {
     let cases = table();
     assert!(cases.len() >= 25);
     for hostile in cases {
-        let mut request = client.post(format!("{}/cases", pipeline.ingress)).body(hostile.body);
+        let mut request = client
+            .post(format!("{}/cases", pipeline.ingress))
+            .body(hostile.body);
         if let Some(ct) = hostile.content_type {
             request = request.header("content-type", ct);
         }
@@ -100,19 +109,33 @@ async fn hostile_bodies_get_the_right_4xx_and_store_nothing() {
         let response = request.send().await.expect("ingress answers");
         let status = response.status().as_u16();
         let text = response.text().await.expect("body");
-        assert_eq!(status, hostile.status, "{}: got {status} {text}", hostile.what);
-        let reply: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: error is not JSON ({e}): {text}", hostile.what));
-        assert!(reply["error"].as_str().is_some_and(|e| !e.is_empty()), "{}: no error text", hostile.what);
+        assert_eq!(
+            status, hostile.status,
+            "{}: got {status} {text}",
+            hostile.what
+        );
+        let reply: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{}: error is not JSON ({e}): {text}", hostile.what));
+        assert!(
+            reply["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{}: no error text",
+            hostile.what
+        );
         if let Some(field) = hostile.field {
             let fields = reply["fields"].as_array().expect("fields array");
             assert!(
-                fields.iter().any(|f| f["field"] == field && f["problem"].as_str().is_some_and(|p| !p.is_empty())),
+                fields
+                    .iter()
+                    .any(|f| f["field"] == field
+                        && f["problem"].as_str().is_some_and(|p| !p.is_empty())),
                 "{}: {field} not named in {text}",
                 hostile.what
             );
         }
     }
-    let health = reqwest::get(format!("{}/healthz", pipeline.ingress)).await.expect("still alive");
+    let health = reqwest::get(format!("{}/healthz", pipeline.ingress))
+        .await
+        .expect("still alive");
     assert!(health.status().is_success());
     tokio::time::sleep(Duration::from_millis(500)).await;
     let ingress = support::stats(&pipeline.ingress).await;

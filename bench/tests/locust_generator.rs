@@ -10,7 +10,10 @@ use clap::Parser;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn locust_run_accounts_for_every_request() {
     let db = support::OwnDb::new();
-    let dir = std::env::temp_dir().join(format!("brokerbench-locust-{}", uuid::Uuid::now_v7().simple()));
+    let dir = std::env::temp_dir().join(format!(
+        "brokerbench-locust-{}",
+        uuid::Uuid::now_v7().simple()
+    ));
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let args = [
         "brokerbench".to_string(),
@@ -28,8 +31,12 @@ async fn locust_run_accounts_for_every_request() {
         "--cases-per-request=2".into(),
         db.arg(),
     ];
-    let Command::Run(opts) = Opts::parse_from(args).command else { panic!("parsed a run") };
-    let run_dir = brokerbench::run::run(*opts).await.expect("locust run completes");
+    let Command::Run(opts) = Opts::parse_from(args).command else {
+        panic!("parsed a run")
+    };
+    let run_dir = brokerbench::run::run(*opts)
+        .await
+        .expect("locust run completes");
     let summary = output::read_summary(&run_dir).expect("summary");
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(summary.generator, "locust");
@@ -40,7 +47,10 @@ async fn locust_run_accounts_for_every_request() {
     assert_eq!(a.stored, a.http_2xx * 2, "every accepted case stored");
     assert!(a.consistent, "{:?}", a.problems);
     for unmeasured in ["http_corrected", "http_errors", "generator_lateness"] {
-        assert!(!path.latencies.contains_key(unmeasured), "Locust does not measure {unmeasured}");
+        assert!(
+            !path.latencies.contains_key(unmeasured),
+            "Locust does not measure {unmeasured}"
+        );
     }
     assert!(path.latencies["http_uncorrected"].count > 0);
 }

@@ -11,7 +11,10 @@ use support::{Pipeline, case};
 async fn post_thousand(pipeline: &Pipeline) -> Vec<String> {
     let mut bodies: Vec<Value> = (0..100).map(case).collect();
     for b in 0..9 {
-        bodies.insert(b * 11, Value::Array((0..100).map(|i| case(100 + b * 100 + i)).collect()));
+        bodies.insert(
+            b * 11,
+            Value::Array((0..100).map(|i| case(100 + b * 100 + i)).collect()),
+        );
     }
     let replies: Vec<Value> = futures::stream::iter(bodies)
         .map(|body| async move {
@@ -24,7 +27,13 @@ async fn post_thousand(pipeline: &Pipeline) -> Vec<String> {
         .await;
     replies
         .iter()
-        .flat_map(|r| r["ids"].as_array().expect("ids").iter().map(|id| id.as_str().expect("id").to_string()))
+        .flat_map(|r| {
+            r["ids"]
+                .as_array()
+                .expect("ids")
+                .iter()
+                .map(|id| id.as_str().expect("id").to_string())
+        })
         .collect()
 }
 
@@ -33,13 +42,36 @@ async fn thousand_cases_through(m: Middleware, broker_extra: &[&str]) {
     let mut ids = post_thousand(&pipeline).await;
     assert_eq!(ids.len(), 1000);
     let stats = pipeline.wait_stored(m, 1000).await;
-    assert_eq!(stats.counter("stored", Some(m.name())), Some(1000), "{m}: stored counter");
-    assert_eq!(stats.counter("duplicates", Some(m.name())), Some(0), "{m}: duplicates");
-    assert_eq!(stats.histogram("e2e", Some(m.name()), None).map(|h| h.len()), Some(1000), "{m}: e2e samples");
-    assert_eq!(stats.histogram("store", Some(m.name()), None).map(|h| h.len()), Some(1000), "{m}: store samples");
+    assert_eq!(
+        stats.counter("stored", Some(m.name())),
+        Some(1000),
+        "{m}: stored counter"
+    );
+    assert_eq!(
+        stats.counter("duplicates", Some(m.name())),
+        Some(0),
+        "{m}: duplicates"
+    );
+    assert_eq!(
+        stats
+            .histogram("e2e", Some(m.name()), None)
+            .map(|h| h.len()),
+        Some(1000),
+        "{m}: e2e samples"
+    );
+    assert_eq!(
+        stats
+            .histogram("store", Some(m.name()), None)
+            .map(|h| h.len()),
+        Some(1000),
+        "{m}: store samples"
+    );
     let docs = pipeline.documents(m).await;
     assert_eq!(docs.len(), 1000, "{m}: documents in {}", m.collection());
-    let mut stored: Vec<String> = docs.iter().map(|d| d.get_str("_id").expect("_id").to_string()).collect();
+    let mut stored: Vec<String> = docs
+        .iter()
+        .map(|d| d.get_str("_id").expect("_id").to_string())
+        .collect();
     ids.sort();
     stored.sort();
     assert_eq!(stored, ids, "{m}: stored ids differ from accepted ids");
@@ -48,7 +80,10 @@ async fn thousand_cases_through(m: Middleware, broker_extra: &[&str]) {
         assert!(d.get_str("name").expect("name").starts_with("Caso "));
         assert!(support::LOCATIONS.contains(&d.get_str("location").expect("location")));
         assert!((0..=130).contains(&d.get_i32("age").expect("age")));
-        assert!(["imported", "non-imported", "communitary"].contains(&d.get_str("infectedtype").expect("type")));
+        assert!(
+            ["imported", "non-imported", "communitary"]
+                .contains(&d.get_str("infectedtype").expect("type"))
+        );
         assert!(["symptomatic", "asymptomatic"].contains(&d.get_str("state").expect("state")));
         let accepted = d.get_datetime("accepted_at").expect("accepted_at");
         assert!(d.get_datetime("stored_at").expect("stored_at") >= accepted);
@@ -87,15 +122,28 @@ async fn all_routing_stores_each_case_in_every_collection() {
     let mut ids = Vec::new();
     for _ in 0..4 {
         let reply: Value = pipeline.post(&body).await.json().await.expect("reply");
-        ids.extend(reply["ids"].as_array().expect("ids").iter().map(|v| v.as_str().expect("id").to_string()));
+        ids.extend(
+            reply["ids"]
+                .as_array()
+                .expect("ids")
+                .iter()
+                .map(|v| v.as_str().expect("id").to_string()),
+        );
     }
     ids.sort();
     for m in Middleware::ALL {
         let stats = pipeline.wait_stored(m, 200).await;
         assert_eq!(stats.counter("stored", Some(m.name())), Some(200), "{m}");
-        let mut stored: Vec<String> =
-            pipeline.documents(m).await.iter().map(|d| d.get_str("_id").expect("_id").to_string()).collect();
+        let mut stored: Vec<String> = pipeline
+            .documents(m)
+            .await
+            .iter()
+            .map(|d| d.get_str("_id").expect("_id").to_string())
+            .collect();
         stored.sort();
-        assert_eq!(stored, ids, "{m}: collection does not hold exactly the accepted cases");
+        assert_eq!(
+            stored, ids,
+            "{m}: collection does not hold exactly the accepted cases"
+        );
     }
 }

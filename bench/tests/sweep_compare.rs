@@ -9,45 +9,108 @@ use clap::Parser;
 use support::OwnDb;
 
 fn args(results: &Path, db: &OwnDb, sub: &str, extra: &[&str]) -> Opts {
-    let binary = std::env::var("BROKERBENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_brokerbench").into());
-    let mut all = vec!["brokerbench".to_string(), sub.into(), format!("--results-dir={}", results.display()), format!("--binary={binary}"), db.arg()];
+    let binary = std::env::var("BROKERBENCH_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_brokerbench").into());
+    let mut all = vec![
+        "brokerbench".to_string(),
+        sub.into(),
+        format!("--results-dir={}", results.display()),
+        format!("--binary={binary}"),
+        db.arg(),
+    ];
     all.extend(extra.iter().map(|s| s.to_string()));
     Opts::parse_from(all)
 }
 
 fn newest(results: &Path) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(results).expect("results").flatten().map(|e| e.path()).collect();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(results)
+        .expect("results")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     dirs.sort();
     dirs.pop().expect("a run folder")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sweep_writes_the_curve_and_compare_the_page() {
-    let results = std::env::temp_dir().join(format!("brokerbench-sweep-{}", uuid::Uuid::now_v7().simple()));
+    let results = std::env::temp_dir().join(format!(
+        "brokerbench-sweep-{}",
+        uuid::Uuid::now_v7().simple()
+    ));
     let db = OwnDb::new();
     let short = ["--middlewares=nats", "--duration=2", "--warmup=1"];
 
-    let sweep = args(&results, &db, "sweep", &[&short[..], &["--start-rate=100", "--max-rate=200", "--p99-bound-ms=5000", "--bisect-steps=0"]].concat());
-    let Command::Sweep(opts) = sweep.command else { panic!("parsed a sweep") };
-    brokerbench::sweep::run(*opts).await.expect("sweep completes");
+    let sweep = args(
+        &results,
+        &db,
+        "sweep",
+        &[
+            &short[..],
+            &[
+                "--start-rate=100",
+                "--max-rate=200",
+                "--p99-bound-ms=5000",
+                "--bisect-steps=0",
+            ],
+        ]
+        .concat(),
+    );
+    let Command::Sweep(opts) = sweep.command else {
+        panic!("parsed a sweep")
+    };
+    brokerbench::sweep::run(*opts)
+        .await
+        .expect("sweep completes");
     let dir = newest(&results);
-    let curve: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("sweep.json")).expect("sweep.json")).expect("JSON");
+    let curve: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("sweep.json")).expect("sweep.json"))
+            .expect("JSON");
     let path = &curve["paths"][0];
     assert_eq!(path["middleware"], "nats");
-    let offered: Vec<f64> = path["points"].as_array().expect("points").iter().map(|p| p["rates"]["offered"].as_f64().expect("rate")).collect();
-    assert_eq!(offered, vec![100.0, 200.0], "doubling from the start rate up to the maximum");
-    assert_eq!(path["saturation_rate"], 200.0, "both rates keep up under a 5 s bound");
-    assert_eq!(std::fs::read_to_string(dir.join("sweep.csv")).expect("csv").lines().count(), 3);
+    let offered: Vec<f64> = path["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .map(|p| p["rates"]["offered"].as_f64().expect("rate"))
+        .collect();
+    assert_eq!(
+        offered,
+        vec![100.0, 200.0],
+        "doubling from the start rate up to the maximum"
+    );
+    assert_eq!(
+        path["saturation_rate"], 200.0,
+        "both rates keep up under a 5 s bound"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("sweep.csv"))
+            .expect("csv")
+            .lines()
+            .count(),
+        3
+    );
 
     let mut runs = Vec::new();
     for rate in ["--rate=100", "--rate=150"] {
-        let Command::Run(opts) = args(&results, &db, "run", &[&short[..], &[rate]].concat()).command else { panic!("parsed a run") };
+        let Command::Run(opts) =
+            args(&results, &db, "run", &[&short[..], &[rate]].concat()).command
+        else {
+            panic!("parsed a run")
+        };
         runs.push(brokerbench::run::run(*opts).await.expect("run completes"));
     }
     let out = results.join("cmp");
-    let mut compare = vec!["brokerbench".to_string(), "compare".into(), "--allow-config-differences".into(), format!("--out={}", out.display())];
+    let mut compare = vec![
+        "brokerbench".to_string(),
+        "compare".into(),
+        "--allow-config-differences".into(),
+        format!("--out={}", out.display()),
+    ];
     compare.extend(runs.iter().map(|r| r.display().to_string()));
-    brokerbench::run(Opts::parse_from(compare)).await.expect("compare completes");
+    brokerbench::run(Opts::parse_from(compare))
+        .await
+        .expect("compare completes");
     let page = std::fs::read_to_string(out.join("compare.html")).expect("compare.html");
     assert!(page.contains("<svg"), "the comparison page has charts");
     let _ = std::fs::remove_dir_all(&results);

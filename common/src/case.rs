@@ -16,7 +16,14 @@ pub const MAX_AGE: u64 = 130;
 pub const INFECTED_TYPES: [&str; 3] = ["imported", "non-imported", "communitary"];
 pub const STATES: [&str; 2] = ["symptomatic", "asymptomatic"];
 
-const KNOWN_KEYS: [&str; 6] = ["name", "location", "age", "infectedtype", "infected_type", "state"];
+const KNOWN_KEYS: [&str; 6] = [
+    "name",
+    "location",
+    "age",
+    "infectedtype",
+    "infected_type",
+    "state",
+];
 
 /// One problem with one field; `field` is prefixed with `[i].` inside a batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -35,7 +42,10 @@ pub struct CaseError {
 
 impl CaseError {
     fn whole(error: impl Into<String>) -> Self {
-        Self { error: error.into(), fields: Vec::new() }
+        Self {
+            error: error.into(),
+            fields: Vec::new(),
+        }
     }
 }
 
@@ -45,7 +55,9 @@ pub fn parse_cases(body: &[u8]) -> Result<Vec<Case>, CaseError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| CaseError::whole(format!("body is not valid UTF-8 JSON: {e}")))?;
     match value {
-        Value::Object(map) => validate_case(&map, "").map(|case| vec![case]).map_err(invalid),
+        Value::Object(map) => validate_case(&map, "")
+            .map(|case| vec![case])
+            .map_err(invalid),
         Value::Array(items) => parse_batch(&items),
         other => Err(CaseError::whole(format!(
             "body must be a case object or an array of cases, not {}",
@@ -60,7 +72,10 @@ fn parse_batch(items: &[Value]) -> Result<Vec<Case>, CaseError> {
     }
     if items.len() > MAX_BATCH {
         return Err(CaseError {
-            error: format!("batch has {} cases; at most {MAX_BATCH} are allowed", items.len()),
+            error: format!(
+                "batch has {} cases; at most {MAX_BATCH} are allowed",
+                items.len()
+            ),
             fields: vec![FieldProblem {
                 field: "[]".into(),
                 problem: format!("{} items, limit {MAX_BATCH}", items.len()),
@@ -82,41 +97,69 @@ fn parse_batch(items: &[Value]) -> Result<Vec<Case>, CaseError> {
             }),
         }
     }
-    if problems.is_empty() { Ok(cases) } else { Err(invalid(problems)) }
+    if problems.is_empty() {
+        Ok(cases)
+    } else {
+        Err(invalid(problems))
+    }
 }
 
 fn invalid(fields: Vec<FieldProblem>) -> CaseError {
-    CaseError { error: "invalid case".into(), fields }
+    CaseError {
+        error: "invalid case".into(),
+        fields,
+    }
 }
 
 fn validate_case(map: &Map<String, Value>, prefix: &str) -> Result<Case, Vec<FieldProblem>> {
     let mut problems = Vec::new();
     let mut problem = |field: &str, text: String| {
-        problems.push(FieldProblem { field: format!("{prefix}{field}"), problem: text })
+        problems.push(FieldProblem {
+            field: format!("{prefix}{field}"),
+            problem: text,
+        })
     };
     for key in map.keys().filter(|k| !KNOWN_KEYS.contains(&k.as_str())) {
         problem(key, "unknown field".into());
     }
-    let infected_key = match (map.contains_key("infectedtype"), map.contains_key("infected_type")) {
+    let infected_key = match (
+        map.contains_key("infectedtype"),
+        map.contains_key("infected_type"),
+    ) {
         (true, true) => {
-            problem("infected_type", "given twice (as infectedtype and infected_type)".into());
+            problem(
+                "infected_type",
+                "given twice (as infectedtype and infected_type)".into(),
+            );
             "infectedtype"
         }
         (false, true) => "infected_type",
         _ => "infectedtype",
     };
-    let name = text_field(map, "name", MAX_NAME_CHARS).map_err(|p| problem("name", p)).ok();
-    let location =
-        text_field(map, "location", MAX_LOCATION_CHARS).map_err(|p| problem("location", p)).ok();
+    let name = text_field(map, "name", MAX_NAME_CHARS)
+        .map_err(|p| problem("name", p))
+        .ok();
+    let location = text_field(map, "location", MAX_LOCATION_CHARS)
+        .map_err(|p| problem("location", p))
+        .ok();
     let age = age_field(map).map_err(|p| problem("age", p)).ok();
-    let infectedtype =
-        choice_field(map, infected_key, &INFECTED_TYPES).map_err(|p| problem(infected_key, p)).ok();
-    let state = choice_field(map, "state", &STATES).map_err(|p| problem("state", p)).ok();
+    let infectedtype = choice_field(map, infected_key, &INFECTED_TYPES)
+        .map_err(|p| problem(infected_key, p))
+        .ok();
+    let state = choice_field(map, "state", &STATES)
+        .map_err(|p| problem("state", p))
+        .ok();
     match (name, location, age, infectedtype, state) {
         (Some(name), Some(location), Some(age), Some(infectedtype), Some(state))
             if problems.is_empty() =>
         {
-            Ok(Case { name, location, age, infectedtype, state })
+            Ok(Case {
+                name,
+                location,
+                age,
+                infectedtype,
+                state,
+            })
         }
         _ => Err(problems),
     }
@@ -133,7 +176,9 @@ fn text_field(map: &Map<String, Value>, key: &str, max_chars: usize) -> Result<S
         return Err("must not be empty or blank".into());
     }
     if chars > max_chars {
-        return Err(format!("{chars} characters; at most {max_chars} are allowed"));
+        return Err(format!(
+            "{chars} characters; at most {max_chars} are allowed"
+        ));
     }
     Ok(text.to_owned())
 }
@@ -155,9 +200,11 @@ fn choice_field(map: &Map<String, Value>, key: &str, allowed: &[&str]) -> Result
     match map.get(key) {
         None => Err("missing".into()),
         Some(Value::String(s)) if allowed.contains(&s.as_str()) => Ok(s.clone()),
-        Some(Value::String(s)) => {
-            Err(format!("{:?} is not one of {}", truncate(s, 40), allowed.join(", ")))
-        }
+        Some(Value::String(s)) => Err(format!(
+            "{:?} is not one of {}",
+            truncate(s, 40),
+            allowed.join(", ")
+        )),
         Some(other) => Err(format!("must be a string, not {}", json_type(other))),
     }
 }

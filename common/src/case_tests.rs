@@ -18,7 +18,10 @@ fn accepts_one_case_and_trims_text() {
 #[test]
 fn accepts_infected_type_alias() {
     let mut v = ok_case();
-    let t = v.as_object_mut().and_then(|m| m.remove("infectedtype")).expect("key");
+    let t = v
+        .as_object_mut()
+        .and_then(|m| m.remove("infectedtype"))
+        .expect("key");
     v["infected_type"] = t;
     let cases = parse_cases(v.to_string().as_bytes()).expect("valid");
     assert_eq!(cases[0].infectedtype, "communitary");
@@ -57,6 +60,10 @@ fn age_bounds() {
     for (age, ok) in [(0, true), (130, true), (131, false)] {
         let mut v = ok_case();
         v["age"] = age.into();
-        assert_eq!(parse_cases(v.to_string().as_bytes()).is_ok(), ok, "age {age}");
+        assert_eq!(
+            parse_cases(v.to_string().as_bytes()).is_ok(),
+            ok,
+            "age {age}"
+        );
     }
 }

@@ -8,21 +8,56 @@ use crate::case::{Case, INFECTED_TYPES, STATES};
 
 /// The 22 departments of Guatemala.
 pub const DEPARTMENTS: [&str; 22] = [
-    "Alta Verapaz", "Baja Verapaz", "Chimaltenango", "Chiquimula", "El Progreso", "Escuintla",
-    "Guatemala", "Huehuetenango", "Izabal", "Jalapa", "Jutiapa", "Petén", "Quetzaltenango",
-    "Quiché", "Retalhuleu", "Sacatepéquez", "San Marcos", "Santa Rosa", "Sololá",
-    "Suchitepéquez", "Totonicapán", "Zacapa",
+    "Alta Verapaz",
+    "Baja Verapaz",
+    "Chimaltenango",
+    "Chiquimula",
+    "El Progreso",
+    "Escuintla",
+    "Guatemala",
+    "Huehuetenango",
+    "Izabal",
+    "Jalapa",
+    "Jutiapa",
+    "Petén",
+    "Quetzaltenango",
+    "Quiché",
+    "Retalhuleu",
+    "Sacatepéquez",
+    "San Marcos",
+    "Santa Rosa",
+    "Sololá",
+    "Suchitepéquez",
+    "Totonicapán",
+    "Zacapa",
 ];
 
 const GIVEN: [&str; 20] = [
-    "María", "José", "Ana", "Juan", "Lucía", "Carlos", "Sofía", "Luis", "Rosa", "Pedro",
-    "Carmen", "Miguel", "Elena", "Jorge", "Marta", "Diego", "Isabel", "Fernando", "Andrea", "Mario",
+    "María", "José", "Ana", "Juan", "Lucía", "Carlos", "Sofía", "Luis", "Rosa", "Pedro", "Carmen",
+    "Miguel", "Elena", "Jorge", "Marta", "Diego", "Isabel", "Fernando", "Andrea", "Mario",
 ];
 
 const FAMILY: [&str; 20] = [
-    "López", "García", "Pérez", "Hernández", "González", "Rodríguez", "Morales", "Martínez",
-    "Ramírez", "Castillo", "Méndez", "Juárez", "Cruz", "Gómez", "Xoy", "Ajú", "Cux", "Tzoc",
-    "Chávez", "Reyes",
+    "López",
+    "García",
+    "Pérez",
+    "Hernández",
+    "González",
+    "Rodríguez",
+    "Morales",
+    "Martínez",
+    "Ramírez",
+    "Castillo",
+    "Méndez",
+    "Juárez",
+    "Cruz",
+    "Gómez",
+    "Xoy",
+    "Ajú",
+    "Cux",
+    "Tzoc",
+    "Chávez",
+    "Reyes",
 ];
 
 /// An endless, reproducible stream of valid cases.
@@ -32,11 +67,14 @@ pub struct CaseGenerator {
 
 impl CaseGenerator {
     pub fn new(seed: u64) -> Self {
-        Self { rng: ChaCha8Rng::seed_from_u64(seed) }
+        Self {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        }
     }
 
     pub fn next_case(&mut self) -> Case {
-        let pick = |rng: &mut ChaCha8Rng, list: &[&str]| list[rng.random_range(0..list.len())].to_owned();
+        let pick =
+            |rng: &mut ChaCha8Rng, list: &[&str]| list[rng.random_range(0..list.len())].to_owned();
         let name = format!(
             "{} {} {}",
             pick(&mut self.rng, &GIVEN),
@@ -54,8 +92,14 @@ impl CaseGenerator {
 
     /// The JSON body of one request: an object for one case, an array for several.
     pub fn next_body(&mut self, cases_per_request: usize) -> Vec<u8> {
-        let cases: Vec<Case> = (0..cases_per_request.max(1)).map(|_| self.next_case()).collect();
-        let body = if cases.len() == 1 { serde_json::to_vec(&cases[0]) } else { serde_json::to_vec(&cases) };
+        let cases: Vec<Case> = (0..cases_per_request.max(1))
+            .map(|_| self.next_case())
+            .collect();
+        let body = if cases.len() == 1 {
+            serde_json::to_vec(&cases[0])
+        } else {
+            serde_json::to_vec(&cases)
+        };
         body.unwrap_or_default()
     }
 }
@@ -73,6 +117,9 @@ mod tests {
             assert_eq!(body, b.next_body(3));
             assert_eq!(parse_cases(&body).map(|c| c.len()), Ok(3));
         }
-        assert_ne!(CaseGenerator::new(8).next_body(1), CaseGenerator::new(7).next_body(1));
+        assert_ne!(
+            CaseGenerator::new(8).next_body(1),
+            CaseGenerator::new(7).next_body(1)
+        );
     }
 }

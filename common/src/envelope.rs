@@ -18,7 +18,12 @@ pub fn now_ns() -> i64 {
 impl Envelope {
     /// Wraps an accepted case with a fresh time-ordered id and the acceptance time.
     pub fn accept(case: Case, accepted_at_ns: i64, intended_at_ns: Option<i64>) -> Self {
-        Self { id: uuid::Uuid::now_v7().to_string(), case: Some(case), accepted_at_ns, intended_at_ns }
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            case: Some(case),
+            accepted_at_ns,
+            intended_at_ns,
+        }
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {

@@ -28,8 +28,9 @@ pub enum HistogramCodecError {
 
 /// A new, empty latency histogram with the project's bounds.
 pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, HIGHEST_US, SIGNIFICANT_DIGITS)
-        .unwrap_or_else(|_| Histogram::new(SIGNIFICANT_DIGITS).expect("3 significant digits is valid"))
+    Histogram::new_with_bounds(1, HIGHEST_US, SIGNIFICANT_DIGITS).unwrap_or_else(|_| {
+        Histogram::new(SIGNIFICANT_DIGITS).expect("3 significant digits is valid")
+    })
 }
 
 /// HdrHistogram V2 + DEFLATE, base64: the form HdrHistogram's tools read in interval logs.
@@ -103,7 +104,10 @@ pub struct PhaseWindow {
 
 impl Default for PhaseWindow {
     fn default() -> Self {
-        Self { start: AtomicI64::new(i64::MIN), end: AtomicI64::new(i64::MAX) }
+        Self {
+            start: AtomicI64::new(i64::MIN),
+            end: AtomicI64::new(i64::MAX),
+        }
     }
 }
 
@@ -135,7 +139,10 @@ pub struct Latency {
 
 impl Latency {
     pub fn new(window: Arc<PhaseWindow>) -> Self {
-        Self { window, phases: std::array::from_fn(|_| Mutex::new(new_histogram())) }
+        Self {
+            window,
+            phases: std::array::from_fn(|_| Mutex::new(new_histogram())),
+        }
     }
 
     /// Records `us` microseconds, `n` times, for cases whose origin time is `origin_ns`.
@@ -200,7 +207,13 @@ impl Registry {
     /// A registry whose `/stats` also report the settings the process runs with (as command-line
     /// options), so a runner reads what its children really did, not what it meant to ask.
     pub fn with_settings(component: impl Into<String>, settings: Vec<String>) -> Self {
-        Self { component: component.into(), window: Arc::default(), counters: Mutex::default(), latencies: Mutex::default(), settings }
+        Self {
+            component: component.into(),
+            window: Arc::default(),
+            counters: Mutex::default(),
+            latencies: Mutex::default(),
+            settings,
+        }
     }
 
     /// The measure window every histogram of this process files its samples by.
@@ -215,21 +228,40 @@ impl Registry {
 
     /// The latency histogram under this key, created empty on first use.
     pub fn latency(&self, name: &str, middleware: Option<&str>) -> Arc<Latency> {
-        find_or_insert(&self.latencies, name, middleware, || Latency::new(self.window.clone()))
+        find_or_insert(&self.latencies, name, middleware, || {
+            Latency::new(self.window.clone())
+        })
     }
 
     pub fn stats(&self) -> Stats {
         let counters = lock(&self.counters)
             .iter()
-            .map(|(key, c)| CounterValue { key: key.clone(), value: c.get() })
+            .map(|(key, c)| CounterValue {
+                key: key.clone(),
+                value: c.get(),
+            })
             .collect();
         let latencies = lock(&self.latencies)
             .iter()
             .flat_map(|(key, l)| {
-                Phase::ALL.map(|phase| LatencyValue::new(MetricKey { phase: Some(phase), ..key.clone() }, &l.snapshot(Some(phase))))
+                Phase::ALL.map(|phase| {
+                    LatencyValue::new(
+                        MetricKey {
+                            phase: Some(phase),
+                            ..key.clone()
+                        },
+                        &l.snapshot(Some(phase)),
+                    )
+                })
             })
             .collect();
-        Stats { component: self.component.clone(), unit: LATENCY_UNIT.into(), counters, latencies, settings: self.settings.clone() }
+        Stats {
+            component: self.component.clone(),
+            unit: LATENCY_UNIT.into(),
+            counters,
+            latencies,
+            settings: self.settings.clone(),
+        }
     }
 
     /// Prometheus text exposition: counters as `_total`, latencies as summaries.
@@ -246,7 +278,12 @@ impl Registry {
             let name = format!("brokerbench_{}_latency_microseconds", key.name);
             let _ = writeln!(out, "# TYPE {name} summary");
             for q in QUANTILES {
-                let _ = writeln!(out, "{name}{} {}", labels(key, Some(q)), h.value_at_quantile(q));
+                let _ = writeln!(
+                    out,
+                    "{name}{} {}",
+                    labels(key, Some(q)),
+                    h.value_at_quantile(q)
+                );
             }
             let sum = h.mean() * h.len() as f64;
             let _ = writeln!(out, "{name}_sum{} {sum}", labels(key, None));
@@ -266,7 +303,11 @@ fn find_or_insert<T>(
     middleware: Option<&str>,
     make: impl FnOnce() -> T,
 ) -> Arc<T> {
-    let key = MetricKey { name: name.into(), middleware: middleware.map(Into::into), phase: None };
+    let key = MetricKey {
+        name: name.into(),
+        middleware: middleware.map(Into::into),
+        phase: None,
+    };
     let mut list = lock(list);
     if let Some((_, found)) = list.iter().find(|(k, _)| *k == key) {
         return found.clone();
@@ -284,7 +325,11 @@ fn labels(key: &MetricKey, quantile: Option<f64>) -> String {
     if let Some(q) = quantile {
         parts.push(format!("quantile=\"{q}\""));
     }
-    if parts.is_empty() { String::new() } else { format!("{{{}}}", parts.join(",")) }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("{{{}}}", parts.join(","))
+    }
 }
 
 /// What `/stats` returns: one component's counters and full latency histograms.
@@ -342,7 +387,12 @@ impl Stats {
 
     /// The histogram `name` of one phase, or of every phase merged (`None`); `None` when this
     /// component has no such histogram, or it does not decode.
-    pub fn histogram(&self, name: &str, middleware: Option<&str>, phase: Option<Phase>) -> Option<Histogram<u64>> {
+    pub fn histogram(
+        &self,
+        name: &str,
+        middleware: Option<&str>,
+        phase: Option<Phase>,
+    ) -> Option<Histogram<u64>> {
         let mut found = self
             .latencies
             .iter()
@@ -370,7 +420,8 @@ mod tests {
             lat.record_us(0, us);
         }
         let stats: Stats =
-            serde_json::from_str(&serde_json::to_string(&reg.stats()).expect("json")).expect("back");
+            serde_json::from_str(&serde_json::to_string(&reg.stats()).expect("json"))
+                .expect("back");
         let mut h = stats.histogram("e2e", Some("nats"), None).expect("present");
         assert_eq!(h.len(), 1000);
         h.add(lat.snapshot(None)).expect("same bounds merge");
@@ -383,18 +434,43 @@ mod tests {
         let reg = Registry::new("test");
         let lat = reg.latency("e2e", None);
         lat.record_us(5, 1);
-        reg.window().set(PhaseBounds { measure_start_ns: 100, measure_end_ns: 200 });
-        for (origin, us) in [(99, 10), (100, 20), (150, 30), (199, 40), (200, 50), (-7, 60)] {
+        reg.window().set(PhaseBounds {
+            measure_start_ns: 100,
+            measure_end_ns: 200,
+        });
+        for (origin, us) in [
+            (99, 10),
+            (100, 20),
+            (150, 30),
+            (199, 40),
+            (200, 50),
+            (-7, 60),
+        ] {
             lat.record_us(origin, us);
         }
         lat.record_n_us(120, 3_600_000_001, 2);
         let stats = reg.stats();
         let count = |phase| stats.histogram("e2e", None, Some(phase)).map(|h| h.len());
-        assert_eq!(count(Phase::Warmup), Some(2), "origins 99 and -7 (the sample before the window was set counts as measured)");
-        assert_eq!(count(Phase::Measure), Some(1 + 3 + 2), "origins 5 (unset window), 100, 150, 199 and two clamped samples");
+        assert_eq!(
+            count(Phase::Warmup),
+            Some(2),
+            "origins 99 and -7 (the sample before the window was set counts as measured)"
+        );
+        assert_eq!(
+            count(Phase::Measure),
+            Some(1 + 3 + 2),
+            "origins 5 (unset window), 100, 150, 199 and two clamped samples"
+        );
         assert_eq!(count(Phase::After), Some(1));
         assert_eq!(stats.histogram("e2e", None, None).map(|h| h.len()), Some(9));
-        assert!(stats.histogram("e2e", None, Some(Phase::Measure)).expect("measure").max() >= 3_600_000_000, "clamped to the top");
+        assert!(
+            stats
+                .histogram("e2e", None, Some(Phase::Measure))
+                .expect("measure")
+                .max()
+                >= 3_600_000_000,
+            "clamped to the top"
+        );
         assert!(stats.histogram("nothing", None, None).is_none());
     }
 

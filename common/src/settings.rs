@@ -8,7 +8,9 @@ use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
 /// The four middlewares under comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Middleware {
     Grpc,
@@ -44,7 +46,12 @@ impl fmt::Display for Middleware {
 #[derive(Debug, Clone, Args)]
 pub struct GrpcSettings {
     /// gRPC subscriber address: where the subscriber listens and the ingress connects (host:port).
-    #[arg(id = "grpc-addr", long = "grpc-addr", env = "BB_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    #[arg(
+        id = "grpc-addr",
+        long = "grpc-addr",
+        env = "BB_GRPC_ADDR",
+        default_value = "127.0.0.1:50051"
+    )]
     pub addr: String,
 }
 
@@ -59,41 +66,90 @@ pub enum NatsMode {
 
 #[derive(Debug, Clone, Args)]
 pub struct NatsSettings {
-    #[arg(id = "nats-url", long = "nats-url", env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    #[arg(
+        id = "nats-url",
+        long = "nats-url",
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
     pub url: String,
     #[arg(id = "nats-mode", long = "nats-mode", env = "BB_NATS_MODE", value_enum, default_value_t = NatsMode::Jetstream)]
     pub mode: NatsMode,
-    #[arg(id = "nats-subject", long = "nats-subject", env = "BB_NATS_SUBJECT", default_value = "brokerbench.cases")]
+    #[arg(
+        id = "nats-subject",
+        long = "nats-subject",
+        env = "BB_NATS_SUBJECT",
+        default_value = "brokerbench.cases"
+    )]
     pub subject: String,
     /// JetStream stream capturing the subject (created if missing).
-    #[arg(id = "nats-stream", long = "nats-stream", env = "BB_NATS_STREAM", default_value = "BROKERBENCH_CASES")]
+    #[arg(
+        id = "nats-stream",
+        long = "nats-stream",
+        env = "BB_NATS_STREAM",
+        default_value = "BROKERBENCH_CASES"
+    )]
     pub stream: String,
     /// Durable JetStream consumer name of the subscriber.
-    #[arg(id = "nats-consumer", long = "nats-consumer", env = "BB_NATS_CONSUMER", default_value = "brokerbench-subscriber")]
+    #[arg(
+        id = "nats-consumer",
+        long = "nats-consumer",
+        env = "BB_NATS_CONSUMER",
+        default_value = "brokerbench-subscriber"
+    )]
     pub consumer: String,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct RabbitmqSettings {
-    #[arg(id = "amqp-url", long = "amqp-url", env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    #[arg(
+        id = "amqp-url",
+        long = "amqp-url",
+        env = "AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
     pub url: String,
     /// Durable queue (declared if missing by both sides).
-    #[arg(id = "rabbitmq-queue", long = "rabbitmq-queue", env = "BB_RABBITMQ_QUEUE", default_value = "brokerbench.cases")]
+    #[arg(
+        id = "rabbitmq-queue",
+        long = "rabbitmq-queue",
+        env = "BB_RABBITMQ_QUEUE",
+        default_value = "brokerbench.cases"
+    )]
     pub queue: String,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct PubsubSettings {
-    #[arg(id = "pubsub-project", long = "pubsub-project", env = "PUBSUB_PROJECT_ID", default_value = "brokerbench-local")]
+    #[arg(
+        id = "pubsub-project",
+        long = "pubsub-project",
+        env = "PUBSUB_PROJECT_ID",
+        default_value = "brokerbench-local"
+    )]
     pub project: String,
     /// Topic id (created if missing; at least 3 characters).
-    #[arg(id = "pubsub-topic", long = "pubsub-topic", env = "BB_PUBSUB_TOPIC", default_value = "brokerbench-cases")]
+    #[arg(
+        id = "pubsub-topic",
+        long = "pubsub-topic",
+        env = "BB_PUBSUB_TOPIC",
+        default_value = "brokerbench-cases"
+    )]
     pub topic: String,
     /// Subscription id (created if missing; at least 3 characters).
-    #[arg(id = "pubsub-subscription", long = "pubsub-subscription", env = "BB_PUBSUB_SUBSCRIPTION", default_value = "brokerbench-cases-sub")]
+    #[arg(
+        id = "pubsub-subscription",
+        long = "pubsub-subscription",
+        env = "BB_PUBSUB_SUBSCRIPTION",
+        default_value = "brokerbench-cases-sub"
+    )]
     pub subscription: String,
     /// host:port of the Pub/Sub emulator; when unset, Google Cloud with default credentials.
-    #[arg(id = "pubsub-emulator-host", long = "pubsub-emulator-host", env = "PUBSUB_EMULATOR_HOST")]
+    #[arg(
+        id = "pubsub-emulator-host",
+        long = "pubsub-emulator-host",
+        env = "PUBSUB_EMULATOR_HOST"
+    )]
     pub emulator_host: Option<String>,
 }
 
@@ -102,15 +158,28 @@ impl PubsubSettings {
         format!("projects/{}/topics/{}", self.project, self.topic)
     }
     pub fn subscription_path(&self) -> String {
-        format!("projects/{}/subscriptions/{}", self.project, self.subscription)
+        format!(
+            "projects/{}/subscriptions/{}",
+            self.project, self.subscription
+        )
     }
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct MongoSettings {
-    #[arg(id = "mongodb-uri", long = "mongodb-uri", env = "MONGODB_URI", default_value = "mongodb://127.0.0.1:27017/")]
+    #[arg(
+        id = "mongodb-uri",
+        long = "mongodb-uri",
+        env = "MONGODB_URI",
+        default_value = "mongodb://127.0.0.1:27017/"
+    )]
     pub uri: String,
-    #[arg(id = "mongodb-db", long = "mongodb-db", env = "BB_MONGODB_DB", default_value = "brokerbench")]
+    #[arg(
+        id = "mongodb-db",
+        long = "mongodb-db",
+        env = "BB_MONGODB_DB",
+        default_value = "brokerbench"
+    )]
     pub db: String,
 }
 
@@ -151,14 +220,38 @@ impl Middleware {
     pub fn guarantee(self, settings: &BrokerSettings) -> Guarantee {
         let disk = settings.path.durability == Durability::Disk;
         let (durable, text) = match self {
-            Self::Grpc => (false, "no broker: the ingress hands each case to the subscriber directly; nothing is kept before the store"),
-            Self::Nats if settings.nats.mode == NatsMode::Core => (false, "core NATS: at most once, in memory, nothing redelivered"),
-            Self::Nats if disk => (true, "JetStream file storage, acknowledged publish; fsynced per the server's sync_interval (scripts/stack: always)"),
-            Self::Nats => (false, "JetStream memory storage, acknowledged publish: lost if the server stops"),
-            Self::Rabbitmq if disk => (true, "durable queue, persistent messages, publisher confirms (on disk before the confirm)"),
-            Self::Rabbitmq => (false, "durable queue, transient messages, publisher confirms: lost if the broker stops"),
-            Self::Pubsub if settings.pubsub.emulator_host.is_some() => (false, "Pub/Sub emulator: in memory, not durable in either profile"),
-            Self::Pubsub => (true, "Google Cloud Pub/Sub: stored by the service before the publish returns"),
+            Self::Grpc => (
+                false,
+                "no broker: the ingress hands each case to the subscriber directly; nothing is kept before the store",
+            ),
+            Self::Nats if settings.nats.mode == NatsMode::Core => (
+                false,
+                "core NATS: at most once, in memory, nothing redelivered",
+            ),
+            Self::Nats if disk => (
+                true,
+                "JetStream file storage, acknowledged publish; fsynced per the server's sync_interval (scripts/stack: always)",
+            ),
+            Self::Nats => (
+                false,
+                "JetStream memory storage, acknowledged publish: lost if the server stops",
+            ),
+            Self::Rabbitmq if disk => (
+                true,
+                "durable queue, persistent messages, publisher confirms (on disk before the confirm)",
+            ),
+            Self::Rabbitmq => (
+                false,
+                "durable queue, transient messages, publisher confirms: lost if the broker stops",
+            ),
+            Self::Pubsub if settings.pubsub.emulator_host.is_some() => (
+                false,
+                "Pub/Sub emulator: in memory, not durable in either profile",
+            ),
+            Self::Pubsub => (
+                true,
+                "Google Cloud Pub/Sub: stored by the service before the publish returns",
+            ),
         };
         Guarantee { durable, text }
     }
@@ -166,7 +259,10 @@ impl Middleware {
 
 /// The command-line spelling of a value of a clap `ValueEnum`.
 pub fn value_name(value: &impl ValueEnum) -> String {
-    value.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default()
+    value
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
 }
 
 impl fmt::Display for Durability {
@@ -209,7 +305,12 @@ impl BrokerSettings {
             format!("--pubsub-topic={}", self.pubsub.topic),
             format!("--pubsub-subscription={}", self.pubsub.subscription),
         ];
-        args.extend(self.pubsub.emulator_host.iter().map(|h| format!("--pubsub-emulator-host={h}")));
+        args.extend(
+            self.pubsub
+                .emulator_host
+                .iter()
+                .map(|h| format!("--pubsub-emulator-host={h}")),
+        );
         args
     }
 }
@@ -234,19 +335,40 @@ mod tests {
         let both = Both::parse_from(["t", "--nats-mode=core", "--rabbitmq-queue=q1"]);
         assert_eq!(both.brokers.nats.mode, NatsMode::Core);
         assert_eq!(both.brokers.rabbitmq.queue, "q1");
-        assert_eq!(both.brokers.pubsub.topic_path(), format!("projects/{}/topics/{}", both.brokers.pubsub.project, both.brokers.pubsub.topic));
+        assert_eq!(
+            both.brokers.pubsub.topic_path(),
+            format!(
+                "projects/{}/topics/{}",
+                both.brokers.pubsub.project, both.brokers.pubsub.topic
+            )
+        );
     }
 
     #[test]
     fn to_args_round_trips_every_setting() {
         let given = Both::parse_from([
-            "t", "--nats-mode=core", "--consumer-window=7", "--durability=memory", "--pubsub-emulator-host=127.0.0.1:1",
-            "--rabbitmq-queue=q2", "--grpc-addr=127.0.0.1:9",
+            "t",
+            "--nats-mode=core",
+            "--consumer-window=7",
+            "--durability=memory",
+            "--pubsub-emulator-host=127.0.0.1:1",
+            "--rabbitmq-queue=q2",
+            "--grpc-addr=127.0.0.1:9",
         ]);
-        let again = Both::parse_from(std::iter::once("t".to_string()).chain(given.brokers.to_args()));
-        assert_eq!(format!("{:?}", again.brokers), format!("{:?}", given.brokers));
+        let again =
+            Both::parse_from(std::iter::once("t".to_string()).chain(given.brokers.to_args()));
+        assert_eq!(
+            format!("{:?}", again.brokers),
+            format!("{:?}", given.brokers)
+        );
         assert_eq!(again.brokers.path.consumer_window, 7);
-        assert!(!Middleware::Nats.guarantee(&again.brokers).durable, "core NATS is not durable");
-        assert!(!Middleware::Pubsub.guarantee(&again.brokers).durable, "the emulator is not durable");
+        assert!(
+            !Middleware::Nats.guarantee(&again.brokers).durable,
+            "core NATS is not durable"
+        );
+        assert!(
+            !Middleware::Pubsub.guarantee(&again.brokers).durable,
+            "the emulator is not durable"
+        );
     }
 }

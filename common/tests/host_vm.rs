@@ -52,7 +52,10 @@ fn check_ram_matches_meminfo(ram: &RamInfo, meminfo: &RamInfo) {
         ("cached", ram.cached_kib, meminfo.cached_kib),
     ];
     for (field, module, proc) in pairs {
-        assert!(module.abs_diff(proc) <= 1024, "{field}: {ram:?} vs {meminfo:?}");
+        assert!(
+            module.abs_diff(proc) <= 1024,
+            "{field}: {ram:?} vs {meminfo:?}"
+        );
     }
 }
 

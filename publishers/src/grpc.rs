@@ -20,11 +20,15 @@ impl GrpcPublisher {
         let endpoint = Endpoint::from_shared(format!("http://{}", settings.addr))
             .map_err(|e| PublishError::new(Middleware::Grpc, "parse address", e))?
             .tcp_nodelay(true);
-        Ok(Self { client: CaseSinkClient::new(endpoint.connect_lazy()) })
+        Ok(Self {
+            client: CaseSinkClient::new(endpoint.connect_lazy()),
+        })
     }
 
     pub async fn publish(&self, batch: &[Envelope]) -> Result<(), PublishError> {
-        let request = EnvelopeBatch { envelopes: batch.to_vec() };
+        let request = EnvelopeBatch {
+            envelopes: batch.to_vec(),
+        };
         let reply = self
             .client
             .clone()

@@ -30,8 +30,16 @@ pub struct PublishError {
 }
 
 impl PublishError {
-    pub(crate) fn new(middleware: Middleware, action: &'static str, source: impl Into<BoxError>) -> Self {
-        Self { middleware, action, source: source.into() }
+    pub(crate) fn new(
+        middleware: Middleware,
+        action: &'static str,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        Self {
+            middleware,
+            action,
+            source: source.into(),
+        }
     }
 }
 
@@ -45,11 +53,18 @@ pub enum Publisher {
 
 impl Publisher {
     /// Opens the long-lived connection of one path and prepares its topology (stream, queue, topic).
-    pub async fn connect(middleware: Middleware, settings: &BrokerSettings) -> Result<Self, PublishError> {
+    pub async fn connect(
+        middleware: Middleware,
+        settings: &BrokerSettings,
+    ) -> Result<Self, PublishError> {
         Ok(match middleware {
             Middleware::Grpc => Self::Grpc(GrpcPublisher::connect(&settings.grpc)?),
-            Middleware::Nats => Self::Nats(NatsPublisher::connect(&settings.nats, settings.path.durability).await?),
-            Middleware::Rabbitmq => Self::Rabbitmq(RabbitmqPublisher::connect(&settings.rabbitmq, settings.path.durability).await?),
+            Middleware::Nats => {
+                Self::Nats(NatsPublisher::connect(&settings.nats, settings.path.durability).await?)
+            }
+            Middleware::Rabbitmq => Self::Rabbitmq(
+                RabbitmqPublisher::connect(&settings.rabbitmq, settings.path.durability).await?,
+            ),
             Middleware::Pubsub => Self::Pubsub(PubsubPublisher::connect(&settings.pubsub).await?),
         })
     }
@@ -65,7 +80,10 @@ impl Publisher {
 
     /// Deletes what `connect` created for this path (stream, queue, topic and subscription), for
     /// runs and tests that use names of their own. Call it once the subscriber has stopped.
-    pub async fn remove_topology(middleware: Middleware, settings: &BrokerSettings) -> Result<(), PublishError> {
+    pub async fn remove_topology(
+        middleware: Middleware,
+        settings: &BrokerSettings,
+    ) -> Result<(), PublishError> {
         match middleware {
             Middleware::Grpc => Ok(()),
             Middleware::Nats => nats::remove_stream(&settings.nats).await,

@@ -10,7 +10,9 @@ use futures::future::try_join_all;
 
 use crate::PublishError;
 
-fn err(action: &'static str) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> PublishError {
+fn err(
+    action: &'static str,
+) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> PublishError {
     move |e| PublishError::new(Middleware::Nats, action, e)
 }
 
@@ -22,8 +24,13 @@ pub struct NatsPublisher {
 }
 
 impl NatsPublisher {
-    pub async fn connect(settings: &NatsSettings, durability: Durability) -> Result<Self, PublishError> {
-        let client = async_nats::connect(&settings.url).await.map_err(|e| err("connect")(e.into()))?;
+    pub async fn connect(
+        settings: &NatsSettings,
+        durability: Durability,
+    ) -> Result<Self, PublishError> {
+        let client = async_nats::connect(&settings.url)
+            .await
+            .map_err(|e| err("connect")(e.into()))?;
         let jetstream = match settings.mode {
             NatsMode::Core => None,
             NatsMode::Jetstream => {
@@ -32,7 +39,11 @@ impl NatsPublisher {
                 Some(js)
             }
         };
-        Ok(Self { client, jetstream, subject: settings.subject.clone() })
+        Ok(Self {
+            client,
+            jetstream,
+            subject: settings.subject.clone(),
+        })
     }
 
     pub async fn publish(&self, batch: &[Envelope]) -> Result<(), PublishError> {
@@ -45,7 +56,10 @@ impl NatsPublisher {
                         .await
                         .map_err(|e| err("publish")(e.into()))?;
                 }
-                self.client.flush().await.map_err(|e| err("flush")(e.into()))
+                self.client
+                    .flush()
+                    .await
+                    .map_err(|e| err("flush")(e.into()))
             }
             Some(js) => {
                 // Send the whole batch first, then await every PubAck: pipelined, not lock-step.
@@ -59,7 +73,8 @@ impl NatsPublisher {
                     acks.push(ack);
                 }
                 try_join_all(acks.into_iter().map(IntoFuture::into_future))
-                    .await.map_err(|e| err("await PubAck")(e.into()))?;
+                    .await
+                    .map_err(|e| err("await PubAck")(e.into()))?;
                 Ok(())
             }
         }
@@ -92,7 +107,12 @@ pub async fn remove_stream(settings: &NatsSettings) -> Result<(), PublishError> 
     if settings.mode == NatsMode::Core {
         return Ok(());
     }
-    let client = async_nats::connect(&settings.url).await.map_err(|e| err("connect")(e.into()))?;
-    jetstream::new(client).delete_stream(&settings.stream).await.map_err(|e| err("delete stream")(e.into()))?;
+    let client = async_nats::connect(&settings.url)
+        .await
+        .map_err(|e| err("connect")(e.into()))?;
+    jetstream::new(client)
+        .delete_stream(&settings.stream)
+        .await
+        .map_err(|e| err("delete stream")(e.into()))?;
     Ok(())
 }

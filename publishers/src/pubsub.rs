@@ -29,7 +29,9 @@ const BATCH_DELAY: Duration = Duration::from_millis(1);
 /// Messages per `Publish` RPC (the service allows at most 1000 and 10 MB per request).
 const BATCH_MESSAGES: u32 = 100;
 
-fn err(action: &'static str) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> PublishError {
+fn err(
+    action: &'static str,
+) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> PublishError {
     move |e| PublishError::new(Middleware::Pubsub, action, e)
 }
 
@@ -54,7 +56,9 @@ macro_rules! configure {
     ($builder:expr, $settings:expr) => {{
         let builder = $builder;
         match emulator($settings) {
-            Some((endpoint, credentials)) => builder.with_endpoint(endpoint).with_credentials(credentials),
+            Some((endpoint, credentials)) => builder
+                .with_endpoint(endpoint)
+                .with_credentials(credentials),
             None => builder,
         }
     }};
@@ -62,7 +66,8 @@ macro_rules! configure {
 
 /// Whether a Pub/Sub RPC error is `ALREADY_EXISTS`.
 fn already_exists(e: &google_cloud_pubsub::Error) -> bool {
-    e.status().is_some_and(|s| s.code.name() == "ALREADY_EXISTS")
+    e.status()
+        .is_some_and(|s| s.code.name() == "ALREADY_EXISTS")
 }
 
 /// Creates the topic, then the subscription on it, unless they exist (idempotent; safe to race
@@ -73,7 +78,12 @@ pub async fn ensure_topology(settings: &PubsubSettings) -> Result<(), PublishErr
         .build()
         .await
         .map_err(|e| err("build topic admin client")(e.into()))?;
-    match topics.create_topic().set_name(settings.topic_path()).send().await {
+    match topics
+        .create_topic()
+        .set_name(settings.topic_path())
+        .send()
+        .await
+    {
         Ok(_) => tracing::info!(topic = %settings.topic_path(), "created Pub/Sub topic"),
         Err(e) if already_exists(&e) => {}
         Err(e) => {
@@ -96,7 +106,9 @@ pub async fn ensure_topology(settings: &PubsubSettings) -> Result<(), PublishErr
         .send()
         .await;
     match created {
-        Ok(_) => tracing::info!(subscription = %settings.subscription_path(), "created Pub/Sub subscription"),
+        Ok(_) => {
+            tracing::info!(subscription = %settings.subscription_path(), "created Pub/Sub subscription")
+        }
         Err(e) if already_exists(&e) => {}
         Err(e) => {
             return Err(PublishError::new(
@@ -132,9 +144,14 @@ impl PubsubPublisher {
     pub async fn publish(&self, batch: &[Envelope]) -> Result<(), PublishError> {
         let pending: Vec<_> = batch
             .iter()
-            .map(|envelope| self.publisher.publish(Message::new().set_data(envelope.to_bytes())))
+            .map(|envelope| {
+                self.publisher
+                    .publish(Message::new().set_data(envelope.to_bytes()))
+            })
             .collect();
-        try_join_all(pending).await.map_err(|e| err("publish")(e.into()))?;
+        try_join_all(pending)
+            .await
+            .map_err(|e| err("publish")(e.into()))?;
         Ok(())
     }
 }
@@ -155,6 +172,11 @@ pub async fn remove_topology(settings: &PubsubSettings) -> Result<(), PublishErr
         .build()
         .await
         .map_err(|e| err("build topic admin client")(e.into()))?;
-    topics.delete_topic().set_topic(settings.topic_path()).send().await.map_err(|e| err("delete topic")(e.into()))?;
+    topics
+        .delete_topic()
+        .set_topic(settings.topic_path())
+        .send()
+        .await
+        .map_err(|e| err("delete topic")(e.into()))?;
     Ok(())
 }

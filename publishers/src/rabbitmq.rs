@@ -29,18 +29,32 @@ pub struct RabbitmqPublisher {
 }
 
 impl RabbitmqPublisher {
-    pub async fn connect(settings: &RabbitmqSettings, durability: Durability) -> Result<Self, PublishError> {
+    pub async fn connect(
+        settings: &RabbitmqSettings,
+        durability: Durability,
+    ) -> Result<Self, PublishError> {
         let connection = Connection::connect(&settings.url, ConnectionProperties::default())
             .await
             .map_err(err("connect"))?;
-        let channel = connection.create_channel().await.map_err(err("open channel"))?;
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(err("open channel"))?;
         declare_queue(&channel, &settings.queue).await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await.map_err(err("confirm select"))?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(err("confirm select"))?;
         let delivery_mode = match durability {
             Durability::Disk => PERSISTENT,
             Durability::Memory => TRANSIENT,
         };
-        Ok(Self { _connection: std::sync::Arc::new(connection), channel, queue: settings.queue.clone(), delivery_mode })
+        Ok(Self {
+            _connection: std::sync::Arc::new(connection),
+            channel,
+            queue: settings.queue.clone(),
+            delivery_mode,
+        })
     }
 
     pub async fn publish(&self, batch: &[Envelope]) -> Result<(), PublishError> {
@@ -65,7 +79,11 @@ impl RabbitmqPublisher {
         for confirmation in try_join_all(confirms).await.map_err(err("await confirm"))? {
             if !confirmation.is_ack() {
                 let text = "broker did not confirm the message (nack)";
-                return Err(PublishError::new(Middleware::Rabbitmq, "await confirm", text));
+                return Err(PublishError::new(
+                    Middleware::Rabbitmq,
+                    "await confirm",
+                    text,
+                ));
             }
         }
         Ok(())
@@ -75,7 +93,14 @@ impl RabbitmqPublisher {
 /// Declares the durable queue; both sides call it so start-up order does not matter.
 pub async fn declare_queue(channel: &Channel, queue: &str) -> Result<(), PublishError> {
     channel
-        .queue_declare(queue.into(), QueueDeclareOptions { durable: true, ..Default::default() }, FieldTable::default())
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
         .await
         .map(|_| ())
         .map_err(err("declare queue"))
@@ -83,10 +108,18 @@ pub async fn declare_queue(channel: &Channel, queue: &str) -> Result<(), Publish
 
 /// Deletes the queue (with whatever it still holds).
 pub async fn delete_queue(settings: &RabbitmqSettings) -> Result<(), PublishError> {
-    let connection = Connection::connect(&settings.url, ConnectionProperties::default()).await.map_err(err("connect"))?;
-    let channel = connection.create_channel().await.map_err(err("open channel"))?;
+    let connection = Connection::connect(&settings.url, ConnectionProperties::default())
+        .await
+        .map_err(err("connect"))?;
+    let channel = connection
+        .create_channel()
+        .await
+        .map_err(err("open channel"))?;
     channel
-        .queue_delete(settings.queue.as_str().into(), lapin::options::QueueDeleteOptions::default())
+        .queue_delete(
+            settings.queue.as_str().into(),
+            lapin::options::QueueDeleteOptions::default(),
+        )
         .await
         .map_err(err("delete queue"))?;
     let _ = connection.close(0, "done".into()).await;

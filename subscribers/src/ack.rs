@@ -26,7 +26,11 @@ impl Acker {
             Self::Grpc(done) => done.send(()).map_err(|()| "gRPC caller went away".into()),
             Self::NatsCore => Ok(()),
             Self::NatsJetstream(message) => message.ack().await,
-            Self::Rabbitmq(acker) => acker.ack(BasicAckOptions::default()).await.map(drop).map_err(Into::into),
+            Self::Rabbitmq(acker) => acker
+                .ack(BasicAckOptions::default())
+                .await
+                .map(drop)
+                .map_err(Into::into),
             Self::Pubsub(ack) => ack.ack().await,
         }
     }
@@ -41,7 +45,10 @@ impl Acker {
             Self::NatsCore => Ok(()),
             Self::NatsJetstream(message) => message.ack_with(AckKind::Nak(None)).await,
             Self::Rabbitmq(acker) => acker
-                .nack(BasicNackOptions { requeue: true, ..Default::default() })
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
                 .await
                 .map(drop)
                 .map_err(Into::into),

@@ -20,7 +20,10 @@ struct Sink {
 
 #[tonic::async_trait]
 impl CaseSink for Sink {
-    async fn deliver(&self, request: Request<EnvelopeBatch>) -> Result<Response<DeliverReply>, Status> {
+    async fn deliver(
+        &self,
+        request: Request<EnvelopeBatch>,
+    ) -> Result<Response<DeliverReply>, Status> {
         let envelopes = request.into_inner().envelopes;
         let mut stored = Vec::with_capacity(envelopes.len());
         for envelope in envelopes {
@@ -33,11 +36,19 @@ impl CaseSink for Sink {
             stored.push(wait);
         }
         let total = stored.len();
-        let ok = join_all(stored).await.into_iter().filter(Result::is_ok).count();
+        let ok = join_all(stored)
+            .await
+            .into_iter()
+            .filter(Result::is_ok)
+            .count();
         if ok != total {
-            return Err(Status::unavailable(format!("stored {ok} of {total}; retry the rest")));
+            return Err(Status::unavailable(format!(
+                "stored {ok} of {total}; retry the rest"
+            )));
         }
-        Ok(Response::new(DeliverReply { stored: u32::try_from(ok).unwrap_or(u32::MAX) }))
+        Ok(Response::new(DeliverReply {
+            stored: u32::try_from(ok).unwrap_or(u32::MAX),
+        }))
     }
 }
 

@@ -35,8 +35,16 @@ pub struct SubscribeError {
 }
 
 impl SubscribeError {
-    pub(crate) fn new(middleware: Middleware, action: &'static str, source: impl Into<BoxError>) -> Self {
-        Self { middleware, action, source: source.into() }
+    pub(crate) fn new(
+        middleware: Middleware,
+        action: &'static str,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        Self {
+            middleware,
+            action,
+            source: source.into(),
+        }
     }
 }
 
@@ -51,7 +59,11 @@ pub struct Delivery {
 
 impl Delivery {
     pub fn new(envelope: Envelope, ack: Acker) -> Self {
-        Self { envelope, ack, received_ns: now_ns() }
+        Self {
+            envelope,
+            ack,
+            received_ns: now_ns(),
+        }
     }
 }
 
@@ -87,7 +99,11 @@ impl SubscriberMetrics {
     /// Counts a message that arrived and records its delivery latency.
     pub(crate) fn on_received(&self, envelope: &Envelope) {
         self.received.add(1);
-        self.delivery.record_between_ns(envelope.latency_origin_ns(), envelope.accepted_at_ns, now_ns());
+        self.delivery.record_between_ns(
+            envelope.latency_origin_ns(),
+            envelope.accepted_at_ns,
+            now_ns(),
+        );
     }
 }
 
@@ -102,16 +118,30 @@ pub enum Source {
 impl Source {
     /// Connects to the middleware and prepares its topology (stream, consumer, queue,
     /// subscription). The gRPC path instead binds its server on `settings.grpc.addr`.
-    pub async fn connect(middleware: Middleware, settings: &BrokerSettings) -> Result<Self, SubscribeError> {
+    pub async fn connect(
+        middleware: Middleware,
+        settings: &BrokerSettings,
+    ) -> Result<Self, SubscribeError> {
         Ok(match middleware {
             Middleware::Grpc => Self::Grpc(
                 TcpListener::bind(&settings.grpc.addr)
                     .await
                     .map_err(|e| SubscribeError::new(Middleware::Grpc, "bind", e))?,
             ),
-            Middleware::Nats => Self::Nats(nats::NatsSource::connect(&settings.nats, settings.path).await?),
-            Middleware::Rabbitmq => Self::Rabbitmq(rabbitmq::RabbitmqSource::connect(&settings.rabbitmq, settings.path.consumer_window).await?),
-            Middleware::Pubsub => Self::Pubsub(pubsub::PubsubSource::connect(&settings.pubsub, settings.path.consumer_window).await?),
+            Middleware::Nats => {
+                Self::Nats(nats::NatsSource::connect(&settings.nats, settings.path).await?)
+            }
+            Middleware::Rabbitmq => Self::Rabbitmq(
+                rabbitmq::RabbitmqSource::connect(
+                    &settings.rabbitmq,
+                    settings.path.consumer_window,
+                )
+                .await?,
+            ),
+            Middleware::Pubsub => Self::Pubsub(
+                pubsub::PubsubSource::connect(&settings.pubsub, settings.path.consumer_window)
+                    .await?,
+            ),
         })
     }
 

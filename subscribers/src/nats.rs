@@ -8,9 +8,11 @@ use brokerbench_publishers::nats::ensure_stream;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::{Acker, Delivery, decode, SubscribeError, SubscriberMetrics};
+use crate::{Acker, Delivery, SubscribeError, SubscriberMetrics, decode};
 
-fn err(action: &'static str) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> SubscribeError {
+fn err(
+    action: &'static str,
+) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> SubscribeError {
     move |e| SubscribeError::new(Middleware::Nats, action, e)
 }
 
@@ -20,16 +22,26 @@ pub enum NatsSource {
 }
 
 impl NatsSource {
-    pub async fn connect(settings: &NatsSettings, path: PathSettings) -> Result<Self, SubscribeError> {
-        let client = async_nats::connect(&settings.url).await.map_err(|e| err("connect")(e.into()))?;
+    pub async fn connect(
+        settings: &NatsSettings,
+        path: PathSettings,
+    ) -> Result<Self, SubscribeError> {
+        let client = async_nats::connect(&settings.url)
+            .await
+            .map_err(|e| err("connect")(e.into()))?;
         match settings.mode {
             NatsMode::Core => {
-                let sub = client.subscribe(settings.subject.clone()).await.map_err(|e| err("subscribe")(e.into()))?;
+                let sub = client
+                    .subscribe(settings.subject.clone())
+                    .await
+                    .map_err(|e| err("subscribe")(e.into()))?;
                 Ok(Self::Core(sub))
             }
             NatsMode::Jetstream => {
                 let js = jetstream::new(client);
-                let stream = ensure_stream(&js, settings, path.durability).await.map_err(|e| err("create stream")(e.into()))?;
+                let stream = ensure_stream(&js, settings, path.durability)
+                    .await
+                    .map_err(|e| err("create stream")(e.into()))?;
                 let consumer = stream
                     .get_or_create_consumer(
                         &settings.consumer,
@@ -61,13 +73,19 @@ impl NatsSource {
                     m = sub.next() => match m { Some(m) => m, None => return Ok(()) },
                 };
                 if let Some(envelope) = decode(&message.payload, &metrics)
-                    && tx.send(Delivery::new(envelope, Acker::NatsCore)).await.is_err()
+                    && tx
+                        .send(Delivery::new(envelope, Acker::NatsCore))
+                        .await
+                        .is_err()
                 {
                     return Ok(());
                 }
             },
             Self::Jetstream(consumer) => {
-                let mut messages = consumer.messages().await.map_err(|e| err("pull messages")(e.into()))?;
+                let mut messages = consumer
+                    .messages()
+                    .await
+                    .map_err(|e| err("pull messages")(e.into()))?;
                 loop {
                     let message = tokio::select! {
                         () = &mut shutdown => return Ok(()),
@@ -83,7 +101,11 @@ impl NatsSource {
                     };
                     match decode(&message.payload, &metrics) {
                         Some(envelope) => {
-                            if tx.send(Delivery::new(envelope, Acker::NatsJetstream(message))).await.is_err() {
+                            if tx
+                                .send(Delivery::new(envelope, Acker::NatsJetstream(message)))
+                                .await
+                                .is_err()
+                            {
                                 return Ok(());
                             }
                         }

@@ -79,13 +79,24 @@ impl PubsubSource {
     /// window is split over the parallel streams as the service's flow control, which real Pub/Sub
     /// honours, and enforced here as well, because the emulator ignores flow control.
     pub async fn connect(settings: &PubsubSettings, window: u16) -> Result<Self, SubscribeError> {
-        ensure_topology(settings).await.map_err(|e| err("create topic and subscription")(e.into()))?;
+        ensure_topology(settings)
+            .await
+            .map_err(|e| err("create topic and subscription")(e.into()))?;
         let mut builder = Subscriber::builder();
         if let Some((endpoint, credentials)) = emulator(settings) {
-            builder = builder.with_endpoint(endpoint).with_credentials(credentials);
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_credentials(credentials);
         }
-        let client = builder.build().await.map_err(|e| err("build subscriber client")(e.into()))?;
-        Ok(Self { client, subscription: settings.subscription_path(), window })
+        let client = builder
+            .build()
+            .await
+            .map_err(|e| err("build subscriber client")(e.into()))?;
+        Ok(Self {
+            client,
+            subscription: settings.subscription_path(),
+            window,
+        })
     }
 
     pub async fn run(
@@ -102,23 +113,34 @@ impl PubsubSource {
                     .subscribe(self.subscription.clone())
                     .set_max_outstanding_messages(per_stream)
                     .set_max_outstanding_bytes(MAX_OUTSTANDING_BYTES)
-                    .set_max_lease_extension(Duration::from_secs(ACK_DEADLINE_SECONDS.unsigned_abs().into()))
+                    .set_max_lease_extension(Duration::from_secs(
+                        ACK_DEADLINE_SECONDS.unsigned_abs().into(),
+                    ))
                     // Keep accepting the sink's acks for what it already holds while shutting down.
                     .set_shutdown_behavior(ShutdownBehavior::WaitForProcessing)
                     .build()
             })
             .collect();
         let shutdown = shutdown.boxed().shared();
-        let result = try_join_all(streams.iter_mut().map(|stream| pull(stream, &window, &metrics, &tx, shutdown.clone())))
-            .await
-            .map(drop);
+        let result = try_join_all(
+            streams
+                .iter_mut()
+                .map(|stream| pull(stream, &window, &metrics, &tx, shutdown.clone())),
+        )
+        .await
+        .map(drop);
         // Let the sink drain: dropping our sender ends it once it has stored and acked the rest.
         drop(tx);
         // Waits until every handed-out handle was acked, nacked or dropped and the acks were sent.
         let tokens: Vec<_> = streams.iter().map(MessageStream::shutdown_token).collect();
         let all_shut = join_all(tokens.iter().map(|token| token.shutdown()));
-        if tokio::time::timeout(SHUTDOWN_GRACE, all_shut).await.is_err() {
-            tracing::warn!("Pub/Sub subscriber shutdown timed out; unacked messages will be redelivered");
+        if tokio::time::timeout(SHUTDOWN_GRACE, all_shut)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "Pub/Sub subscriber shutdown timed out; unacked messages will be redelivered"
+            );
         }
         result
     }
@@ -149,7 +171,13 @@ async fn pull(
         };
         match decode(&message.data, metrics) {
             Some(envelope) => {
-                let delivery = Delivery::new(envelope, Acker::Pubsub(PubsubAck { handler, _window: place }));
+                let delivery = Delivery::new(
+                    envelope,
+                    Acker::Pubsub(PubsubAck {
+                        handler,
+                        _window: place,
+                    }),
+                );
                 // The bounded channel is the backpressure; the handle is dropped (nacked) if the
                 // sink is gone.
                 tokio::select! {
@@ -162,4 +190,3 @@ async fn pull(
         }
     }
 }
-

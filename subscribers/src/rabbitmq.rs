@@ -10,7 +10,7 @@ use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties, Consumer};
 use tokio::sync::mpsc;
 
-use crate::{Acker, Delivery, decode, SubscribeError, SubscriberMetrics};
+use crate::{Acker, Delivery, SubscribeError, SubscriberMetrics, decode};
 
 fn err(action: &'static str) -> impl FnOnce(lapin::Error) -> SubscribeError {
     move |e| SubscribeError::new(Middleware::Rabbitmq, action, e)
@@ -27,11 +27,17 @@ impl RabbitmqSource {
         let connection = Connection::connect(&settings.url, ConnectionProperties::default())
             .await
             .map_err(err("connect"))?;
-        let channel = connection.create_channel().await.map_err(err("open channel"))?;
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(err("open channel"))?;
         declare_queue(&channel, &settings.queue)
             .await
             .map_err(|e| SubscribeError::new(Middleware::Rabbitmq, "declare queue", e))?;
-        channel.basic_qos(window, BasicQosOptions::default()).await.map_err(err("set prefetch"))?;
+        channel
+            .basic_qos(window, BasicQosOptions::default())
+            .await
+            .map_err(err("set prefetch"))?;
         let consumer = channel
             .basic_consume(
                 settings.queue.as_str().into(),
@@ -41,7 +47,10 @@ impl RabbitmqSource {
             )
             .await
             .map_err(err("consume"))?;
-        Ok(Self { _connection: connection, consumer })
+        Ok(Self {
+            _connection: connection,
+            consumer,
+        })
     }
 
     pub async fn run(
@@ -61,12 +70,19 @@ impl RabbitmqSource {
             };
             match decode(&delivery.data, &metrics) {
                 Some(envelope) => {
-                    if tx.send(Delivery::new(envelope, Acker::Rabbitmq(delivery.acker))).await.is_err() {
+                    if tx
+                        .send(Delivery::new(envelope, Acker::Rabbitmq(delivery.acker)))
+                        .await
+                        .is_err()
+                    {
                         return Ok(());
                     }
                 }
                 None => {
-                    let _ = delivery.acker.reject(BasicRejectOptions { requeue: false }).await;
+                    let _ = delivery
+                        .acker
+                        .reject(BasicRejectOptions { requeue: false })
+                        .await;
                 }
             }
         }

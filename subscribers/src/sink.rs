@@ -81,7 +81,11 @@ pub async fn run(
                 // The OS sleep is precise to tens of µs; tokio's timer rounds up to whole ms.
                 let _ = tokio::task::spawn_blocking(move || std::thread::sleep(wait)).await;
             }
-            if written.send(store(&collection, middleware, &metrics, batch).await).await.is_err() {
+            if written
+                .send(store(&collection, middleware, &metrics, batch).await)
+                .await
+                .is_err()
+            {
                 break;
             }
         }
@@ -117,13 +121,18 @@ async fn store(
     batch: Vec<Delivery>,
 ) -> Vec<(Delivery, Outcome)> {
     let stored_at = DateTime::now();
-    let docs: Vec<Document> = batch.iter().map(|d| to_document(&d.envelope, middleware, stored_at)).collect();
+    let docs: Vec<Document> = batch
+        .iter()
+        .map(|d| to_document(&d.envelope, middleware, stored_at))
+        .collect();
     let failed: HashMap<usize, i32> = match collection.insert_many(docs).ordered(false).await {
         Ok(_) => HashMap::new(),
         Err(e) => match *e.kind {
-            ErrorKind::InsertMany(InsertManyError { write_errors: Some(errors), write_concern_error: None, .. }) => {
-                errors.into_iter().map(|w| (w.index, w.code)).collect()
-            }
+            ErrorKind::InsertMany(InsertManyError {
+                write_errors: Some(errors),
+                write_concern_error: None,
+                ..
+            }) => errors.into_iter().map(|w| (w.index, w.code)).collect(),
             _ => {
                 tracing::warn!(error = %e, batch = batch.len(), "MongoDB write failed; asking for redelivery");
                 (0..batch.len()).map(|i| (i, -1)).collect()
@@ -139,8 +148,12 @@ async fn store(
                 None => {
                     let origin = delivery.envelope.latency_origin_ns();
                     metrics.stored.add(1);
-                    metrics.store.record_between_ns(origin, delivery.received_ns, written_ns);
-                    metrics.end_to_end.record_between_ns(origin, origin, written_ns);
+                    metrics
+                        .store
+                        .record_between_ns(origin, delivery.received_ns, written_ns);
+                    metrics
+                        .end_to_end
+                        .record_between_ns(origin, origin, written_ns);
                     Outcome::Stored
                 }
                 Some(&DUPLICATE_KEY) => {

@@ -44,14 +44,21 @@ pub struct Judging {
 
 impl Default for Judging {
     fn default() -> Self {
-        Self { figures: Vec::new(), alpha: 0.05 }
+        Self {
+            figures: Vec::new(),
+            alpha: 0.05,
+        }
     }
 }
 
 impl Judging {
     /// The figure keys compared, in table order.
     pub fn figures(&self) -> Vec<&'static str> {
-        FIGURES.iter().map(|f| f.0).filter(|k| self.figures.is_empty() || self.figures.iter().any(|f| f == k)).collect()
+        FIGURES
+            .iter()
+            .map(|f| f.0)
+            .filter(|k| self.figures.is_empty() || self.figures.iter().any(|f| f == k))
+            .collect()
     }
 
     pub fn judge(&self, runs: &[&Summary]) -> Verdicts {
@@ -61,15 +68,30 @@ impl Judging {
 
 pub fn run(opts: &CompareOpts) -> anyhow::Result<()> {
     let known: Vec<&str> = FIGURES.iter().map(|f| f.0).collect();
-    if let Some(unknown) = opts.judging.figures.iter().find(|f| !known.contains(&f.as_str())) {
+    if let Some(unknown) = opts
+        .judging
+        .figures
+        .iter()
+        .find(|f| !known.contains(&f.as_str()))
+    {
         anyhow::bail!("unknown figure {unknown:?}; known: {}", known.join(", "));
     }
-    anyhow::ensure!(opts.judging.alpha > 0.0 && opts.judging.alpha < 1.0, "--alpha must be between 0 and 1");
-    let summaries: Vec<Summary> = opts.runs.iter().map(|d| read_summary(d)).collect::<Result<_, _>>()?;
+    anyhow::ensure!(
+        opts.judging.alpha > 0.0 && opts.judging.alpha < 1.0,
+        "--alpha must be between 0 and 1"
+    );
+    let summaries: Vec<Summary> = opts
+        .runs
+        .iter()
+        .map(|d| read_summary(d))
+        .collect::<Result<_, _>>()?;
     let differences = config_differences(&summaries);
     if !differences.is_empty() {
         let list = differences.join("\n  ");
-        anyhow::ensure!(opts.allow_config_differences, "these runs differ in more than their label, so their figures do not compare like with like:\n  {list}\n(--allow-config-differences compares them anyway)");
+        anyhow::ensure!(
+            opts.allow_config_differences,
+            "these runs differ in more than their label, so their figures do not compare like with like:\n  {list}\n(--allow-config-differences compares them anyway)"
+        );
         eprintln!("!!! CONFIGURATIONS DIFFER (compared anyway):\n  {list}");
     }
     let refs: Vec<&Summary> = summaries.iter().collect();
@@ -78,10 +100,16 @@ pub fn run(opts: &CompareOpts) -> anyhow::Result<()> {
     println!("{}", verdict_note(&summaries, &verdicts));
     let out = match &opts.out {
         Some(dir) => dir.clone(),
-        None => PathBuf::from("results").join(format!("compare-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"))),
+        None => PathBuf::from("results").join(format!(
+            "compare-{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+        )),
     };
     std::fs::create_dir_all(&out)?;
-    println!("comparison page: {}", crate::report::write_comparison(&opts.runs, &out, &opts.judging)?.display());
+    println!(
+        "comparison page: {}",
+        crate::report::write_comparison(&opts.runs, &out, &opts.judging)?.display()
+    );
     Ok(())
 }
 
@@ -89,16 +117,28 @@ pub fn run(opts: &CompareOpts) -> anyhow::Result<()> {
 /// where it was written.
 pub fn config_differences(summaries: &[Summary]) -> Vec<String> {
     const IGNORED: [&str; 3] = ["label", "results_dir", "binary"];
-    let Some(base) = summaries.first() else { return Vec::new() };
+    let Some(base) = summaries.first() else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     for (i, s) in summaries.iter().enumerate().skip(1) {
-        let (Some(a), Some(b)) = (base.config.as_object(), s.config.as_object()) else { continue };
+        let (Some(a), Some(b)) = (base.config.as_object(), s.config.as_object()) else {
+            continue;
+        };
         let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
         for key in keys.into_iter().filter(|k| !IGNORED.contains(&k.as_str())) {
             let (x, y) = (a.get(key), b.get(key));
             if x != y {
-                let show = |v: Option<&serde_json::Value>| v.map(|v| v.to_string()).unwrap_or_else(|| "(absent)".into());
-                out.push(format!("run #{}: {key} = {} (run #1: {})", i + 1, show(y), show(x)));
+                let show = |v: Option<&serde_json::Value>| {
+                    v.map(|v| v.to_string())
+                        .unwrap_or_else(|| "(absent)".into())
+                };
+                out.push(format!(
+                    "run #{}: {key} = {} (run #1: {})",
+                    i + 1,
+                    show(y),
+                    show(x)
+                ));
             }
         }
     }
@@ -107,7 +147,11 @@ pub fn config_differences(summaries: &[Summary]) -> Vec<String> {
 
 /// How many comparisons were tested together, and what it takes to be significant.
 pub fn verdict_note(summaries: &[Summary], verdicts: &Verdicts) -> String {
-    let fewest = summaries.iter().flat_map(|s| s.aggregate.iter().map(|a| a.runs as usize)).min().unwrap_or(0);
+    let fewest = summaries
+        .iter()
+        .flat_map(|s| s.aggregate.iter().map(|a| a.runs as usize))
+        .min()
+        .unwrap_or(0);
     let mut note = format!(
         "Significance: Mann–Whitney U on the repeats of each side, Holm-corrected over {} comparisons at α = {}; fewer than {MIN_REPEATS} repeats a side: \"too few repeats\".",
         verdicts.family, verdicts.alpha
@@ -129,8 +173,12 @@ fn find<'a>(s: &'a Summary, path: &PathAggregate) -> Option<&'a PathAggregate> {
 /// A verdict in words, for the terminal and the page.
 pub fn verdict_text(verdict: Option<Verdict>) -> &'static str {
     match verdict {
-        Some(Verdict::Tested { significant: true, .. }) => "SIGNIFICANT",
-        Some(Verdict::Tested { significant: false, .. }) => "within noise",
+        Some(Verdict::Tested {
+            significant: true, ..
+        }) => "SIGNIFICANT",
+        Some(Verdict::Tested {
+            significant: false, ..
+        }) => "within noise",
         Some(Verdict::TooFewRepeats) => "too few repeats",
         None => "",
     }
@@ -140,7 +188,11 @@ pub fn verdict_text(verdict: Option<Verdict>) -> &'static str {
 fn cell(value: &Spread, runs: u32, base: Option<(&Spread, Option<Verdict>)>) -> String {
     let mut text = format_value(value.median);
     if runs > 1 {
-        text.push_str(&format!(" [{}–{}]", format_value(value.min), format_value(value.max)));
+        text.push_str(&format!(
+            " [{}–{}]",
+            format_value(value.min),
+            format_value(value.max)
+        ));
     }
     if let Some((b, verdict)) = base
         && b.median != 0.0
@@ -159,25 +211,47 @@ fn cell(value: &Spread, runs: u32, base: Option<(&Spread, Option<Verdict>)>) -> 
 }
 
 fn format_value(v: f64) -> String {
-    if v.abs() >= 100.0 { format!("{v:.0}") } else { format!("{v:.2}") }
+    if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
 }
 
 pub fn table(summaries: &[Summary], verdicts: &Verdicts) -> Table {
     let mut table = Table::new();
     let mut header = vec!["path".to_string(), "figure".into()];
-    header.extend(summaries.iter().map(|s| format!("{} ({})", s.label, s.started_at.get(..19).unwrap_or(&s.started_at))));
+    header.extend(summaries.iter().map(|s| {
+        format!(
+            "{} ({})",
+            s.label,
+            s.started_at.get(..19).unwrap_or(&s.started_at)
+        )
+    }));
     table.load_preset(UTF8_FULL_CONDENSED).set_header(header);
-    let Some(base) = summaries.first() else { return table };
+    let Some(base) = summaries.first() else {
+        return table;
+    };
     for path in &base.aggregate {
         for (figure, _, better) in FIGURES {
-            let Some(b) = path.figures.get(figure) else { continue };
-            let mut row = vec![path.middleware.to_string(), format!("{figure} {}", better.arrow())];
+            let Some(b) = path.figures.get(figure) else {
+                continue;
+            };
+            let mut row = vec![
+                path.middleware.to_string(),
+                format!("{figure} {}", better.arrow()),
+            ];
             row.push(cell(b, path.runs, None));
             for (i, other) in summaries.iter().enumerate().skip(1) {
-                row.push(match find(other, path).and_then(|a| a.figures.get(figure).map(|f| (f, a.runs))) {
-                    Some((f, runs)) => cell(f, runs, Some((b, verdicts.get(path.middleware, figure, i)))),
-                    None => "-".into(),
-                });
+                row.push(
+                    match find(other, path).and_then(|a| a.figures.get(figure).map(|f| (f, a.runs)))
+                    {
+                        Some((f, runs)) => {
+                            cell(f, runs, Some((b, verdicts.get(path.middleware, figure, i))))
+                        }
+                        None => "-".into(),
+                    },
+                );
             }
             table.add_row(row);
         }

@@ -21,7 +21,10 @@ pub const MIN_REPEATS: usize = 5;
 pub enum Verdict {
     TooFewRepeats,
     /// `p` is Holm-adjusted over the whole table.
-    Tested { p: f64, significant: bool },
+    Tested {
+        p: f64,
+        significant: bool,
+    },
 }
 
 /// The verdicts of one comparison, by (path, figure, index of the run).
@@ -50,7 +53,12 @@ impl Verdicts {
 pub fn judge(runs: &[&Summary], figures: &[&str], alpha: f64) -> Verdicts {
     let mut tested = Vec::new();
     let mut cells = BTreeMap::new();
-    let Some(base) = runs.first() else { return Verdicts { alpha, ..Default::default() } };
+    let Some(base) = runs.first() else {
+        return Verdicts {
+            alpha,
+            ..Default::default()
+        };
+    };
     for (i, other) in runs.iter().enumerate().skip(1) {
         for m in Middleware::ALL {
             for &figure in figures {
@@ -70,9 +78,19 @@ pub fn judge(runs: &[&Summary], figures: &[&str], alpha: f64) -> Verdicts {
     let family = tested.len();
     let adjusted = holm(&tested.iter().map(|(_, p)| *p).collect::<Vec<_>>());
     for ((key, _), p) in tested.into_iter().zip(adjusted) {
-        cells.insert(key, Verdict::Tested { p, significant: p < alpha });
+        cells.insert(
+            key,
+            Verdict::Tested {
+                p,
+                significant: p < alpha,
+            },
+        );
     }
-    Verdicts { cells, family, alpha }
+    Verdicts {
+        cells,
+        family,
+        alpha,
+    }
 }
 
 /// One figure of one path over a run's repeats.
@@ -80,7 +98,12 @@ fn repeats(run: &Summary, m: Middleware, figure: &str) -> Vec<f64> {
     run.paths
         .iter()
         .filter(|p| p.middleware == m)
-        .filter_map(|p| headline_figures(p).into_iter().find(|(name, _)| name == figure).map(|(_, v)| v))
+        .filter_map(|p| {
+            headline_figures(p)
+                .into_iter()
+                .find(|(name, _)| name == figure)
+                .map(|(_, v)| v)
+        })
         .filter(|v| v.is_finite())
         .collect()
 }
@@ -155,7 +178,11 @@ fn mid_ranks(values: &[f64]) -> Vec<f64> {
 fn tie_sizes(values: &[f64]) -> impl Iterator<Item = f64> {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
-    sorted.chunk_by(|x, y| x == y).map(|c| c.len() as f64).collect::<Vec<_>>().into_iter()
+    sorted
+        .chunk_by(|x, y| x == y)
+        .map(|c| c.len() as f64)
+        .collect::<Vec<_>>()
+        .into_iter()
 }
 
 fn binomial(n: usize, k: usize) -> f64 {
@@ -167,7 +194,9 @@ fn for_each_subset(n: usize, k: usize, f: &mut impl FnMut(&[usize])) {
     let mut chosen: Vec<usize> = (0..k).collect();
     loop {
         f(&chosen);
-        let Some(i) = (0..k).rev().find(|&i| chosen[i] < n - k + i) else { return };
+        let Some(i) = (0..k).rev().find(|&i| chosen[i] < n - k + i) else {
+            return;
+        };
         chosen[i] += 1;
         for j in i + 1..k {
             chosen[j] = chosen[j - 1] + 1;
@@ -180,9 +209,19 @@ fn standard_normal_cdf(z: f64) -> f64 {
     let x = z / std::f64::consts::SQRT_2;
     let t = 1.0 / (1.0 + 0.5 * x.abs());
     let poly = -x * x - 1.26551223
-        + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+        + t * (1.00002368
+            + t * (0.37409196
+                + t * (0.09678418
+                    + t * (-0.18628806
+                        + t * (0.27886807
+                            + t * (-1.13520398
+                                + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
     let erfc = t * poly.exp();
-    if x >= 0.0 { 1.0 - erfc / 2.0 } else { erfc / 2.0 }
+    if x >= 0.0 {
+        1.0 - erfc / 2.0
+    } else {
+        erfc / 2.0
+    }
 }
 
 #[cfg(test)]
@@ -207,7 +246,10 @@ mod tests {
         let b: Vec<f64> = (0..12).map(|i| i as f64 * 1.3 + 4.1).collect();
         let exact = mann_whitney_p(&a[..10], &b[..10]);
         let approx = mann_whitney_p(&a, &b);
-        assert!(exact > 0.0 && approx > 0.0 && (exact.ln() - approx.ln()).abs() < 1.0, "exact {exact}, approx {approx}");
+        assert!(
+            exact > 0.0 && approx > 0.0 && (exact.ln() - approx.ln()).abs() < 1.0,
+            "exact {exact}, approx {approx}"
+        );
     }
 
     #[test]

@@ -17,8 +17,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-pub use routing::RoutingMode;
 use routing::Routes;
+pub use routing::RoutingMode;
 
 #[derive(Debug, Clone, Args)]
 pub struct IngressOpts {
@@ -30,7 +30,13 @@ pub struct IngressOpts {
     #[arg(long)]
     pub address_file: Option<std::path::PathBuf>,
     /// Middlewares to publish through (comma separated).
-    #[arg(long, env = "BB_MIDDLEWARES", value_enum, value_delimiter = ',', default_value = "grpc,nats,rabbitmq,pubsub")]
+    #[arg(
+        long,
+        env = "BB_MIDDLEWARES",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "grpc,nats,rabbitmq,pubsub"
+    )]
     pub middlewares: Vec<Middleware>,
     /// single: exactly one middleware; split: round robin per request across them;
     /// all: every case to every middleware, so they see identical traffic.
@@ -67,7 +73,11 @@ struct Ingress {
     registry: Arc<Registry>,
 }
 
-pub async fn run(opts: IngressOpts, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    opts: IngressOpts,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let mut publishers = Vec::new();
     for middleware in dedup(&opts.middlewares) {
         let publisher = Publisher::connect(middleware, &opts.brokers)
@@ -83,7 +93,8 @@ pub async fn run(opts: IngressOpts, listener: TcpListener, shutdown: Cancellatio
         max_in_flight: opts.max_in_flight,
         max_body_bytes: opts.max_body_bytes,
         duplicate_every: opts.duplicate_every,
-        hold_answer: (opts.hold_answer_ms > 0.0).then(|| std::time::Duration::from_secs_f64(opts.hold_answer_ms / 1e3)),
+        hold_answer: (opts.hold_answer_ms > 0.0)
+            .then(|| std::time::Duration::from_secs_f64(opts.hold_answer_ms / 1e3)),
         accepted_total: Default::default(),
         registry: registry.clone(),
     });

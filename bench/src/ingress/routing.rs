@@ -29,11 +29,17 @@ pub struct Routes {
 }
 
 impl Routes {
-    pub fn new(mode: RoutingMode, publishers: Vec<Publisher>, registry: &Registry) -> anyhow::Result<Self> {
+    pub fn new(
+        mode: RoutingMode,
+        publishers: Vec<Publisher>,
+        registry: &Registry,
+    ) -> anyhow::Result<Self> {
         match (mode, publishers.len()) {
             (_, 0) => anyhow::bail!("no middleware selected"),
             (RoutingMode::Single, n) if n > 1 => {
-                anyhow::bail!("--routing single takes exactly one middleware, got {n}; use split or all")
+                anyhow::bail!(
+                    "--routing single takes exactly one middleware, got {n}; use split or all"
+                )
             }
             _ => {}
         }
@@ -49,7 +55,11 @@ impl Routes {
                 }
             })
             .collect();
-        Ok(Self { mode, routes, next: AtomicUsize::new(0) })
+        Ok(Self {
+            mode,
+            routes,
+            next: AtomicUsize::new(0),
+        })
     }
 
     /// The routes one request is published to: one by round robin when splitting, else all.

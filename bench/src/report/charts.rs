@@ -50,7 +50,11 @@ pub fn percentile_points(h: &hdrhistogram::Histogram<u64>) -> Vec<(f64, f64)> {
     let mut points: Vec<(f64, f64)> = Vec::new();
     for v in h.iter_quantiles(5) {
         let q: f64 = v.quantile_iterated_to();
-        let x = if q >= 1.0 { PERCENTILE_X_MAX } else { (1.0 / (1.0 - q)).min(PERCENTILE_X_MAX) };
+        let x = if q >= 1.0 {
+            PERCENTILE_X_MAX
+        } else {
+            (1.0 / (1.0 - q)).min(PERCENTILE_X_MAX)
+        };
         points.push((x, v.value_iterated_to() as f64 / 1000.0));
         if x >= PERCENTILE_X_MAX {
             break;
@@ -67,7 +71,11 @@ pub fn percentile_points(h: &hdrhistogram::Histogram<u64>) -> Vec<(f64, f64)> {
 fn percentile_label(x: f64) -> String {
     let pct = 100.0 * (1.0 - 1.0 / x);
     let nines = x.log10().round() as usize;
-    if nines <= 1 { format!("{pct:.0}%") } else { format!("{pct:.prec$}%", prec = nines - 2) }
+    if nines <= 1 {
+        format!("{pct:.0}%")
+    } else {
+        format!("{pct:.prec$}%", prec = nines - 2)
+    }
 }
 
 /// Latency against percentile, all `lines` overlaid (HdrHistogram's percentile plot).
@@ -78,7 +86,10 @@ pub fn percentile_chart(title: &str, lines: &[Line]) -> anyhow::Result<String> {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE)?;
         let keys = vec![1.0, 10.0, 100.0, 1e3, 1e4, 1e5];
-        let mut chart = frame(&root, title).build_cartesian_2d((1f64..PERCENTILE_X_MAX).log_scale().with_key_points(keys), 0f64..y_max)?;
+        let mut chart = frame(&root, title).build_cartesian_2d(
+            (1f64..PERCENTILE_X_MAX).log_scale().with_key_points(keys),
+            0f64..y_max,
+        )?;
         chart
             .configure_mesh()
             .light_line_style(RGBColor(238, 238, 238))
@@ -97,11 +108,20 @@ pub fn percentile_chart(title: &str, lines: &[Line]) -> anyhow::Result<String> {
 }
 
 /// A plain line chart with linear axes.
-pub fn line_chart(title: &str, x_desc: &str, y_desc: &str, lines: &[Line]) -> anyhow::Result<String> {
+pub fn line_chart(
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    lines: &[Line],
+) -> anyhow::Result<String> {
     let xs = || lines.iter().flat_map(|l| l.points.iter().map(|p| p.0));
     let x_min = xs().fold(f64::INFINITY, f64::min);
     let x_max = xs().fold(f64::NEG_INFINITY, f64::max);
-    let (x_min, x_max) = if x_min.is_finite() && x_max > x_min { (x_min, x_max) } else { (0.0, 1.0) };
+    let (x_min, x_max) = if x_min.is_finite() && x_max > x_min {
+        (x_min, x_max)
+    } else {
+        (0.0, 1.0)
+    };
     let y_max = upper(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)));
     let mut svg = String::new();
     {
@@ -126,7 +146,12 @@ pub fn line_chart(title: &str, x_desc: &str, y_desc: &str, lines: &[Line]) -> an
 }
 
 /// Vertical bars, one per labelled value.
-pub fn bar_chart(title: &str, x_desc: &str, y_desc: &str, bars: &[(String, f64)]) -> anyhow::Result<String> {
+pub fn bar_chart(
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    bars: &[(String, f64)],
+) -> anyhow::Result<String> {
     let y_max = upper(bars.iter().map(|b| b.1));
     let count = bars.len().max(1);
     // A segmented range `0..n` has n + 1 slots; the last would stay empty.
@@ -135,7 +160,8 @@ pub fn bar_chart(title: &str, x_desc: &str, y_desc: &str, bars: &[(String, f64)]
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE)?;
-        let mut chart = frame(&root, title).build_cartesian_2d(slots.into_segmented(), 0f64..y_max)?;
+        let mut chart =
+            frame(&root, title).build_cartesian_2d(slots.into_segmented(), 0f64..y_max)?;
         let label = |v: &SegmentValue<usize>| match v {
             SegmentValue::CenterOf(i) => bars.get(*i).map(|b| b.0.clone()).unwrap_or_default(),
             _ => String::new(),
@@ -164,13 +190,22 @@ pub fn bar_chart(title: &str, x_desc: &str, y_desc: &str, bars: &[(String, f64)]
 }
 
 /// The caption, margins and label areas every chart shares.
-fn frame<'a, 'b>(root: &'a DrawingArea<SVGBackend<'b>, Shift>, title: &str) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
+fn frame<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    title: &str,
+) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
     let mut builder = ChartBuilder::on(root);
-    builder.caption(title, ("sans-serif", 17)).margin(12).margin_right(34).x_label_area_size(46).y_label_area_size(66);
+    builder
+        .caption(title, ("sans-serif", 17))
+        .margin(12)
+        .margin_right(34)
+        .x_label_area_size(46)
+        .y_label_area_size(66);
     builder
 }
 
-type Chart<'a, X> = ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>;
+type Chart<'a, X> =
+    ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>;
 
 fn draw_lines<X>(chart: &mut Chart<'_, X>, lines: &[Line]) -> anyhow::Result<()>
 where
@@ -179,9 +214,14 @@ where
     for line in lines {
         let color = line.color;
         chart
-            .draw_series(LineSeries::new(line.points.iter().copied(), color.stroke_width(2)))?
+            .draw_series(LineSeries::new(
+                line.points.iter().copied(),
+                color.stroke_width(2),
+            ))?
             .label(line.label.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
+            });
     }
     Ok(())
 }
@@ -226,7 +266,10 @@ mod tests {
 
     #[test]
     fn percentile_axis_labels() {
-        let labels: Vec<String> = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5].iter().map(|x| percentile_label(*x)).collect();
+        let labels: Vec<String> = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5]
+            .iter()
+            .map(|x| percentile_label(*x))
+            .collect();
         assert_eq!(labels, ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%"]);
     }
 
@@ -239,6 +282,9 @@ mod tests {
         let points = percentile_points(&h);
         assert_eq!(points.first().map(|p| p.0), Some(1.0));
         assert_eq!(points.last().map(|p| p.0), Some(PERCENTILE_X_MAX));
-        assert!(points.windows(2).all(|w| w[0].1 <= w[1].1), "latency never falls with the percentile");
+        assert!(
+            points.windows(2).all(|w| w[0].1 <= w[1].1),
+            "latency never falls with the percentile"
+        );
     }
 }

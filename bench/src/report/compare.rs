@@ -19,11 +19,23 @@ pub const FIGURES: [(&str, &str, Better); 10] = [
     ("e2e_p50_us", "e2e p50 (ms)", Better::Lower),
     ("e2e_p99_us", "e2e p99 (ms)", Better::Lower),
     ("e2e_p999_us", "e2e p99.9 (ms)", Better::Lower),
-    ("http_corrected_p99_us", "HTTP corrected p99 (ms)", Better::Lower),
-    ("http_uncorrected_p99_us", "HTTP uncorrected p99 (ms)", Better::Lower),
+    (
+        "http_corrected_p99_us",
+        "HTTP corrected p99 (ms)",
+        Better::Lower,
+    ),
+    (
+        "http_uncorrected_p99_us",
+        "HTTP uncorrected p99 (ms)",
+        Better::Lower,
+    ),
     ("publish_p99_us", "publish p99 (ms)", Better::Lower),
     ("delivery_p99_us", "delivery p99 (ms)", Better::Lower),
-    ("cpu_seconds_per_10k_cases", "CPU s per 10k cases", Better::Lower),
+    (
+        "cpu_seconds_per_10k_cases",
+        "CPU s per 10k cases",
+        Better::Lower,
+    ),
 ];
 
 /// How a run is named in the legends and column heads.
@@ -48,7 +60,19 @@ pub fn body(runs: &[RunData], judging: &Judging) -> Markup {
         .iter()
         .enumerate()
         .flat_map(|(i, r)| {
-            r.summary.paths.iter().filter(|p| !p.accounting.consistent).map(move |p| format!("{} {} r{}: {}", run_name(i, r), p.middleware, p.repeat, p.accounting.problems.join("; ")))
+            r.summary
+                .paths
+                .iter()
+                .filter(|p| !p.accounting.consistent)
+                .map(move |p| {
+                    format!(
+                        "{} {} r{}: {}",
+                        run_name(i, r),
+                        p.middleware,
+                        p.repeat,
+                        p.accounting.problems.join("; ")
+                    )
+                })
         })
         .collect();
     let summaries: Vec<Summary> = runs.iter().map(|r| r.summary.clone()).collect();
@@ -91,7 +115,10 @@ pub fn body(runs: &[RunData], judging: &Judging) -> Markup {
 }
 
 fn figure_table(runs: &[RunData], m: Middleware, verdicts: &Verdicts) -> Markup {
-    let aggregates: Vec<Option<&PathAggregate>> = runs.iter().map(|r| r.summary.aggregate.iter().find(|a| a.middleware == m)).collect();
+    let aggregates: Vec<Option<&PathAggregate>> = runs
+        .iter()
+        .map(|r| r.summary.aggregate.iter().find(|a| a.middleware == m))
+        .collect();
     html! {
         table.compare id=(format!("compare-{m}")) {
             thead { tr { th.l { "figure" } @for (i, r) in runs.iter().enumerate() { th { (run_name(i, r)) } } } }
@@ -134,8 +161,18 @@ fn overlay(runs: &[RunData], m: Middleware, metric: &str) -> Markup {
     let lines: Vec<Line> = runs
         .iter()
         .enumerate()
-        .filter_map(|(i, r)| r.histogram(m, metric).map(|h| Line { label: run_name(i, r), color: nth_color(i), points: percentile_points(h) }))
+        .filter_map(|(i, r)| {
+            r.histogram(m, metric).map(|h| Line {
+                label: run_name(i, r),
+                color: nth_color(i),
+                points: percentile_points(h),
+            })
+        })
         .collect();
     let title = format!("{m}: {metric}");
-    chart_or_error(&format!("chart-compare-{m}-{metric}"), percentile_chart(&title, &lines), metric_title(metric))
+    chart_or_error(
+        &format!("chart-compare-{m}-{metric}"),
+        percentile_chart(&title, &lines),
+        metric_title(metric),
+    )
 }

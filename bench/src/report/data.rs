@@ -83,8 +83,11 @@ impl RunData {
                 let file = dir.join(format!("{}-r{}-{metric}.hlog", p.middleware, p.repeat));
                 match read_hlog(&file) {
                     Ok(h) => {
-                        let sum = histograms.entry((p.middleware, metric.to_string())).or_insert_with(new_histogram);
-                        sum.add(&h).map_err(|e| anyhow::anyhow!("{}: {e:?}", file.display()))?;
+                        let sum = histograms
+                            .entry((p.middleware, metric.to_string()))
+                            .or_insert_with(new_histogram);
+                        sum.add(&h)
+                            .map_err(|e| anyhow::anyhow!("{}: {e:?}", file.display()))?;
                     }
                     Err(e) => missing.push(format!("{e:#}")),
                 }
@@ -94,16 +97,30 @@ impl RunData {
             missing.push(format!("{e:#}"));
             Vec::new()
         });
-        let host_ram = read_csv::<ResourceRow>(&dir.join("resources.csv")).map(ram_rows).unwrap_or_else(|e| {
-            missing.push(format!("{e:#}"));
-            Vec::new()
-        });
+        let host_ram = read_csv::<ResourceRow>(&dir.join("resources.csv"))
+            .map(ram_rows)
+            .unwrap_or_else(|e| {
+                missing.push(format!("{e:#}"));
+                Vec::new()
+            });
         let host = read_host(&dir.join("host.json")).unwrap_or_else(|e| {
             missing.push(format!("{e:#}"));
             HostFile::default()
         });
-        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| summary.label.clone());
-        Ok(Self { dir: dir.to_owned(), name, summary, histograms, series, host_ram, host, missing })
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| summary.label.clone());
+        Ok(Self {
+            dir: dir.to_owned(),
+            name,
+            summary,
+            histograms,
+            series,
+            host_ram,
+            host,
+            missing,
+        })
     }
 
     /// The paths of the run in the order they were measured, without repeats.
@@ -118,7 +135,9 @@ impl RunData {
     }
 
     pub fn histogram(&self, m: Middleware, metric: &str) -> Option<&Histogram<u64>> {
-        self.histograms.get(&(m, metric.to_string())).filter(|h| !h.is_empty())
+        self.histograms
+            .get(&(m, metric.to_string()))
+            .filter(|h| !h.is_empty())
     }
 
     /// True when the run was measured more than once per path.
@@ -133,25 +152,34 @@ pub fn read_hlog(path: &Path) -> anyhow::Result<Histogram<u64>> {
     let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut sum = new_histogram();
     for entry in IntervalLogIterator::new(&bytes) {
-        let entry = entry.map_err(|e| anyhow::anyhow!("{} is not an interval log: {e:?}", path.display()))?;
+        let entry = entry
+            .map_err(|e| anyhow::anyhow!("{} is not an interval log: {e:?}", path.display()))?;
         if let LogEntry::Interval(interval) = entry
             && interval.tag().is_none_or(|t| t.as_str() != "warmup")
         {
-            let h = decode_histogram(interval.encoded_histogram()).with_context(|| format!("bad histogram in {}", path.display()))?;
-            sum.add(&h).map_err(|e| anyhow::anyhow!("{}: {e:?}", path.display()))?;
+            let h = decode_histogram(interval.encoded_histogram())
+                .with_context(|| format!("bad histogram in {}", path.display()))?;
+            sum.add(&h)
+                .map_err(|e| anyhow::anyhow!("{}: {e:?}", path.display()))?;
         }
     }
     Ok(sum)
 }
 
 fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Vec<T>> {
-    let mut reader = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
-    reader.deserialize().collect::<Result<Vec<T>, _>>().with_context(|| format!("{} has an unexpected row", path.display()))
+    let mut reader =
+        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    reader
+        .deserialize()
+        .collect::<Result<Vec<T>, _>>()
+        .with_context(|| format!("{} has an unexpected row", path.display()))
 }
 
 fn read_host(path: &Path) -> anyhow::Result<HostFile> {
-    let text = fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a host snapshot", path.display()))
+    let text =
+        fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a host snapshot", path.display()))
 }
 
 /// One RAM reading per tick: `resources.csv` has a row per process and tick, each carrying the
@@ -159,12 +187,23 @@ fn read_host(path: &Path) -> anyhow::Result<HostFile> {
 fn ram_rows(rows: Vec<ResourceRow>) -> Vec<RamRow> {
     let mut out: Vec<RamRow> = Vec::new();
     for r in rows {
-        let (Some(used_kib), Some(total_kib)) = (r.host_used_kib, r.host_total_kib) else { continue };
+        let (Some(used_kib), Some(total_kib)) = (r.host_used_kib, r.host_total_kib) else {
+            continue;
+        };
         let run = format!("{} r{}", r.paths, r.repeat);
-        if out.last().is_some_and(|last| last.run == run && last.t_s == r.t_s) {
+        if out
+            .last()
+            .is_some_and(|last| last.run == run && last.t_s == r.t_s)
+        {
             continue;
         }
-        out.push(RamRow { run, t_s: r.t_s, used_kib, total_kib, source: r.host_source.unwrap_or_default() });
+        out.push(RamRow {
+            run,
+            t_s: r.t_s,
+            used_kib,
+            total_kib,
+            source: r.host_source.unwrap_or_default(),
+        });
     }
     out
 }

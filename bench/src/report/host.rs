@@ -24,17 +24,28 @@ pub fn sampled_source(source: HostSource) -> &'static str {
 pub fn section(run: &RunData) -> Markup {
     let mut groups: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
     for r in &run.host_ram {
-        groups.entry(r.run.as_str()).or_default().push((r.t_s, r.used_kib as f64 / 1_048_576.0));
+        groups
+            .entry(r.run.as_str())
+            .or_default()
+            .push((r.t_s, r.used_kib as f64 / 1_048_576.0));
     }
     let lines: Vec<Line> = groups
         .into_iter()
         .enumerate()
-        .map(|(i, (run, points))| Line { label: format!("used, {run}"), color: nth_color(i), points })
+        .map(|(i, (run, points))| Line {
+            label: format!("used, {run}"),
+            color: nth_color(i),
+            points,
+        })
         .collect();
     let mut sources: Vec<&str> = run.host_ram.iter().map(|r| r.source.as_str()).collect();
     sources.dedup();
     let total = run.host_ram.iter().map(|r| r.total_kib).max();
-    let source_text = sources.iter().map(|s| source_label(s)).collect::<Vec<_>>().join(", then ");
+    let source_text = sources
+        .iter()
+        .map(|s| source_label(s))
+        .collect::<Vec<_>>()
+        .join(", then ");
     html! {
         h3 { "RAM during the run" }
         p id="host-ram-source" {
@@ -50,7 +61,9 @@ pub fn section(run: &RunData) -> Markup {
 fn snapshot(run: &RunData) -> Markup {
     let ram = run.host.ram.as_ref();
     let procs = run.host.processes.as_ref();
-    let mut sorted: Vec<&ProcessInfo> = procs.map(|p| p.data.processes.iter().collect()).unwrap_or_default();
+    let mut sorted: Vec<&ProcessInfo> = procs
+        .map(|p| p.data.processes.iter().collect())
+        .unwrap_or_default();
     sorted.sort_by(|a, b| b.rss_kib.cmp(&a.rss_kib).then(a.pid.cmp(&b.pid)));
     html! {
         @if let Some(ram) = ram {

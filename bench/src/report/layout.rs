@@ -127,7 +127,12 @@ impl Better {
 
 /// The best of a column's values, if there are at least two to compare.
 pub fn best(values: &[Option<f64>], better: Better) -> Option<f64> {
-    let present: Vec<f64> = values.iter().flatten().copied().filter(|v| v.is_finite()).collect();
+    let present: Vec<f64> = values
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
     if present.len() < 2 {
         return None;
     }
@@ -152,7 +157,10 @@ mod tests {
 
     #[test]
     fn best_needs_two_values() {
-        assert_eq!(best(&[Some(3.0), None, Some(1.0)], Better::Lower), Some(1.0));
+        assert_eq!(
+            best(&[Some(3.0), None, Some(1.0)], Better::Lower),
+            Some(1.0)
+        );
         assert_eq!(best(&[Some(3.0), Some(1.0)], Better::Higher), Some(3.0));
         assert_eq!(best(&[Some(3.0), None], Better::Lower), None);
     }

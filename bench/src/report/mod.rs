@@ -41,9 +41,14 @@ pub fn write_report(run_dir: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Writes a comparison page of several runs into `out_dir`; returns its path.
-pub fn write_comparison(run_dirs: &[PathBuf], out_dir: &Path, judging: &Judging) -> anyhow::Result<PathBuf> {
+pub fn write_comparison(
+    run_dirs: &[PathBuf],
+    out_dir: &Path,
+    judging: &Judging,
+) -> anyhow::Result<PathBuf> {
     let html = comparison_page(run_dirs, None, judging)?;
-    std::fs::create_dir_all(out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let path = out_dir.join("compare.html");
     std::fs::write(&path, html).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
@@ -57,9 +62,19 @@ pub fn report_html(run_dir: &Path) -> anyhow::Result<String> {
 }
 
 /// The comparison page of several run folders; `nav` is the dashboard's bar, if any.
-pub(crate) fn comparison_page(run_dirs: &[PathBuf], nav: Option<maud::Markup>, judging: &Judging) -> anyhow::Result<String> {
-    anyhow::ensure!(!run_dirs.is_empty(), "a comparison needs at least one run folder");
-    let runs: Vec<RunData> = run_dirs.iter().map(|d| RunData::load(d)).collect::<Result<_, _>>()?;
+pub(crate) fn comparison_page(
+    run_dirs: &[PathBuf],
+    nav: Option<maud::Markup>,
+    judging: &Judging,
+) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        !run_dirs.is_empty(),
+        "a comparison needs at least one run folder"
+    );
+    let runs: Vec<RunData> = run_dirs
+        .iter()
+        .map(|d| RunData::load(d))
+        .collect::<Result<_, _>>()?;
     let title = format!("brokerbench · comparison of {} runs", runs.len());
     Ok(layout::page(&title, nav, compare::body(&runs, judging)).into_string())
 }

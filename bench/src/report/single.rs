@@ -14,9 +14,13 @@ use crate::run::summary::{LATENCY_METRICS, PathResult};
 /// What a person reads for a metric name.
 pub fn metric_title(metric: &str) -> &'static str {
     match metric {
-        "http_corrected" => "HTTP request, 2xx only (intended send → answered: corrected for coordinated omission)",
+        "http_corrected" => {
+            "HTTP request, 2xx only (intended send → answered: corrected for coordinated omission)"
+        }
         "http_uncorrected" => "HTTP request, 2xx only (actual send → answered)",
-        "http_errors" => "HTTP requests without a 2xx (intended send → error answer, transport error, or the deadline for unanswered ones)",
+        "http_errors" => {
+            "HTTP requests without a 2xx (intended send → error answer, transport error, or the deadline for unanswered ones)"
+        }
         "generator_lateness" => "the generator's own lateness (intended send → dispatched)",
         "publish" => "publish (ingress → middleware acknowledged)",
         "delivery" => "delivery (accepted at the ingress → subscriber received)",
@@ -41,13 +45,25 @@ pub fn generator_label(generator: &str) -> String {
 /// A path's row head; a path that was not durable in this run is marked †, so its figures are
 /// not read as like for like beside durable ones (the guarantees table says why).
 pub fn row_name(p: &PathResult, repeated: bool) -> String {
-    let mark = if p.guarantee.as_ref().is_some_and(|g| !g.durable) { " †" } else { "" };
-    if repeated { format!("{} r{}{mark}", p.middleware, p.repeat) } else { format!("{}{mark}", p.middleware) }
+    let mark = if p.guarantee.as_ref().is_some_and(|g| !g.durable) {
+        " †"
+    } else {
+        ""
+    };
+    if repeated {
+        format!("{} r{}{mark}", p.middleware, p.repeat)
+    } else {
+        format!("{}{mark}", p.middleware)
+    }
 }
 
 pub fn body(run: &RunData) -> Markup {
     let s = &run.summary;
-    let inconsistent: Vec<&PathResult> = s.paths.iter().filter(|p| !p.accounting.consistent).collect();
+    let inconsistent: Vec<&PathResult> = s
+        .paths
+        .iter()
+        .filter(|p| !p.accounting.consistent)
+        .collect();
     html! {
         h1 { "brokerbench run " (s.label) }
         p.muted { "Folder " code { (run.name) } " · started " (s.started_at) " · generator: " strong { (generator_label(&s.generator)) } }
@@ -99,29 +115,76 @@ fn percentile(run: &RunData, metric: &str) -> Markup {
     let lines: Vec<Line> = run
         .middlewares()
         .into_iter()
-        .filter_map(|m| run.histogram(m, metric).map(|h| Line { label: m.to_string(), color: path_color(m), points: percentile_points(h) }))
+        .filter_map(|m| {
+            run.histogram(m, metric).map(|h| Line {
+                label: m.to_string(),
+                color: path_color(m),
+                points: percentile_points(h),
+            })
+        })
         .collect();
     let caption = format!("{} — {} paths", metric_title(metric), lines.len());
-    chart_or_error(&format!("chart-percentiles-{metric}"), percentile_chart(metric_title(metric), &lines), &caption)
+    chart_or_error(
+        &format!("chart-percentiles-{metric}"),
+        percentile_chart(metric_title(metric), &lines),
+        &caption,
+    )
 }
 
 /// Offered, accepted and stored cases per second of one path, over the run's seconds.
 fn rates_chart(run: &RunData, m: Middleware) -> Markup {
     let repeated = run.repeated();
     let mut lines = Vec::new();
-    let repeats: Vec<u32> = run.summary.paths.iter().filter(|p| p.middleware == m).map(|p| p.repeat).collect();
+    let repeats: Vec<u32> = run
+        .summary
+        .paths
+        .iter()
+        .filter(|p| p.middleware == m)
+        .map(|p| p.repeat)
+        .collect();
     for (i, r) in repeats.iter().enumerate() {
-        let rows: Vec<_> = run.series.iter().filter(|row| row.middleware == m && row.repeat == *r).collect();
-        let suffix = if repeated { format!(" r{r}") } else { String::new() };
-        let shade = |c: plotters::style::RGBColor| if i == 0 { c } else { plotters::style::RGBColor(c.0 / 2, c.1 / 2, c.2 / 2) };
-        lines.push(Line { label: format!("offered{suffix}"), color: shade(plotters::style::RGBColor(120, 120, 120)), points: rows.iter().map(|x| (x.t_s, x.offered_per_s)).collect() });
-        lines.push(Line { label: format!("accepted{suffix}"), color: shade(plotters::style::RGBColor(230, 160, 30)), points: rows.iter().map(|x| (x.t_s, x.accepted_per_s)).collect() });
-        lines.push(Line { label: format!("stored{suffix}"), color: shade(path_color(m)), points: rows.iter().map(|x| (x.t_s, x.stored_per_s)).collect() });
+        let rows: Vec<_> = run
+            .series
+            .iter()
+            .filter(|row| row.middleware == m && row.repeat == *r)
+            .collect();
+        let suffix = if repeated {
+            format!(" r{r}")
+        } else {
+            String::new()
+        };
+        let shade = |c: plotters::style::RGBColor| {
+            if i == 0 {
+                c
+            } else {
+                plotters::style::RGBColor(c.0 / 2, c.1 / 2, c.2 / 2)
+            }
+        };
+        lines.push(Line {
+            label: format!("offered{suffix}"),
+            color: shade(plotters::style::RGBColor(120, 120, 120)),
+            points: rows.iter().map(|x| (x.t_s, x.offered_per_s)).collect(),
+        });
+        lines.push(Line {
+            label: format!("accepted{suffix}"),
+            color: shade(plotters::style::RGBColor(230, 160, 30)),
+            points: rows.iter().map(|x| (x.t_s, x.accepted_per_s)).collect(),
+        });
+        lines.push(Line {
+            label: format!("stored{suffix}"),
+            color: shade(path_color(m)),
+            points: rows.iter().map(|x| (x.t_s, x.stored_per_s)).collect(),
+        });
     }
     let title = format!("{m}: offered vs stored rate");
     chart_or_error(
         &format!("chart-rates-{m}"),
-        line_chart(&title, "time since the measure phase began (s)", "cases per second", &lines),
+        line_chart(
+            &title,
+            "time since the measure phase began (s)",
+            "cases per second",
+            &lines,
+        ),
         "measure phase, then the drain: the subscriber stores what is still in flight",
     )
 }
@@ -145,7 +208,12 @@ fn e2e_p99_chart(run: &RunData) -> Markup {
         .collect();
     chart_or_error(
         "chart-e2e-p99",
-        line_chart("p99 end-to-end latency per second", "time since the measure phase began (s)", "p99 e2e latency (ms)", &lines),
+        line_chart(
+            "p99 end-to-end latency per second",
+            "time since the measure phase began (s)",
+            "p99 e2e latency (ms)",
+            &lines,
+        ),
         "p99 of the cases stored in each one-second interval",
     )
 }
@@ -161,8 +229,20 @@ fn omission_note(run: &RunData) -> Markup {
         .filter_map(|p| {
             let c = p.latencies.get("http_corrected")?;
             let u = p.latencies.get("http_uncorrected")?;
-            let late = p.latencies.get("generator_lateness").cloned().unwrap_or_default();
-            Some((p, [(c.p50, u.p50), (c.p99, u.p99), (c.p999, u.p999), (late.p50, late.p99)]))
+            let late = p
+                .latencies
+                .get("generator_lateness")
+                .cloned()
+                .unwrap_or_default();
+            Some((
+                p,
+                [
+                    (c.p50, u.p50),
+                    (c.p99, u.p99),
+                    (c.p999, u.p999),
+                    (late.p50, late.p99),
+                ],
+            ))
         })
         .collect();
     let diff = |(c, u): (u64, u64)| c as f64 - u as f64;
@@ -210,4 +290,3 @@ fn omission_note(run: &RunData) -> Markup {
         }
     }
 }
-

@@ -28,7 +28,10 @@ fn column_table(id: &str, run: &RunData, columns: &[Column]) -> Markup {
     let paths = &run.summary.paths;
     let bests: Vec<Option<f64>> = columns
         .iter()
-        .map(|c| c.better.and_then(|b| best(&paths.iter().map(c.value).collect::<Vec<_>>(), b)))
+        .map(|c| {
+            c.better
+                .and_then(|b| best(&paths.iter().map(c.value).collect::<Vec<_>>(), b))
+        })
         .collect();
     html! {
         table id=(id) {
@@ -47,16 +50,72 @@ fn column_table(id: &str, run: &RunData, columns: &[Column]) -> Markup {
 
 pub fn throughput(run: &RunData) -> Markup {
     let columns = [
-        Column { title: "offered (cases/s)", value: |p| Some(p.rates.offered), better: None, format: num },
-        Column { title: "achieved (cases/s)", value: |p| Some(p.rates.achieved), better: Some(Better::Higher), format: num },
-        Column { title: "stored (cases/s)", value: |p| Some(p.rates.stored_per_s), better: Some(Better::Higher), format: num },
-        Column { title: "sent", value: |p| Some(p.accounting.sent as f64), better: None, format: int },
-        Column { title: "stored", value: |p| Some(p.accounting.stored as f64), better: None, format: int },
-        Column { title: "requests without 2xx", value: |p| Some(p.accounting.sent_requests.saturating_sub(p.accounting.http_2xx) as f64), better: Some(Better::Lower), format: int },
-        Column { title: "unstored at deadline", value: |p| Some(p.accounting.unstored_at_deadline as f64), better: Some(Better::Lower), format: int },
-        Column { title: "duplicates", value: |p| Some(p.accounting.duplicates as f64), better: Some(Better::Lower), format: int },
-        Column { title: "CPU s per 10k cases", value: |p| p.cpu_seconds_per_10k_cases, better: Some(Better::Lower), format: num },
-        Column { title: "measured (s)", value: |p| Some(p.measure_seconds), better: None, format: num },
+        Column {
+            title: "offered (cases/s)",
+            value: |p| Some(p.rates.offered),
+            better: None,
+            format: num,
+        },
+        Column {
+            title: "achieved (cases/s)",
+            value: |p| Some(p.rates.achieved),
+            better: Some(Better::Higher),
+            format: num,
+        },
+        Column {
+            title: "stored (cases/s)",
+            value: |p| Some(p.rates.stored_per_s),
+            better: Some(Better::Higher),
+            format: num,
+        },
+        Column {
+            title: "sent",
+            value: |p| Some(p.accounting.sent as f64),
+            better: None,
+            format: int,
+        },
+        Column {
+            title: "stored",
+            value: |p| Some(p.accounting.stored as f64),
+            better: None,
+            format: int,
+        },
+        Column {
+            title: "requests without 2xx",
+            value: |p| {
+                Some(
+                    p.accounting
+                        .sent_requests
+                        .saturating_sub(p.accounting.http_2xx) as f64,
+                )
+            },
+            better: Some(Better::Lower),
+            format: int,
+        },
+        Column {
+            title: "unstored at deadline",
+            value: |p| Some(p.accounting.unstored_at_deadline as f64),
+            better: Some(Better::Lower),
+            format: int,
+        },
+        Column {
+            title: "duplicates",
+            value: |p| Some(p.accounting.duplicates as f64),
+            better: Some(Better::Lower),
+            format: int,
+        },
+        Column {
+            title: "CPU s per 10k cases",
+            value: |p| p.cpu_seconds_per_10k_cases,
+            better: Some(Better::Lower),
+            format: num,
+        },
+        Column {
+            title: "measured (s)",
+            value: |p| Some(p.measure_seconds),
+            better: None,
+            format: num,
+        },
     ];
     html! {
         h3 { "Throughput, accounting and cost" }
@@ -68,13 +127,34 @@ pub fn throughput(run: &RunData) -> Markup {
 pub fn latency(run: &RunData) -> Markup {
     let repeated = run.repeated();
     let paths = &run.summary.paths;
-    let picks: [Pick; 4] = [("p50", |l| l.p50), ("p99", |l| l.p99), ("p99.9", |l| l.p999), ("max", |l| l.max)];
+    let picks: [Pick; 4] = [
+        ("p50", |l| l.p50),
+        ("p99", |l| l.p99),
+        ("p99.9", |l| l.p999),
+        ("max", |l| l.max),
+    ];
     let value = |p: &PathResult, metric: &str, pick: fn(&LatencySummary) -> u64| {
-        p.latencies.get(metric).filter(|l| l.count > 0).map(|l| pick(l) as f64)
+        p.latencies
+            .get(metric)
+            .filter(|l| l.count > 0)
+            .map(|l| pick(l) as f64)
     };
     let bests: Vec<Vec<Option<f64>>> = LATENCY_METRICS
         .iter()
-        .map(|metric| picks.iter().map(|(_, pick)| best(&paths.iter().map(|p| value(p, metric, *pick)).collect::<Vec<_>>(), Better::Lower)).collect())
+        .map(|metric| {
+            picks
+                .iter()
+                .map(|(_, pick)| {
+                    best(
+                        &paths
+                            .iter()
+                            .map(|p| value(p, metric, *pick))
+                            .collect::<Vec<_>>(),
+                        Better::Lower,
+                    )
+                })
+                .collect()
+        })
         .collect();
     html! {
         h3 { "Latency (ms, measure phase)" }
@@ -128,8 +208,18 @@ pub fn accounting(run: &RunData) -> Markup {
 
 pub fn resources(run: &RunData) -> Markup {
     let repeated = run.repeated();
-    let rows: Vec<(&PathResult, &crate::run::summary::ProcessCost)> = run.summary.paths.iter().flat_map(|p| p.resources.iter().map(move |r| (p, r))).collect();
-    let cpu: Vec<Option<f64>> = run.summary.paths.iter().map(|p| p.cpu_seconds_per_10k_cases).collect();
+    let rows: Vec<(&PathResult, &crate::run::summary::ProcessCost)> = run
+        .summary
+        .paths
+        .iter()
+        .flat_map(|p| p.resources.iter().map(move |r| (p, r)))
+        .collect();
+    let cpu: Vec<Option<f64>> = run
+        .summary
+        .paths
+        .iter()
+        .map(|p| p.cpu_seconds_per_10k_cases)
+        .collect();
     let best_cpu = best(&cpu, Better::Lower);
     html! {
         h3 { "Per path" }
@@ -175,8 +265,16 @@ pub fn resources(run: &RunData) -> Markup {
 /// What each path guaranteed in this run, with the paths that compare unlike guarantees marked.
 pub fn guarantees(run: &RunData) -> Markup {
     let repeated = run.repeated();
-    let paths: Vec<&PathResult> = run.summary.paths.iter().filter(|p| p.repeat == 0 || !repeated).collect();
-    let durable: Vec<bool> = paths.iter().filter_map(|p| p.guarantee.as_ref().map(|g| g.durable)).collect();
+    let paths: Vec<&PathResult> = run
+        .summary
+        .paths
+        .iter()
+        .filter(|p| p.repeat == 0 || !repeated)
+        .collect();
+    let durable: Vec<bool> = paths
+        .iter()
+        .filter_map(|p| p.guarantee.as_ref().map(|g| g.durable))
+        .collect();
     let unlike = durable.iter().any(|d| *d) && durable.iter().any(|d| !*d);
     html! {
         h3 { "What each path guarantees in this run" }
@@ -221,7 +319,11 @@ fn compact(v: &serde_json::Value) -> String {
         serde_json::Value::Null => "–".into(),
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Array(items) => items.iter().map(compact).collect::<Vec<_>>().join(", "),
-        serde_json::Value::Object(map) => map.iter().map(|(k, v)| format!("{k}: {}", compact(v))).collect::<Vec<_>>().join(" · "),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", compact(v)))
+            .collect::<Vec<_>>()
+            .join(" · "),
         other => other.to_string(),
     }
 }

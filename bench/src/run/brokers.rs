@@ -19,7 +19,9 @@ pub struct RunBrokers {
 impl RunBrokers {
     pub fn new(opts: &RunOpts) -> anyhow::Result<Self> {
         let ns = uuid::Uuid::now_v7().simple().to_string()[20..].to_string();
-        let grpc_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let grpc_port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let mut settings = opts.brokers.clone();
         settings.grpc.addr = format!("127.0.0.1:{grpc_port}");
         settings.nats.subject = format!("brokerbench.run.{ns}");
@@ -35,7 +37,9 @@ impl RunBrokers {
     /// Deletes the run's stream, queue, topic and subscription (after its processes stopped).
     pub async fn remove_topology(&self, group: &[Middleware]) {
         for &m in group {
-            if let Err(e) = brokerbench_publishers::Publisher::remove_topology(m, &self.settings).await {
+            if let Err(e) =
+                brokerbench_publishers::Publisher::remove_topology(m, &self.settings).await
+            {
                 eprintln!("note: could not remove this run's {m} topology: {e}");
             }
         }
@@ -53,14 +57,30 @@ struct Reported {
 /// (not from what the runner meant to ask), which its subscriber must have reported too.
 pub fn guarantee(m: Middleware, ticks: &[Tick]) -> Result<PathGuarantee, String> {
     let last = ticks.last().ok_or("no sample of the processes")?;
-    let ingress = last.ingress.as_ref().ok_or("the ingress did not report its settings")?;
-    let subscriber = last.subscribers.iter().find(|(s, _)| *s == m).and_then(|(_, s)| s.as_ref());
-    let subscriber = subscriber.ok_or_else(|| format!("the {m} subscriber did not report its settings"))?;
+    let ingress = last
+        .ingress
+        .as_ref()
+        .ok_or("the ingress did not report its settings")?;
+    let subscriber = last
+        .subscribers
+        .iter()
+        .find(|(s, _)| *s == m)
+        .and_then(|(_, s)| s.as_ref());
+    let subscriber =
+        subscriber.ok_or_else(|| format!("the {m} subscriber did not report its settings"))?;
     if subscriber.settings != ingress.settings {
-        return Err(format!("the ingress and the {m} subscriber ran with different settings"));
+        return Err(format!(
+            "the ingress and the {m} subscriber ran with different settings"
+        ));
     }
     let args = std::iter::once("reported".to_string()).chain(ingress.settings.iter().cloned());
-    let settings = Reported::try_parse_from(args).map_err(|e| format!("unreadable settings reported by the ingress: {e}"))?.brokers;
+    let settings = Reported::try_parse_from(args)
+        .map_err(|e| format!("unreadable settings reported by the ingress: {e}"))?
+        .brokers;
     let g = m.guarantee(&settings);
-    Ok(PathGuarantee { durability: settings.path.durability.to_string(), durable: g.durable, text: g.text.into() })
+    Ok(PathGuarantee {
+        durability: settings.path.durability.to_string(),
+        durable: g.durable,
+        text: g.text.into(),
+    })
 }

@@ -20,10 +20,16 @@ pub struct RoleProcess {
 impl RoleProcess {
     /// Starts `brokerbench <args>` on a loopback port of its own choosing (port 0; it writes the
     /// address it got next to `log`), output to `log`.
-    pub async fn spawn(binary: &Path, role: &str, args: &[String], log: &Path) -> anyhow::Result<Self> {
+    pub async fn spawn(
+        binary: &Path,
+        role: &str,
+        args: &[String],
+        log: &Path,
+    ) -> anyhow::Result<Self> {
         let address_file = log.with_extension("address");
         let _ = std::fs::remove_file(&address_file);
-        let out = std::fs::File::create(log).with_context(|| format!("cannot write {}", log.display()))?;
+        let out = std::fs::File::create(log)
+            .with_context(|| format!("cannot write {}", log.display()))?;
         let err = out.try_clone()?;
         let child = Command::new(binary)
             .args(args)
@@ -35,7 +41,12 @@ impl RoleProcess {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?;
-        Ok(Self { role: role.into(), url: String::new(), address_file, child })
+        Ok(Self {
+            role: role.into(),
+            url: String::new(),
+            address_file,
+            child,
+        })
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -44,11 +55,17 @@ impl RoleProcess {
 
     /// Waits until `/healthz` answers, failing early if the process exits.
     pub async fn wait_healthy(&mut self, timeout: Duration, log: &Path) -> anyhow::Result<()> {
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()?;
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait()? {
-                bail!("{} exited at start ({status}); see {}", self.role, log.display());
+                bail!(
+                    "{} exited at start ({status}); see {}",
+                    self.role,
+                    log.display()
+                );
             }
             if self.url.is_empty()
                 && let Ok(addr) = std::fs::read_to_string(&self.address_file)
@@ -62,7 +79,11 @@ impl RoleProcess {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("{} not healthy after {timeout:?}; see {}", self.role, log.display());
+                bail!(
+                    "{} not healthy after {timeout:?}; see {}",
+                    self.role,
+                    log.display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -73,7 +94,10 @@ impl RoleProcess {
         if let Some(pid) = self.pid() {
             signal(pid, "TERM");
         }
-        if tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(15), self.child.wait())
+            .await
+            .is_err()
+        {
             let _ = self.child.kill().await;
         }
     }
@@ -81,7 +105,10 @@ impl RoleProcess {
 
 /// Sends a signal by name with the system's `kill`, e.g. STOP / CONT for the stall diagnostic.
 pub fn signal(pid: u32, name: &str) {
-    let _ = std::process::Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status();
+    let _ = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status();
 }
 
 /// The `brokerbench` binary to run roles with: `--binary`, else this very executable.

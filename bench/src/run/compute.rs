@@ -10,7 +10,9 @@ use brokerbench_common::settings::Middleware;
 use hdrhistogram::Histogram;
 
 use super::sampler::{Tick, broker_role, subscriber_role};
-use super::summary::{Accounting, HoldCalibration, LATENCY_METRICS, LatencySummary, PathResult, ProcessCost, Rates};
+use super::summary::{
+    Accounting, HoldCalibration, LATENCY_METRICS, LatencySummary, PathResult, ProcessCost, Rates,
+};
 
 /// Indices of the ticks bounding the phases of one run.
 #[derive(Debug, Clone, Copy)]
@@ -43,12 +45,19 @@ pub const CONTENTION_BUSY: f64 = 0.9;
 pub const LATE_GENERATOR_US: u64 = 1_000;
 
 fn counter(stats: &Option<Stats>, name: &str, m: Option<Middleware>) -> u64 {
-    stats.as_ref().and_then(|s| s.counter(name, m.map(Middleware::name))).unwrap_or(0)
+    stats
+        .as_ref()
+        .and_then(|s| s.counter(name, m.map(Middleware::name)))
+        .unwrap_or(0)
 }
 
 fn subscriber(tick: &Tick, m: Middleware) -> &Option<Stats> {
     static NONE: Option<Stats> = None;
-    tick.subscribers.iter().find(|(x, _)| *x == m).map(|(_, s)| s).unwrap_or(&NONE)
+    tick.subscribers
+        .iter()
+        .find(|(x, _)| *x == m)
+        .map(|(_, s)| s)
+        .unwrap_or(&NONE)
 }
 
 /// `later − earlier`, or `later` alone if they cannot be subtracted (a restarted process).
@@ -62,31 +71,60 @@ pub fn delta(later: &Histogram<u64>, earlier: &Histogram<u64>) -> Histogram<u64>
 
 /// One latency metric of path `m` at a tick, for one phase or all (`None`); `None` when the
 /// component holding it could not be read.
-fn metric_at(tick: &Tick, m: Middleware, metric: &str, phase: Option<Phase>) -> Option<Histogram<u64>> {
+fn metric_at(
+    tick: &Tick,
+    m: Middleware,
+    metric: &str,
+    phase: Option<Phase>,
+) -> Option<Histogram<u64>> {
     let (stats, middleware) = match metric {
         "publish" => (tick.ingress.as_ref(), Some(m.name())),
         "delivery" | "store" | "e2e" => (subscriber(tick, m).as_ref(), Some(m.name())),
         _ => (Some(&tick.load), None),
     };
     let stats = stats?;
-    Some(stats.histogram(metric, middleware, phase).unwrap_or_else(new_histogram))
+    Some(
+        stats
+            .histogram(metric, middleware, phase)
+            .unwrap_or_else(new_histogram),
+    )
 }
 
 /// Every latency metric of path `m` at one tick (cumulative since the processes started), of
 /// one phase or of all; a metric that could not be read is empty.
-pub fn latencies_at(tick: &Tick, m: Middleware, phase: Option<Phase>) -> BTreeMap<&'static str, Histogram<u64>> {
-    LATENCY_METRICS.iter().map(|&name| (name, metric_at(tick, m, name, phase).unwrap_or_else(new_histogram))).collect()
+pub fn latencies_at(
+    tick: &Tick,
+    m: Middleware,
+    phase: Option<Phase>,
+) -> BTreeMap<&'static str, Histogram<u64>> {
+    LATENCY_METRICS
+        .iter()
+        .map(|&name| {
+            (
+                name,
+                metric_at(tick, m, name, phase).unwrap_or_else(new_histogram),
+            )
+        })
+        .collect()
 }
 
 pub fn path_result(m: Middleware, ticks: &[Tick], b: Bounds, ctx: PathContext) -> PathResult {
-    let (w, e, last) = (&ticks[b.measure_start], &ticks[b.measure_end], &ticks[b.last]);
+    let (w, e, last) = (
+        &ticks[b.measure_start],
+        &ticks[b.measure_end],
+        &ticks[b.last],
+    );
     let seconds = (e.at_s - w.at_s).max(1e-9);
     let measured = latencies_at(last, m, Some(Phase::Measure));
-    let latencies: BTreeMap<String, LatencySummary> = measured.iter().map(|(name, h)| (name.to_string(), LatencySummary::of(h))).collect();
+    let latencies: BTreeMap<String, LatencySummary> = measured
+        .iter()
+        .map(|(name, h)| (name.to_string(), LatencySummary::of(h)))
+        .collect();
     let stored_at = |t: &Tick| counter(subscriber(t, m), "stored", Some(m));
     let rates = Rates {
         offered: ctx.offered,
-        achieved: measured["http_corrected"].len() as f64 * ctx.cases_per_request as f64 / ctx.measure_seconds.max(1e-9),
+        achieved: measured["http_corrected"].len() as f64 * ctx.cases_per_request as f64
+            / ctx.measure_seconds.max(1e-9),
         stored_per_s: stored_at(e).saturating_sub(stored_at(w)) as f64 / seconds,
     };
     let mut accounting = accounting(m, last, ctx.documents, ctx.drained_quietly);
@@ -113,7 +151,8 @@ pub fn path_result(m: Middleware, ticks: &[Tick], b: Bounds, ctx: PathContext) -
         peak_rss_kib: peak_rss(ticks, &own),
         resources: own,
         shared_resources: shared,
-        cpu_seconds_per_10k_cases: (measured_cases > 0).then(|| cpu / measured_cases as f64 * 10_000.0),
+        cpu_seconds_per_10k_cases: (measured_cases > 0)
+            .then(|| cpu / measured_cases as f64 * 10_000.0),
         host_cpu_busy,
         warnings,
         host_source: last.ram.as_ref().map(|(s, _)| source_name(*s)),
@@ -132,8 +171,18 @@ fn host_busy(a: &Tick, b: &Tick) -> Option<f64> {
 /// e2e p50 over the seconds the hold was off against the seconds it was on. The hold toggles at
 /// every `period`-th tick of the measure phase, starting off; each period's first second is
 /// left out, so every counted case was stored wholly under one setting.
-pub fn hold_calibration(ticks: &[Tick], m: Middleware, b: Bounds, period: u64, hold_ms: f64) -> Option<HoldCalibration> {
-    let e2e = |i: usize| ticks.get(i).map(|t| metric_at(t, m, "e2e", None).unwrap_or_else(new_histogram));
+pub fn hold_calibration(
+    ticks: &[Tick],
+    m: Middleware,
+    b: Bounds,
+    period: u64,
+    hold_ms: f64,
+) -> Option<HoldCalibration> {
+    let e2e = |i: usize| {
+        ticks
+            .get(i)
+            .map(|t| metric_at(t, m, "e2e", None).unwrap_or_else(new_histogram))
+    };
     let (mut off, mut on) = (new_histogram(), new_histogram());
     let period = usize::try_from(period.max(2)).ok()?;
     let mut start = b.measure_start;
@@ -164,7 +213,9 @@ fn median_standard_error(h: &Histogram<u64>) -> f64 {
     if h.is_empty() {
         return f64::INFINITY;
     }
-    let spread = h.value_at_quantile(0.6).saturating_sub(h.value_at_quantile(0.4)) as f64;
+    let spread = h
+        .value_at_quantile(0.6)
+        .saturating_sub(h.value_at_quantile(0.4)) as f64;
     0.5 / (h.len() as f64).sqrt() * spread / 0.2
 }
 
@@ -214,19 +265,58 @@ pub fn check_accounting(a: &mut Accounting, cases_per_request: u64) {
             a.unanswered_requests
         ),
     );
-    check(answered + a.unanswered_requests == a.sent_requests, format!("{} requests sent, {} answered and {} unanswered", a.sent_requests, answered, a.unanswered_requests));
-    check(a.accepted == a.http_2xx * cases_per_request, format!("ingress accepted {} cases but the generator saw {} accepted", a.accepted, a.http_2xx * cases_per_request));
-    check(a.published == a.accepted, format!("published {} ≠ accepted {}", a.published, a.accepted));
-    check(a.unstored_at_deadline == 0, format!("{} accepted cases were not stored by the drain deadline", a.unstored_at_deadline));
-    check(a.documents == a.stored, format!("MongoDB holds {} documents but the subscriber stored {}", a.documents, a.stored));
-    check(a.received >= a.stored + a.duplicates, format!("received {} < stored {} + duplicates {}", a.received, a.stored, a.duplicates));
+    check(
+        answered + a.unanswered_requests == a.sent_requests,
+        format!(
+            "{} requests sent, {} answered and {} unanswered",
+            a.sent_requests, answered, a.unanswered_requests
+        ),
+    );
+    check(
+        a.accepted == a.http_2xx * cases_per_request,
+        format!(
+            "ingress accepted {} cases but the generator saw {} accepted",
+            a.accepted,
+            a.http_2xx * cases_per_request
+        ),
+    );
+    check(
+        a.published == a.accepted,
+        format!("published {} ≠ accepted {}", a.published, a.accepted),
+    );
+    check(
+        a.unstored_at_deadline == 0,
+        format!(
+            "{} accepted cases were not stored by the drain deadline",
+            a.unstored_at_deadline
+        ),
+    );
+    check(
+        a.documents == a.stored,
+        format!(
+            "MongoDB holds {} documents but the subscriber stored {}",
+            a.documents, a.stored
+        ),
+    );
+    check(
+        a.received >= a.stored + a.duplicates,
+        format!(
+            "received {} < stored {} + duplicates {}",
+            a.received, a.stored, a.duplicates
+        ),
+    );
     check(a.drained_quietly, "the drain ended at its deadline, not after a quiet period: late redeliveries may be missing".into());
     a.consistent = a.problems.is_empty();
 }
 
 /// The processes charged to path `m` (`own`) and, with a shared ingress, those serving every
 /// path at once (`shared`), each with its CPU over the measure phase and its peak RSS.
-fn resources(ticks: &[Tick], b: Bounds, m: Middleware, shared_ingress: bool) -> (Vec<ProcessCost>, Vec<ProcessCost>) {
+fn resources(
+    ticks: &[Tick],
+    b: Bounds,
+    m: Middleware,
+    shared_ingress: bool,
+) -> (Vec<ProcessCost>, Vec<ProcessCost>) {
     let (mut own, mut shared) = (Vec::new(), Vec::new());
     let (mine, my_broker) = (subscriber_role(m), broker_role(m));
     for p in &ticks[b.last].procs {
@@ -238,12 +328,32 @@ fn resources(ticks: &[Tick], b: Bounds, m: Middleware, shared_ingress: bool) -> 
         if !shared_ingress && p.role.starts_with("subscriber:") && !is_mine {
             continue;
         }
-        let cpu_at = |t: &Tick| t.procs.iter().find(|q| q.pid == p.pid).map(|q| q.cpu_seconds);
+        let cpu_at = |t: &Tick| {
+            t.procs
+                .iter()
+                .find(|q| q.pid == p.pid)
+                .map(|q| q.cpu_seconds)
+        };
         let start = cpu_at(&ticks[b.measure_start]).unwrap_or(0.0);
         let end = cpu_at(&ticks[b.measure_end]).unwrap_or(p.cpu_seconds);
-        let peak = ticks.iter().flat_map(|t| t.procs.iter().filter(|q| q.pid == p.pid)).map(|q| q.rss_kib).max().unwrap_or(0);
-        let cost = ProcessCost { role: p.role.clone(), name: p.name.clone(), pid: p.pid, cpu_seconds: (end - start).max(0.0), peak_rss_kib: peak };
-        if shared_ingress && is_shared { shared.push(cost) } else { own.push(cost) }
+        let peak = ticks
+            .iter()
+            .flat_map(|t| t.procs.iter().filter(|q| q.pid == p.pid))
+            .map(|q| q.rss_kib)
+            .max()
+            .unwrap_or(0);
+        let cost = ProcessCost {
+            role: p.role.clone(),
+            name: p.name.clone(),
+            pid: p.pid,
+            cpu_seconds: (end - start).max(0.0),
+            peak_rss_kib: peak,
+        };
+        if shared_ingress && is_shared {
+            shared.push(cost)
+        } else {
+            own.push(cost)
+        }
     }
     (own, shared)
 }
@@ -252,7 +362,13 @@ fn resources(ticks: &[Tick], b: Bounds, m: Middleware, shared_ingress: bool) -> 
 fn peak_rss(ticks: &[Tick], procs: &[ProcessCost]) -> u64 {
     ticks
         .iter()
-        .map(|t| t.procs.iter().filter(|q| procs.iter().any(|p| p.pid == q.pid)).map(|q| q.rss_kib).sum::<u64>())
+        .map(|t| {
+            t.procs
+                .iter()
+                .filter(|q| procs.iter().any(|p| p.pid == q.pid))
+                .map(|q| q.rss_kib)
+                .sum::<u64>()
+        })
         .max()
         .unwrap_or(0)
 }
@@ -265,22 +381,39 @@ pub fn timeseries_row(ticks: &[Tick], i: usize, m: Middleware) -> Option<String>
     let (ha, hb) = (latencies_at(a, m, None), latencies_at(b, m, None));
     let p99 = |name: &str| {
         let d = delta(&hb[name], &ha[name]);
-        if d.is_empty() { String::new() } else { d.value_at_quantile(0.99).to_string() }
+        if d.is_empty() {
+            String::new()
+        } else {
+            d.value_at_quantile(0.99).to_string()
+        }
     };
     Some(format!(
         "{m},{:.3},{:.1},{:.1},{:.1},{},{}",
         b.at_s,
-        per_s(a.load.counter("sent_cases", None).unwrap_or(0), b.load.counter("sent_cases", None).unwrap_or(0)),
-        per_s(counter(&a.ingress, "accepted", None), counter(&b.ingress, "accepted", None)),
-        per_s(counter(subscriber(a, m), "stored", Some(m)), counter(subscriber(b, m), "stored", Some(m))),
+        per_s(
+            a.load.counter("sent_cases", None).unwrap_or(0),
+            b.load.counter("sent_cases", None).unwrap_or(0)
+        ),
+        per_s(
+            counter(&a.ingress, "accepted", None),
+            counter(&b.ingress, "accepted", None)
+        ),
+        per_s(
+            counter(subscriber(a, m), "stored", Some(m)),
+            counter(subscriber(b, m), "stored", Some(m))
+        ),
         p99("e2e"),
         p99("http_corrected"),
     ))
 }
 
-pub const TIMESERIES_HEADER: &str = "middleware,t_s,offered_per_s,accepted_per_s,stored_per_s,e2e_p99_us,http_corrected_p99_us";
+pub const TIMESERIES_HEADER: &str =
+    "middleware,t_s,offered_per_s,accepted_per_s,stored_per_s,e2e_p99_us,http_corrected_p99_us";
 
 /// `kernel-module` or `proc`, as the host reader serializes its source.
 pub fn source_name(source: brokerbench_common::host::HostSource) -> String {
-    serde_json::to_value(source).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    serde_json::to_value(source)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }

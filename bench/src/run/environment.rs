@@ -9,13 +9,24 @@ use serde_json::{Value, json};
 
 fn first_line(program: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(program).args(args).output().ok()?;
-    let text = if out.stdout.is_empty() { out.stderr } else { out.stdout };
-    String::from_utf8_lossy(&text).lines().next().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty())
+    let text = if out.stdout.is_empty() {
+        out.stderr
+    } else {
+        out.stdout
+    };
+    String::from_utf8_lossy(&text)
+        .lines()
+        .next()
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
 }
 
 fn cpu_model() -> Option<String> {
     let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
-    info.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_owned())
+    info.lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_owned())
 }
 
 pub fn describe(brokers: &BrokerSettings) -> Value {
@@ -53,6 +64,8 @@ fn pubsub_emulator_version() -> Option<String> {
     let lib = std::path::Path::new(&sdk).join("platform/pubsub-emulator/lib");
     std::fs::read_dir(lib).ok()?.flatten().find_map(|e| {
         let name = e.file_name().to_string_lossy().into_owned();
-        name.strip_prefix("cloud-pubsub-emulator-").and_then(|v| v.strip_suffix("-all.jar")).map(str::to_owned)
+        name.strip_prefix("cloud-pubsub-emulator-")
+            .and_then(|v| v.strip_suffix("-all.jar"))
+            .map(str::to_owned)
     })
 }

@@ -70,28 +70,54 @@ impl Processes {
     }
 }
 
-pub async fn run_group(opts: &RunOpts, ctx: &Context, group: &[Middleware], repeat: u32) -> anyhow::Result<Vec<PathResult>> {
+pub async fn run_group(
+    opts: &RunOpts,
+    ctx: &Context,
+    group: &[Middleware],
+    repeat: u32,
+) -> anyhow::Result<Vec<PathResult>> {
     let run = brokers::RunBrokers::new(opts)?;
     let result = measure_group(opts, ctx, group, repeat, &run).await;
     run.remove_topology(group).await;
     result
 }
 
-async fn measure_group(opts: &RunOpts, ctx: &Context, group: &[Middleware], repeat: u32, run: &brokers::RunBrokers) -> anyhow::Result<Vec<PathResult>> {
+async fn measure_group(
+    opts: &RunOpts,
+    ctx: &Context,
+    group: &[Middleware],
+    repeat: u32,
+    run: &brokers::RunBrokers,
+) -> anyhow::Result<Vec<PathResult>> {
     let names: Vec<&str> = group.iter().map(|m| m.name()).collect();
     let title = format!("{} r{repeat}", names.join("+"));
-    let mongo = mongodb::Client::with_uri_str(&opts.mongo.uri).await.context("cannot reach MongoDB")?;
+    let mongo = mongodb::Client::with_uri_str(&opts.mongo.uri)
+        .await
+        .context("cannot reach MongoDB")?;
     let db = mongo.database(&opts.mongo.db);
     for m in group {
-        db.collection::<Document>(&m.collection()).drop().await.with_context(|| format!("cannot clear {}", m.collection()))?;
+        db.collection::<Document>(&m.collection())
+            .drop()
+            .await
+            .with_context(|| format!("cannot clear {}", m.collection()))?;
     }
     let processes = start_processes(opts, ctx, group, repeat, run).await?;
     let measured = measure(opts, ctx, group, repeat, &title, &processes).await;
     let outcome = match measured {
-        Ok(Measured { ticks, bounds, drained_quietly, locust, started }) => {
+        Ok(Measured {
+            ticks,
+            bounds,
+            drained_quietly,
+            locust,
+            started,
+        }) => {
             let mut results = Vec::new();
             for &m in group {
-                let documents = db.collection::<Document>(&m.collection()).count_documents(doc! {}).await.context("cannot count the stored documents")?;
+                let documents = db
+                    .collection::<Document>(&m.collection())
+                    .count_documents(doc! {})
+                    .await
+                    .context("cannot count the stored documents")?;
                 let path_ctx = PathContext {
                     repeat,
                     offered: opts.rate,
@@ -110,7 +136,8 @@ async fn measure_group(opts: &RunOpts, ctx: &Context, group: &[Middleware], repe
                     }
                 }
                 if let Some(period) = opts.hold_toggle_s {
-                    result.hold_calibration = hold_calibration(&ticks, m, bounds, period, opts.hold_batch_ms);
+                    result.hold_calibration =
+                        hold_calibration(&ticks, m, bounds, period, opts.hold_batch_ms);
                 }
                 if let Some(stats) = &locust {
                     super::locust::apply(stats, &mut result, opts.cases_per_request as u64);
@@ -126,14 +153,29 @@ async fn measure_group(opts: &RunOpts, ctx: &Context, group: &[Middleware], repe
     outcome
 }
 
-async fn start_processes(opts: &RunOpts, ctx: &Context, group: &[Middleware], repeat: u32, run: &brokers::RunBrokers) -> anyhow::Result<Processes> {
+async fn start_processes(
+    opts: &RunOpts,
+    ctx: &Context,
+    group: &[Middleware],
+    repeat: u32,
+    run: &brokers::RunBrokers,
+) -> anyhow::Result<Processes> {
     let logs = ctx.dir.join("logs");
     std::fs::create_dir_all(&logs)?;
     let mut subscribers = Vec::new();
     for &m in group {
         let log = logs.join(format!("{m}-r{repeat}-subscriber.log"));
-        let mut args = vec!["subscriber".to_string(), format!("--middleware={m}"), format!("--mongodb-uri={}", opts.mongo.uri), format!("--mongodb-db={}", opts.mongo.db)];
-        let initial_hold = if opts.hold_toggle_s.is_some() { 0.0 } else { opts.hold_batch_ms };
+        let mut args = vec![
+            "subscriber".to_string(),
+            format!("--middleware={m}"),
+            format!("--mongodb-uri={}", opts.mongo.uri),
+            format!("--mongodb-db={}", opts.mongo.db),
+        ];
+        let initial_hold = if opts.hold_toggle_s.is_some() {
+            0.0
+        } else {
+            opts.hold_batch_ms
+        };
         args.push(format!("--hold-batch-ms={initial_hold}"));
         args.extend(run.args.iter().cloned());
         let spawned = RoleProcess::spawn(&ctx.binary, "subscriber", &args, &log).await;
@@ -176,7 +218,10 @@ async fn start_processes(opts: &RunOpts, ctx: &Context, group: &[Middleware], re
             return Err(e);
         }
     };
-    Ok(Processes { subscribers, ingress })
+    Ok(Processes {
+        subscribers,
+        ingress,
+    })
 }
 
 async fn stop_all(subscribers: Vec<(Middleware, RoleProcess)>) {
@@ -186,10 +231,29 @@ async fn stop_all(subscribers: Vec<(Middleware, RoleProcess)>) {
 }
 
 /// Warm-up, measure and drain.
-async fn measure(opts: &RunOpts, ctx: &Context, group: &[Middleware], repeat: u32, title: &str, processes: &Processes) -> anyhow::Result<Measured> {
+async fn measure(
+    opts: &RunOpts,
+    ctx: &Context,
+    group: &[Middleware],
+    repeat: u32,
+    title: &str,
+    processes: &Processes,
+) -> anyhow::Result<Measured> {
     let (ingress, subscribers) = (&processes.ingress, &processes.subscribers);
-    let mut targets: Vec<ProcessTarget> = ingress.pid().map(|pid| ProcessTarget { role: "ingress".into(), pid }).into_iter().collect();
-    targets.extend(subscribers.iter().filter_map(|(m, p)| p.pid().map(|pid| ProcessTarget { role: subscriber_role(*m), pid })));
+    let mut targets: Vec<ProcessTarget> = ingress
+        .pid()
+        .map(|pid| ProcessTarget {
+            role: "ingress".into(),
+            pid,
+        })
+        .into_iter()
+        .collect();
+    targets.extend(subscribers.iter().filter_map(|(m, p)| {
+        p.pid().map(|pid| ProcessTarget {
+            role: subscriber_role(*m),
+            pid,
+        })
+    }));
     for &m in group {
         for t in server_processes(m) {
             if !targets.iter().any(|x| x.pid == t.pid) {
@@ -200,28 +264,64 @@ async fn measure(opts: &RunOpts, ctx: &Context, group: &[Middleware], repeat: u3
     let load = Arc::new(LoadStats::default());
     let warmup = Duration::from_secs(opts.warmup);
     let span = warmup + Duration::from_secs(opts.duration);
-    let (start, wall_start_ns) = (Instant::now() + LEAD, now_ns() + i64::try_from(LEAD.as_nanos()).unwrap_or(0));
+    let (start, wall_start_ns) = (
+        Instant::now() + LEAD,
+        now_ns() + i64::try_from(LEAD.as_nanos()).unwrap_or(0),
+    );
     let nanos = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
-    let bounds = PhaseBounds { measure_start_ns: wall_start_ns + nanos(warmup), measure_end_ns: wall_start_ns + nanos(span) };
+    let bounds = PhaseBounds {
+        measure_start_ns: wall_start_ns + nanos(warmup),
+        measure_end_ns: wall_start_ns + nanos(span),
+    };
     let sampler = Sampler {
         client: reqwest::Client::new(),
         ingress_url: ingress.url.clone(),
-        subscribers: subscribers.iter().map(|(m, p)| (*m, p.url.clone())).collect(),
+        subscribers: subscribers
+            .iter()
+            .map(|(m, p)| (*m, p.url.clone()))
+            .collect(),
         targets,
         load: load.clone(),
         measure_start: start + warmup,
     };
     load.window().set(bounds);
     for url in std::iter::once(&ingress.url).chain(subscribers.iter().map(|(_, p)| &p.url)) {
-        let answer = sampler.client.post(format!("{url}/phases")).json(&bounds).send().await.context("cannot set the measure window")?;
-        anyhow::ensure!(answer.status().is_success(), "{url}/phases answered {}", answer.status());
+        let answer = sampler
+            .client
+            .post(format!("{url}/phases"))
+            .json(&bounds)
+            .send()
+            .await
+            .context("cannot set the measure window")?;
+        anyhow::ensure!(
+            answer.status().is_success(),
+            "{url}/phases answered {}",
+            answer.status()
+        );
     }
-    let config = LoadConfig { url: ingress.url.clone(), rate: opts.rate, cases_per_request: opts.cases_per_request, connections: opts.connections, seed: opts.seed + u64::from(repeat) };
-    let window = LoadWindow { start, wall_start_ns, span, answer_deadline: Duration::from_secs(opts.answer_deadline) };
+    let config = LoadConfig {
+        url: ingress.url.clone(),
+        rate: opts.rate,
+        cases_per_request: opts.cases_per_request,
+        connections: opts.connections,
+        seed: opts.seed + u64::from(repeat),
+    };
+    let window = LoadWindow {
+        start,
+        wall_start_ns,
+        span,
+        answer_deadline: Duration::from_secs(opts.answer_deadline),
+    };
     let names: Vec<&str> = group.iter().map(|m| m.name()).collect();
     let generator = match opts.generator {
         Generator::Builtin => Load::Builtin(tokio::spawn(generate(config, load.clone(), window))),
-        Generator::Locust => Load::Locust(super::locust::spawn(opts, &ingress.url, opts.warmup + opts.duration, &ctx.dir, &format!("{}-r{repeat}", names.join("+")))?),
+        Generator::Locust => Load::Locust(super::locust::spawn(
+            opts,
+            &ingress.url,
+            opts.warmup + opts.duration,
+            &ctx.dir,
+            &format!("{}-r{repeat}", names.join("+")),
+        )?),
     };
     if let (Some(at), Some(pid)) = (opts.stall_at, ingress.pid()) {
         let stall = Duration::from_millis(opts.stall_ms);
@@ -240,16 +340,28 @@ async fn measure(opts: &RunOpts, ctx: &Context, group: &[Middleware], repeat: u3
     for k in 0..=total {
         tokio::time::sleep_until(start + TICK * u32::try_from(k).unwrap_or(u32::MAX)).await;
         let tick = sampler.tick().await;
-        progress.load_tick(k, load.sent_cases.get() as f64 / (Instant::now() - start).as_secs_f64().max(1e-3));
+        progress.load_tick(
+            k,
+            load.sent_cases.get() as f64 / (Instant::now() - start).as_secs_f64().max(1e-3),
+        );
         ticks.push(tick);
         if let Some(period) = opts.hold_toggle_s
             && k >= opts.warmup
             && k < total
             && (k - opts.warmup) % period == 0
         {
-            let ms = if ((k - opts.warmup) / period) % 2 == 1 { opts.hold_batch_ms } else { 0.0 };
+            let ms = if ((k - opts.warmup) / period) % 2 == 1 {
+                opts.hold_batch_ms
+            } else {
+                0.0
+            };
             for (_, p) in subscribers {
-                sampler.client.post(format!("{}/diag/hold?ms={ms}", p.url)).send().await.context("cannot toggle the hold")?;
+                sampler
+                    .client
+                    .post(format!("{}/diag/hold?ms={ms}", p.url))
+                    .send()
+                    .await
+                    .context("cannot toggle the hold")?;
             }
         }
     }
@@ -263,10 +375,27 @@ async fn measure(opts: &RunOpts, ctx: &Context, group: &[Middleware], repeat: u3
         Load::Locust(run) => Some(run.wait().await?),
     };
     let quiet = Duration::from_millis(opts.quiet_period_ms);
-    let drained_quietly = drain(&sampler, &mut ticks, Duration::from_secs(opts.drain_timeout), quiet, &progress).await;
+    let drained_quietly = drain(
+        &sampler,
+        &mut ticks,
+        Duration::from_secs(opts.drain_timeout),
+        quiet,
+        &progress,
+    )
+    .await;
     ticks.push(sampler.complete_tick(Duration::from_secs(30)).await?);
-    let bounds = Bounds { measure_start: usize::try_from(opts.warmup).unwrap_or(0), measure_end, last: ticks.len() - 1 };
-    Ok(Measured { ticks, bounds, drained_quietly, locust, started })
+    let bounds = Bounds {
+        measure_start: usize::try_from(opts.warmup).unwrap_or(0),
+        measure_end,
+        last: ticks.len() - 1,
+    };
+    Ok(Measured {
+        ticks,
+        bounds,
+        drained_quietly,
+        locust,
+        started,
+    })
 }
 
 /// The routing of a group, as the ingress of its run is started.

@@ -111,7 +111,9 @@ impl LoadStats {
 /// binary form.
 pub fn schedule(per_second: f64, span: Duration) -> impl Iterator<Item = Duration> {
     let interval_ns = 1e9 / per_second;
-    (0u64..).map(move |i| Duration::from_nanos((i as f64 * interval_ns).round() as u64)).take_while(move |t| *t < span)
+    (0u64..)
+        .map(move |i| Duration::from_nanos((i as f64 * interval_ns).round() as u64))
+        .take_while(move |t| *t < span)
 }
 
 /// Offers load over `window`, then waits (until the answer deadline) for answers in flight.
@@ -132,15 +134,18 @@ pub async fn generate(config: LoadConfig, stats: Arc<LoadStats>, window: LoadWin
     let connections = Arc::new(Semaphore::new(config.connections.max(1)));
     let mut cases = CaseGenerator::new(config.seed);
     let (due_tx, mut due) = mpsc::unbounded_channel::<Duration>();
-    let (per_second, span, std_start) = (config.request_rate(), window.span, window.start.into_std());
-    let timer = std::thread::Builder::new().name("bb-schedule".into()).spawn(move || {
-        for offset in schedule(per_second, span) {
-            crate::precise::wait_until(std_start + offset);
-            if due_tx.send(offset).is_err() {
-                return;
+    let (per_second, span, std_start) =
+        (config.request_rate(), window.span, window.start.into_std());
+    let timer = std::thread::Builder::new()
+        .name("bb-schedule".into())
+        .spawn(move || {
+            for offset in schedule(per_second, span) {
+                crate::precise::wait_until(std_start + offset);
+                if due_tx.send(offset).is_err() {
+                    return;
+                }
             }
-        }
-    });
+        });
     if let Err(e) = timer {
         tracing::error!(error = %e, "cannot start the schedule thread");
         return;
@@ -148,7 +153,8 @@ pub async fn generate(config: LoadConfig, stats: Arc<LoadStats>, window: LoadWin
     let mut in_flight = JoinSet::new();
     while let Some(offset) = due.recv().await {
         let intended = window.start + offset;
-        let intended_ns = window.wall_start_ns + i64::try_from(offset.as_nanos()).unwrap_or(i64::MAX);
+        let intended_ns =
+            window.wall_start_ns + i64::try_from(offset.as_nanos()).unwrap_or(i64::MAX);
         let request = client
             .post(&url)
             .header("content-type", "application/json")
@@ -158,9 +164,18 @@ pub async fn generate(config: LoadConfig, stats: Arc<LoadStats>, window: LoadWin
         stats.sent_cases.add(config.cases_per_request as u64);
         let (stats, connections) = (stats.clone(), connections.clone());
         in_flight.spawn(async move {
-            stats.lateness.record_us(intended_ns, micros(Instant::now() - intended));
-            let mut pending = Unanswered { stats: stats.clone(), intended, intended_ns, armed: true };
-            let Ok(_connection) = connections.acquire_owned().await else { return };
+            stats
+                .lateness
+                .record_us(intended_ns, micros(Instant::now() - intended));
+            let mut pending = Unanswered {
+                stats: stats.clone(),
+                intended,
+                intended_ns,
+                armed: true,
+            };
+            let Ok(_connection) = connections.acquire_owned().await else {
+                return;
+            };
             let sent = Instant::now();
             let outcome = request.send().await;
             let answered = match outcome {
@@ -176,8 +191,12 @@ pub async fn generate(config: LoadConfig, stats: Arc<LoadStats>, window: LoadWin
             match answered {
                 Some(200..=299) => {
                     stats.http_2xx.add(1);
-                    stats.corrected.record_us(intended_ns, micros(done - intended));
-                    stats.uncorrected.record_us(intended_ns, micros(done - sent));
+                    stats
+                        .corrected
+                        .record_us(intended_ns, micros(done - intended));
+                    stats
+                        .uncorrected
+                        .record_us(intended_ns, micros(done - sent));
                     return;
                 }
                 Some(400..=499) => stats.http_4xx.add(1),
@@ -189,7 +208,10 @@ pub async fn generate(config: LoadConfig, stats: Arc<LoadStats>, window: LoadWin
         while in_flight.try_join_next().is_some() {}
     }
     let deadline = Instant::now() + window.answer_deadline;
-    let _ = tokio::time::timeout_at(deadline, async { while in_flight.join_next().await.is_some() {} }).await;
+    let _ = tokio::time::timeout_at(deadline, async {
+        while in_flight.join_next().await.is_some() {}
+    })
+    .await;
     in_flight.shutdown().await;
 }
 
@@ -206,7 +228,9 @@ impl Drop for Unanswered {
     fn drop(&mut self) {
         if self.armed {
             self.stats.unanswered.add(1);
-            self.stats.errors.record_us(self.intended_ns, micros(Instant::now() - self.intended));
+            self.stats
+                .errors
+                .record_us(self.intended_ns, micros(Instant::now() - self.intended));
         }
     }
 }
@@ -221,24 +245,47 @@ mod tests {
 
     #[test]
     fn schedule_is_exact_and_never_drifts() {
-        let config = LoadConfig { url: String::new(), rate: 1_000.0, cases_per_request: 10, connections: 1, seed: 1 };
+        let config = LoadConfig {
+            url: String::new(),
+            rate: 1_000.0,
+            cases_per_request: 10,
+            connections: 1,
+            seed: 1,
+        };
         assert_eq!(config.request_rate(), 100.0);
-        let offsets: Vec<Duration> = schedule(config.request_rate(), Duration::from_secs(2)).collect();
+        let offsets: Vec<Duration> =
+            schedule(config.request_rate(), Duration::from_secs(2)).collect();
         assert_eq!(offsets.len(), 200, "2 s at 100 requests/s");
         for (i, at) in offsets.iter().enumerate() {
-            assert_eq!(*at, Duration::from_millis(10) * i as u32, "request {i} off schedule");
+            assert_eq!(
+                *at,
+                Duration::from_millis(10) * i as u32,
+                "request {i} off schedule"
+            );
         }
         let odd = schedule(3.0, Duration::from_secs(100)).count();
-        assert_eq!(odd, 300, "a rate with no exact interval still sends rate × span requests");
+        assert_eq!(
+            odd, 300,
+            "a rate with no exact interval still sends rate × span requests"
+        );
     }
 
     /// An unreachable ingress: every request fails, none is counted as a success, and the
     /// lateness of every request is recorded.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn failures_go_to_the_error_histogram_and_every_request_is_accounted_for() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
         let stats = Arc::new(LoadStats::default());
-        let config = LoadConfig { url: format!("http://127.0.0.1:{port}"), rate: 200.0, cases_per_request: 1, connections: 4, seed: 1 };
+        let config = LoadConfig {
+            url: format!("http://127.0.0.1:{port}"),
+            rate: 200.0,
+            cases_per_request: 1,
+            connections: 4,
+            seed: 1,
+        };
         let load = LoadWindow {
             start: Instant::now(),
             wall_start_ns: brokerbench_common::envelope::now_ns(),
@@ -249,7 +296,11 @@ mod tests {
         assert_eq!(stats.sent_requests.get(), 50);
         assert_eq!(stats.transport_errors.get(), 50);
         assert_eq!(stats.http_2xx.get(), 0);
-        assert_eq!(stats.corrected.snapshot(None).len(), 0, "no success was recorded");
+        assert_eq!(
+            stats.corrected.snapshot(None).len(),
+            0,
+            "no success was recorded"
+        );
         assert_eq!(stats.errors.snapshot(None).len(), 50);
         assert_eq!(stats.lateness.snapshot(None).len(), 50);
     }
@@ -258,7 +309,9 @@ mod tests {
     /// recorded as at least the time it waited.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn requests_unanswered_at_the_deadline_are_recorded_not_dropped() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let silent = tokio::spawn(async move {
             let mut held = Vec::new();
@@ -267,15 +320,34 @@ mod tests {
             }
         });
         let stats = Arc::new(LoadStats::default());
-        let config = LoadConfig { url: format!("http://{addr}"), rate: 100.0, cases_per_request: 1, connections: 64, seed: 1 };
+        let config = LoadConfig {
+            url: format!("http://{addr}"),
+            rate: 100.0,
+            cases_per_request: 1,
+            connections: 64,
+            seed: 1,
+        };
         let deadline = Duration::from_millis(400);
-        let load = LoadWindow { start: Instant::now(), wall_start_ns: brokerbench_common::envelope::now_ns(), span: Duration::from_millis(100), answer_deadline: deadline };
+        let load = LoadWindow {
+            start: Instant::now(),
+            wall_start_ns: brokerbench_common::envelope::now_ns(),
+            span: Duration::from_millis(100),
+            answer_deadline: deadline,
+        };
         generate(config, stats.clone(), load).await;
         silent.abort();
         assert_eq!(stats.sent_requests.get(), 10);
-        assert_eq!(stats.unanswered.get() + stats.transport_errors.get(), 10, "every request ended unanswered");
+        assert_eq!(
+            stats.unanswered.get() + stats.transport_errors.get(),
+            10,
+            "every request ended unanswered"
+        );
         let errors = stats.errors.snapshot(None);
         assert_eq!(errors.len(), 10);
-        assert!(errors.min() >= 300_000, "each waited at least until the deadline: min {} µs", errors.min());
+        assert!(
+            errors.min() >= 300_000,
+            "each waited at least until the deadline: min {} µs",
+            errors.min()
+        );
     }
 }

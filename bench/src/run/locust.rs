@@ -26,32 +26,71 @@ fn executable(opts: &RunOpts) -> PathBuf {
         return bin.clone();
     }
     let venv = PathBuf::from(".stack/venv/bin/locust");
-    if venv.exists() { venv } else { PathBuf::from("locust") }
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("locust")
+    }
 }
 
 /// Starts Locust against `url` for `seconds`, writing its CSV files under `dir`.
-pub fn spawn(opts: &RunOpts, url: &str, seconds: u64, dir: &Path, tag: &str) -> anyhow::Result<LocustRun> {
+pub fn spawn(
+    opts: &RunOpts,
+    url: &str,
+    seconds: u64,
+    dir: &Path,
+    tag: &str,
+) -> anyhow::Result<LocustRun> {
     let prefix = dir.join(format!("{tag}-locust"));
     let log = dir.join("logs").join(format!("{tag}-locust.log"));
-    let out = std::fs::File::create(&log).with_context(|| format!("cannot write {}", log.display()))?;
+    let out =
+        std::fs::File::create(&log).with_context(|| format!("cannot write {}", log.display()))?;
     let users = opts.connections.max(1);
     let per_user = opts.rate / opts.cases_per_request.max(1) as f64 / users as f64;
     let exe = executable(opts);
     let child = Command::new(&exe)
         .arg("-f")
         .arg(&opts.locustfile)
-        .args(["--headless", "--only-summary", "--processes", "-1", "--stop-timeout", "10", "--loglevel", "WARNING"])
-        .args(["-u", &users.to_string(), "-r", &users.to_string(), "-t", &format!("{seconds}s"), "-H", url])
+        .args([
+            "--headless",
+            "--only-summary",
+            "--processes",
+            "-1",
+            "--stop-timeout",
+            "10",
+            "--loglevel",
+            "WARNING",
+        ])
+        .args([
+            "-u",
+            &users.to_string(),
+            "-r",
+            &users.to_string(),
+            "-t",
+            &format!("{seconds}s"),
+            "-H",
+            url,
+        ])
         .arg("--csv")
         .arg(&prefix)
-        .args(["--seed", &opts.seed.to_string(), "--cases-per-request", &opts.cases_per_request.to_string()])
+        .args([
+            "--seed",
+            &opts.seed.to_string(),
+            "--cases-per-request",
+            &opts.cases_per_request.to_string(),
+        ])
         .args(["--throughput-per-user", &format!("{per_user:.6}")])
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out)
         .kill_on_drop(true)
         .spawn()
-        .with_context(|| format!("cannot start Locust ({}); run `locust/venv.sh` or pass --locust-bin", exe.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot start Locust ({}); run `locust/venv.sh` or pass --locust-bin",
+                exe.display()
+            )
+        })?;
     Ok(LocustRun { child, prefix, log })
 }
 
@@ -69,7 +108,11 @@ impl LocustRun {
     pub async fn wait(mut self) -> anyhow::Result<LocustStats> {
         let status = self.child.wait().await?;
         // Locust exits 1 when any request failed; the CSV still holds the figures.
-        anyhow::ensure!(status.code().is_some_and(|c| c <= 1), "Locust failed ({status}); see {}", self.log.display());
+        anyhow::ensure!(
+            status.code().is_some_and(|c| c <= 1),
+            "Locust failed ({status}); see {}",
+            self.log.display()
+        );
         read_stats(&self.prefix)
     }
 }
@@ -113,7 +156,8 @@ fn us(ms: f64) -> u64 {
 /// Reads `<prefix>_stats.csv` (the Aggregated row) and `<prefix>_failures.csv`.
 pub fn read_stats(prefix: &Path) -> anyhow::Result<LocustStats> {
     let stats_path = PathBuf::from(format!("{}_stats.csv", prefix.display()));
-    let mut reader = csv::Reader::from_path(&stats_path).with_context(|| format!("cannot read {}", stats_path.display()))?;
+    let mut reader = csv::Reader::from_path(&stats_path)
+        .with_context(|| format!("cannot read {}", stats_path.display()))?;
     let row = reader
         .deserialize::<StatsRow>()
         .filter_map(Result::ok)
@@ -157,7 +201,9 @@ pub fn apply(stats: &LocustStats, result: &mut PathResult, cases_per_request: u6
     for unmeasured in ["http_corrected", "http_errors", "generator_lateness"] {
         result.latencies.remove(unmeasured);
     }
-    result.latencies.insert("http_uncorrected".into(), stats.latency.clone());
+    result
+        .latencies
+        .insert("http_uncorrected".into(), stats.latency.clone());
     let a = &mut result.accounting;
     let failed = stats.http_4xx + stats.http_5xx + stats.transport_errors;
     a.sent_requests = stats.requests;

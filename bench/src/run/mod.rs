@@ -54,7 +54,12 @@ pub struct RunOpts {
     #[arg(long, default_value = "locust/locustfile.py")]
     pub locustfile: PathBuf,
     /// Paths to measure (comma separated), in this order.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "grpc,nats,rabbitmq,pubsub")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "grpc,nats,rabbitmq,pubsub"
+    )]
     pub middlewares: Vec<Middleware>,
     /// Offered load in cases per second (open loop: sent on schedule whatever the answers).
     #[arg(long, default_value_t = 500.0)]
@@ -141,14 +146,26 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
     anyhow::ensure!(opts.duration > 0, "--duration must be at least 1 second");
     anyhow::ensure!(!opts.middlewares.is_empty(), "no middleware selected");
     if let Some(period) = opts.hold_toggle_s {
-        anyhow::ensure!(period >= 2 && 2 * period <= opts.duration, "--hold-toggle-s needs at least 2 s, and two periods within --duration");
-        anyhow::ensure!(opts.hold_batch_ms > 0.0, "--hold-toggle-s needs --hold-batch-ms");
+        anyhow::ensure!(
+            period >= 2 && 2 * period <= opts.duration,
+            "--hold-toggle-s needs at least 2 s, and two periods within --duration"
+        );
+        anyhow::ensure!(
+            opts.hold_batch_ms > 0.0,
+            "--hold-toggle-s needs --hold-batch-ms"
+        );
     }
     let ctx = group_run::Context::new(&opts)?;
     let dir = ctx.dir.clone();
     let started = SystemTime::now();
-    anyhow::ensure!((0.0..=10_000.0).contains(&opts.hold_answer_ms), "--hold-answer-ms must be within 0–10000");
-    anyhow::ensure!((0.0..=10_000.0).contains(&opts.hold_batch_ms), "--hold-batch-ms must be within 0–10000");
+    anyhow::ensure!(
+        (0.0..=10_000.0).contains(&opts.hold_answer_ms),
+        "--hold-answer-ms must be within 0–10000"
+    );
+    anyhow::ensure!(
+        (0.0..=10_000.0).contains(&opts.hold_batch_ms),
+        "--hold-batch-ms must be within 0–10000"
+    );
     let groups = group_run::groups(&opts);
     let mut paths = Vec::new();
     for repeat in 0..opts.repeat.max(1) {
@@ -156,7 +173,11 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
             let results = group_run::run_group(&opts, &ctx, group, repeat).await?;
             for r in &results {
                 if !r.accounting.consistent {
-                    eprintln!("\n!!! {} (repeat {repeat}): NOT CONSISTENT: {}", r.middleware, r.accounting.problems.join("; "));
+                    eprintln!(
+                        "\n!!! {} (repeat {repeat}): NOT CONSISTENT: {}",
+                        r.middleware,
+                        r.accounting.problems.join("; ")
+                    );
                 }
                 for w in &r.warnings {
                     eprintln!("\n!!! {} (repeat {repeat}): {w}", r.middleware);

@@ -19,21 +19,42 @@ use super::summary::Summary;
 /// `results/<UTC timestamp>-<label>/`, created.
 pub fn run_dir(results: &Path, label: &str) -> anyhow::Result<PathBuf> {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-    let safe: String = label.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
+    let safe: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
     let dir = results.join(format!("{stamp}-{safe}"));
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     Ok(dir)
 }
 
 /// Appends one run of one group (its ticks) to the folder's logs and CSV files.
-pub fn write_ticks(dir: &Path, middlewares: &[Middleware], repeat: u32, ticks: &[Tick], bounds: Bounds, started: SystemTime) -> anyhow::Result<()> {
+pub fn write_ticks(
+    dir: &Path,
+    middlewares: &[Middleware],
+    repeat: u32,
+    ticks: &[Tick],
+    bounds: Bounds,
+    started: SystemTime,
+) -> anyhow::Result<()> {
     for &m in middlewares {
         for metric in super::summary::LATENCY_METRICS {
             let path = dir.join(format!("{m}-r{repeat}-{metric}.hlog"));
-            write_hlog(&path, ticks, bounds, m, metric, started).with_context(|| format!("cannot write {}", path.display()))?;
+            write_hlog(&path, ticks, bounds, m, metric, started)
+                .with_context(|| format!("cannot write {}", path.display()))?;
         }
     }
-    let mut series = append(dir, "timeseries.csv", &format!("repeat,{TIMESERIES_HEADER}"))?;
+    let mut series = append(
+        dir,
+        "timeseries.csv",
+        &format!("repeat,{TIMESERIES_HEADER}"),
+    )?;
     for i in 1..ticks.len() {
         for &m in middlewares {
             if let Some(row) = timeseries_row(ticks, i, m) {
@@ -42,14 +63,32 @@ pub fn write_ticks(dir: &Path, middlewares: &[Middleware], repeat: u32, ticks: &
         }
     }
     let paths: Vec<&str> = middlewares.iter().map(|m| m.name()).collect();
-    let mut res = append(dir, "resources.csv", "repeat,paths,t_s,role,pid,name,cpu_seconds,rss_kib,host_used_kib,host_total_kib,host_source")?;
+    let mut res = append(
+        dir,
+        "resources.csv",
+        "repeat,paths,t_s,role,pid,name,cpu_seconds,rss_kib,host_used_kib,host_total_kib,host_source",
+    )?;
     for t in ticks {
         let (used, total, source) = match &t.ram {
-            Some((s, r)) => (r.used_kib.to_string(), r.total_kib.to_string(), source_name(*s)),
+            Some((s, r)) => (
+                r.used_kib.to_string(),
+                r.total_kib.to_string(),
+                source_name(*s),
+            ),
             None => Default::default(),
         };
         for p in &t.procs {
-            writeln!(res, "{repeat},{},{:.3},{},{},{},{:.3},{},{used},{total},{source}", paths.join("+"), t.at_s, p.role, p.pid, p.name, p.cpu_seconds, p.rss_kib)?;
+            writeln!(
+                res,
+                "{repeat},{},{:.3},{},{},{},{:.3},{},{used},{total},{source}",
+                paths.join("+"),
+                t.at_s,
+                p.role,
+                p.pid,
+                p.name,
+                p.cpu_seconds,
+                p.rss_kib
+            )?;
         }
     }
     Ok(())
@@ -58,7 +97,11 @@ pub fn write_ticks(dir: &Path, middlewares: &[Middleware], repeat: u32, ticks: &
 fn append(dir: &Path, name: &str, header: &str) -> anyhow::Result<fs::File> {
     let path = dir.join(name);
     let fresh = !path.exists();
-    let mut file = fs::OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     if fresh {
         writeln!(file, "{header}")?;
     }
@@ -69,7 +112,14 @@ fn append(dir: &Path, name: &str, header: &str) -> anyhow::Result<fs::File> {
 /// (about a second), in microseconds, tagged with the wall-clock phase it was recorded in
 /// (`measure`, or `drain` for cases that settled after the load stopped). The intervals add up
 /// to exactly the measure-phase histogram of the summary.
-fn write_hlog(path: &Path, ticks: &[Tick], bounds: Bounds, m: Middleware, metric: &str, started: SystemTime) -> anyhow::Result<()> {
+fn write_hlog(
+    path: &Path,
+    ticks: &[Tick],
+    bounds: Bounds,
+    m: Middleware,
+    metric: &str,
+    started: SystemTime,
+) -> anyhow::Result<()> {
     let mut file = fs::File::create(path)?;
     let mut serializer = V2DeflateSerializer::new();
     let mut log = IntervalLogWriterBuilder::new()
@@ -83,11 +133,15 @@ fn write_hlog(path: &Path, ticks: &[Tick], bounds: Bounds, m: Middleware, metric
     for (i, pair) in ticks.windows(2).enumerate() {
         let (a, b) = (&pair[0], &pair[1]);
         let tag = Tag::new(phase_of(i + 1, bounds));
-        let (hb, ha) = (latencies_at(b, m, Some(Phase::Measure)), latencies_at(a, m, Some(Phase::Measure)));
+        let (hb, ha) = (
+            latencies_at(b, m, Some(Phase::Measure)),
+            latencies_at(a, m, Some(Phase::Measure)),
+        );
         let h = delta(&hb[metric], &ha[metric]);
         let start = Duration::from_secs_f64((a.at_s - first).max(0.0));
         let length = Duration::from_secs_f64((b.at_s - a.at_s).max(0.0));
-        log.write_histogram(&h, start, length, tag).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        log.write_histogram(&h, start, length, tag)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     }
     Ok(())
 }
@@ -110,8 +164,10 @@ pub fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<
 
 pub fn read_summary(dir: &Path) -> anyhow::Result<Summary> {
     let path = dir.join("summary.json");
-    let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let summary: Summary = serde_json::from_str(&text).with_context(|| format!("{} is not a brokerbench summary", path.display()))?;
+    let text =
+        fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let summary: Summary = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a brokerbench summary", path.display()))?;
     anyhow::ensure!(
         summary.schema_version == super::summary::SCHEMA_VERSION,
         "{} has schema version {}; this brokerbench reads {}",

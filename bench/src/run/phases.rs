@@ -24,7 +24,11 @@ pub struct Progress {
 fn bar(len: u64, prefix: String, unit: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     let template = format!("{{prefix:>24}} [{{bar:30}}] {{pos:>3}}/{{len}}{unit} {{msg}}");
-    bar.set_style(ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template(&template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
     bar.set_prefix(prefix);
     bar
 }
@@ -54,11 +58,13 @@ impl Progress {
     /// The load has stopped; the last answers are awaited.
     pub fn answers(&self) {
         self.warmup.finish();
-        self.measure.finish_with_message("waiting for the last answers");
+        self.measure
+            .finish_with_message("waiting for the last answers");
     }
 
     fn draining(&self, waited: Duration, message: String) {
-        self.drain.set_position(waited.as_secs().min(self.drain.length().unwrap_or(0)));
+        self.drain
+            .set_position(waited.as_secs().min(self.drain.length().unwrap_or(0)));
         self.drain.set_message(message);
     }
 
@@ -83,7 +89,13 @@ fn backlog(tick: &Tick) -> Option<(u64, u64)> {
 
 /// Waits until every accepted case is stored and the subscribers were idle for `quiet`, or
 /// until `timeout`; returns whether it ended quietly. Every reading is appended to `ticks`.
-pub async fn drain(sampler: &Sampler, ticks: &mut Vec<Tick>, timeout: Duration, quiet: Duration, progress: &Progress) -> bool {
+pub async fn drain(
+    sampler: &Sampler,
+    ticks: &mut Vec<Tick>,
+    timeout: Duration,
+    quiet: Duration,
+    progress: &Progress,
+) -> bool {
     let began = Instant::now();
     let mut idle_since: Option<(u64, Instant)> = None;
     loop {
@@ -95,10 +107,16 @@ pub async fn drain(sampler: &Sampler, ticks: &mut Vec<Tick>, timeout: Duration, 
             Some((0, activity)) => match idle_since {
                 Some((seen, since)) if seen == activity => {
                     if now - since >= quiet {
-                        progress.drained(format!("all stored, quiet for {:.1} s", quiet.as_secs_f64()));
+                        progress.drained(format!(
+                            "all stored, quiet for {:.1} s",
+                            quiet.as_secs_f64()
+                        ));
                         return true;
                     }
-                    progress.draining(now - began, "all stored; waiting for late redeliveries".into());
+                    progress.draining(
+                        now - began,
+                        "all stored; waiting for late redeliveries".into(),
+                    );
                 }
                 _ => idle_since = Some((activity, now)),
             },
@@ -108,7 +126,10 @@ pub async fn drain(sampler: &Sampler, ticks: &mut Vec<Tick>, timeout: Duration, 
             }
             None => {
                 idle_since = None;
-                progress.draining(now - began, "cannot read a component's /stats; retrying".into());
+                progress.draining(
+                    now - began,
+                    "cannot read a component's /stats; retrying".into(),
+                );
             }
         }
         if now - began >= timeout {

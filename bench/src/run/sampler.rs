@@ -93,14 +93,22 @@ impl Sampler {
             if tick.ingress.is_some() && tick.subscribers.iter().all(|(_, s)| s.is_some()) {
                 return Ok(tick);
             }
-            anyhow::ensure!(Instant::now() < deadline, "cannot read /stats of the ingress or a subscriber (for {patience:?})");
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "cannot read /stats of the ingress or a subscriber (for {patience:?})"
+            );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
 }
 
 async fn fetch_stats(client: &reqwest::Client, base: &str) -> Option<Stats> {
-    let response = client.get(format!("{base}/stats")).timeout(Duration::from_secs(3)).send().await.ok()?;
+    let response = client
+        .get(format!("{base}/stats"))
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await
+        .ok()?;
     response.json().await.ok()
 }
 
@@ -109,12 +117,23 @@ fn host_cpu() -> Option<HostCpu> {
     let cpu = procfs::KernelStats::current().ok()?.total;
     let ticks = procfs::ticks_per_second() as f64;
     let idle = cpu.idle + cpu.iowait.unwrap_or(0);
-    let busy = cpu.user + cpu.nice + cpu.system + cpu.irq.unwrap_or(0) + cpu.softirq.unwrap_or(0) + cpu.steal.unwrap_or(0);
-    Some(HostCpu { busy_s: busy as f64 / ticks, total_s: (busy + idle) as f64 / ticks })
+    let busy = cpu.user
+        + cpu.nice
+        + cpu.system
+        + cpu.irq.unwrap_or(0)
+        + cpu.softirq.unwrap_or(0)
+        + cpu.steal.unwrap_or(0);
+    Some(HostCpu {
+        busy_s: busy as f64 / ticks,
+        total_s: (busy + idle) as f64 / ticks,
+    })
 }
 
 fn sample_process(target: &ProcessTarget) -> Option<ProcSample> {
-    let stat = Process::new(i32::try_from(target.pid).ok()?).ok()?.stat().ok()?;
+    let stat = Process::new(i32::try_from(target.pid).ok()?)
+        .ok()?
+        .stat()
+        .ok()?;
     let ticks = procfs::ticks_per_second() as f64;
     Some(ProcSample {
         role: target.role.clone(),
@@ -127,10 +146,14 @@ fn sample_process(target: &ProcessTarget) -> Option<ProcSample> {
 
 /// The broker server processes of a middleware and the MongoDB-wire server, found by name.
 pub fn server_processes(middleware: Middleware) -> Vec<ProcessTarget> {
-    let Ok(all) = procfs::process::all_processes() else { return Vec::new() };
+    let Ok(all) = procfs::process::all_processes() else {
+        return Vec::new();
+    };
     let mut found = Vec::new();
     for process in all.flatten() {
-        let (Ok(stat), cmdline) = (process.stat(), process.cmdline().unwrap_or_default()) else { continue };
+        let (Ok(stat), cmdline) = (process.stat(), process.cmdline().unwrap_or_default()) else {
+            continue;
+        };
         let cmd = cmdline.join(" ");
         let broker = match middleware {
             Middleware::Grpc => false,
@@ -141,9 +164,15 @@ pub fn server_processes(middleware: Middleware) -> Vec<ProcessTarget> {
         let store = stat.comm == "ferretdb" || stat.comm == "mongod";
         let pid = u32::try_from(process.pid).unwrap_or(0);
         if broker {
-            found.push(ProcessTarget { role: broker_role(middleware), pid });
+            found.push(ProcessTarget {
+                role: broker_role(middleware),
+                pid,
+            });
         } else if store {
-            found.push(ProcessTarget { role: "store".into(), pid });
+            found.push(ProcessTarget {
+                role: "store".into(),
+                pid,
+            });
         }
     }
     found

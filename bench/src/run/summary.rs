@@ -11,7 +11,16 @@ pub const SCHEMA_VERSION: u32 = 2;
 
 /// The latency metrics of a path, in the order reports show them. Every one holds exactly the
 /// cases (or requests) whose intended send time fell in the measure phase.
-pub const LATENCY_METRICS: [&str; 8] = ["http_corrected", "http_uncorrected", "http_errors", "generator_lateness", "publish", "delivery", "store", "e2e"];
+pub const LATENCY_METRICS: [&str; 8] = [
+    "http_corrected",
+    "http_uncorrected",
+    "http_errors",
+    "generator_lateness",
+    "publish",
+    "delivery",
+    "store",
+    "e2e",
+];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -209,8 +218,16 @@ impl Spread {
         }
         v.sort_by(f64::total_cmp);
         let mid = v.len() / 2;
-        let median = if v.len() % 2 == 1 { v[mid] } else { (v[mid - 1] + v[mid]) / 2.0 };
-        Some(Self { median, min: v[0], max: v[v.len() - 1] })
+        let median = if v.len() % 2 == 1 {
+            v[mid]
+        } else {
+            (v[mid - 1] + v[mid]) / 2.0
+        };
+        Some(Self {
+            median,
+            min: v[0],
+            max: v[v.len() - 1],
+        })
     }
 }
 
@@ -245,8 +262,15 @@ pub fn aggregate(paths: &[PathResult]) -> Vec<PathAggregate> {
                     values.entry(name).or_default().push(v);
                 }
             }
-            let figures = values.into_iter().filter_map(|(k, v)| Spread::of(&v).map(|s| (k, s))).collect();
-            PathAggregate { middleware, runs: runs.len() as u32, figures }
+            let figures = values
+                .into_iter()
+                .filter_map(|(k, v)| Spread::of(&v).map(|s| (k, s)))
+                .collect();
+            PathAggregate {
+                middleware,
+                runs: runs.len() as u32,
+                figures,
+            }
         })
         .collect()
 }
@@ -264,16 +288,37 @@ mod tests {
             repeat: 0,
             measure_seconds: 20.0,
             latencies,
-            rates: Rates { offered: 500.0, achieved: 499.5, stored_per_s: 499.0 },
-            accounting: Accounting { sent: 10, accepted: 10, stored: 10, documents: 10, consistent: true, ..Default::default() },
-            resources: vec![ProcessCost { role: "ingress".into(), name: "brokerbench".into(), pid: 7, cpu_seconds: 1.25, peak_rss_kib: 30_000 }],
+            rates: Rates {
+                offered: 500.0,
+                achieved: 499.5,
+                stored_per_s: 499.0,
+            },
+            accounting: Accounting {
+                sent: 10,
+                accepted: 10,
+                stored: 10,
+                documents: 10,
+                consistent: true,
+                ..Default::default()
+            },
+            resources: vec![ProcessCost {
+                role: "ingress".into(),
+                name: "brokerbench".into(),
+                pid: 7,
+                cpu_seconds: 1.25,
+                peak_rss_kib: 30_000,
+            }],
             shared_resources: Vec::new(),
             cpu_seconds_per_10k_cases: Some(2.5),
             peak_rss_kib: 30_000,
             host_cpu_busy: Some(0.5),
             warnings: Vec::new(),
             host_source: Some("proc".into()),
-            guarantee: Some(PathGuarantee { durability: "disk".into(), durable: true, text: "JetStream".into() }),
+            guarantee: Some(PathGuarantee {
+                durability: "disk".into(),
+                durable: true,
+                text: "JetStream".into(),
+            }),
             hold_calibration: None,
         };
         Summary {
@@ -293,18 +338,31 @@ mod tests {
         let summary = sample();
         let text = serde_json::to_string_pretty(&summary).expect("serializes");
         let back: Summary = serde_json::from_str(&text).expect("reads back");
-        assert_eq!(serde_json::to_value(&back).expect("value"), serde_json::to_value(&summary).expect("value"));
+        assert_eq!(
+            serde_json::to_value(&back).expect("value"),
+            serde_json::to_value(&summary).expect("value")
+        );
         assert_eq!(back.paths[0].latencies["e2e"].p50, 1_500);
         assert_eq!(back.aggregate[0].figures["e2e_p50_us"].median, 1_500.0);
         let mut value = serde_json::to_value(&summary).expect("value");
         value["paths"][0]["accounting"]["surprise"] = 1.into();
-        assert!(serde_json::from_value::<Summary>(value).is_err(), "an unknown field must not pass silently");
+        assert!(
+            serde_json::from_value::<Summary>(value).is_err(),
+            "an unknown field must not pass silently"
+        );
     }
 
     #[test]
     fn median_and_overlap() {
         let a = Spread::of(&[3.0, 1.0, 2.0]).expect("values");
-        assert_eq!(a, Spread { median: 2.0, min: 1.0, max: 3.0 });
+        assert_eq!(
+            a,
+            Spread {
+                median: 2.0,
+                min: 1.0,
+                max: 3.0
+            }
+        );
         assert_eq!(Spread::of(&[1.0, 2.0]).map(|s| s.median), Some(1.5));
         assert!(Spread::of(&[]).is_none());
     }

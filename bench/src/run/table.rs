@@ -5,14 +5,30 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use super::summary::{LatencySummary, Summary};
 
 fn ms(us: Option<u64>) -> String {
-    us.map(|us| format!("{:.2}", us as f64 / 1000.0)).unwrap_or_else(|| "-".into())
+    us.map(|us| format!("{:.2}", us as f64 / 1000.0))
+        .unwrap_or_else(|| "-".into())
 }
 
 pub fn summary_table(summary: &Summary) -> Table {
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
-        "path", "rep", "offered/s", "achieved/s", "stored/s", "e2e p50 ms", "e2e p99 ms", "e2e max ms",
-        "http p99 ms (corr)", "http p99 ms (uncorr)", "sent", "stored", "unstored", "no 2xx", "dups", "cpu s/10k", "ok",
+        "path",
+        "rep",
+        "offered/s",
+        "achieved/s",
+        "stored/s",
+        "e2e p50 ms",
+        "e2e p99 ms",
+        "e2e max ms",
+        "http p99 ms (corr)",
+        "http p99 ms (uncorr)",
+        "sent",
+        "stored",
+        "unstored",
+        "no 2xx",
+        "dups",
+        "cpu s/10k",
+        "ok",
     ]);
     for p in &summary.paths {
         let l = |name: &str, pick: fn(&LatencySummary) -> u64| p.latencies.get(name).map(pick);
@@ -33,8 +49,14 @@ pub fn summary_table(summary: &Summary) -> Table {
             a.unstored_at_deadline.to_string(),
             a.sent_requests.saturating_sub(a.http_2xx).to_string(),
             a.duplicates.to_string(),
-            p.cpu_seconds_per_10k_cases.map(|c| format!("{c:.2}")).unwrap_or_else(|| "-".into()),
-            if a.consistent { "yes".into() } else { "NO".into() },
+            p.cpu_seconds_per_10k_cases
+                .map(|c| format!("{c:.2}"))
+                .unwrap_or_else(|| "-".into()),
+            if a.consistent {
+                "yes".into()
+            } else {
+                "NO".into()
+            },
         ]);
     }
     table

@@ -29,7 +29,10 @@ impl Route {
     pub fn parse(text: Option<&str>) -> Option<Self> {
         match text.unwrap_or("all") {
             "all" | "" => Some(Self::All),
-            other => Middleware::ALL.into_iter().find(|m| m.name() == other).map(Self::One),
+            other => Middleware::ALL
+                .into_iter()
+                .find(|m| m.name() == other)
+                .map(Self::One),
         }
     }
 
@@ -113,15 +116,30 @@ fn newest_first() -> Document {
     doc! { "stored_at": -1, "_id": -1 }
 }
 
-async fn run_pipeline(db: &Database, m: Middleware, pipeline: Vec<Document>) -> mongodb::error::Result<Vec<Document>> {
-    db.collection::<Document>(&m.collection()).aggregate(pipeline).await?.try_collect().await
+async fn run_pipeline(
+    db: &Database,
+    m: Middleware,
+    pipeline: Vec<Document>,
+) -> mongodb::error::Result<Vec<Document>> {
+    db.collection::<Document>(&m.collection())
+        .aggregate(pipeline)
+        .await?
+        .try_collect()
+        .await
 }
 
 /// Documents per value of `field`, summed over the route's collections.
-async fn group_counts(db: &Database, route: Route, field: &str) -> mongodb::error::Result<BTreeMap<Key, u64>> {
+async fn group_counts(
+    db: &Database,
+    route: Route,
+    field: &str,
+) -> mongodb::error::Result<BTreeMap<Key, u64>> {
     let mut merged = BTreeMap::new();
     for m in route.middlewares() {
-        let pipeline = vec![doc! { "$group": { "_id": format!("${field}"), "n": { "$sum": 1 } } }, doc! { "$sort": { "n": -1, "_id": 1 } }];
+        let pipeline = vec![
+            doc! { "$group": { "_id": format!("${field}"), "n": { "$sum": 1 } } },
+            doc! { "$sort": { "n": -1, "_id": 1 } },
+        ];
         for d in run_pipeline(db, m, pipeline).await? {
             *merged.entry(Key::of(d.get("_id"))).or_insert(0) += count_of(&d);
         }
@@ -166,7 +184,13 @@ fn count_of(d: &Document) -> u64 {
 }
 
 fn sorted_counts(groups: BTreeMap<Key, u64>) -> Vec<Count> {
-    let mut counts: Vec<Count> = groups.into_iter().map(|(k, count)| Count { key: k.text(), count }).collect();
+    let mut counts: Vec<Count> = groups
+        .into_iter()
+        .map(|(k, count)| Count {
+            key: k.text(),
+            count,
+        })
+        .collect();
     counts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
     counts
 }
@@ -175,7 +199,15 @@ fn shares(groups: BTreeMap<Key, u64>) -> Vec<Share> {
     let total: u64 = groups.values().sum();
     sorted_counts(groups)
         .into_iter()
-        .map(|c| Share { percent: if total > 0 { c.count as f64 * 100.0 / total as f64 } else { 0.0 }, key: c.key, count: c.count })
+        .map(|c| Share {
+            percent: if total > 0 {
+                c.count as f64 * 100.0 / total as f64
+            } else {
+                0.0
+            },
+            key: c.key,
+            count: c.count,
+        })
         .collect()
 }
 
@@ -187,16 +219,28 @@ fn age_bins(groups: &BTreeMap<Key, u64>) -> Vec<AgeBin> {
             *bins.entry(age.div_euclid(10) * 10).or_insert(0) += n;
         }
     }
-    bins.into_iter().map(|(from, count)| AgeBin { from, to: from + 9, count }).collect()
+    bins.into_iter()
+        .map(|(from, count)| AgeBin {
+            from,
+            to: from + 9,
+            count,
+        })
+        .collect()
 }
 
 pub async fn summary(db: &Database, route: Route) -> mongodb::error::Result<CasesSummary> {
     let mut per_route = Vec::new();
     for m in route.middlewares() {
         let counted = run_pipeline(db, m, vec![doc! { "$count": "n" }]).await?;
-        per_route.push(Count { key: m.name().into(), count: counted.first().map(count_of).unwrap_or(0) });
+        per_route.push(Count {
+            key: m.name().into(),
+            count: counted.first().map(count_of).unwrap_or(0),
+        });
     }
-    let top_locations: Vec<Count> = sorted_counts(group_counts(db, route, "location").await?).into_iter().take(5).collect();
+    let top_locations: Vec<Count> = sorted_counts(group_counts(db, route, "location").await?)
+        .into_iter()
+        .take(5)
+        .collect();
     let ages = group_counts(db, route, "age").await?;
     Ok(CasesSummary {
         route: route.name().into(),
@@ -213,26 +257,51 @@ pub async fn summary(db: &Database, route: Route) -> mongodb::error::Result<Case
 
 /// `limit` cases newest first after skipping `skip`: each collection sorts and cuts its own
 /// first `skip + limit`, and the merge keeps the page.
-async fn newest(db: &Database, route: Route, skip: u64, limit: u64) -> mongodb::error::Result<Vec<CaseRow>> {
+async fn newest(
+    db: &Database,
+    route: Route,
+    skip: u64,
+    limit: u64,
+) -> mongodb::error::Result<Vec<CaseRow>> {
     let mut rows = Vec::new();
     for m in route.middlewares() {
         let cut = i64::try_from(skip + limit).unwrap_or(i64::MAX);
         let pipeline = vec![doc! { "$sort": newest_first() }, doc! { "$limit": cut }];
-        rows.extend(run_pipeline(db, m, pipeline).await?.iter().map(|d| case_row(d, m)));
+        rows.extend(
+            run_pipeline(db, m, pipeline)
+                .await?
+                .iter()
+                .map(|d| case_row(d, m)),
+        );
     }
     rows.sort_by(|a, b| b.stored_ms.cmp(&a.stored_ms).then_with(|| b.id.cmp(&a.id)));
-    Ok(rows.into_iter().skip(skip as usize).take(limit as usize).collect())
+    Ok(rows
+        .into_iter()
+        .skip(skip as usize)
+        .take(limit as usize)
+        .collect())
 }
 
 pub async fn page(db: &Database, route: Route, page: u64) -> mongodb::error::Result<CasesPage> {
     let mut total = 0;
     for m in route.middlewares() {
-        total += run_pipeline(db, m, vec![doc! { "$count": "n" }]).await?.first().map(count_of).unwrap_or(0);
+        total += run_pipeline(db, m, vec![doc! { "$count": "n" }])
+            .await?
+            .first()
+            .map(count_of)
+            .unwrap_or(0);
     }
     let pages = total.div_ceil(PAGE_SIZE).max(1);
     let page = page.clamp(1, pages);
     let cases = newest(db, route, (page - 1) * PAGE_SIZE, PAGE_SIZE).await?;
-    Ok(CasesPage { route: route.name().into(), page, page_size: PAGE_SIZE, pages, total, cases })
+    Ok(CasesPage {
+        route: route.name().into(),
+        page,
+        page_size: PAGE_SIZE,
+        pages,
+        total,
+        cases,
+    })
 }
 
 fn case_row(d: &Document, m: Middleware) -> CaseRow {
@@ -255,7 +324,10 @@ fn case_row(d: &Document, m: Middleware) -> CaseRow {
         },
         infectedtype: text("infectedtype"),
         state: text("state"),
-        route: d.get_str("route").map(str::to_owned).unwrap_or_else(|_| m.name().into()),
+        route: d
+            .get_str("route")
+            .map(str::to_owned)
+            .unwrap_or_else(|_| m.name().into()),
         accepted_at: date("accepted_at").and_then(|t| t.try_to_rfc3339_string().ok()),
         stored_at: stored.and_then(|t| t.try_to_rfc3339_string().ok()),
         stored_ms: stored.map(|t| t.timestamp_millis()).unwrap_or(i64::MIN),
@@ -268,15 +340,43 @@ mod tests {
 
     #[test]
     fn ages_fall_into_decades() {
-        let groups = BTreeMap::from([(Key::Int(0), 2), (Key::Int(9), 1), (Key::Int(10), 4), (Key::Int(95), 1), (Key::Text("x".into()), 7)]);
+        let groups = BTreeMap::from([
+            (Key::Int(0), 2),
+            (Key::Int(9), 1),
+            (Key::Int(10), 4),
+            (Key::Int(95), 1),
+            (Key::Text("x".into()), 7),
+        ]);
         let bins = age_bins(&groups);
-        assert_eq!(bins, vec![AgeBin { from: 0, to: 9, count: 3 }, AgeBin { from: 10, to: 19, count: 4 }, AgeBin { from: 90, to: 99, count: 1 }]);
+        assert_eq!(
+            bins,
+            vec![
+                AgeBin {
+                    from: 0,
+                    to: 9,
+                    count: 3
+                },
+                AgeBin {
+                    from: 10,
+                    to: 19,
+                    count: 4
+                },
+                AgeBin {
+                    from: 90,
+                    to: 99,
+                    count: 1
+                }
+            ]
+        );
     }
 
     #[test]
     fn routes_parse() {
         assert_eq!(Route::parse(None), Some(Route::All));
-        assert_eq!(Route::parse(Some("nats")), Some(Route::One(Middleware::Nats)));
+        assert_eq!(
+            Route::parse(Some("nats")),
+            Some(Route::One(Middleware::Nats))
+        );
         assert_eq!(Route::parse(Some("kafka")), None);
     }
 }

@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::cases::{self, CaseRow, CasesPage, CasesSummary, Route, Share};
 use super::{AppError, AppState, nav};
-use crate::report::layout::{self, chart_or_error};
 use crate::report::bar_chart;
+use crate::report::layout::{self, chart_or_error};
 
 #[derive(Debug, Deserialize)]
 pub struct CasesQuery {
@@ -19,19 +19,32 @@ pub struct CasesQuery {
 
 impl CasesQuery {
     fn route(&self) -> Result<Route, AppError> {
-        Route::parse(self.route.as_deref()).ok_or_else(|| AppError::bad_request("route must be all, grpc, nats, rabbitmq or pubsub"))
+        Route::parse(self.route.as_deref()).ok_or_else(|| {
+            AppError::bad_request("route must be all, grpc, nats, rabbitmq or pubsub")
+        })
     }
 }
 
-pub async fn api_summary(State(state): State<AppState>, Query(q): Query<CasesQuery>) -> Result<Json<CasesSummary>, AppError> {
+pub async fn api_summary(
+    State(state): State<AppState>,
+    Query(q): Query<CasesQuery>,
+) -> Result<Json<CasesSummary>, AppError> {
     Ok(Json(cases::summary(&state.db, q.route()?).await?))
 }
 
-pub async fn api_cases(State(state): State<AppState>, Query(q): Query<CasesQuery>) -> Result<Json<CasesPage>, AppError> {
-    Ok(Json(cases::page(&state.db, q.route()?, q.page.unwrap_or(1)).await?))
+pub async fn api_cases(
+    State(state): State<AppState>,
+    Query(q): Query<CasesQuery>,
+) -> Result<Json<CasesPage>, AppError> {
+    Ok(Json(
+        cases::page(&state.db, q.route()?, q.page.unwrap_or(1)).await?,
+    ))
 }
 
-pub async fn page(State(state): State<AppState>, Query(q): Query<CasesQuery>) -> Result<Html<String>, AppError> {
+pub async fn page(
+    State(state): State<AppState>,
+    Query(q): Query<CasesQuery>,
+) -> Result<Html<String>, AppError> {
     let route = q.route()?;
     let summary = cases::summary(&state.db, route).await?;
     let table = cases::page(&state.db, route, q.page.unwrap_or(1)).await?;
@@ -57,7 +70,9 @@ pub async fn page(State(state): State<AppState>, Query(q): Query<CasesQuery>) ->
         }
         (case_table("cases-table", &table.cases))
     };
-    Ok(Html(layout::page("brokerbench · cases", Some(nav("Cases")), body).into_string()))
+    Ok(Html(
+        layout::page("brokerbench · cases", Some(nav("Cases")), body).into_string(),
+    ))
 }
 
 fn overview(s: &CasesSummary) -> Markup {
@@ -113,8 +128,16 @@ fn share_table(id: &str, title: &str, shares: &[Share]) -> Markup {
 }
 
 fn charts(s: &CasesSummary) -> Markup {
-    let ages: Vec<(String, f64)> = s.age_bins.iter().map(|b| (format!("{}–{}", b.from, b.to), b.count as f64)).collect();
-    let locations: Vec<(String, f64)> = s.top_locations.iter().map(|c| (c.key.clone(), c.count as f64)).collect();
+    let ages: Vec<(String, f64)> = s
+        .age_bins
+        .iter()
+        .map(|b| (format!("{}–{}", b.from, b.to), b.count as f64))
+        .collect();
+    let locations: Vec<(String, f64)> = s
+        .top_locations
+        .iter()
+        .map(|c| (c.key.clone(), c.count as f64))
+        .collect();
     html! {
         div.charts {
             (chart_or_error("chart-ages", bar_chart("cases by age", "age (years)", "cases", &ages), "ages in 10-year bins"))

@@ -37,12 +37,20 @@ pub struct HostState {
 
 impl HostState {
     pub fn new() -> Self {
-        let users = std::fs::read_to_string("/etc/passwd").map(|t| parse_passwd(&t)).unwrap_or_default();
-        Self { ram: Mutex::new(VecDeque::with_capacity(KEEP)), users }
+        let users = std::fs::read_to_string("/etc/passwd")
+            .map(|t| parse_passwd(&t))
+            .unwrap_or_default();
+        Self {
+            ram: Mutex::new(VecDeque::with_capacity(KEEP)),
+            users,
+        }
     }
 
     fn history(&self) -> Vec<RamPoint> {
-        self.ram.lock().map(|h| h.iter().cloned().collect()).unwrap_or_default()
+        self.ram
+            .lock()
+            .map(|h| h.iter().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -66,7 +74,11 @@ pub async fn sample_ram(state: Arc<HostState>, shutdown: CancellationToken) {
                     if ring.len() == KEEP {
                         ring.pop_front();
                     }
-                    ring.push_back(RamPoint { unix_ms: chrono::Utc::now().timestamp_millis(), source, ram: data });
+                    ring.push_back(RamPoint {
+                        unix_ms: chrono::Utc::now().timestamp_millis(),
+                        source,
+                        ram: data,
+                    });
                 }
             }
             Ok(Err(e)) => tracing::warn!("cannot read host RAM: {e}"),
@@ -90,15 +102,40 @@ pub struct RamReply {
 pub async fn api_ram(State(state): State<AppState>) -> Json<RamReply> {
     let history = state.host.history();
     let current = history.last().cloned();
-    Json(RamReply { source_label: current.as_ref().map(|c| source_label(c.source)), current, interval_s: SAMPLE_EVERY.as_secs(), history })
+    Json(RamReply {
+        source_label: current.as_ref().map(|c| source_label(c.source)),
+        current,
+        interval_s: SAMPLE_EVERY.as_secs(),
+        history,
+    })
 }
 
 fn ram_chart(history: &[RamPoint]) -> anyhow::Result<String> {
     let now = history.last().map(|p| p.unix_ms).unwrap_or(0);
-    let points = history.iter().map(|p| ((p.unix_ms - now) as f64 / 1000.0, p.ram.used_kib as f64 / 1_048_576.0)).collect();
-    let total = history.last().map(|p| p.ram.total_kib as f64 / 1_048_576.0).unwrap_or(0.0);
-    let lines = [Line { label: format!("used (of {total:.1} GiB)"), color: nth_color(0), points }];
-    line_chart("host RAM used", "seconds before the latest reading (s)", "used (GiB)", &lines)
+    let points = history
+        .iter()
+        .map(|p| {
+            (
+                (p.unix_ms - now) as f64 / 1000.0,
+                p.ram.used_kib as f64 / 1_048_576.0,
+            )
+        })
+        .collect();
+    let total = history
+        .last()
+        .map(|p| p.ram.total_kib as f64 / 1_048_576.0)
+        .unwrap_or(0.0);
+    let lines = [Line {
+        label: format!("used (of {total:.1} GiB)"),
+        color: nth_color(0),
+        points,
+    }];
+    line_chart(
+        "host RAM used",
+        "seconds before the latest reading (s)",
+        "used (GiB)",
+        &lines,
+    )
 }
 
 pub async fn ram_svg(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
@@ -133,14 +170,22 @@ pub struct ProcessesReply {
 
 /// The process list, largest RSS first; `filter` keeps rows whose pid, name, state or user
 /// contains it (case-insensitive).
-fn processes(state: &HostState, snapshot: Sampled<ProcessSnapshot>, filter: &str) -> ProcessesReply {
+fn processes(
+    state: &HostState,
+    snapshot: Sampled<ProcessSnapshot>,
+    filter: &str,
+) -> ProcessesReply {
     let needle = filter.trim().to_lowercase();
     let mut rows: Vec<ProcessRow> = snapshot
         .data
         .processes
         .into_iter()
         .map(|p| ProcessRow {
-            user: state.users.get(&p.uid).cloned().unwrap_or_else(|| p.uid.to_string()),
+            user: state
+                .users
+                .get(&p.uid)
+                .cloned()
+                .unwrap_or_else(|| p.uid.to_string()),
             state: format!("{} ({})", p.state, p.state_word),
             pid: p.pid,
             ppid: p.ppid,
@@ -149,10 +194,25 @@ fn processes(state: &HostState, snapshot: Sampled<ProcessSnapshot>, filter: &str
             rss_kib: p.rss_kib,
             threads: p.threads,
         })
-        .filter(|r| needle.is_empty() || [r.pid.to_string(), r.name.clone(), r.state.clone(), r.user.clone()].iter().any(|f| f.to_lowercase().contains(&needle)))
+        .filter(|r| {
+            needle.is_empty()
+                || [
+                    r.pid.to_string(),
+                    r.name.clone(),
+                    r.state.clone(),
+                    r.user.clone(),
+                ]
+                .iter()
+                .any(|f| f.to_lowercase().contains(&needle))
+        })
         .collect();
     rows.sort_by(|a, b| b.rss_kib.cmp(&a.rss_kib).then(a.pid.cmp(&b.pid)));
-    ProcessesReply { source: snapshot.source, source_label: source_label(snapshot.source), counts: snapshot.data.counts, processes: rows }
+    ProcessesReply {
+        source: snapshot.source,
+        source_label: source_label(snapshot.source),
+        counts: snapshot.data.counts,
+        processes: rows,
+    }
 }
 
 async fn read_processes(state: &AppState, filter: &str) -> Result<ProcessesReply, AppError> {
@@ -163,8 +223,13 @@ async fn read_processes(state: &AppState, filter: &str) -> Result<ProcessesReply
     Ok(processes(&state.host, snapshot, filter))
 }
 
-pub async fn api_processes(State(state): State<AppState>, Query(q): Query<ProcessQuery>) -> Result<Json<ProcessesReply>, AppError> {
-    Ok(Json(read_processes(&state, q.filter.as_deref().unwrap_or("")).await?))
+pub async fn api_processes(
+    State(state): State<AppState>,
+    Query(q): Query<ProcessQuery>,
+) -> Result<Json<ProcessesReply>, AppError> {
+    Ok(Json(
+        read_processes(&state, q.filter.as_deref().unwrap_or("")).await?,
+    ))
 }
 
 /// Refreshes the page's figures, chart and table every few seconds and applies the filter.
@@ -244,7 +309,9 @@ pub async fn page(State(state): State<AppState>) -> Result<Html<String>, AppErro
         (process_section(&procs))
         script { (PreEscaped(SCRIPT)) }
     };
-    Ok(Html(layout::page("brokerbench · host", Some(nav("Host")), body).into_string()))
+    Ok(Html(
+        layout::page("brokerbench · host", Some(nav("Host")), body).into_string(),
+    ))
 }
 
 fn process_section(procs: &ProcessesReply) -> Markup {
@@ -272,7 +339,9 @@ mod tests {
 
     #[test]
     fn passwd_names_uids() {
-        let users = parse_passwd("root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534::/:/usr/sbin/nologin\nbroken\n");
+        let users = parse_passwd(
+            "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534::/:/usr/sbin/nologin\nbroken\n",
+        );
         assert_eq!(users.get(&0).map(String::as_str), Some("root"));
         assert_eq!(users.get(&65534).map(String::as_str), Some("nobody"));
         assert_eq!(users.len(), 2);

@@ -42,7 +42,11 @@ struct AppState {
     host: Arc<host::HostState>,
 }
 
-pub async fn run(opts: ServeOpts, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    opts: ServeOpts,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let mut mongo = mongodb::options::ClientOptions::parse(&opts.mongo.uri).await?;
     // A dashboard page should fail fast with a message, not hang for the driver's default 30 s.
     mongo.server_selection_timeout = Some(Duration::from_secs(5));
@@ -50,7 +54,11 @@ pub async fn run(opts: ServeOpts, listener: TcpListener, shutdown: CancellationT
     let db = mongodb::Client::with_options(mongo)?.database(&opts.mongo.db);
     let host = Arc::new(host::HostState::new());
     let sampler = tokio::spawn(host::sample_ram(host.clone(), shutdown.clone()));
-    let state = AppState { results_dir: opts.results_dir, db, host };
+    let state = AppState {
+        results_dir: opts.results_dir,
+        db,
+        host,
+    };
     let app = Router::new()
         .route("/", get(runs::page))
         .route("/api/runs", get(runs::api))
@@ -67,7 +75,9 @@ pub async fn run(opts: ServeOpts, listener: TcpListener, shutdown: CancellationT
     if let Ok(addr) = listener.local_addr() {
         tracing::info!("dashboard on http://{addr}/");
     }
-    axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await?;
     shutdown.cancel();
     let _ = sampler.await;
     Ok(())

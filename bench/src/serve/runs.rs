@@ -29,14 +29,20 @@ pub struct RunInfo {
 
 /// The run folders (those holding a readable summary.json), newest first.
 fn list_runs(results: &Path) -> Vec<RunInfo> {
-    let Ok(entries) = std::fs::read_dir(results) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(results) else {
+        return Vec::new();
+    };
     let mut runs: Vec<RunInfo> = entries
         .flatten()
         .filter(|e| e.path().join("summary.json").is_file())
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
             let summary = read_summary(&e.path()).ok()?;
-            let mut paths: Vec<String> = summary.paths.iter().map(|p| p.middleware.to_string()).collect();
+            let mut paths: Vec<String> = summary
+                .paths
+                .iter()
+                .map(|p| p.middleware.to_string())
+                .collect();
             paths.dedup();
             Some(RunInfo {
                 report_url: format!("/runs/{name}/report.html"),
@@ -50,7 +56,11 @@ fn list_runs(results: &Path) -> Vec<RunInfo> {
             })
         })
         .collect();
-    runs.sort_by(|a, b| b.started_at.cmp(&a.started_at).then_with(|| b.name.cmp(&a.name)));
+    runs.sort_by(|a, b| {
+        b.started_at
+            .cmp(&a.started_at)
+            .then_with(|| b.name.cmp(&a.name))
+    });
     runs
 }
 
@@ -59,7 +69,10 @@ fn run_dir(results: &Path, name: &str) -> Result<PathBuf, AppError> {
     let plain = !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\']);
     let dir = results.join(name);
     if !plain || !dir.join("summary.json").is_file() {
-        return Err(AppError::not_found(format!("no run named {name:?} under {}", results.display())));
+        return Err(AppError::not_found(format!(
+            "no run named {name:?} under {}",
+            results.display()
+        )));
     }
     Ok(dir)
 }
@@ -99,7 +112,10 @@ pub async fn page(State(state): State<AppState>) -> Html<String> {
 }
 
 /// `/runs/<name>/report.html`: the run's report, written first if the folder has none yet.
-pub async fn report(State(state): State<AppState>, UrlPath(name): UrlPath<String>) -> Result<impl IntoResponse, AppError> {
+pub async fn report(
+    State(state): State<AppState>,
+    UrlPath(name): UrlPath<String>,
+) -> Result<impl IntoResponse, AppError> {
     let dir = run_dir(&state.results_dir, &name)?;
     let html = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
         let file = dir.join("report.html");
@@ -114,17 +130,31 @@ pub async fn report(State(state): State<AppState>, UrlPath(name): UrlPath<String
 }
 
 /// `/compare?run=a&run=b…`: the comparison page of the named runs, in the order given.
-pub async fn compare(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Html<String>, AppError> {
+pub async fn compare(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Html<String>, AppError> {
     let names: Vec<String> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .filter(|(k, _)| k == "run")
         .map(|(_, v)| v.into_owned())
         .collect();
     if names.len() < 2 {
-        return Err(AppError::bad_request("pick at least two runs to compare: /compare?run=<name>&run=<name>"));
+        return Err(AppError::bad_request(
+            "pick at least two runs to compare: /compare?run=<name>&run=<name>",
+        ));
     }
-    let dirs: Vec<PathBuf> = names.iter().map(|n| run_dir(&state.results_dir, n)).collect::<Result<_, _>>()?;
-    let html = tokio::task::spawn_blocking(move || crate::report::comparison_page(&dirs, Some(nav("Runs")), &crate::compare::Judging::default()))
-        .await
-        .map_err(|e| anyhow::anyhow!("comparison task failed: {e}"))??;
+    let dirs: Vec<PathBuf> = names
+        .iter()
+        .map(|n| run_dir(&state.results_dir, n))
+        .collect::<Result<_, _>>()?;
+    let html = tokio::task::spawn_blocking(move || {
+        crate::report::comparison_page(
+            &dirs,
+            Some(nav("Runs")),
+            &crate::compare::Judging::default(),
+        )
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("comparison task failed: {e}"))??;
     Ok(Html(html))
 }

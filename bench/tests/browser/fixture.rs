@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use brokerbench::run::summary::{Accounting, LATENCY_METRICS, LatencySummary, PathGuarantee, PathResult, ProcessCost, Rates, SCHEMA_VERSION, Summary, aggregate};
+use brokerbench::run::summary::{
+    Accounting, LATENCY_METRICS, LatencySummary, PathGuarantee, PathResult, ProcessCost, Rates,
+    SCHEMA_VERSION, Summary, aggregate,
+};
 use brokerbench_common::metrics::new_histogram;
 use brokerbench_common::settings::Middleware;
 use hdrhistogram::Histogram;
@@ -26,7 +29,12 @@ pub struct RunSpec {
 
 impl RunSpec {
     pub fn new(name: &str) -> Self {
-        Self { name: name.into(), generator: "open-loop", slowdown: 1, inconsistent_nats: false }
+        Self {
+            name: name.into(),
+            generator: "open-loop",
+            slowdown: 1,
+            inconsistent_nats: false,
+        }
     }
 }
 
@@ -66,7 +74,8 @@ pub fn write_run(results: &Path, spec: &RunSpec) -> PathBuf {
     for m in PATHS {
         let mut latencies = BTreeMap::new();
         for metric in LATENCY_METRICS {
-            let mut file = std::fs::File::create(dir.join(format!("{m}-r0-{metric}.hlog"))).expect("create hlog");
+            let mut file = std::fs::File::create(dir.join(format!("{m}-r0-{metric}.hlog")))
+                .expect("create hlog");
             let mut serializer = V2DeflateSerializer::new();
             let mut log = IntervalLogWriterBuilder::new()
                 .with_start_time(started)
@@ -78,7 +87,13 @@ pub fn write_run(results: &Path, spec: &RunSpec) -> PathBuf {
             for s in 0..SECONDS {
                 let h = interval(m, metric, s, spec.slowdown);
                 sum.add(&h).expect("same bounds");
-                log.write_histogram(&h, Duration::from_secs(s), Duration::from_secs(1), Tag::new(metric)).expect("write interval");
+                log.write_histogram(
+                    &h,
+                    Duration::from_secs(s),
+                    Duration::from_secs(1),
+                    Tag::new(metric),
+                )
+                .expect("write interval");
             }
             latencies.insert(metric.to_string(), LatencySummary::of(&sum));
         }
@@ -94,32 +109,69 @@ pub fn write_run(results: &Path, spec: &RunSpec) -> PathBuf {
         aggregate: aggregate(&paths),
         paths,
     };
-    std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary).expect("summary serializes")).expect("write summary");
+    std::fs::write(
+        dir.join("summary.json"),
+        serde_json::to_string_pretty(&summary).expect("summary serializes"),
+    )
+    .expect("write summary");
     write_series(&dir);
     write_host(&dir);
     dir
 }
 
-fn path_result(m: Middleware, latencies: BTreeMap<String, LatencySummary>, spec: &RunSpec) -> PathResult {
+fn path_result(
+    m: Middleware,
+    latencies: BTreeMap<String, LatencySummary>,
+    spec: &RunSpec,
+) -> PathResult {
     let achieved = if m == Middleware::Nats { 200.5 } else { 199.0 };
-    let mut accounting = Accounting { sent: 1000, sent_requests: 1000, http_2xx: 1000, accepted: 1000, published: 1000, received: 1000, stored: 1000, documents: 1000, drained_quietly: true, consistent: true, ..Default::default() };
+    let mut accounting = Accounting {
+        sent: 1000,
+        sent_requests: 1000,
+        http_2xx: 1000,
+        accepted: 1000,
+        published: 1000,
+        received: 1000,
+        stored: 1000,
+        documents: 1000,
+        drained_quietly: true,
+        consistent: true,
+        ..Default::default()
+    };
     if spec.inconsistent_nats && m == Middleware::Nats {
         accounting.stored = 990;
         accounting.documents = 990;
         accounting.unstored_at_deadline = 10;
         accounting.consistent = false;
-        accounting.problems = vec!["10 accepted cases were not stored by the drain deadline".into()];
+        accounting.problems =
+            vec!["10 accepted cases were not stored by the drain deadline".into()];
     }
     PathResult {
         middleware: m,
         repeat: 0,
         measure_seconds: SECONDS as f64,
         latencies,
-        rates: Rates { offered: 200.0, achieved, stored_per_s: achieved },
+        rates: Rates {
+            offered: 200.0,
+            achieved,
+            stored_per_s: achieved,
+        },
         accounting,
         resources: vec![
-            ProcessCost { role: "ingress".into(), name: "brokerbench".into(), pid: 100, cpu_seconds: 1.5, peak_rss_kib: 30_000 },
-            ProcessCost { role: format!("subscriber:{m}"), name: "brokerbench".into(), pid: 101, cpu_seconds: if m == Middleware::Nats { 0.5 } else { 1.0 }, peak_rss_kib: 40_000 },
+            ProcessCost {
+                role: "ingress".into(),
+                name: "brokerbench".into(),
+                pid: 100,
+                cpu_seconds: 1.5,
+                peak_rss_kib: 30_000,
+            },
+            ProcessCost {
+                role: format!("subscriber:{m}"),
+                name: "brokerbench".into(),
+                pid: 101,
+                cpu_seconds: if m == Middleware::Nats { 0.5 } else { 1.0 },
+                peak_rss_kib: 40_000,
+            },
         ],
         shared_resources: Vec::new(),
         cpu_seconds_per_10k_cases: Some(if m == Middleware::Nats { 25.0 } else { 31.25 }),
@@ -127,21 +179,34 @@ fn path_result(m: Middleware, latencies: BTreeMap<String, LatencySummary>, spec:
         host_cpu_busy: Some(0.4),
         warnings: Vec::new(),
         host_source: Some("proc".into()),
-        guarantee: Some(PathGuarantee { durability: "disk".into(), durable: m == Middleware::Nats, text: format!("{m} as tested") }),
+        guarantee: Some(PathGuarantee {
+            durability: "disk".into(),
+            durable: m == Middleware::Nats,
+            text: format!("{m} as tested"),
+        }),
         hold_calibration: None,
     }
 }
 
 fn write_series(dir: &Path) {
     let mut series = format!("repeat,{}\n", brokerbench::run::compute::TIMESERIES_HEADER);
-    let mut resources = String::from("repeat,paths,t_s,role,pid,name,cpu_seconds,rss_kib,host_used_kib,host_total_kib,host_source\n");
+    let mut resources = String::from(
+        "repeat,paths,t_s,role,pid,name,cpu_seconds,rss_kib,host_used_kib,host_total_kib,host_source\n",
+    );
     for t in 0..=SECONDS {
         for m in PATHS {
             let p99 = base_us(m, "e2e", 1) * 3 + t * 100;
-            series.push_str(&format!("0,{m},{t}.000,200.0,199.0,{}.0,{p99},{}\n", 190 + t, p99 + 500));
+            series.push_str(&format!(
+                "0,{m},{t}.000,200.0,199.0,{}.0,{p99},{}\n",
+                190 + t,
+                p99 + 500
+            ));
         }
         for (pid, role) in [(100, "ingress"), (101, "subscriber")] {
-            resources.push_str(&format!("0,grpc+nats,{t}.000,{role},{pid},brokerbench,{t}.000,30000,{},24683656,proc\n", 1_000_000 + t * 2048));
+            resources.push_str(&format!(
+                "0,grpc+nats,{t}.000,{role},{pid},brokerbench,{t}.000,30000,{},24683656,proc\n",
+                1_000_000 + t * 2048
+            ));
         }
     }
     std::fs::write(dir.join("timeseries.csv"), series).expect("write timeseries");
@@ -156,7 +221,14 @@ fn write_host(dir: &Path) {
     std::fs::write(dir.join("host.json"), host.to_string()).expect("write host.json");
 }
 
-pub const LOCATIONS: [&str; 6] = ["Guatemala", "Escuintla", "Petén", "Quetzaltenango", "Izabal", "Jutiapa"];
+pub const LOCATIONS: [&str; 6] = [
+    "Guatemala",
+    "Escuintla",
+    "Petén",
+    "Quetzaltenango",
+    "Izabal",
+    "Jutiapa",
+];
 pub const TYPES: [&str; 3] = ["imported", "non-imported", "communitary"];
 pub const STATES: [&str; 2] = ["symptomatic", "asymptomatic"];
 
@@ -198,7 +270,10 @@ pub async fn insert_cases(db: &mongodb::Database) -> BTreeMap<Middleware, Vec<Do
     for m in Middleware::ALL {
         let docs: Vec<Document> = (0..cases_per_route(m)).map(|i| case_doc(m, i)).collect();
         if !docs.is_empty() {
-            db.collection::<Document>(&m.collection()).insert_many(docs.clone()).await.expect("insert known cases");
+            db.collection::<Document>(&m.collection())
+                .insert_many(docs.clone())
+                .await
+                .expect("insert known cases");
         }
         all.insert(m, docs);
     }
@@ -207,7 +282,10 @@ pub async fn insert_cases(db: &mongodb::Database) -> BTreeMap<Middleware, Vec<Do
 
 /// A fresh database name, dropped by the test that uses it.
 pub fn test_db_name(prefix: &str) -> String {
-    format!("bbtest_{prefix}_{}", &uuid::Uuid::now_v7().simple().to_string()[20..])
+    format!(
+        "bbtest_{prefix}_{}",
+        &uuid::Uuid::now_v7().simple().to_string()[20..]
+    )
 }
 
 pub fn mongodb_uri() -> String {

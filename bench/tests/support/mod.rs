@@ -21,7 +21,9 @@ pub fn mongodb_uri() -> String {
 }
 
 pub async fn mongo() -> mongodb::Client {
-    mongodb::Client::with_uri_str(mongodb_uri()).await.expect("MongoDB URI parses")
+    mongodb::Client::with_uri_str(mongodb_uri())
+        .await
+        .expect("MongoDB URI parses")
 }
 
 /// A valid case, varied by `i`.
@@ -50,7 +52,9 @@ pub struct OwnDb {
 
 impl OwnDb {
     pub fn new() -> Self {
-        Self { name: format!("bbtest_{}", uuid::Uuid::now_v7().simple()) }
+        Self {
+            name: format!("bbtest_{}", uuid::Uuid::now_v7().simple()),
+        }
     }
 
     pub fn arg(&self) -> String {
@@ -62,7 +66,10 @@ impl Drop for OwnDb {
     fn drop(&mut self) {
         let name = self.name.clone();
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             rt.block_on(async { mongo().await.database(&name).drop().await })
         })
         .join();
@@ -101,25 +108,50 @@ impl Pipeline {
         let shutdown = CancellationToken::new();
         let mut subscribers = Vec::new();
         for &m in middlewares {
-            let mut args = vec!["brokerbench".to_string(), "subscriber".into(), format!("--middleware={m}")];
+            let mut args = vec![
+                "brokerbench".to_string(),
+                "subscriber".into(),
+                format!("--middleware={m}"),
+            ];
             args.push(format!("--mongodb-db={db}"));
             args.extend(broker_args.iter().cloned());
             subscribers.push((m, spawn(args, shutdown.clone()).await));
         }
-        let mut args = vec!["brokerbench".to_string(), "ingress".into(), format!("--routing={routing}")];
+        let mut args = vec![
+            "brokerbench".to_string(),
+            "ingress".into(),
+            format!("--routing={routing}"),
+        ];
         let names: Vec<&str> = middlewares.iter().map(|m| m.name()).collect();
         args.push(format!("--middlewares={}", names.join(",")));
         args.extend(broker_args.iter().cloned());
         let ingress = spawn(args, shutdown.clone()).await;
-        Self { ns, db, ingress, subscribers, broker_args, shutdown }
+        Self {
+            ns,
+            db,
+            ingress,
+            subscribers,
+            broker_args,
+            shutdown,
+        }
     }
 
     pub fn subscriber(&self, m: Middleware) -> &str {
-        &self.subscribers.iter().find(|(x, _)| *x == m).expect("subscriber started").1
+        &self
+            .subscribers
+            .iter()
+            .find(|(x, _)| *x == m)
+            .expect("subscriber started")
+            .1
     }
 
     pub async fn post(&self, body: &Value) -> reqwest::Response {
-        reqwest::Client::new().post(format!("{}/", self.ingress)).json(body).send().await.expect("ingress answers")
+        reqwest::Client::new()
+            .post(format!("{}/", self.ingress))
+            .json(body)
+            .send()
+            .await
+            .expect("ingress answers")
     }
 
     /// Waits until the subscriber of `m` reports `stored + duplicates >= n`, then returns its stats.
@@ -138,8 +170,16 @@ impl Pipeline {
 
     pub async fn documents(&self, m: Middleware) -> Vec<Document> {
         use futures::TryStreamExt;
-        let coll = mongo().await.database(&self.db).collection::<Document>(&m.collection());
-        coll.find(doc! {}).await.expect("find").try_collect().await.expect("read documents")
+        let coll = mongo()
+            .await
+            .database(&self.db)
+            .collection::<Document>(&m.collection());
+        coll.find(doc! {})
+            .await
+            .expect("find")
+            .try_collect()
+            .await
+            .expect("read documents")
     }
 }
 
@@ -163,7 +203,10 @@ impl Drop for Pipeline {
         let middlewares: Vec<Middleware> = self.subscribers.iter().map(|(m, _)| *m).collect();
         // Drop runs inside the test's runtime; clean up from a thread with a runtime of its own.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             rt.block_on(async {
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 for m in middlewares {
@@ -183,7 +226,9 @@ async fn spawn(mut args: Vec<String>, shutdown: CancellationToken) -> String {
     args.push(format!("--listen={}", listener.local_addr().expect("addr")));
     let role = args[1].clone();
     let task = match Opts::parse_from(&args).command {
-        Command::Subscriber(opts) => tokio::spawn(brokerbench::subscriber::run(opts, listener, shutdown)),
+        Command::Subscriber(opts) => {
+            tokio::spawn(brokerbench::subscriber::run(opts, listener, shutdown))
+        }
         Command::Ingress(opts) => tokio::spawn(brokerbench::ingress::run(opts, listener, shutdown)),
         other => panic!("not a server role: {other:?}"),
     };
@@ -192,17 +237,28 @@ async fn spawn(mut args: Vec<String>, shutdown: CancellationToken) -> String {
         if task.is_finished() {
             panic!("{role} stopped at start: {:?}", task.await);
         }
-        let probe = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("client");
+        let probe = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("client");
         if let Ok(r) = probe.get(format!("{url}/healthz")).send().await
             && r.status().is_success()
         {
             return url;
         }
-        assert!(Instant::now() < deadline, "{role} did not become healthy: {args:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{role} did not become healthy: {args:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 pub async fn stats(base: &str) -> Stats {
-    reqwest::get(format!("{base}/stats")).await.expect("stats").json().await.expect("stats JSON")
+    reqwest::get(format!("{base}/stats"))
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("stats JSON")
 }
