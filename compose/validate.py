@@ -7,11 +7,15 @@ Run through compose/validate.sh. For every compose file (alone, and with monitor
      (the `[env: NAME=]` lines of `brokerbench ingress|subscriber --help`, plus RUST_LOG and
      RUST_BACKTRACE), and values of options with possible values are among them;
   3. every published port maps to a port its service listens on;
-  4. every address a brokerbench service is given (NATS_URL, AMQP_URL, MONGODB_URI,
-     PUBSUB_EMULATOR_HOST, the ingress's BB_GRPC_ADDR) names a service of the same file and a
-     port that service listens on; listen addresses (BB_LISTEN, a gRPC subscriber's
-     BB_GRPC_ADDR) bind 0.0.0.0;
-  5. Prometheus scrapes each brokerbench service on the port it listens on.
+  4. every address a brokerbench service is given (NATS_URL, AMQP_URL, PUBSUB_EMULATOR_HOST,
+     REDIS_URL, MONGODB_URI, the ingress's BB_GRPC_ADDR) names a service of the same file and a
+     port that service listens on; each middleware a service uses has its address set (the
+     defaults are loopback); listen addresses (BB_LISTEN, a gRPC subscriber's BB_GRPC_ADDR)
+     bind 0.0.0.0;
+  5. Prometheus scrapes each brokerbench service, on the port it listens on;
+  6. the middlewares are those of the binary, each has its compose/<middleware>.yml, and
+     all.yml's ingress publishes through every one of them, each with its subscriber.
+The middlewares and their address variables come from one table, MIDDLEWARES.
 Exits non-zero with one line per problem.
 """
 
@@ -30,9 +34,20 @@ import yaml
 COMPOSE_DIR = Path(__file__).resolve().parent
 REPO = COMPOSE_DIR.parent
 MONITORING = COMPOSE_DIR / "monitoring.yml"
+ALL_FILE = COMPOSE_DIR / "all.yml"
 GENERIC_ENV = {"RUST_LOG", "RUST_BACKTRACE"}
-# what each brokerbench address variable points at
-ADDRESS_VARS = ("NATS_URL", "AMQP_URL", "MONGODB_URI", "PUBSUB_EMULATOR_HOST")
+# Every middleware brokerbench has, in its order, with the variable that gives brokerbench the
+# address of its broker (grpc has none: the ingress's BB_GRPC_ADDR is the gRPC subscriber).
+MIDDLEWARES: dict[str, str] = {
+    "grpc": "BB_GRPC_ADDR",
+    "nats": "NATS_URL",
+    "rabbitmq": "AMQP_URL",
+    "pubsub": "PUBSUB_EMULATOR_HOST",
+    "redis": "REDIS_URL",
+}
+# the address variables that point at another service, whichever role reads them (a gRPC
+# subscriber's BB_GRPC_ADDR is where it listens, so it is checked apart)
+ADDRESS_VARS = (*(v for m, v in MIDDLEWARES.items() if m != "grpc"), "MONGODB_URI")
 
 problems: list[str] = []
 
@@ -178,6 +193,11 @@ def listening_ports(name: str, svc: dict, contract: dict[str, Options] | None) -
         return ports
     if image.startswith("rabbitmq:"):
         return {5672, 15672} if "management" in image else {5672}
+    if image.startswith("redis:") or image == "redis":
+        for i, a in enumerate(cmd):
+            if a == "--port" and i + 1 < len(cmd):
+                return {int(cmd[i + 1])}
+        return {6379}
     if "google-cloud-cli" in image or "cloud-sdk" in image:
         for a in cmd:
             if a.startswith("--host-port="):
@@ -210,6 +230,13 @@ def published_targets(svc: dict) -> list[tuple[str, int]]:
 
 
 # ------------------------------------------------------------------ the checks
+
+
+def middlewares_of(role: str, env: dict[str, str]) -> list[str]:
+    """The middlewares a brokerbench service uses: the ingress's BB_MIDDLEWARES, a subscriber's
+    BB_MIDDLEWARE."""
+    value = env.get("BB_MIDDLEWARES" if role == "ingress" else "BB_MIDDLEWARE", "")
+    return [m.strip() for m in value.split(",") if m.strip()]
 
 
 def check_config(label: str, cfg: dict, contract: dict[str, Options] | None) -> None:
@@ -250,8 +277,17 @@ def check_config(label: str, cfg: dict, contract: dict[str, Options] | None) -> 
                 problem(f"{label}: {name} is the gRPC subscriber; BB_GRPC_ADDR must be 0.0.0.0:PORT")
         # addresses of other services
         targets = [v for v in ADDRESS_VARS if v in env]
-        if role == "ingress" and "grpc" in env.get("BB_MIDDLEWARES", "") and "BB_GRPC_ADDR" not in env:
-            problem(f"{label}: {name} publishes through grpc but sets no BB_GRPC_ADDR (default is loopback)")
+        for m in middlewares_of(role, env):
+            if m not in MIDDLEWARES:
+                problem(f"{label}: {name} uses middleware {m!r}, which compose/validate.py does not know "
+                        "(add it to MIDDLEWARES)")
+                continue
+            var = MIDDLEWARES[m]
+            if role == "subscriber" and m == "grpc":
+                continue  # its BB_GRPC_ADDR is where it listens, checked above
+            if var not in env:
+                verb = "publishes through" if role == "ingress" else "subscribes through"
+                problem(f"{label}: {name} {verb} {m} but sets no {var} (default is loopback)")
         if role == "ingress" and "BB_GRPC_ADDR" in env:
             targets.append("BB_GRPC_ADDR")
         for var in targets:
@@ -268,12 +304,51 @@ def check_config(label: str, cfg: dict, contract: dict[str, Options] | None) -> 
     # Prometheus targets
     if "prometheus" in services:
         prom = yaml.safe_load((COMPOSE_DIR / "prometheus" / "prometheus.yml").read_text())
+        scraped: set[str] = set()
         for job in prom.get("scrape_configs", []):
             for sd in job.get("dns_sd_configs", []):
                 for n in sd.get("names", []):
+                    scraped.add(n)
                     if n in services and listens.get(n) is not None and sd.get("port") not in listens[n]:
                         problem(f"{label}: prometheus job {job['job_name']} scrapes {n}:{sd.get('port')}, "
                                 f"but {n} listens on {sorted(listens[n])}")
+        for name, svc in services.items():
+            if role_of(svc) and name not in scraped:
+                problem(f"{label}: prometheus scrapes no {name} (compose/prometheus/prometheus.yml)")
+
+
+def check_middlewares(contract: dict[str, Options] | None) -> None:
+    """MIDDLEWARES against the binary, and a compose file per middleware."""
+    if contract:
+        known = contract["subscriber"].env.get("BB_MIDDLEWARE", {}).get("values")
+        if known is None:
+            problem("`brokerbench subscriber --help` lists no possible values of BB_MIDDLEWARE")
+        else:
+            for m in sorted(known - MIDDLEWARES.keys()):
+                problem(f"brokerbench has middleware {m!r}; add it to MIDDLEWARES in compose/validate.py "
+                        f"and give it compose/{m}.yml and a part in all.yml")
+            for m in sorted(MIDDLEWARES.keys() - known):
+                problem(f"compose/validate.py lists middleware {m!r}, which brokerbench does not have")
+    for m in MIDDLEWARES:
+        if not (COMPOSE_DIR / f"{m}.yml").exists():
+            problem(f"no compose/{m}.yml for middleware {m}")
+
+
+def check_all_file(label: str, cfg: dict) -> None:
+    """all.yml runs every middleware: the ingress publishes through each, a subscriber stores it."""
+    ingress: set[str] = set()
+    subscribers: set[str] = set()
+    for svc in (cfg.get("services") or {}).values():
+        role = role_of(svc)
+        if role == "ingress":
+            ingress.update(middlewares_of(role, env_of(svc)))
+        elif role == "subscriber":
+            subscribers.update(middlewares_of(role, env_of(svc)))
+    for m in MIDDLEWARES:
+        if m not in ingress:
+            problem(f"{label}: the ingress does not publish through {m} (BB_MIDDLEWARES)")
+        if m not in subscribers:
+            problem(f"{label}: no subscriber with BB_MIDDLEWARE={m}")
 
 
 def main() -> int:
@@ -283,6 +358,7 @@ def main() -> int:
     if contract:
         for role, opts in contract.items():
             print(f"  {role}: {', '.join(sorted(opts.env))}")
+    check_middlewares(contract)
     cmd = compose_cmd()
     stacks = sorted(p for p in COMPOSE_DIR.glob("*.yml") if p != MONITORING)
     if not stacks:
@@ -298,6 +374,8 @@ def main() -> int:
         cfg = compose_config(cmd, files, profiles)
         if cfg is not None:
             check_config(label, cfg, contract)
+            if files[0] == ALL_FILE:
+                check_all_file(label, cfg)
     if problems:
         print(f"\ncompose/validate: {len(problems)} problem(s)", file=sys.stderr)
         return 1
