@@ -154,7 +154,7 @@ main() {
 
 	step "checking the guest output with the Rust reader"
 	(cd "$root" && BB_KERNEL_VM_OUT="$work/out" \
-		cargo test -p brokerbench-common --test host_vm -- --ignored --nocapture) ||
+		cargo test --release -p brokerbench-common --test host_vm -- --ignored --nocapture) ||
 		fail "host_vm checks failed (sections in $work/out)"
 	echo "vm-test: PASS (kernel $release, VM run ${elapsed}s)"
 }
