@@ -2,11 +2,12 @@
 //! end-to-end over a bound, or stored/s below the offered rate), then bisect between the last
 //! good and the first bad rate. Writes the latency-vs-rate curve to `sweep.json` and `sweep.csv`.
 
-use std::fmt::Write as _;
+use brokerbench_common::latency::LatencyMetric;
 
 use clap::Args;
 use serde::Serialize;
 
+use crate::run::rows::{self, SweepRow};
 use crate::run::summary::PathResult;
 use crate::run::{RunOpts, group_run, output};
 
@@ -92,31 +93,30 @@ pub async fn run(mut opts: SweepOpts) -> anyhow::Result<()> {
             points,
         });
     }
-    let mut csv = String::from(
-        "middleware,offered_per_s,achieved_per_s,stored_per_s,e2e_p50_us,e2e_p99_us,e2e_p999_us,http_corrected_p99_us,unanswered_requests,unstored_at_deadline,consistent\n",
-    );
+    let mut rows = Vec::new();
     for p in &paths {
         for r in &p.points {
-            let e2e = r.latencies.get("e2e").cloned().unwrap_or_default();
-            let http = r
+            let e2e = r
                 .latencies
-                .get("http_corrected")
-                .map(|l| l.p99)
-                .unwrap_or(0);
-            let _ = writeln!(
-                csv,
-                "{},{:.1},{:.1},{:.1},{},{},{},{http},{},{},{}",
-                p.middleware,
-                r.rates.offered,
-                r.rates.achieved,
-                r.rates.stored_per_s,
-                e2e.p50,
-                e2e.p99,
-                e2e.p999,
-                r.accounting.unanswered_requests,
-                r.accounting.unstored_at_deadline,
-                r.accounting.consistent
-            );
+                .get(&LatencyMetric::E2e)
+                .cloned()
+                .unwrap_or_default();
+            rows.push(SweepRow {
+                middleware: p.middleware.clone(),
+                offered_per_s: r.rates.offered,
+                achieved_per_s: r.rates.achieved,
+                stored_per_s: r.rates.stored_per_s,
+                e2e_p50_us: e2e.p50,
+                e2e_p99_us: e2e.p99,
+                e2e_p999_us: e2e.p999,
+                http_corrected_p99_us: r
+                    .latencies
+                    .get(&LatencyMetric::HttpCorrected)
+                    .map_or(0, |l| l.p99),
+                unanswered_requests: r.accounting.unanswered_requests,
+                unstored_at_deadline: r.accounting.unstored_at_deadline,
+                consistent: r.accounting.consistent,
+            });
         }
         println!(
             "{:>9}: saturates above {}",
@@ -126,7 +126,7 @@ pub async fn run(mut opts: SweepOpts) -> anyhow::Result<()> {
                 .unwrap_or_else(|| "— (even the start rate saturated)".into())
         );
     }
-    std::fs::write(ctx.dir.join("sweep.csv"), csv)?;
+    rows::append(&ctx.dir.join("sweep.csv"), rows)?;
     output::write_json(
         &ctx.dir.join("sweep.json"),
         &serde_json::json!({
@@ -142,7 +142,7 @@ pub async fn run(mut opts: SweepOpts) -> anyhow::Result<()> {
 fn saturated(opts: &SweepOpts, r: &PathResult) -> bool {
     let p99_ms = r
         .latencies
-        .get("e2e")
+        .get(&LatencyMetric::E2e)
         .map(|l| l.p99 as f64 / 1000.0)
         .unwrap_or(f64::INFINITY);
     p99_ms > opts.p99_bound_ms

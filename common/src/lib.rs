@@ -5,5 +5,7 @@ pub mod case;
 pub mod casegen;
 pub mod envelope;
 pub mod host;
+pub mod latency;
 pub mod metrics;
+pub mod middleware;
 pub mod settings;

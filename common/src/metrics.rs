@@ -2,6 +2,7 @@
 //! (`/metrics`) and as [`Stats`] JSON with each histogram in HdrHistogram's V2 compressed form
 //! (`/stats`), so the bench runner can merge exact distributions instead of averaging summaries.
 
+use crate::latency::LatencyMetric;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -227,8 +228,8 @@ impl Registry {
     }
 
     /// The latency histogram under this key, created empty on first use.
-    pub fn latency(&self, name: &str, middleware: Option<&str>) -> Arc<Latency> {
-        find_or_insert(&self.latencies, name, middleware, || {
+    pub fn latency(&self, metric: LatencyMetric, middleware: Option<&str>) -> Arc<Latency> {
+        find_or_insert(&self.latencies, metric.key(), middleware, || {
             Latency::new(self.window.clone())
         })
     }
@@ -389,14 +390,14 @@ impl Stats {
     /// component has no such histogram, or it does not decode.
     pub fn histogram(
         &self,
-        name: &str,
+        metric: LatencyMetric,
         middleware: Option<&str>,
         phase: Option<Phase>,
     ) -> Option<Histogram<u64>> {
         let mut found = self
             .latencies
             .iter()
-            .filter(|l| l.key.name == name && l.key.middleware.as_deref() == middleware)
+            .filter(|l| l.key.name == metric.key() && l.key.middleware.as_deref() == middleware)
             .filter(|l| phase.is_none() || l.key.phase == phase)
             .peekable();
         found.peek()?;
@@ -415,14 +416,16 @@ mod tests {
     #[test]
     fn histogram_survives_encoding_and_merges() {
         let reg = Registry::new("test");
-        let lat = reg.latency("e2e", Some("nats"));
+        let lat = reg.latency(LatencyMetric::E2e, Some("nats"));
         for us in 1..=1000 {
             lat.record_us(0, us);
         }
         let stats: Stats =
             serde_json::from_str(&serde_json::to_string(&reg.stats()).expect("json"))
                 .expect("back");
-        let mut h = stats.histogram("e2e", Some("nats"), None).expect("present");
+        let mut h = stats
+            .histogram(LatencyMetric::E2e, Some("nats"), None)
+            .expect("present");
         assert_eq!(h.len(), 1000);
         h.add(lat.snapshot(None)).expect("same bounds merge");
         assert_eq!(h.len(), 2000);
@@ -432,7 +435,7 @@ mod tests {
     #[test]
     fn samples_belong_to_the_phase_of_their_origin_not_of_their_recording() {
         let reg = Registry::new("test");
-        let lat = reg.latency("e2e", None);
+        let lat = reg.latency(LatencyMetric::E2e, None);
         lat.record_us(5, 1);
         reg.window().set(PhaseBounds {
             measure_start_ns: 100,
@@ -450,7 +453,11 @@ mod tests {
         }
         lat.record_n_us(120, 3_600_000_001, 2);
         let stats = reg.stats();
-        let count = |phase| stats.histogram("e2e", None, Some(phase)).map(|h| h.len());
+        let count = |phase| {
+            stats
+                .histogram(LatencyMetric::E2e, None, Some(phase))
+                .map(|h| h.len())
+        };
         assert_eq!(
             count(Phase::Warmup),
             Some(2),
@@ -462,16 +469,21 @@ mod tests {
             "origins 5 (unset window), 100, 150, 199 and two clamped samples"
         );
         assert_eq!(count(Phase::After), Some(1));
-        assert_eq!(stats.histogram("e2e", None, None).map(|h| h.len()), Some(9));
+        assert_eq!(
+            stats
+                .histogram(LatencyMetric::E2e, None, None)
+                .map(|h| h.len()),
+            Some(9)
+        );
         assert!(
             stats
-                .histogram("e2e", None, Some(Phase::Measure))
+                .histogram(LatencyMetric::E2e, None, Some(Phase::Measure))
                 .expect("measure")
                 .max()
                 >= 3_600_000_000,
             "clamped to the top"
         );
-        assert!(stats.histogram("nothing", None, None).is_none());
+        assert!(stats.histogram(LatencyMetric::Store, None, None).is_none());
     }
 
     #[test]

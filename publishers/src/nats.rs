@@ -2,18 +2,18 @@
 
 use std::future::IntoFuture;
 
-use async_nats::jetstream::{self, stream};
+use async_nats::jetstream;
 use brokerbench_common::envelope::Envelope;
+use brokerbench_common::middleware::BoxError;
+use brokerbench_common::middleware::nats::ensure_stream;
 use brokerbench_common::settings::{Durability, Middleware, NatsMode, NatsSettings};
 use bytes::Bytes;
 use futures::future::try_join_all;
 
-use crate::PublishError;
+use crate::PathError;
 
-fn err(
-    action: &'static str,
-) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> PublishError {
-    move |e| PublishError::new(Middleware::Nats, action, e)
+fn err<E: Into<BoxError>>(action: &'static str) -> impl FnOnce(E) -> PathError {
+    PathError::during(Middleware::Nats, action)
 }
 
 #[derive(Debug, Clone)]
@@ -27,10 +27,10 @@ impl NatsPublisher {
     pub async fn connect(
         settings: &NatsSettings,
         durability: Durability,
-    ) -> Result<Self, PublishError> {
+    ) -> Result<Self, PathError> {
         let client = async_nats::connect(&settings.url)
             .await
-            .map_err(|e| err("connect")(e.into()))?;
+            .map_err(err("connect"))?;
         let jetstream = match settings.mode {
             NatsMode::Core => None,
             NatsMode::Jetstream => {
@@ -46,7 +46,7 @@ impl NatsPublisher {
         })
     }
 
-    pub async fn publish(&self, batch: &[Envelope]) -> Result<(), PublishError> {
+    pub async fn publish(&self, batch: &[Envelope]) -> Result<(), PathError> {
         match &self.jetstream {
             None => {
                 for envelope in batch {
@@ -54,12 +54,9 @@ impl NatsPublisher {
                     self.client
                         .publish(self.subject.clone(), payload)
                         .await
-                        .map_err(|e| err("publish")(e.into()))?;
+                        .map_err(err("publish"))?;
                 }
-                self.client
-                    .flush()
-                    .await
-                    .map_err(|e| err("flush")(e.into()))
+                self.client.flush().await.map_err(err("flush"))
             }
             Some(js) => {
                 // Send the whole batch first, then await every PubAck: pipelined, not lock-step.
@@ -69,50 +66,14 @@ impl NatsPublisher {
                     let ack = js
                         .publish(self.subject.clone(), payload)
                         .await
-                        .map_err(|e| err("publish")(e.into()))?;
+                        .map_err(err("publish"))?;
                     acks.push(ack);
                 }
                 try_join_all(acks.into_iter().map(IntoFuture::into_future))
                     .await
-                    .map_err(|e| err("await PubAck")(e.into()))?;
+                    .map_err(err("await PubAck"))?;
                 Ok(())
             }
         }
     }
-}
-
-/// Creates the stream capturing the subject if it does not exist yet (idempotent), on file storage
-/// for the `disk` profile and in memory for `memory`.
-pub async fn ensure_stream(
-    js: &jetstream::Context,
-    settings: &NatsSettings,
-    durability: Durability,
-) -> Result<stream::Stream, PublishError> {
-    let storage = match durability {
-        Durability::Disk => stream::StorageType::File,
-        Durability::Memory => stream::StorageType::Memory,
-    };
-    js.get_or_create_stream(stream::Config {
-        name: settings.stream.clone(),
-        subjects: vec![settings.subject.clone()],
-        storage,
-        ..Default::default()
-    })
-    .await
-    .map_err(|e| err("create stream")(e.into()))
-}
-
-/// Deletes the JetStream stream (and with it its consumers); nothing to do in core mode.
-pub async fn remove_stream(settings: &NatsSettings) -> Result<(), PublishError> {
-    if settings.mode == NatsMode::Core {
-        return Ok(());
-    }
-    let client = async_nats::connect(&settings.url)
-        .await
-        .map_err(|e| err("connect")(e.into()))?;
-    jetstream::new(client)
-        .delete_stream(&settings.stream)
-        .await
-        .map_err(|e| err("delete stream")(e.into()))?;
-    Ok(())
 }

@@ -2,21 +2,21 @@
 //! publisher confirms awaited.
 
 use brokerbench_common::envelope::Envelope;
+use brokerbench_common::middleware::rabbitmq::{declare_queue, open};
 use brokerbench_common::settings::{Durability, Middleware, RabbitmqSettings};
 use futures::future::try_join_all;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Channel, Connection};
 
-use crate::PublishError;
+use crate::PathError;
 
 /// AMQP delivery mode 2: the broker writes the message to disk before confirming it.
 const PERSISTENT: u8 = 2;
 /// AMQP delivery mode 1: the broker keeps the message in memory.
 const TRANSIENT: u8 = 1;
 
-fn err(action: &'static str) -> impl FnOnce(lapin::Error) -> PublishError {
-    move |e| PublishError::new(Middleware::Rabbitmq, action, e)
+fn err(action: &'static str) -> impl FnOnce(lapin::Error) -> PathError {
+    PathError::during(Middleware::Rabbitmq, action)
 }
 
 #[derive(Debug, Clone)]
@@ -32,14 +32,8 @@ impl RabbitmqPublisher {
     pub async fn connect(
         settings: &RabbitmqSettings,
         durability: Durability,
-    ) -> Result<Self, PublishError> {
-        let connection = Connection::connect(&settings.url, ConnectionProperties::default())
-            .await
-            .map_err(err("connect"))?;
-        let channel = connection
-            .create_channel()
-            .await
-            .map_err(err("open channel"))?;
+    ) -> Result<Self, PathError> {
+        let (connection, channel) = open(settings).await?;
         declare_queue(&channel, &settings.queue).await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
@@ -57,7 +51,7 @@ impl RabbitmqPublisher {
         })
     }
 
-    pub async fn publish(&self, batch: &[Envelope]) -> Result<(), PublishError> {
+    pub async fn publish(&self, batch: &[Envelope]) -> Result<(), PathError> {
         let properties = BasicProperties::default()
             .with_delivery_mode(self.delivery_mode)
             .with_content_type("application/x-protobuf".into());
@@ -79,49 +73,9 @@ impl RabbitmqPublisher {
         for confirmation in try_join_all(confirms).await.map_err(err("await confirm"))? {
             if !confirmation.is_ack() {
                 let text = "broker did not confirm the message (nack)";
-                return Err(PublishError::new(
-                    Middleware::Rabbitmq,
-                    "await confirm",
-                    text,
-                ));
+                return Err(PathError::new(Middleware::Rabbitmq, "await confirm", text));
             }
         }
         Ok(())
     }
-}
-
-/// Declares the durable queue; both sides call it so start-up order does not matter.
-pub async fn declare_queue(channel: &Channel, queue: &str) -> Result<(), PublishError> {
-    channel
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .map(|_| ())
-        .map_err(err("declare queue"))
-}
-
-/// Deletes the queue (with whatever it still holds).
-pub async fn delete_queue(settings: &RabbitmqSettings) -> Result<(), PublishError> {
-    let connection = Connection::connect(&settings.url, ConnectionProperties::default())
-        .await
-        .map_err(err("connect"))?;
-    let channel = connection
-        .create_channel()
-        .await
-        .map_err(err("open channel"))?;
-    channel
-        .queue_delete(
-            settings.queue.as_str().into(),
-            lapin::options::QueueDeleteOptions::default(),
-        )
-        .await
-        .map_err(err("delete queue"))?;
-    let _ = connection.close(0, "done".into()).await;
-    Ok(())
 }

@@ -6,9 +6,14 @@ use async_nats::jetstream::AckKind;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use tokio::sync::oneshot;
 
-use crate::BoxError;
 use crate::pubsub::PubsubAck;
+use crate::redis::RedisAck;
+use brokerbench_common::middleware::BoxError;
 
+#[expect(
+    clippy::large_enum_variant,
+    reason = "moved once through the sink per delivery; boxing the JetStream message would cost an allocation per delivery instead"
+)]
 pub enum Acker {
     /// The gRPC `Deliver` call waits on this; dropping it unsent reports a failure to the caller.
     Grpc(oneshot::Sender<()>),
@@ -17,6 +22,7 @@ pub enum Acker {
     NatsJetstream(async_nats::jetstream::Message),
     Rabbitmq(lapin::Acker),
     Pubsub(PubsubAck),
+    Redis(RedisAck),
 }
 
 impl Acker {
@@ -32,6 +38,7 @@ impl Acker {
                 .map(drop)
                 .map_err(Into::into),
             Self::Pubsub(ack) => ack.ack().await,
+            Self::Redis(ack) => ack.ack().await,
         }
     }
 
@@ -53,6 +60,10 @@ impl Acker {
                 .map(drop)
                 .map_err(Into::into),
             Self::Pubsub(ack) => ack.nack().await,
+            Self::Redis(ack) => {
+                ack.nack();
+                Ok(())
+            }
         }
     }
 }
@@ -65,6 +76,7 @@ impl fmt::Debug for Acker {
             Self::NatsJetstream(_) => "Acker::NatsJetstream",
             Self::Rabbitmq(_) => "Acker::Rabbitmq",
             Self::Pubsub(_) => "Acker::Pubsub",
+            Self::Redis(_) => "Acker::Redis",
         })
     }
 }

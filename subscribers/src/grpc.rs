@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
 
-use crate::{Acker, Delivery, SubscribeError, SubscriberMetrics};
+use crate::{Acker, Delivery, PathError, SubscriberMetrics};
 
 struct Sink {
     metrics: SubscriberMetrics,
@@ -57,10 +57,10 @@ pub async fn serve(
     metrics: SubscriberMetrics,
     tx: mpsc::Sender<Delivery>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), SubscribeError> {
+) -> Result<(), PathError> {
     tonic::transport::Server::builder()
         .add_service(CaseSinkServer::new(Sink { metrics, tx }))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await
-        .map_err(|e| SubscribeError::new(Middleware::Grpc, "serve", e))
+        .map_err(PathError::during(Middleware::Grpc, "serve"))
 }

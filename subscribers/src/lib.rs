@@ -1,6 +1,6 @@
 //! Subscribers: the consuming side of each middleware.
 //!
-//! A [`Source`] (closed enum over the four paths) turns the middleware's messages into
+//! A [`Source`] (closed enum over the paths) turns the middleware's messages into
 //! [`Delivery`] values on a bounded channel; the [`sink`] stores them in MongoDB in batches and
 //! only then acknowledges each to its middleware, so a crash between receive and store means a
 //! redelivery (at least once), never a loss, on the paths that can redeliver.
@@ -10,12 +10,14 @@ mod grpc;
 mod nats;
 mod pubsub;
 mod rabbitmq;
+mod redis;
 pub mod sink;
 
 use std::future::Future;
 use std::sync::Arc;
 
 use brokerbench_common::envelope::{Envelope, now_ns};
+use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::metrics::{Counter, Latency, Registry};
 use brokerbench_common::settings::{BrokerSettings, Middleware};
 use tokio::net::TcpListener;
@@ -23,30 +25,7 @@ use tokio::sync::mpsc;
 
 pub use ack::Acker;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-#[derive(Debug, thiserror::Error)]
-#[error("{middleware} subscriber: {action} failed: {source}")]
-pub struct SubscribeError {
-    pub middleware: Middleware,
-    pub action: &'static str,
-    #[source]
-    pub source: BoxError,
-}
-
-impl SubscribeError {
-    pub(crate) fn new(
-        middleware: Middleware,
-        action: &'static str,
-        source: impl Into<BoxError>,
-    ) -> Self {
-        Self {
-            middleware,
-            action,
-            source: source.into(),
-        }
-    }
-}
+pub use brokerbench_common::middleware::PathError;
 
 /// One received envelope and the handle that acknowledges it to its middleware.
 #[derive(Debug)]
@@ -90,9 +69,9 @@ impl SubscriberMetrics {
             stored: registry.counter("stored", m),
             duplicates: registry.counter("duplicates", m),
             errors: registry.counter("errors", m),
-            delivery: registry.latency("delivery", m),
-            store: registry.latency("store", m),
-            end_to_end: registry.latency("e2e", m),
+            delivery: registry.latency(LatencyMetric::Delivery, m),
+            store: registry.latency(LatencyMetric::Store, m),
+            end_to_end: registry.latency(LatencyMetric::E2e, m),
         }
     }
 
@@ -108,11 +87,16 @@ impl SubscriberMetrics {
 }
 
 /// Where a subscriber's messages come from.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per subscriber process, built once"
+)]
 pub enum Source {
     Grpc(TcpListener),
     Nats(nats::NatsSource),
     Rabbitmq(rabbitmq::RabbitmqSource),
     Pubsub(pubsub::PubsubSource),
+    Redis(redis::RedisSource),
 }
 
 impl Source {
@@ -121,27 +105,26 @@ impl Source {
     pub async fn connect(
         middleware: Middleware,
         settings: &BrokerSettings,
-    ) -> Result<Self, SubscribeError> {
+    ) -> Result<Self, PathError> {
+        let window = settings.path.consumer_window;
         Ok(match middleware {
             Middleware::Grpc => Self::Grpc(
                 TcpListener::bind(&settings.grpc.addr)
                     .await
-                    .map_err(|e| SubscribeError::new(Middleware::Grpc, "bind", e))?,
+                    .map_err(PathError::during(Middleware::Grpc, "bind"))?,
             ),
             Middleware::Nats => {
                 Self::Nats(nats::NatsSource::connect(&settings.nats, settings.path).await?)
             }
-            Middleware::Rabbitmq => Self::Rabbitmq(
-                rabbitmq::RabbitmqSource::connect(
-                    &settings.rabbitmq,
-                    settings.path.consumer_window,
-                )
-                .await?,
-            ),
-            Middleware::Pubsub => Self::Pubsub(
-                pubsub::PubsubSource::connect(&settings.pubsub, settings.path.consumer_window)
-                    .await?,
-            ),
+            Middleware::Rabbitmq => {
+                Self::Rabbitmq(rabbitmq::RabbitmqSource::connect(&settings.rabbitmq, window).await?)
+            }
+            Middleware::Pubsub => {
+                Self::Pubsub(pubsub::PubsubSource::connect(&settings.pubsub, window).await?)
+            }
+            Middleware::Redis => {
+                Self::Redis(redis::RedisSource::connect(&settings.redis, window).await?)
+            }
         })
     }
 
@@ -151,12 +134,13 @@ impl Source {
         metrics: SubscriberMetrics,
         tx: mpsc::Sender<Delivery>,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), SubscribeError> {
+    ) -> Result<(), PathError> {
         match self {
             Self::Grpc(listener) => grpc::serve(listener, metrics, tx, shutdown).await,
             Self::Nats(source) => source.run(metrics, tx, shutdown).await,
             Self::Rabbitmq(source) => source.run(metrics, tx, shutdown).await,
             Self::Pubsub(source) => source.run(metrics, tx, shutdown).await,
+            Self::Redis(source) => source.run(metrics, tx, shutdown).await,
         }
     }
 }

@@ -3,45 +3,43 @@
 use std::future::Future;
 
 use async_nats::jetstream::{self, AckKind, consumer};
+use brokerbench_common::middleware::BoxError;
+use brokerbench_common::middleware::nats::ensure_stream;
 use brokerbench_common::settings::{Middleware, NatsMode, NatsSettings, PathSettings};
-use brokerbench_publishers::nats::ensure_stream;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::{Acker, Delivery, SubscribeError, SubscriberMetrics, decode};
+use crate::{Acker, Delivery, PathError, SubscriberMetrics, decode};
 
-fn err(
-    action: &'static str,
-) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> SubscribeError {
-    move |e| SubscribeError::new(Middleware::Nats, action, e)
+fn err<E: Into<BoxError>>(action: &'static str) -> impl FnOnce(E) -> PathError {
+    PathError::during(Middleware::Nats, action)
 }
 
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per subscriber process, built once"
+)]
 pub enum NatsSource {
     Core(async_nats::Subscriber),
     Jetstream(consumer::Consumer<consumer::pull::Config>),
 }
 
 impl NatsSource {
-    pub async fn connect(
-        settings: &NatsSettings,
-        path: PathSettings,
-    ) -> Result<Self, SubscribeError> {
+    pub async fn connect(settings: &NatsSettings, path: PathSettings) -> Result<Self, PathError> {
         let client = async_nats::connect(&settings.url)
             .await
-            .map_err(|e| err("connect")(e.into()))?;
+            .map_err(err("connect"))?;
         match settings.mode {
             NatsMode::Core => {
                 let sub = client
                     .subscribe(settings.subject.clone())
                     .await
-                    .map_err(|e| err("subscribe")(e.into()))?;
+                    .map_err(err("subscribe"))?;
                 Ok(Self::Core(sub))
             }
             NatsMode::Jetstream => {
                 let js = jetstream::new(client);
-                let stream = ensure_stream(&js, settings, path.durability)
-                    .await
-                    .map_err(|e| err("create stream")(e.into()))?;
+                let stream = ensure_stream(&js, settings, path.durability).await?;
                 let consumer = stream
                     .get_or_create_consumer(
                         &settings.consumer,
@@ -53,7 +51,7 @@ impl NatsSource {
                         },
                     )
                     .await
-                    .map_err(|e| err("create consumer")(e.into()))?;
+                    .map_err(err("create consumer"))?;
                 Ok(Self::Jetstream(consumer))
             }
         }
@@ -64,7 +62,7 @@ impl NatsSource {
         metrics: SubscriberMetrics,
         tx: mpsc::Sender<Delivery>,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), SubscribeError> {
+    ) -> Result<(), PathError> {
         tokio::pin!(shutdown);
         match self {
             Self::Core(mut sub) => loop {
@@ -82,10 +80,7 @@ impl NatsSource {
                 }
             },
             Self::Jetstream(consumer) => {
-                let mut messages = consumer
-                    .messages()
-                    .await
-                    .map_err(|e| err("pull messages")(e.into()))?;
+                let mut messages = consumer.messages().await.map_err(err("pull messages"))?;
                 loop {
                     let message = tokio::select! {
                         () = &mut shutdown => return Ok(()),

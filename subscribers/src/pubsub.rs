@@ -10,8 +10,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use brokerbench_common::middleware::pubsub::{ACK_DEADLINE_SECONDS, ensure_topology};
+use brokerbench_common::pubsub_configure;
 use brokerbench_common::settings::{Middleware, PubsubSettings};
-use brokerbench_publishers::pubsub::{ACK_DEADLINE_SECONDS, emulator, ensure_topology};
 use futures::FutureExt;
 use futures::future::{join_all, try_join_all};
 use google_cloud_pubsub::client::Subscriber;
@@ -19,7 +20,9 @@ use google_cloud_pubsub::subscriber::handler::Handler;
 use google_cloud_pubsub::subscriber::{MessageStream, ShutdownBehavior};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use crate::{Acker, BoxError, Delivery, SubscribeError, SubscriberMetrics, decode};
+use brokerbench_common::middleware::BoxError;
+
+use crate::{Acker, Delivery, PathError, SubscriberMetrics, decode};
 
 /// Concurrent streaming pulls on the subscription, merged into one channel. The emulator paces
 /// each stream (about 1000 messages per 500 ms, measured with 0.8.20), so one stream would cap
@@ -31,8 +34,8 @@ const MAX_OUTSTANDING_BYTES: i64 = 64 * 1024 * 1024;
 /// Pub/Sub before giving up (what is left unacked is redelivered later).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-fn err(action: &'static str) -> impl FnOnce(BoxError) -> SubscribeError {
-    move |e| SubscribeError::new(Middleware::Pubsub, action, e)
+fn err<E: Into<BoxError>>(action: &'static str) -> impl FnOnce(E) -> PathError {
+    PathError::during(Middleware::Pubsub, action)
 }
 
 /// The handle that acknowledges one Pub/Sub message. It holds one place of the consumer window
@@ -78,20 +81,12 @@ impl PubsubSource {
     /// Consumes with at most `window` messages handed to the sink and not yet acknowledged. The
     /// window is split over the parallel streams as the service's flow control, which real Pub/Sub
     /// honours, and enforced here as well, because the emulator ignores flow control.
-    pub async fn connect(settings: &PubsubSettings, window: u16) -> Result<Self, SubscribeError> {
-        ensure_topology(settings)
-            .await
-            .map_err(|e| err("create topic and subscription")(e.into()))?;
-        let mut builder = Subscriber::builder();
-        if let Some((endpoint, credentials)) = emulator(settings) {
-            builder = builder
-                .with_endpoint(endpoint)
-                .with_credentials(credentials);
-        }
-        let client = builder
+    pub async fn connect(settings: &PubsubSettings, window: u16) -> Result<Self, PathError> {
+        ensure_topology(settings).await?;
+        let client = pubsub_configure!(Subscriber::builder(), settings)
             .build()
             .await
-            .map_err(|e| err("build subscriber client")(e.into()))?;
+            .map_err(err("build subscriber client"))?;
         Ok(Self {
             client,
             subscription: settings.subscription_path(),
@@ -104,7 +99,7 @@ impl PubsubSource {
         metrics: SubscriberMetrics,
         tx: mpsc::Sender<Delivery>,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), SubscribeError> {
+    ) -> Result<(), PathError> {
         let per_stream = i64::from(self.window.div_ceil(PARALLEL_STREAMS as u16));
         let window = Arc::new(Semaphore::new(self.window.into()));
         let mut streams: Vec<MessageStream> = (0..PARALLEL_STREAMS)
@@ -153,7 +148,7 @@ async fn pull(
     metrics: &SubscriberMetrics,
     tx: &mpsc::Sender<Delivery>,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), SubscribeError> {
+) -> Result<(), PathError> {
     tokio::pin!(shutdown);
     loop {
         let place = tokio::select! {
@@ -165,7 +160,7 @@ async fn pull(
             () = tx.closed() => return Ok(()),
             next = stream.next() => match next {
                 Some(Ok(pair)) => pair,
-                Some(Err(e)) => return Err(err("streaming pull")(e.into())),
+                Some(Err(e)) => return Err(err("streaming pull")(e)),
                 None => return Ok(()),
             },
         };

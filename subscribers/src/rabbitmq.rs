@@ -2,18 +2,18 @@
 
 use std::future::Future;
 
+use brokerbench_common::middleware::rabbitmq::{declare_queue, open};
 use brokerbench_common::settings::{Middleware, RabbitmqSettings};
-use brokerbench_publishers::rabbitmq::declare_queue;
 use futures::StreamExt;
 use lapin::options::{BasicConsumeOptions, BasicQosOptions, BasicRejectOptions};
 use lapin::types::FieldTable;
-use lapin::{Connection, ConnectionProperties, Consumer};
+use lapin::{Connection, Consumer};
 use tokio::sync::mpsc;
 
-use crate::{Acker, Delivery, SubscribeError, SubscriberMetrics, decode};
+use crate::{Acker, Delivery, PathError, SubscriberMetrics, decode};
 
-fn err(action: &'static str) -> impl FnOnce(lapin::Error) -> SubscribeError {
-    move |e| SubscribeError::new(Middleware::Rabbitmq, action, e)
+fn err(action: &'static str) -> impl FnOnce(lapin::Error) -> PathError {
+    PathError::during(Middleware::Rabbitmq, action)
 }
 
 pub struct RabbitmqSource {
@@ -23,17 +23,9 @@ pub struct RabbitmqSource {
 
 impl RabbitmqSource {
     /// Consumes with at most `window` unacknowledged deliveries (basic.qos prefetch).
-    pub async fn connect(settings: &RabbitmqSettings, window: u16) -> Result<Self, SubscribeError> {
-        let connection = Connection::connect(&settings.url, ConnectionProperties::default())
-            .await
-            .map_err(err("connect"))?;
-        let channel = connection
-            .create_channel()
-            .await
-            .map_err(err("open channel"))?;
-        declare_queue(&channel, &settings.queue)
-            .await
-            .map_err(|e| SubscribeError::new(Middleware::Rabbitmq, "declare queue", e))?;
+    pub async fn connect(settings: &RabbitmqSettings, window: u16) -> Result<Self, PathError> {
+        let (connection, channel) = open(settings).await?;
+        declare_queue(&channel, &settings.queue).await?;
         channel
             .basic_qos(window, BasicQosOptions::default())
             .await
@@ -58,7 +50,7 @@ impl RabbitmqSource {
         metrics: SubscriberMetrics,
         tx: mpsc::Sender<Delivery>,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), SubscribeError> {
+    ) -> Result<(), PathError> {
         tokio::pin!(shutdown);
         loop {
             let delivery = tokio::select! {

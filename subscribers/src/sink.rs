@@ -22,7 +22,7 @@ use mongodb::{Client, Collection};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout_at};
 
-use crate::{Delivery, SubscribeError, SubscriberMetrics};
+use crate::{Delivery, PathError, SubscriberMetrics};
 
 /// MongoDB's duplicate-key error code.
 const DUPLICATE_KEY: i32 = 11000;
@@ -42,10 +42,10 @@ pub async fn open_collection(
     uri: &str,
     db: &str,
     middleware: Middleware,
-) -> Result<Collection<Document>, SubscribeError> {
+) -> Result<Collection<Document>, PathError> {
     let client = Client::with_uri_str(uri)
         .await
-        .map_err(|e| SubscribeError::new(middleware, "connect to MongoDB", e))?;
+        .map_err(PathError::during(middleware, "connect to MongoDB"))?;
     Ok(client.database(db).collection(&middleware.collection()))
 }
 

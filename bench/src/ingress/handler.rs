@@ -25,18 +25,18 @@ pub async fn post_cases(
     body: Body,
 ) -> Response {
     let arrived = tokio::time::Instant::now();
-    let registry = &ingress.registry;
-    registry.counter("requests", None).add(1);
+    let counters = &ingress.counters;
+    counters.requests.add(1);
     let response = accept(&ingress, &headers, body).await;
     if let Some(hold) = ingress.hold_answer {
         crate::precise::wait_until_async(arrived + hold).await;
     }
     let class = match response.status().as_u16() {
-        200..=299 => "responses_2xx",
-        400..=499 => "responses_4xx",
-        _ => "responses_5xx",
+        200..=299 => &counters.responses_2xx,
+        400..=499 => &counters.responses_4xx,
+        _ => &counters.responses_5xx,
     };
-    registry.counter(class, None).add(1);
+    class.add(1);
     response
 }
 
@@ -64,7 +64,7 @@ async fn accept(ingress: &Ingress, headers: &HeaderMap, body: Body) -> Response 
         .in_flight
         .try_acquire_many(u32::try_from(n).unwrap_or(u32::MAX))
     else {
-        ingress.registry.counter("saturated", None).add(1);
+        ingress.counters.saturated.add(1);
         let text = format!(
             "publish pipeline is saturated ({} cases in flight); retry shortly",
             ingress.max_in_flight
@@ -93,7 +93,7 @@ async fn accept(ingress: &Ingress, headers: &HeaderMap, body: Body) -> Response 
     if let Some(failure) = results.into_iter().find_map(Result::err) {
         return error(StatusCode::BAD_GATEWAY, failure, Vec::new());
     }
-    ingress.registry.counter("accepted", None).add(n as u64);
+    ingress.counters.accepted.add(n as u64);
     let ids: Vec<&str> = envelopes.iter().map(|e| e.id.as_str()).collect();
     (
         StatusCode::ACCEPTED,
@@ -112,7 +112,7 @@ fn with_forced_duplicates(ingress: &Ingress, envelopes: &[Envelope]) -> Vec<Enve
                 .accepted_total
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
                 + 1;
-            if n % ingress.duplicate_every == 0 {
+            if n.is_multiple_of(ingress.duplicate_every) {
                 out.push(e.clone());
             }
         }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use axum::Router;
 use axum::routing::post;
-use brokerbench_common::metrics::Registry;
+use brokerbench_common::metrics::{Counter, Registry};
 use brokerbench_common::settings::{BrokerSettings, Middleware};
 use brokerbench_publishers::Publisher;
 use clap::Args;
@@ -35,7 +35,7 @@ pub struct IngressOpts {
         env = "BB_MIDDLEWARES",
         value_enum,
         value_delimiter = ',',
-        default_value = "grpc,nats,rabbitmq,pubsub"
+        default_values_t = Middleware::ALL
     )]
     pub middlewares: Vec<Middleware>,
     /// single: exactly one middleware; split: round robin per request across them;
@@ -61,6 +61,29 @@ pub struct IngressOpts {
     pub brokers: BrokerSettings,
 }
 
+/// The ingress's own counters, registered once (a request only increments them).
+struct IngressCounters {
+    requests: Arc<Counter>,
+    accepted: Arc<Counter>,
+    saturated: Arc<Counter>,
+    responses_2xx: Arc<Counter>,
+    responses_4xx: Arc<Counter>,
+    responses_5xx: Arc<Counter>,
+}
+
+impl IngressCounters {
+    fn register(registry: &Registry) -> Self {
+        Self {
+            requests: registry.counter("requests", None),
+            accepted: registry.counter("accepted", None),
+            saturated: registry.counter("saturated", None),
+            responses_2xx: registry.counter("responses_2xx", None),
+            responses_4xx: registry.counter("responses_4xx", None),
+            responses_5xx: registry.counter("responses_5xx", None),
+        }
+    }
+}
+
 /// Shared by every request.
 struct Ingress {
     routes: Routes,
@@ -70,7 +93,7 @@ struct Ingress {
     duplicate_every: u64,
     hold_answer: Option<std::time::Duration>,
     accepted_total: std::sync::atomic::AtomicU64,
-    registry: Arc<Registry>,
+    counters: IngressCounters,
 }
 
 pub async fn run(
@@ -96,7 +119,7 @@ pub async fn run(
         hold_answer: (opts.hold_answer_ms > 0.0)
             .then(|| std::time::Duration::from_secs_f64(opts.hold_answer_ms / 1e3)),
         accepted_total: Default::default(),
-        registry: registry.clone(),
+        counters: IngressCounters::register(&registry),
     });
     let app = Router::new()
         .route("/", post(handler::post_cases))

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::metrics::{Counter, Latency, Registry};
 use brokerbench_publishers::Publisher;
 use clap::ValueEnum;
@@ -50,7 +51,7 @@ impl Routes {
                 Route {
                     published: registry.counter("published", name),
                     errors: registry.counter("publish_errors", name),
-                    latency: registry.latency("publish", name),
+                    latency: registry.latency(LatencyMetric::Publish, name),
                     publisher,
                 }
             })

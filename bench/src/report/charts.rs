@@ -22,12 +22,8 @@ pub struct Line {
 
 /// The colour of a path, the same on every chart of every page.
 pub fn path_color(m: Middleware) -> RGBColor {
-    match m {
-        Middleware::Grpc => RGBColor(31, 119, 180),
-        Middleware::Nats => RGBColor(44, 160, 44),
-        Middleware::Rabbitmq => RGBColor(255, 127, 14),
-        Middleware::Pubsub => RGBColor(148, 103, 189),
-    }
+    let (r, g, b) = m.descriptor().colour;
+    RGBColor(r, g, b)
 }
 
 /// A distinct colour for the i-th run, series or repeat.

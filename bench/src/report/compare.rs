@@ -1,16 +1,17 @@
 //! The comparison page: several runs side by side, per path and headline figure (deltas against
 //! the first run), and each path's latency distributions with one curve per run.
 
+use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
 use maud::{Markup, html};
 
 use super::charts::{Line, nth_color, percentile_chart, percentile_points};
 use super::data::RunData;
 use super::layout::{Better, best, chart_or_error, ms, num};
-use super::single::{generator_label, metric_title};
+use super::single::generator_label;
 use crate::compare::significance::Verdicts;
 use crate::compare::{Judging, config_differences, verdict_note, verdict_text};
-use crate::run::summary::{LATENCY_METRICS, PathAggregate, Summary};
+use crate::run::summary::{PathAggregate, Summary};
 
 /// The headline figures compared: key in `PathAggregate::figures`, title, which end is best.
 pub const FIGURES: [(&str, &str, Better); 10] = [
@@ -108,7 +109,7 @@ pub fn body(runs: &[RunData], judging: &Judging) -> Markup {
             h2 { "Path " (m) }
             (figure_table(runs, *m, &verdicts))
             div.charts {
-                @for metric in LATENCY_METRICS { (overlay(runs, *m, metric)) }
+                @for metric in LatencyMetric::ALL { (overlay(runs, *m, metric)) }
             }
         }
     }
@@ -157,7 +158,7 @@ fn figure_table(runs: &[RunData], m: Middleware, verdicts: &Verdicts) -> Markup 
     }
 }
 
-fn overlay(runs: &[RunData], m: Middleware, metric: &str) -> Markup {
+fn overlay(runs: &[RunData], m: Middleware, metric: LatencyMetric) -> Markup {
     let lines: Vec<Line> = runs
         .iter()
         .enumerate()
@@ -173,6 +174,6 @@ fn overlay(runs: &[RunData], m: Middleware, metric: &str) -> Markup {
     chart_or_error(
         &format!("chart-compare-{m}-{metric}"),
         percentile_chart(&title, &lines),
-        metric_title(metric),
+        metric.title(),
     )
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use brokerbench_common::host::{ProcessSnapshot, RamInfo, Sampled};
+use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::metrics::{decode_histogram, new_histogram};
 use brokerbench_common::settings::Middleware;
 use hdrhistogram::Histogram;
@@ -15,7 +16,8 @@ use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use serde::Deserialize;
 
 use crate::run::output::read_summary;
-use crate::run::summary::{LATENCY_METRICS, Summary};
+use crate::run::rows::{self, ResourceRow, SeriesRow};
+use crate::run::summary::Summary;
 
 /// Everything a report shows about one run.
 pub struct RunData {
@@ -24,25 +26,12 @@ pub struct RunData {
     pub name: String,
     pub summary: Summary,
     /// Per path and metric, the sum of every interval of every repeat (µs).
-    pub histograms: BTreeMap<(Middleware, String), Histogram<u64>>,
+    pub histograms: BTreeMap<(Middleware, LatencyMetric), Histogram<u64>>,
     pub series: Vec<SeriesRow>,
     pub host_ram: Vec<RamRow>,
     pub host: HostFile,
     /// Files that were absent or unreadable, shown on the page rather than failing it.
     pub missing: Vec<String>,
-}
-
-/// One row of `timeseries.csv`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct SeriesRow {
-    pub repeat: u32,
-    pub middleware: Middleware,
-    pub t_s: f64,
-    pub offered_per_s: f64,
-    pub accepted_per_s: f64,
-    pub stored_per_s: f64,
-    pub e2e_p99_us: Option<u64>,
-    pub http_corrected_p99_us: Option<u64>,
 }
 
 /// One tick of host RAM, deduplicated from `resources.csv` (which repeats it per process).
@@ -54,16 +43,6 @@ pub struct RamRow {
     pub used_kib: u64,
     pub total_kib: u64,
     pub source: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct ResourceRow {
-    repeat: u32,
-    paths: String,
-    t_s: f64,
-    host_used_kib: Option<u64>,
-    host_total_kib: Option<u64>,
-    host_source: Option<String>,
 }
 
 /// `host.json`: the RAM and process snapshot taken at the end of the run.
@@ -79,12 +58,12 @@ impl RunData {
         let mut missing = Vec::new();
         let mut histograms = BTreeMap::new();
         for p in &summary.paths {
-            for metric in LATENCY_METRICS {
+            for metric in LatencyMetric::ALL {
                 let file = dir.join(format!("{}-r{}-{metric}.hlog", p.middleware, p.repeat));
                 match read_hlog(&file) {
                     Ok(h) => {
                         let sum = histograms
-                            .entry((p.middleware, metric.to_string()))
+                            .entry((p.middleware, metric))
                             .or_insert_with(new_histogram);
                         sum.add(&h)
                             .map_err(|e| anyhow::anyhow!("{}: {e:?}", file.display()))?;
@@ -93,11 +72,11 @@ impl RunData {
                 }
             }
         }
-        let series = read_csv::<SeriesRow>(&dir.join("timeseries.csv")).unwrap_or_else(|e| {
+        let series = rows::read::<SeriesRow>(&dir.join("timeseries.csv")).unwrap_or_else(|e| {
             missing.push(format!("{e:#}"));
             Vec::new()
         });
-        let host_ram = read_csv::<ResourceRow>(&dir.join("resources.csv"))
+        let host_ram = rows::read::<ResourceRow>(&dir.join("resources.csv"))
             .map(ram_rows)
             .unwrap_or_else(|e| {
                 missing.push(format!("{e:#}"));
@@ -134,10 +113,8 @@ impl RunData {
         out
     }
 
-    pub fn histogram(&self, m: Middleware, metric: &str) -> Option<&Histogram<u64>> {
-        self.histograms
-            .get(&(m, metric.to_string()))
-            .filter(|h| !h.is_empty())
+    pub fn histogram(&self, m: Middleware, metric: LatencyMetric) -> Option<&Histogram<u64>> {
+        self.histograms.get(&(m, metric)).filter(|h| !h.is_empty())
     }
 
     /// True when the run was measured more than once per path.
@@ -164,15 +141,6 @@ pub fn read_hlog(path: &Path) -> anyhow::Result<Histogram<u64>> {
         }
     }
     Ok(sum)
-}
-
-fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Vec<T>> {
-    let mut reader =
-        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
-    reader
-        .deserialize()
-        .collect::<Result<Vec<T>, _>>()
-        .with_context(|| format!("{} has an unexpected row", path.display()))
 }
 
 fn read_host(path: &Path) -> anyhow::Result<HostFile> {

@@ -1,6 +1,7 @@
 //! The report of one run: configuration, headline tables, latency distributions, time series,
 //! accounting, resource cost and the host.
 
+use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
 use maud::{Markup, html};
 
@@ -9,26 +10,7 @@ use super::data::RunData;
 use super::layout::{Better, best, cell, chart_or_error, ms};
 use super::{host, tables};
 use crate::run::compute::LATE_GENERATOR_US;
-use crate::run::summary::{LATENCY_METRICS, PathResult};
-
-/// What a person reads for a metric name.
-pub fn metric_title(metric: &str) -> &'static str {
-    match metric {
-        "http_corrected" => {
-            "HTTP request, 2xx only (intended send → answered: corrected for coordinated omission)"
-        }
-        "http_uncorrected" => "HTTP request, 2xx only (actual send → answered)",
-        "http_errors" => {
-            "HTTP requests without a 2xx (intended send → error answer, transport error, or the deadline for unanswered ones)"
-        }
-        "generator_lateness" => "the generator's own lateness (intended send → dispatched)",
-        "publish" => "publish (ingress → middleware acknowledged)",
-        "delivery" => "delivery (accepted at the ingress → subscriber received)",
-        "store" => "store (subscriber received → MongoDB acknowledged the write)",
-        "e2e" => "end to end (intended send → stored in MongoDB)",
-        _ => "latency",
-    }
-}
+use crate::run::summary::PathResult;
 
 pub const LOCUST_LABEL: &str = "closed-loop generator without coordinated-omission correction";
 
@@ -92,7 +74,7 @@ pub fn body(run: &RunData) -> Markup {
         (omission_note(run))
         h2 { "Latency distributions" }
         p.muted { "Percentile curves from the HdrHistogram interval logs: the cases whose intended send time fell in the measure phase, all repeats summed, as in the tables above." }
-        div.charts { @for metric in LATENCY_METRICS { (percentile(run, metric)) } }
+        div.charts { @for metric in LatencyMetric::ALL { (percentile(run, metric)) } }
         h2 { "Time series" }
         div.charts {
             @for m in run.middlewares() { (rates_chart(run, m)) }
@@ -111,7 +93,7 @@ pub fn body(run: &RunData) -> Markup {
     }
 }
 
-fn percentile(run: &RunData, metric: &str) -> Markup {
+fn percentile(run: &RunData, metric: LatencyMetric) -> Markup {
     let lines: Vec<Line> = run
         .middlewares()
         .into_iter()
@@ -123,10 +105,10 @@ fn percentile(run: &RunData, metric: &str) -> Markup {
             })
         })
         .collect();
-    let caption = format!("{} — {} paths", metric_title(metric), lines.len());
+    let caption = format!("{} — {} paths", metric.title(), lines.len());
     chart_or_error(
         &format!("chart-percentiles-{metric}"),
-        percentile_chart(metric_title(metric), &lines),
+        percentile_chart(metric.title(), &lines),
         &caption,
     )
 }
@@ -227,11 +209,11 @@ fn omission_note(run: &RunData) -> Markup {
         .paths
         .iter()
         .filter_map(|p| {
-            let c = p.latencies.get("http_corrected")?;
-            let u = p.latencies.get("http_uncorrected")?;
+            let c = p.latencies.get(&LatencyMetric::HttpCorrected)?;
+            let u = p.latencies.get(&LatencyMetric::HttpUncorrected)?;
             let late = p
                 .latencies
-                .get("generator_lateness")
+                .get(&LatencyMetric::GeneratorLateness)
                 .cloned()
                 .unwrap_or_default();
             Some((

@@ -1,12 +1,13 @@
 //! The tables of a run report, each with its column's best value highlighted.
 
+use brokerbench_common::latency::LatencyMetric;
 use maud::{Markup, html};
 
 use super::data::RunData;
 use super::layout::{Better, best, cell, mib, ms, num};
-use super::single::{metric_title, row_name};
+use super::single::row_name;
 use crate::run::compute::CONTENTION_BUSY;
-use crate::run::summary::{LATENCY_METRICS, LatencySummary, PathResult};
+use crate::run::summary::{LatencySummary, PathResult};
 
 /// A latency percentile column: its head and how to read it from a summary.
 type Pick = (&'static str, fn(&LatencySummary) -> u64);
@@ -133,13 +134,13 @@ pub fn latency(run: &RunData) -> Markup {
         ("p99.9", |l| l.p999),
         ("max", |l| l.max),
     ];
-    let value = |p: &PathResult, metric: &str, pick: fn(&LatencySummary) -> u64| {
+    let value = |p: &PathResult, metric: &LatencyMetric, pick: fn(&LatencySummary) -> u64| {
         p.latencies
             .get(metric)
             .filter(|l| l.count > 0)
             .map(|l| pick(l) as f64)
     };
-    let bests: Vec<Vec<Option<f64>>> = LATENCY_METRICS
+    let bests: Vec<Vec<Option<f64>>> = LatencyMetric::ALL
         .iter()
         .map(|metric| {
             picks
@@ -160,21 +161,21 @@ pub fn latency(run: &RunData) -> Markup {
         h3 { "Latency (ms, measure phase)" }
         table id="latency-table" {
             thead {
-                tr { th.l rowspan="2" { "path" } @for metric in LATENCY_METRICS { th colspan="4" title=(metric_title(metric)) { (metric) } } }
-                tr { @for _ in LATENCY_METRICS { @for (name, _) in &picks { th { (name) } } } }
+                tr { th.l rowspan="2" { "path" } @for metric in LatencyMetric::ALL { th colspan="4" title=(metric.title()) { (metric) } } }
+                tr { @for _ in LatencyMetric::ALL { @for (name, _) in &picks { th { (name) } } } }
             }
             tbody {
                 @for p in paths {
                     tr {
                         td.l { (row_name(p, repeated)) }
-                        @for (metric, metric_bests) in LATENCY_METRICS.iter().zip(&bests) {
+                        @for (metric, metric_bests) in LatencyMetric::ALL.iter().zip(&bests) {
                             @for ((_, pick), b) in picks.iter().zip(metric_bests) { (cell(value(p, metric, *pick), *b, ms)) }
                         }
                     }
                 }
             }
         }
-        p.muted { "Metrics: " @for metric in LATENCY_METRICS { strong { (metric) } " = " (metric_title(metric)) "; " } }
+        p.muted { "Metrics: " @for metric in LatencyMetric::ALL { strong { (metric) } " = " (metric.title()) "; " } }
     }
 }
 

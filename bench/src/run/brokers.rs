@@ -24,12 +24,7 @@ impl RunBrokers {
             .port();
         let mut settings = opts.brokers.clone();
         settings.grpc.addr = format!("127.0.0.1:{grpc_port}");
-        settings.nats.subject = format!("brokerbench.run.{ns}");
-        settings.nats.stream = format!("BB_RUN_{ns}");
-        settings.nats.consumer = format!("bb-run-{ns}");
-        settings.rabbitmq.queue = format!("brokerbench.run.{ns}");
-        settings.pubsub.topic = format!("bb-run-{ns}");
-        settings.pubsub.subscription = format!("bb-run-{ns}-sub");
+        settings.isolate(&format!("run-{ns}"));
         let args = settings.to_args();
         Ok(Self { settings, args })
     }
@@ -37,9 +32,7 @@ impl RunBrokers {
     /// Deletes the run's stream, queue, topic and subscription (after its processes stopped).
     pub async fn remove_topology(&self, group: &[Middleware]) {
         for &m in group {
-            if let Err(e) =
-                brokerbench_publishers::Publisher::remove_topology(m, &self.settings).await
-            {
+            if let Err(e) = m.remove_topology(&self.settings).await {
                 eprintln!("note: could not remove this run's {m} topology: {e}");
             }
         }

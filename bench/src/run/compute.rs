@@ -5,14 +5,14 @@
 
 use std::collections::BTreeMap;
 
+use brokerbench_common::latency::{LatencyMetric, Recorder};
 use brokerbench_common::metrics::{Phase, Stats, new_histogram};
 use brokerbench_common::settings::Middleware;
 use hdrhistogram::Histogram;
 
+use super::rows::SeriesRow;
 use super::sampler::{Tick, broker_role, subscriber_role};
-use super::summary::{
-    Accounting, HoldCalibration, LATENCY_METRICS, LatencySummary, PathResult, ProcessCost, Rates,
-};
+use super::summary::{Accounting, HoldCalibration, LatencySummary, PathResult, ProcessCost, Rates};
 
 /// Indices of the ticks bounding the phases of one run.
 #[derive(Debug, Clone, Copy)]
@@ -74,13 +74,13 @@ pub fn delta(later: &Histogram<u64>, earlier: &Histogram<u64>) -> Histogram<u64>
 fn metric_at(
     tick: &Tick,
     m: Middleware,
-    metric: &str,
+    metric: LatencyMetric,
     phase: Option<Phase>,
 ) -> Option<Histogram<u64>> {
-    let (stats, middleware) = match metric {
-        "publish" => (tick.ingress.as_ref(), Some(m.name())),
-        "delivery" | "store" | "e2e" => (subscriber(tick, m).as_ref(), Some(m.name())),
-        _ => (Some(&tick.load), None),
+    let (stats, middleware) = match metric.recorder() {
+        Recorder::Ingress => (tick.ingress.as_ref(), Some(m.name())),
+        Recorder::Subscriber => (subscriber(tick, m).as_ref(), Some(m.name())),
+        Recorder::Generator => (Some(&tick.load), None),
     };
     let stats = stats?;
     Some(
@@ -96,13 +96,13 @@ pub fn latencies_at(
     tick: &Tick,
     m: Middleware,
     phase: Option<Phase>,
-) -> BTreeMap<&'static str, Histogram<u64>> {
-    LATENCY_METRICS
-        .iter()
-        .map(|&name| {
+) -> BTreeMap<LatencyMetric, Histogram<u64>> {
+    LatencyMetric::ALL
+        .into_iter()
+        .map(|metric| {
             (
-                name,
-                metric_at(tick, m, name, phase).unwrap_or_else(new_histogram),
+                metric,
+                metric_at(tick, m, metric, phase).unwrap_or_else(new_histogram),
             )
         })
         .collect()
@@ -116,14 +116,15 @@ pub fn path_result(m: Middleware, ticks: &[Tick], b: Bounds, ctx: PathContext) -
     );
     let seconds = (e.at_s - w.at_s).max(1e-9);
     let measured = latencies_at(last, m, Some(Phase::Measure));
-    let latencies: BTreeMap<String, LatencySummary> = measured
+    let latencies: BTreeMap<LatencyMetric, LatencySummary> = measured
         .iter()
-        .map(|(name, h)| (name.to_string(), LatencySummary::of(h)))
+        .map(|(metric, h)| (*metric, LatencySummary::of(h)))
         .collect();
     let stored_at = |t: &Tick| counter(subscriber(t, m), "stored", Some(m));
     let rates = Rates {
         offered: ctx.offered,
-        achieved: measured["http_corrected"].len() as f64 * ctx.cases_per_request as f64
+        achieved: measured[&LatencyMetric::HttpCorrected].len() as f64
+            * ctx.cases_per_request as f64
             / ctx.measure_seconds.max(1e-9),
         stored_per_s: stored_at(e).saturating_sub(stored_at(w)) as f64 / seconds,
     };
@@ -133,7 +134,7 @@ pub fn path_result(m: Middleware, ticks: &[Tick], b: Bounds, ctx: PathContext) -
     let measured_cases = stored_at(e).saturating_sub(stored_at(w));
     let cpu: f64 = own.iter().map(|r| r.cpu_seconds).sum();
     let host_cpu_busy = host_busy(w, e);
-    let lateness_p99 = measured["generator_lateness"].value_at_quantile(0.99);
+    let lateness_p99 = measured[&LatencyMetric::GeneratorLateness].value_at_quantile(0.99);
     let mut warnings = Vec::new();
     if let Some(busy) = host_cpu_busy.filter(|b| *b > CONTENTION_BUSY) {
         warnings.push(format!("the host's CPU was {:.0} % busy during the measure phase: these figures reflect CPU contention", busy * 100.0));
@@ -181,7 +182,7 @@ pub fn hold_calibration(
     let e2e = |i: usize| {
         ticks
             .get(i)
-            .map(|t| metric_at(t, m, "e2e", None).unwrap_or_else(new_histogram))
+            .map(|t| metric_at(t, m, LatencyMetric::E2e, None).unwrap_or_else(new_histogram))
     };
     let (mut off, mut on) = (new_histogram(), new_histogram());
     let period = usize::try_from(period.max(2)).ok()?;
@@ -374,41 +375,35 @@ fn peak_rss(ticks: &[Tick], procs: &[ProcessCost]) -> u64 {
 }
 
 /// One row of `timeseries.csv`: rates and p99s over the second before tick `i`.
-pub fn timeseries_row(ticks: &[Tick], i: usize, m: Middleware) -> Option<String> {
+pub fn timeseries_row(ticks: &[Tick], i: usize, m: Middleware, repeat: u32) -> Option<SeriesRow> {
     let (a, b) = (ticks.get(i.checked_sub(1)?)?, ticks.get(i)?);
     let dt = (b.at_s - a.at_s).max(1e-9);
-    let per_s = |x: u64, y: u64| y.saturating_sub(x) as f64 / dt;
+    let per_s = |x: u64, y: u64| (y.saturating_sub(x) as f64 / dt * 10.0).round() / 10.0;
     let (ha, hb) = (latencies_at(a, m, None), latencies_at(b, m, None));
-    let p99 = |name: &str| {
-        let d = delta(&hb[name], &ha[name]);
-        if d.is_empty() {
-            String::new()
-        } else {
-            d.value_at_quantile(0.99).to_string()
-        }
+    let p99 = |metric: LatencyMetric| {
+        let d = delta(&hb[&metric], &ha[&metric]);
+        (!d.is_empty()).then(|| d.value_at_quantile(0.99))
     };
-    Some(format!(
-        "{m},{:.3},{:.1},{:.1},{:.1},{},{}",
-        b.at_s,
-        per_s(
+    Some(SeriesRow {
+        repeat,
+        middleware: m,
+        t_s: super::rows::millis(b.at_s),
+        offered_per_s: per_s(
             a.load.counter("sent_cases", None).unwrap_or(0),
-            b.load.counter("sent_cases", None).unwrap_or(0)
+            b.load.counter("sent_cases", None).unwrap_or(0),
         ),
-        per_s(
+        accepted_per_s: per_s(
             counter(&a.ingress, "accepted", None),
-            counter(&b.ingress, "accepted", None)
+            counter(&b.ingress, "accepted", None),
         ),
-        per_s(
+        stored_per_s: per_s(
             counter(subscriber(a, m), "stored", Some(m)),
-            counter(subscriber(b, m), "stored", Some(m))
+            counter(subscriber(b, m), "stored", Some(m)),
         ),
-        p99("e2e"),
-        p99("http_corrected"),
-    ))
+        e2e_p99_us: p99(LatencyMetric::E2e),
+        http_corrected_p99_us: p99(LatencyMetric::HttpCorrected),
+    })
 }
-
-pub const TIMESERIES_HEADER: &str =
-    "middleware,t_s,offered_per_s,accepted_per_s,stored_per_s,e2e_p99_us,http_corrected_p99_us";
 
 /// `kernel-module` or `proc`, as the host reader serializes its source.
 pub fn source_name(source: brokerbench_common::host::HostSource) -> String {

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brokerbench_common::casegen::CaseGenerator;
+use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::metrics::{Counter, Latency, PhaseWindow, Registry, Stats};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
@@ -85,10 +86,10 @@ impl Default for LoadStats {
             http_5xx: registry.counter("http_5xx", None),
             transport_errors: registry.counter("transport_errors", None),
             unanswered: registry.counter("unanswered", None),
-            corrected: registry.latency("http_corrected", None),
-            uncorrected: registry.latency("http_uncorrected", None),
-            errors: registry.latency("http_errors", None),
-            lateness: registry.latency("generator_lateness", None),
+            corrected: registry.latency(LatencyMetric::HttpCorrected, None),
+            uncorrected: registry.latency(LatencyMetric::HttpUncorrected, None),
+            errors: registry.latency(LatencyMetric::HttpErrors, None),
+            lateness: registry.latency(LatencyMetric::GeneratorLateness, None),
             registry,
         }
     }

@@ -3,6 +3,7 @@
 //! each answer before sending the next), so its latencies are *not* corrected for coordinated
 //! omission; results are labelled so, and carry only the uncorrected HTTP distribution.
 
+use brokerbench_common::latency::LatencyMetric;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -198,12 +199,16 @@ pub fn read_stats(prefix: &Path) -> anyhow::Result<LocustStats> {
 
 /// Replaces the generator side of a path's result with what Locust measured.
 pub fn apply(stats: &LocustStats, result: &mut PathResult, cases_per_request: u64) {
-    for unmeasured in ["http_corrected", "http_errors", "generator_lateness"] {
-        result.latencies.remove(unmeasured);
+    for unmeasured in [
+        LatencyMetric::HttpCorrected,
+        LatencyMetric::HttpErrors,
+        LatencyMetric::GeneratorLateness,
+    ] {
+        result.latencies.remove(&unmeasured);
     }
     result
         .latencies
-        .insert("http_uncorrected".into(), stats.latency.clone());
+        .insert(LatencyMetric::HttpUncorrected, stats.latency.clone());
     let a = &mut result.accounting;
     let failed = stats.http_4xx + stats.http_5xx + stats.transport_errors;
     a.sent_requests = stats.requests;

@@ -9,8 +9,10 @@ mod environment;
 pub(crate) mod group_run;
 pub mod loadgen;
 mod locust;
+mod measure;
 pub mod output;
 mod phases;
+pub mod rows;
 mod sampler;
 pub mod summary;
 pub mod table;
@@ -58,7 +60,7 @@ pub struct RunOpts {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "grpc,nats,rabbitmq,pubsub"
+        default_values_t = Middleware::ALL
     )]
     pub middlewares: Vec<Middleware>,
     /// Offered load in cases per second (open loop: sent on schedule whatever the answers).

@@ -2,17 +2,18 @@
 //! `resources.csv` and `host.json`.
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
+use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::metrics::Phase;
 use brokerbench_common::settings::Middleware;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 
-use super::compute::{Bounds, TIMESERIES_HEADER, delta, latencies_at, source_name, timeseries_row};
+use super::compute::{Bounds, delta, latencies_at, source_name, timeseries_row};
+use super::rows::{self, ResourceRow};
 use super::sampler::Tick;
 use super::summary::Summary;
 
@@ -44,68 +45,41 @@ pub fn write_ticks(
     started: SystemTime,
 ) -> anyhow::Result<()> {
     for &m in middlewares {
-        for metric in super::summary::LATENCY_METRICS {
+        for metric in LatencyMetric::ALL {
             let path = dir.join(format!("{m}-r{repeat}-{metric}.hlog"));
             write_hlog(&path, ticks, bounds, m, metric, started)
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
     }
-    let mut series = append(
-        dir,
-        "timeseries.csv",
-        &format!("repeat,{TIMESERIES_HEADER}"),
-    )?;
-    for i in 1..ticks.len() {
-        for &m in middlewares {
-            if let Some(row) = timeseries_row(ticks, i, m) {
-                writeln!(series, "{repeat},{row}")?;
-            }
-        }
-    }
+    let series = (1..ticks.len()).flat_map(|i| {
+        middlewares
+            .iter()
+            .filter_map(move |&m| timeseries_row(ticks, i, m, repeat))
+    });
+    rows::append(&dir.join("timeseries.csv"), series)?;
     let paths: Vec<&str> = middlewares.iter().map(|m| m.name()).collect();
-    let mut res = append(
-        dir,
-        "resources.csv",
-        "repeat,paths,t_s,role,pid,name,cpu_seconds,rss_kib,host_used_kib,host_total_kib,host_source",
-    )?;
-    for t in ticks {
+    let paths = paths.join("+");
+    let resources = ticks.iter().flat_map(|t| {
         let (used, total, source) = match &t.ram {
-            Some((s, r)) => (
-                r.used_kib.to_string(),
-                r.total_kib.to_string(),
-                source_name(*s),
-            ),
-            None => Default::default(),
+            Some((s, r)) => (Some(r.used_kib), Some(r.total_kib), Some(source_name(*s))),
+            None => (None, None, None),
         };
-        for p in &t.procs {
-            writeln!(
-                res,
-                "{repeat},{},{:.3},{},{},{},{:.3},{},{used},{total},{source}",
-                paths.join("+"),
-                t.at_s,
-                p.role,
-                p.pid,
-                p.name,
-                p.cpu_seconds,
-                p.rss_kib
-            )?;
-        }
-    }
-    Ok(())
-}
-
-fn append(dir: &Path, name: &str, header: &str) -> anyhow::Result<fs::File> {
-    let path = dir.join(name);
-    let fresh = !path.exists();
-    let mut file = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    if fresh {
-        writeln!(file, "{header}")?;
-    }
-    Ok(file)
+        let paths = &paths;
+        t.procs.iter().map(move |p| ResourceRow {
+            repeat,
+            paths: paths.clone(),
+            t_s: rows::millis(t.at_s),
+            role: p.role.clone(),
+            pid: p.pid,
+            name: p.name.clone(),
+            cpu_seconds: rows::millis(p.cpu_seconds),
+            rss_kib: p.rss_kib,
+            host_used_kib: used,
+            host_total_kib: total,
+            host_source: source.clone(),
+        })
+    });
+    rows::append(&dir.join("resources.csv"), resources)
 }
 
 /// One HdrHistogram interval log of the measure-phase cases: an interval histogram per sample
@@ -117,7 +91,7 @@ fn write_hlog(
     ticks: &[Tick],
     bounds: Bounds,
     m: Middleware,
-    metric: &str,
+    metric: LatencyMetric,
     started: SystemTime,
 ) -> anyhow::Result<()> {
     let mut file = fs::File::create(path)?;
@@ -137,7 +111,7 @@ fn write_hlog(
             latencies_at(b, m, Some(Phase::Measure)),
             latencies_at(a, m, Some(Phase::Measure)),
         );
-        let h = delta(&hb[metric], &ha[metric]);
+        let h = delta(&hb[&metric], &ha[&metric]);
         let start = Duration::from_secs_f64((a.at_s - first).max(0.0));
         let length = Duration::from_secs_f64((b.at_s - a.at_s).max(0.0));
         log.write_histogram(&h, start, length, tag)

@@ -155,12 +155,7 @@ pub fn server_processes(middleware: Middleware) -> Vec<ProcessTarget> {
             continue;
         };
         let cmd = cmdline.join(" ");
-        let broker = match middleware {
-            Middleware::Grpc => false,
-            Middleware::Nats => stat.comm == "nats-server",
-            Middleware::Rabbitmq => stat.comm == "beam.smp" && cmd.contains("rabbit"),
-            Middleware::Pubsub => stat.comm == "java" && cmd.contains("pubsub"),
-        };
+        let broker = (middleware.descriptor().is_broker)(&stat.comm, &cmd);
         let store = stat.comm == "ferretdb" || stat.comm == "mongod";
         let pid = u32::try_from(process.pid).unwrap_or(0);
         if broker {

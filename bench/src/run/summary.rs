@@ -2,25 +2,13 @@
 
 use std::collections::BTreeMap;
 
+use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a field changes meaning or disappears.
 pub const SCHEMA_VERSION: u32 = 2;
-
-/// The latency metrics of a path, in the order reports show them. Every one holds exactly the
-/// cases (or requests) whose intended send time fell in the measure phase.
-pub const LATENCY_METRICS: [&str; 8] = [
-    "http_corrected",
-    "http_uncorrected",
-    "http_errors",
-    "generator_lateness",
-    "publish",
-    "delivery",
-    "store",
-    "e2e",
-];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,8 +32,8 @@ pub struct PathResult {
     /// 0-based repetition index.
     pub repeat: u32,
     pub measure_seconds: f64,
-    /// Keyed by metric name (see `LATENCY_METRICS`); microseconds.
-    pub latencies: BTreeMap<String, LatencySummary>,
+    /// Microseconds.
+    pub latencies: BTreeMap<LatencyMetric, LatencySummary>,
     pub rates: Rates,
     pub accounting: Accounting,
     /// The processes charged to this path: its subscriber and broker, plus the ingress and the
@@ -282,7 +270,7 @@ mod tests {
     fn sample() -> Summary {
         let mut h = brokerbench_common::metrics::new_histogram();
         h.record(1_500).expect("in range");
-        let latencies = BTreeMap::from([("e2e".to_string(), LatencySummary::of(&h))]);
+        let latencies = BTreeMap::from([(LatencyMetric::E2e, LatencySummary::of(&h))]);
         let path = PathResult {
             middleware: Middleware::Nats,
             repeat: 0,
@@ -342,7 +330,7 @@ mod tests {
             serde_json::to_value(&back).expect("value"),
             serde_json::to_value(&summary).expect("value")
         );
-        assert_eq!(back.paths[0].latencies["e2e"].p50, 1_500);
+        assert_eq!(back.paths[0].latencies[&LatencyMetric::E2e].p50, 1_500);
         assert_eq!(back.aggregate[0].figures["e2e_p50_us"].median, 1_500.0);
         let mut value = serde_json::to_value(&summary).expect("value");
         value["paths"][0]["accounting"]["surprise"] = 1.into();

@@ -1,5 +1,6 @@
 //! The terminal summary printed at the end of `run`.
 
+use brokerbench_common::latency::LatencyMetric;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
 use super::summary::{LatencySummary, Summary};
@@ -31,7 +32,9 @@ pub fn summary_table(summary: &Summary) -> Table {
         "ok",
     ]);
     for p in &summary.paths {
-        let l = |name: &str, pick: fn(&LatencySummary) -> u64| p.latencies.get(name).map(pick);
+        let l = |metric: LatencyMetric, pick: fn(&LatencySummary) -> u64| {
+            p.latencies.get(&metric).map(pick)
+        };
         let a = &p.accounting;
         table.add_row(vec![
             p.middleware.to_string(),
@@ -39,11 +42,11 @@ pub fn summary_table(summary: &Summary) -> Table {
             format!("{:.0}", p.rates.offered),
             format!("{:.1}", p.rates.achieved),
             format!("{:.1}", p.rates.stored_per_s),
-            ms(l("e2e", |x| x.p50)),
-            ms(l("e2e", |x| x.p99)),
-            ms(l("e2e", |x| x.max)),
-            ms(l("http_corrected", |x| x.p99)),
-            ms(l("http_uncorrected", |x| x.p99)),
+            ms(l(LatencyMetric::E2e, |x| x.p50)),
+            ms(l(LatencyMetric::E2e, |x| x.p99)),
+            ms(l(LatencyMetric::E2e, |x| x.max)),
+            ms(l(LatencyMetric::HttpCorrected, |x| x.p99)),
+            ms(l(LatencyMetric::HttpUncorrected, |x| x.p99)),
             a.sent.to_string(),
             a.stored.to_string(),
             a.unstored_at_deadline.to_string(),

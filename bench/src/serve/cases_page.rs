@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::Html;
+use brokerbench_common::settings::Middleware;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -50,10 +51,10 @@ pub async fn page(
     let table = cases::page(&state.db, route, q.page.unwrap_or(1)).await?;
     let body = html! {
         h1 { "Stored cases" }
-        p.muted { "Database " code { (state.db.name()) } " · collections cases_grpc, cases_nats, cases_rabbitmq, cases_pubsub." }
+        p.muted { "Database " code { (state.db.name()) } " · collections " (Middleware::ALL.map(Middleware::collection).join(", ")) "." }
         p id="route-filter" {
             "Route: "
-            @for r in ["all", "grpc", "nats", "rabbitmq", "pubsub"] {
+            @for r in std::iter::once("all").chain(Middleware::ALL.map(Middleware::name)) {
                 @if r == route.name() { strong { (r) } } @else { a href=(format!("/cases?route={r}")) { (r) } }
                 " "
             }

@@ -6,10 +6,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use brokerbench::run::rows::{self, ResourceRow, SeriesRow};
 use brokerbench::run::summary::{
-    Accounting, LATENCY_METRICS, LatencySummary, PathGuarantee, PathResult, ProcessCost, Rates,
-    SCHEMA_VERSION, Summary, aggregate,
+    Accounting, LatencySummary, PathGuarantee, PathResult, ProcessCost, Rates, SCHEMA_VERSION,
+    Summary, aggregate,
 };
+use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::metrics::new_histogram;
 use brokerbench_common::settings::Middleware;
 use hdrhistogram::Histogram;
@@ -43,19 +45,19 @@ pub const PATHS: [Middleware; 2] = [Middleware::Grpc, Middleware::Nats];
 const SECONDS: u64 = 4;
 
 /// nats is the faster path of the fixture (a third of grpc's latencies) and the faster rate.
-fn base_us(m: Middleware, metric: &str, slowdown: u64) -> u64 {
+fn base_us(m: Middleware, metric: LatencyMetric, slowdown: u64) -> u64 {
     let path = if m == Middleware::Nats { 1 } else { 3 };
     let stage = match metric {
-        "http_corrected" => 1200,
-        "http_uncorrected" => 1000,
-        "publish" => 600,
-        "delivery" => 300,
+        LatencyMetric::HttpCorrected => 1200,
+        LatencyMetric::HttpUncorrected => 1000,
+        LatencyMetric::Publish => 600,
+        LatencyMetric::Delivery => 300,
         _ => 900,
     };
     stage * path * slowdown
 }
 
-fn interval(m: Middleware, metric: &str, second: u64, slowdown: u64) -> Histogram<u64> {
+fn interval(m: Middleware, metric: LatencyMetric, second: u64, slowdown: u64) -> Histogram<u64> {
     let mut h = new_histogram();
     let base = base_us(m, metric, slowdown);
     for i in 1..=200u64 {
@@ -73,7 +75,7 @@ pub fn write_run(results: &Path, spec: &RunSpec) -> PathBuf {
     let mut paths = Vec::new();
     for m in PATHS {
         let mut latencies = BTreeMap::new();
-        for metric in LATENCY_METRICS {
+        for metric in LatencyMetric::ALL {
             let mut file = std::fs::File::create(dir.join(format!("{m}-r0-{metric}.hlog")))
                 .expect("create hlog");
             let mut serializer = V2DeflateSerializer::new();
@@ -91,11 +93,11 @@ pub fn write_run(results: &Path, spec: &RunSpec) -> PathBuf {
                     &h,
                     Duration::from_secs(s),
                     Duration::from_secs(1),
-                    Tag::new(metric),
+                    Tag::new(metric.key()),
                 )
                 .expect("write interval");
             }
-            latencies.insert(metric.to_string(), LatencySummary::of(&sum));
+            latencies.insert(metric, LatencySummary::of(&sum));
         }
         paths.push(path_result(m, latencies, spec));
     }
@@ -121,7 +123,7 @@ pub fn write_run(results: &Path, spec: &RunSpec) -> PathBuf {
 
 fn path_result(
     m: Middleware,
-    latencies: BTreeMap<String, LatencySummary>,
+    latencies: BTreeMap<LatencyMetric, LatencySummary>,
     spec: &RunSpec,
 ) -> PathResult {
     let achieved = if m == Middleware::Nats { 200.5 } else { 199.0 };
@@ -189,28 +191,40 @@ fn path_result(
 }
 
 fn write_series(dir: &Path) {
-    let mut series = format!("repeat,{}\n", brokerbench::run::compute::TIMESERIES_HEADER);
-    let mut resources = String::from(
-        "repeat,paths,t_s,role,pid,name,cpu_seconds,rss_kib,host_used_kib,host_total_kib,host_source\n",
-    );
+    let mut series = Vec::new();
+    let mut resources = Vec::new();
     for t in 0..=SECONDS {
         for m in PATHS {
-            let p99 = base_us(m, "e2e", 1) * 3 + t * 100;
-            series.push_str(&format!(
-                "0,{m},{t}.000,200.0,199.0,{}.0,{p99},{}\n",
-                190 + t,
-                p99 + 500
-            ));
+            let p99 = base_us(m, LatencyMetric::E2e, 1) * 3 + t * 100;
+            series.push(SeriesRow {
+                repeat: 0,
+                middleware: m,
+                t_s: t as f64,
+                offered_per_s: 200.0,
+                accepted_per_s: 199.0,
+                stored_per_s: (190 + t) as f64,
+                e2e_p99_us: Some(p99),
+                http_corrected_p99_us: Some(p99 + 500),
+            });
         }
         for (pid, role) in [(100, "ingress"), (101, "subscriber")] {
-            resources.push_str(&format!(
-                "0,grpc+nats,{t}.000,{role},{pid},brokerbench,{t}.000,30000,{},24683656,proc\n",
-                1_000_000 + t * 2048
-            ));
+            resources.push(ResourceRow {
+                repeat: 0,
+                paths: "grpc+nats".into(),
+                t_s: t as f64,
+                role: role.into(),
+                pid,
+                name: "brokerbench".into(),
+                cpu_seconds: t as f64,
+                rss_kib: 30000,
+                host_used_kib: Some(1_000_000 + t * 2048),
+                host_total_kib: Some(24683656),
+                host_source: Some("proc".into()),
+            });
         }
     }
-    std::fs::write(dir.join("timeseries.csv"), series).expect("write timeseries");
-    std::fs::write(dir.join("resources.csv"), resources).expect("write resources");
+    rows::append(&dir.join("timeseries.csv"), series).expect("write timeseries");
+    rows::append(&dir.join("resources.csv"), resources).expect("write resources");
 }
 
 fn write_host(dir: &Path) {
@@ -254,13 +268,18 @@ pub fn case_doc(m: Middleware, i: usize) -> Document {
     }
 }
 
-/// How many known cases each route gets.
+/// How many known cases each route gets: a different number each, and none for the last one
+/// (a route with an empty collection must show as such).
 pub fn cases_per_route(m: Middleware) -> usize {
-    match m {
-        Middleware::Grpc => 37,
-        Middleware::Nats => 23,
-        Middleware::Rabbitmq => 11,
-        Middleware::Pubsub => 0,
+    const COUNTS: [usize; 5] = [37, 23, 11, 5, 0];
+    let i = Middleware::ALL
+        .iter()
+        .position(|x| *x == m)
+        .expect("a middleware");
+    if i + 1 == Middleware::ALL.len() {
+        0
+    } else {
+        COUNTS[i % (COUNTS.len() - 1)]
     }
 }
 

@@ -2,8 +2,7 @@
 //! database, `serve::run` runs in-process on a free port, and every figure of
 //! `/api/cases/summary` must equal what the test counts itself from what it inserted.
 
-#[path = "browser/fixture.rs"]
-mod fixture;
+use crate::fixture;
 
 use std::collections::BTreeMap;
 
@@ -122,7 +121,7 @@ async fn case_analytics_match_the_stored_cases() {
         }
     };
 
-    for route in ["all", "grpc", "nats", "rabbitmq", "pubsub"] {
+    for route in std::iter::once("all").chain(Middleware::ALL.map(Middleware::name)) {
         let docs: Vec<&Document> = inserted
             .iter()
             .filter(|(m, _)| route == "all" || m.name() == route)

@@ -1,6 +1,6 @@
 //! A case published twice is stored once and counted as a duplicate, on every path.
 
-mod support;
+use crate::support;
 
 use brokerbench_common::envelope::{Case, Envelope, now_ns};
 use brokerbench_common::settings::Middleware;

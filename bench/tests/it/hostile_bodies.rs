@@ -1,7 +1,7 @@
 //! Malformed and hostile bodies: each gets the right 4xx with a field-level message, nothing is
 //! stored, nothing panics.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

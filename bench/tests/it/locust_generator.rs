@@ -1,10 +1,11 @@
 //! `run --generator locust` against the real stack: Locust's counts enter the accounting and the
 //! result is labelled as a closed-loop run without a corrected HTTP distribution.
 
-mod support;
+use crate::support;
 
 use brokerbench::run::output;
 use brokerbench::{Command, Opts};
+use brokerbench_common::latency::LatencyMetric;
 use clap::Parser;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,11 +47,15 @@ async fn locust_run_accounts_for_every_request() {
     assert_eq!(a.sent, a.sent_requests * 2);
     assert_eq!(a.stored, a.http_2xx * 2, "every accepted case stored");
     assert!(a.consistent, "{:?}", a.problems);
-    for unmeasured in ["http_corrected", "http_errors", "generator_lateness"] {
+    for unmeasured in [
+        LatencyMetric::HttpCorrected,
+        LatencyMetric::HttpErrors,
+        LatencyMetric::GeneratorLateness,
+    ] {
         assert!(
-            !path.latencies.contains_key(unmeasured),
+            !path.latencies.contains_key(&unmeasured),
             "Locust does not measure {unmeasured}"
         );
     }
-    assert!(path.latencies["http_uncorrected"].count > 0);
+    assert!(path.latencies[&LatencyMetric::HttpUncorrected].count > 0);
 }

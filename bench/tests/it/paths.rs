@@ -1,7 +1,8 @@
 //! Each path end to end on the real stack: 1,000 cases in, 1,000 documents out.
 
-mod support;
+use crate::support;
 
+use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
 use futures::StreamExt;
 use serde_json::Value;
@@ -54,14 +55,14 @@ async fn thousand_cases_through(m: Middleware, broker_extra: &[&str]) {
     );
     assert_eq!(
         stats
-            .histogram("e2e", Some(m.name()), None)
+            .histogram(LatencyMetric::E2e, Some(m.name()), None)
             .map(|h| h.len()),
         Some(1000),
         "{m}: e2e samples"
     );
     assert_eq!(
         stats
-            .histogram("store", Some(m.name()), None)
+            .histogram(LatencyMetric::Store, Some(m.name()), None)
             .map(|h| h.len()),
         Some(1000),
         "{m}: store samples"
@@ -113,6 +114,11 @@ async fn rabbitmq_stores_every_case_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pubsub_stores_every_case_once() {
     thousand_cases_through(Middleware::Pubsub, &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_stores_every_case_once() {
+    thousand_cases_through(Middleware::Redis, &[]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,9 +2,9 @@
 //! an inline, non-empty SVG, best values are highlighted, locust runs and broken accounting are
 //! labelled, and nothing on the page reaches for the network.
 
-#[path = "browser/fixture.rs"]
-mod fixture;
+use crate::fixture;
 
+use brokerbench_common::latency::LatencyMetric;
 use fixture::{RunSpec, write_run};
 
 /// The `<figure data-chart>` elements of a page: (id, inner HTML).
@@ -130,7 +130,7 @@ fn report_has_every_chart_table_and_note() {
     let grpc_latency = row("grpc", "latency-table");
     assert_eq!(
         nats_latency.matches("class=\"best\"").count(),
-        4 * brokerbench::run::summary::LATENCY_METRICS.len(),
+        4 * LatencyMetric::ALL.len(),
         "every latency column (4 percentiles per metric) is best for nats"
     );
     assert_eq!(grpc_latency.matches("class=\"best\"").count(), 0);
@@ -192,7 +192,7 @@ fn comparison_overlays_every_run() {
     let charts = charts(&html);
     assert_eq!(
         charts.len(),
-        2 * brokerbench::run::summary::LATENCY_METRICS.len(),
+        2 * LatencyMetric::ALL.len(),
         "a chart per path and metric"
     );
     for (id, inner) in &charts {

@@ -1,13 +1,14 @@
 //! Calibration: the instrument must measure what really happens. These run the real `run`
 //! command against the real stack with short durations.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 
-use brokerbench::run::summary::{LATENCY_METRICS, PathResult, Summary};
+use brokerbench::run::summary::{PathResult, Summary};
 use brokerbench::run::{RunOpts, output};
 use brokerbench::{Command, Opts};
+use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
 use clap::Parser;
 
@@ -37,11 +38,8 @@ fn opts(args: &[&str], db: &support::OwnDb) -> RunOpts {
     }
 }
 
-/// The calibration runs measure timing, so they must not share the two cores with each other.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 async fn run(args: &[&str]) -> Summary {
-    let _serial = SERIAL.lock().await;
+    let _exclusive = crate::EXCLUSIVE.lock().await;
     let db = support::OwnDb::new();
     let dir = brokerbench::run::run(opts(args, &db))
         .await
@@ -59,8 +57,6 @@ fn path(summary: &Summary, m: Middleware) -> &PathResult {
         .expect("path measured")
 }
 
-const ALL: &str = "--middlewares=grpc,nats,rabbitmq,pubsub";
-
 /// One run per path, the hold toggled off and on every 3 s of the measure phase, so both p50s come
 /// from the same processes and streams and slow drift falls on both sides. Between separate runs
 /// the Pub/Sub emulator's delivery cadence alone moves the p50 by several ms, which no ± 1 ms
@@ -76,7 +72,6 @@ async fn added_delay_shows_up_exactly_in_end_to_end_p50() {
         "--warmup=1",
         "--hold-toggle-s=3",
         "--hold-batch-ms=10",
-        ALL,
     ])
     .await;
     let mut failures = Vec::new();
@@ -120,8 +115,8 @@ async fn a_one_second_stall_reaches_the_corrected_p99() {
     ])
     .await;
     let p = path(&summary, Middleware::Nats);
-    let corrected = p.latencies["http_corrected"].p99 as f64 / 1000.0;
-    let uncorrected = p.latencies["http_uncorrected"].p99 as f64 / 1000.0;
+    let corrected = p.latencies[&LatencyMetric::HttpCorrected].p99 as f64 / 1000.0;
+    let uncorrected = p.latencies[&LatencyMetric::HttpUncorrected].p99 as f64 / 1000.0;
     println!(
         "1 s SIGSTOP of the ingress: HTTP p99 corrected {corrected:.1} ms, uncorrected {uncorrected:.1} ms"
     );
@@ -139,7 +134,6 @@ async fn accounting_adds_up_and_counts_forced_redeliveries() {
         "--duration=3",
         "--warmup=1",
         "--duplicate-every=50",
-        ALL,
     ])
     .await;
     for m in Middleware::ALL {
@@ -180,16 +174,21 @@ async fn the_measure_phase_holds_exactly_the_cases_intended_in_it() {
     .await;
     let p = path(&summary, Middleware::Nats);
     assert!(p.accounting.consistent, "{:?}", p.accounting.problems);
-    for metric in LATENCY_METRICS {
-        let expected = if metric == "http_errors" { 0 } else { 10_000 };
+    for metric in LatencyMetric::ALL {
+        let expected = if metric == LatencyMetric::HttpErrors {
+            0
+        } else {
+            10_000
+        };
         assert_eq!(
-            p.latencies[metric].count, expected,
+            p.latencies[&metric].count, expected,
             "{metric} samples in the measure phase"
         );
     }
     println!(
         "generator lateness p50 {} µs, p99 {} µs",
-        p.latencies["generator_lateness"].p50, p.latencies["generator_lateness"].p99
+        p.latencies[&LatencyMetric::GeneratorLateness].p50,
+        p.latencies[&LatencyMetric::GeneratorLateness].p99
     );
 }
 
@@ -209,14 +208,14 @@ async fn a_ten_millisecond_server_hold_reads_as_ten_milliseconds() {
     ])
     .await;
     let p = path(&summary, Middleware::Nats);
-    let http = &p.latencies["http_uncorrected"];
+    let http = &p.latencies[&LatencyMetric::HttpUncorrected];
     let p50 = http.p50 as f64 / 1000.0;
     println!(
         "10.000 ms server hold: HTTP uncorrected p50 {p50:.3} ms over {} requests (p99 {:.3} ms)",
         http.count,
         http.p99 as f64 / 1000.0
     );
-    let slack = p.latencies["generator_lateness"].p50 as f64 / 1000.0;
+    let slack = p.latencies[&LatencyMetric::GeneratorLateness].p50 as f64 / 1000.0;
     assert_eq!(http.count, 600);
     assert!(
         (10.0..=10.5 + slack).contains(&p50),
@@ -253,14 +252,15 @@ async fn requests_beyond_capacity_are_recorded_and_the_run_is_not_consistent() {
         a.http_2xx
     );
     assert_eq!(
-        p.latencies["http_corrected"].count + p.latencies["http_errors"].count,
+        p.latencies[&LatencyMetric::HttpCorrected].count
+            + p.latencies[&LatencyMetric::HttpErrors].count,
         200,
         "every request is in one histogram or the other"
     );
     assert!(
-        p.latencies["http_errors"].min >= 900_000,
+        p.latencies[&LatencyMetric::HttpErrors].min >= 900_000,
         "the requests given up on waited until the deadline: min {} µs",
-        p.latencies["http_errors"].min
+        p.latencies[&LatencyMetric::HttpErrors].min
     );
     assert!(!a.consistent);
     assert!(

@@ -2,7 +2,7 @@
 //! 10 ms hold in the subscriber shows in the end-to-end p50, and runs whose configurations differ
 //! are refused unless the user asks to compare them anyway.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 
@@ -58,6 +58,7 @@ fn e2e_p50(judging: &Judging, a: &Summary, b: &Summary) -> Option<Verdict> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compare_tells_noise_from_a_real_difference() {
+    let _exclusive = crate::EXCLUSIVE.lock().await;
     let results = std::env::temp_dir().join(format!(
         "brokerbench-significance-{}",
         uuid::Uuid::now_v7().simple()

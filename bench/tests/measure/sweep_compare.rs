@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-mod support;
+use crate::support;
 
 use brokerbench::{Command, Opts};
 use clap::Parser;
@@ -34,6 +34,7 @@ fn newest(results: &Path) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sweep_writes_the_curve_and_compare_the_page() {
+    let _exclusive = crate::EXCLUSIVE.lock().await;
     let results = std::env::temp_dir().join(format!(
         "brokerbench-sweep-{}",
         uuid::Uuid::now_v7().simple()

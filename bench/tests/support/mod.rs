@@ -90,21 +90,22 @@ impl Pipeline {
     /// Starts subscribers for `middlewares` and an ingress routing to them; `broker_extra` are
     /// broker options both sides get (e.g. `--nats-mode=core`).
     pub async fn start(middlewares: &[Middleware], routing: &str, broker_extra: &[&str]) -> Self {
-        let ns = uuid::Uuid::now_v7().simple().to_string()[20..].to_string();
+        Self::start_in(&new_ns(), middlewares, routing, broker_extra).await
+    }
+
+    /// [`Pipeline::start`] with the names of namespace `ns` (see [`isolated_settings`]), for a
+    /// test that prepares the broker before the pipeline starts.
+    pub async fn start_in(
+        ns: &str,
+        middlewares: &[Middleware],
+        routing: &str,
+        broker_extra: &[&str],
+    ) -> Self {
+        let ns = ns.to_string();
         let db = format!("bbtest_{ns}");
-        let grpc_port = free_port().await;
-        let broker_args: Vec<String> = [
-            format!("--grpc-addr=127.0.0.1:{grpc_port}"),
-            format!("--nats-subject=bbtest.{ns}"),
-            format!("--nats-stream=BBTEST_{ns}"),
-            format!("--nats-consumer=bbtest-{ns}"),
-            format!("--rabbitmq-queue=bbtest.{ns}"),
-            format!("--pubsub-topic=bbtest-{ns}"),
-            format!("--pubsub-subscription=bbtest-{ns}-sub"),
-        ]
-        .into_iter()
-        .chain(broker_extra.iter().map(|s| s.to_string()))
-        .collect();
+        let mut settings = isolated_settings(&ns, broker_extra);
+        settings.grpc.addr = format!("127.0.0.1:{}", free_port().await);
+        let broker_args = settings.to_args();
         let shutdown = CancellationToken::new();
         let mut subscribers = Vec::new();
         for &m in middlewares {
@@ -186,12 +187,31 @@ impl Pipeline {
 impl Pipeline {
     /// The broker settings the pipeline's processes use, parsed the same way they parse theirs.
     pub fn settings(&self) -> BrokerSettings {
-        let mut args = vec!["brokerbench".to_string(), "ingress".into()];
-        args.extend(self.broker_args.iter().cloned());
-        match Opts::parse_from(args).command {
-            Command::Ingress(opts) => opts.brokers,
-            _ => unreachable!("parsed an ingress command"),
-        }
+        broker_settings(self.broker_args.iter().cloned())
+    }
+}
+
+/// A fresh namespace for one test's streams, queues, topics and database.
+pub fn new_ns() -> String {
+    uuid::Uuid::now_v7().simple().to_string()[20..].to_string()
+}
+
+/// The broker settings of a pipeline in namespace `ns`: the environment's, then `broker_extra`,
+/// with every path's names of its own.
+pub fn isolated_settings(ns: &str, broker_extra: &[&str]) -> BrokerSettings {
+    let mut settings = broker_settings(broker_extra.iter().map(|s| s.to_string()));
+    settings.isolate(&format!("test-{ns}"));
+    settings
+}
+
+/// Broker settings parsed the way the processes parse theirs (environment, then `args`).
+fn broker_settings(args: impl IntoIterator<Item = String>) -> BrokerSettings {
+    let all = ["brokerbench".to_string(), "ingress".into()]
+        .into_iter()
+        .chain(args);
+    match Opts::parse_from(all).command {
+        Command::Ingress(opts) => opts.brokers,
+        _ => unreachable!("parsed an ingress command"),
     }
 }
 
@@ -210,7 +230,7 @@ impl Drop for Pipeline {
             rt.block_on(async {
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 for m in middlewares {
-                    let _ = brokerbench_publishers::Publisher::remove_topology(m, &settings).await;
+                    let _ = m.remove_topology(&settings).await;
                 }
                 mongo().await.database(&db).drop().await
             })

@@ -1,0 +1,242 @@
+//! The load phases of one group run: announce the measure window, offer load while sampling
+//! every process once a second, then drain until quiet.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use brokerbench_common::envelope::now_ns;
+use brokerbench_common::metrics::PhaseBounds;
+use brokerbench_common::settings::Middleware;
+use tokio::time::Instant;
+
+use super::children::{RoleProcess, signal};
+use super::compute::Bounds;
+use super::group_run::{Context, Processes};
+use super::loadgen::{LoadConfig, LoadStats, LoadWindow, generate};
+use super::phases::{Progress, drain};
+use super::sampler::{ProcessTarget, Sampler, Tick, server_processes, subscriber_role};
+use super::{Generator, RunOpts};
+
+const TICK: Duration = Duration::from_secs(1);
+/// Time between telling the processes the measure window and the first intended send.
+const LEAD: Duration = Duration::from_millis(500);
+
+/// Whoever offers the load in this run.
+#[expect(clippy::large_enum_variant, reason = "one per group run, built once")]
+enum Load {
+    Builtin(tokio::task::JoinHandle<()>),
+    Locust(super::locust::LocustRun),
+}
+
+/// What the load phases produced.
+pub(super) struct Measured {
+    pub ticks: Vec<Tick>,
+    pub bounds: Bounds,
+    pub drained_quietly: bool,
+    pub locust: Option<super::locust::LocustStats>,
+    pub started: SystemTime,
+}
+
+/// The processes whose CPU and memory the run samples: its own, and the brokers and store of
+/// its paths.
+fn process_targets(group: &[Middleware], processes: &Processes) -> Vec<ProcessTarget> {
+    let mut targets: Vec<ProcessTarget> = processes
+        .ingress
+        .pid()
+        .map(|pid| ProcessTarget {
+            role: "ingress".into(),
+            pid,
+        })
+        .into_iter()
+        .collect();
+    targets.extend(processes.subscribers.iter().filter_map(|(m, p)| {
+        p.pid().map(|pid| ProcessTarget {
+            role: subscriber_role(*m),
+            pid,
+        })
+    }));
+    for &m in group {
+        for t in server_processes(m) {
+            if !targets.iter().any(|x| x.pid == t.pid) {
+                targets.push(t);
+            }
+        }
+    }
+    targets
+}
+
+/// Tells the ingress and the subscribers the measure window, so that they file each case under
+/// the phase of its intended send time.
+async fn announce_window(
+    sampler: &Sampler,
+    processes: &Processes,
+    bounds: PhaseBounds,
+) -> anyhow::Result<()> {
+    let urls = std::iter::once(&processes.ingress.url)
+        .chain(processes.subscribers.iter().map(|(_, p)| &p.url));
+    for url in urls {
+        let answer = sampler
+            .client
+            .post(format!("{url}/phases"))
+            .json(&bounds)
+            .send()
+            .await
+            .context("cannot set the measure window")?;
+        anyhow::ensure!(
+            answer.status().is_success(),
+            "{url}/phases answered {}",
+            answer.status()
+        );
+    }
+    Ok(())
+}
+
+/// Samples every process once a second while the load runs (warm-up and measure), toggling
+/// the diagnostic hold when asked to.
+async fn sample_load(
+    opts: &RunOpts,
+    sampler: &Sampler,
+    subscribers: &[(Middleware, RoleProcess)],
+    start: Instant,
+    load: &LoadStats,
+    progress: &Progress,
+) -> anyhow::Result<Vec<Tick>> {
+    let mut ticks: Vec<Tick> = Vec::new();
+    let total = opts.warmup + opts.duration;
+    for k in 0..=total {
+        tokio::time::sleep_until(start + TICK * u32::try_from(k).unwrap_or(u32::MAX)).await;
+        let tick = sampler.tick().await;
+        progress.load_tick(
+            k,
+            load.sent_cases.get() as f64 / (Instant::now() - start).as_secs_f64().max(1e-3),
+        );
+        ticks.push(tick);
+        if let Some(period) = opts.hold_toggle_s
+            && k >= opts.warmup
+            && k < total
+            && (k - opts.warmup).is_multiple_of(period)
+        {
+            let ms = if ((k - opts.warmup) / period) % 2 == 1 {
+                opts.hold_batch_ms
+            } else {
+                0.0
+            };
+            for (_, p) in subscribers {
+                sampler
+                    .client
+                    .post(format!("{}/diag/hold?ms={ms}", p.url))
+                    .send()
+                    .await
+                    .context("cannot toggle the hold")?;
+            }
+        }
+    }
+    Ok(ticks)
+}
+
+/// Warm-up, measure and drain.
+pub(super) async fn measure(
+    opts: &RunOpts,
+    ctx: &Context,
+    group: &[Middleware],
+    repeat: u32,
+    title: &str,
+    processes: &Processes,
+) -> anyhow::Result<Measured> {
+    let (ingress, subscribers) = (&processes.ingress, &processes.subscribers);
+    let targets = process_targets(group, processes);
+    let load = Arc::new(LoadStats::default());
+    let warmup = Duration::from_secs(opts.warmup);
+    let span = warmup + Duration::from_secs(opts.duration);
+    let (start, wall_start_ns) = (
+        Instant::now() + LEAD,
+        now_ns() + i64::try_from(LEAD.as_nanos()).unwrap_or(0),
+    );
+    let nanos = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+    let bounds = PhaseBounds {
+        measure_start_ns: wall_start_ns + nanos(warmup),
+        measure_end_ns: wall_start_ns + nanos(span),
+    };
+    let sampler = Sampler {
+        client: reqwest::Client::new(),
+        ingress_url: ingress.url.clone(),
+        subscribers: subscribers
+            .iter()
+            .map(|(m, p)| (*m, p.url.clone()))
+            .collect(),
+        targets,
+        load: load.clone(),
+        measure_start: start + warmup,
+    };
+    load.window().set(bounds);
+    announce_window(&sampler, processes, bounds).await?;
+    let config = LoadConfig {
+        url: ingress.url.clone(),
+        rate: opts.rate,
+        cases_per_request: opts.cases_per_request,
+        connections: opts.connections,
+        seed: opts.seed + u64::from(repeat),
+    };
+    let window = LoadWindow {
+        start,
+        wall_start_ns,
+        span,
+        answer_deadline: Duration::from_secs(opts.answer_deadline),
+    };
+    let names: Vec<&str> = group.iter().map(|m| m.name()).collect();
+    let generator = match opts.generator {
+        Generator::Builtin => Load::Builtin(tokio::spawn(generate(config, load.clone(), window))),
+        Generator::Locust => Load::Locust(super::locust::spawn(
+            opts,
+            &ingress.url,
+            opts.warmup + opts.duration,
+            &ctx.dir,
+            &format!("{}-r{repeat}", names.join("+")),
+        )?),
+    };
+    if let (Some(at), Some(pid)) = (opts.stall_at, ingress.pid()) {
+        let stall = Duration::from_millis(opts.stall_ms);
+        let when = start + warmup + Duration::from_secs_f64(at.max(0.0));
+        tokio::spawn(async move {
+            tokio::time::sleep_until(when).await;
+            signal(pid, "STOP");
+            tokio::time::sleep(stall).await;
+            signal(pid, "CONT");
+        });
+    }
+    let started = SystemTime::now();
+    let progress = Progress::new(title, opts);
+    let mut ticks = sample_load(opts, &sampler, subscribers, start, &load, &progress).await?;
+    let measure_end = ticks.len() - 1;
+    progress.answers();
+    let locust = match generator {
+        Load::Builtin(task) => {
+            task.await.context("the load generator failed")?;
+            None
+        }
+        Load::Locust(run) => Some(run.wait().await?),
+    };
+    let quiet = Duration::from_millis(opts.quiet_period_ms);
+    let drained_quietly = drain(
+        &sampler,
+        &mut ticks,
+        Duration::from_secs(opts.drain_timeout),
+        quiet,
+        &progress,
+    )
+    .await;
+    ticks.push(sampler.complete_tick(Duration::from_secs(30)).await?);
+    let bounds = Bounds {
+        measure_start: usize::try_from(opts.warmup).unwrap_or(0),
+        measure_end,
+        last: ticks.len() - 1,
+    };
+    Ok(Measured {
+        ticks,
+        bounds,
+        drained_quietly,
+        locust,
+        started,
+    })
+}

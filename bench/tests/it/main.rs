@@ -1,0 +1,19 @@
+//! The integration tests that may share the machine with each other: each owns its database,
+//! streams, queues, topics and ports, and asserts nothing that needs an idle machine. One test
+//! binary instead of one per file: each binary links the whole stack (about a minute on 2 cores).
+
+#[path = "../browser/cdp.rs"]
+mod cdp;
+#[path = "../browser/fixture.rs"]
+mod fixture;
+#[path = "../support/mod.rs"]
+mod support;
+
+mod browser;
+mod dashboard;
+mod duplicates;
+mod hostile_bodies;
+mod locust_generator;
+mod paths;
+mod redis_pending;
+mod report_page;

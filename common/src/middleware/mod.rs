@@ -1,0 +1,225 @@
+//! The middlewares under comparison, each in one place: its connection settings and topology in
+//! a module here (used by the publisher *and* the subscriber side, so both agree on names), and
+//! one [`Descriptor`] that every list in bench, report, serve and the tests reads.
+//!
+//! Adding a middleware means: a variant of [`Middleware`], its entry in [`DESCRIPTORS`], its
+//! module here, its publisher and its source (the compiler points at the closed enums there), and
+//! its service in the local stack's table.
+
+pub mod grpc;
+pub mod nats;
+pub mod pubsub;
+pub mod rabbitmq;
+pub mod redis;
+
+use std::fmt;
+
+use clap::ValueEnum;
+use serde::{Deserialize, Serialize};
+
+use crate::settings::{BrokerSettings, Guarantee};
+
+/// The middlewares under comparison.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Middleware {
+    Grpc,
+    Nats,
+    Rabbitmq,
+    Pubsub,
+    Redis,
+}
+
+/// What the rest of the project needs to know about a middleware, besides its code.
+#[derive(Debug)]
+pub struct Descriptor {
+    pub middleware: Middleware,
+    /// The name on the command line, in results and on every page.
+    pub name: &'static str,
+    /// The service of `scripts/stack` (and of compose) that runs its broker; `None` when the path
+    /// has no broker of its own.
+    pub stack_service: Option<&'static str>,
+    /// The colour of the path in every chart (RGB).
+    pub colour: (u8, u8, u8),
+    /// Whether a process (its `comm` and its command line) is this middleware's broker server, so
+    /// that the runner can charge the broker's CPU and memory to the path.
+    pub is_broker: fn(comm: &str, cmdline: &str) -> bool,
+    /// The broker's version on this machine, for the run's environment record.
+    pub broker_version: fn() -> Option<String>,
+}
+
+/// One entry per middleware, in [`Middleware::ALL`] order.
+pub static DESCRIPTORS: [Descriptor; 5] = [
+    Descriptor {
+        middleware: Middleware::Grpc,
+        name: "grpc",
+        stack_service: None,
+        colour: (31, 119, 180),
+        is_broker: |_, _| false,
+        broker_version: || None,
+    },
+    Descriptor {
+        middleware: Middleware::Nats,
+        name: "nats",
+        stack_service: Some("nats"),
+        colour: (44, 160, 44),
+        is_broker: |comm, _| comm == "nats-server",
+        broker_version: || first_line("nats-server", &["--version"]),
+    },
+    Descriptor {
+        middleware: Middleware::Rabbitmq,
+        name: "rabbitmq",
+        stack_service: Some("rabbitmq"),
+        colour: (255, 127, 14),
+        is_broker: |comm, cmd| comm == "beam.smp" && cmd.contains("rabbit"),
+        broker_version: || first_line("dpkg-query", &["-W", "-f=${Version}", "rabbitmq-server"]),
+    },
+    Descriptor {
+        middleware: Middleware::Pubsub,
+        name: "pubsub",
+        stack_service: Some("pubsub"),
+        colour: (148, 103, 189),
+        is_broker: |comm, cmd| comm == "java" && cmd.contains("pubsub"),
+        broker_version: pubsub::emulator_version,
+    },
+    Descriptor {
+        middleware: Middleware::Redis,
+        name: "redis",
+        stack_service: Some("redis"),
+        colour: (214, 39, 40),
+        is_broker: |comm, _| comm == "redis-server",
+        broker_version: || first_line("redis-server", &["--version"]),
+    },
+];
+
+impl Middleware {
+    pub const ALL: [Middleware; 5] = [
+        Self::Grpc,
+        Self::Nats,
+        Self::Rabbitmq,
+        Self::Pubsub,
+        Self::Redis,
+    ];
+
+    pub fn descriptor(self) -> &'static Descriptor {
+        let d = &DESCRIPTORS[self as usize];
+        debug_assert_eq!(d.middleware, self, "DESCRIPTORS is in Middleware order");
+        d
+    }
+
+    pub fn name(self) -> &'static str {
+        self.descriptor().name
+    }
+
+    /// The MongoDB collection this path's subscriber writes to.
+    pub fn collection(self) -> String {
+        format!("cases_{}", self.name())
+    }
+
+    /// What this path guarantees under `settings`.
+    pub fn guarantee(self, settings: &BrokerSettings) -> Guarantee {
+        match self {
+            Self::Grpc => grpc::guarantee(),
+            Self::Nats => nats::guarantee(settings),
+            Self::Rabbitmq => rabbitmq::guarantee(settings),
+            Self::Pubsub => pubsub::guarantee(settings),
+            Self::Redis => redis::guarantee(settings),
+        }
+    }
+
+    /// Deletes what the publisher and subscriber of this path created (stream, queue, topic,
+    /// subscription, consumer group), for runs and tests that use names of their own. Call it
+    /// once the subscriber has stopped.
+    pub async fn remove_topology(self, settings: &BrokerSettings) -> Result<(), PathError> {
+        match self {
+            Self::Grpc => Ok(()),
+            Self::Nats => nats::remove_stream(&settings.nats).await,
+            Self::Rabbitmq => rabbitmq::delete_queue(&settings.rabbitmq).await,
+            Self::Pubsub => pubsub::remove_topology(&settings.pubsub).await,
+            Self::Redis => redis::remove_stream(&settings.redis).await,
+        }
+    }
+}
+
+impl fmt::Display for Middleware {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Middleware {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        <Self as ValueEnum>::from_str(s, false)
+    }
+}
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A middleware refused, failed or did not acknowledge something one side of a path asked
+/// (connect, publish, receive, create or remove topology).
+#[derive(Debug, thiserror::Error)]
+#[error("{middleware}: {action} failed: {source}")]
+pub struct PathError {
+    pub middleware: Middleware,
+    pub action: &'static str,
+    #[source]
+    pub source: BoxError,
+}
+
+impl PathError {
+    pub fn new(middleware: Middleware, action: &'static str, source: impl Into<BoxError>) -> Self {
+        Self {
+            middleware,
+            action,
+            source: source.into(),
+        }
+    }
+
+    /// For `map_err`: wraps any error of `action` on `middleware`.
+    pub fn during<E: Into<BoxError>>(
+        middleware: Middleware,
+        action: &'static str,
+    ) -> impl FnOnce(E) -> Self {
+        move |e| Self::new(middleware, action, e)
+    }
+}
+
+/// The first non-empty line a program prints (stdout, else stderr), for version probes.
+pub fn first_line(program: &str, args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .ok()?;
+    let text = if out.stdout.is_empty() {
+        out.stderr
+    } else {
+        out.stdout
+    };
+    String::from_utf8_lossy(&text)
+        .lines()
+        .next()
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptors_follow_the_enum() {
+        for m in Middleware::ALL {
+            assert_eq!(m.descriptor().middleware, m);
+            assert_eq!(
+                m.name(),
+                crate::settings::value_name(&m),
+                "the descriptor's name is the command-line name"
+            );
+        }
+        assert_eq!(Middleware::ALL.len(), Middleware::value_variants().len());
+    }
+}

@@ -1,0 +1,131 @@
+//! NATS: core (publish + flush, at most once) or JetStream (acknowledged publish into a stream,
+//! a durable pull consumer with explicit acks).
+
+use async_nats::jetstream::{self, stream};
+use clap::{Args, ValueEnum};
+use serde::{Deserialize, Serialize};
+
+use super::{Middleware, PathError};
+use crate::settings::{BrokerSettings, Durability, Guarantee, value_name};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NatsMode {
+    /// Core NATS: publish + flush; at most once, nothing is redelivered.
+    Core,
+    /// JetStream: publish awaits the PubAck; durable consumer with explicit acks (at least once).
+    Jetstream,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct NatsSettings {
+    #[arg(
+        id = "nats-url",
+        long = "nats-url",
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    pub url: String,
+    #[arg(id = "nats-mode", long = "nats-mode", env = "BB_NATS_MODE", value_enum, default_value_t = NatsMode::Jetstream)]
+    pub mode: NatsMode,
+    #[arg(
+        id = "nats-subject",
+        long = "nats-subject",
+        env = "BB_NATS_SUBJECT",
+        default_value = "brokerbench.cases"
+    )]
+    pub subject: String,
+    /// JetStream stream capturing the subject (created if missing).
+    #[arg(
+        id = "nats-stream",
+        long = "nats-stream",
+        env = "BB_NATS_STREAM",
+        default_value = "BROKERBENCH_CASES"
+    )]
+    pub stream: String,
+    /// Durable JetStream consumer name of the subscriber.
+    #[arg(
+        id = "nats-consumer",
+        long = "nats-consumer",
+        env = "BB_NATS_CONSUMER",
+        default_value = "brokerbench-subscriber"
+    )]
+    pub consumer: String,
+}
+
+impl NatsSettings {
+    pub fn to_args(&self) -> Vec<String> {
+        vec![
+            format!("--nats-url={}", self.url),
+            format!("--nats-mode={}", value_name(&self.mode)),
+            format!("--nats-subject={}", self.subject),
+            format!("--nats-stream={}", self.stream),
+            format!("--nats-consumer={}", self.consumer),
+        ]
+    }
+
+    /// Names of this path's own, for a run or test tagged `tag`.
+    pub fn isolate(&mut self, tag: &str) {
+        self.subject = format!("brokerbench.{tag}");
+        self.stream = format!("BB_{}", tag.to_uppercase());
+        self.consumer = format!("bb-{tag}");
+    }
+}
+
+pub fn guarantee(settings: &BrokerSettings) -> Guarantee {
+    let (durable, text) = match (settings.nats.mode, settings.path.durability) {
+        (NatsMode::Core, _) => (
+            false,
+            "core NATS: at most once, in memory, nothing redelivered",
+        ),
+        (NatsMode::Jetstream, Durability::Disk) => (
+            true,
+            "JetStream file storage, acknowledged publish; fsynced per the server's sync_interval (scripts/stack: always)",
+        ),
+        (NatsMode::Jetstream, Durability::Memory) => (
+            false,
+            "JetStream memory storage, acknowledged publish: lost if the server stops",
+        ),
+    };
+    Guarantee { durable, text }
+}
+
+fn err<E: Into<super::BoxError>>(action: &'static str) -> impl FnOnce(E) -> PathError {
+    PathError::during(Middleware::Nats, action)
+}
+
+/// Creates the stream capturing the subject if it does not exist yet (idempotent), on file storage
+/// for the `disk` profile and in memory for `memory`.
+pub async fn ensure_stream(
+    js: &jetstream::Context,
+    settings: &NatsSettings,
+    durability: Durability,
+) -> Result<stream::Stream, PathError> {
+    let storage = match durability {
+        Durability::Disk => stream::StorageType::File,
+        Durability::Memory => stream::StorageType::Memory,
+    };
+    js.get_or_create_stream(stream::Config {
+        name: settings.stream.clone(),
+        subjects: vec![settings.subject.clone()],
+        storage,
+        ..Default::default()
+    })
+    .await
+    .map_err(err("create stream"))
+}
+
+/// Deletes the JetStream stream (and with it its consumers); nothing to do in core mode.
+pub async fn remove_stream(settings: &NatsSettings) -> Result<(), PathError> {
+    if settings.mode == NatsMode::Core {
+        return Ok(());
+    }
+    let client = async_nats::connect(&settings.url)
+        .await
+        .map_err(err("connect"))?;
+    jetstream::new(client)
+        .delete_stream(&settings.stream)
+        .await
+        .map_err(err("delete stream"))?;
+    Ok(())
+}

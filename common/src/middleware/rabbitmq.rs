@@ -1,0 +1,102 @@
+//! RabbitMQ: one durable queue, declared by whichever side comes first.
+
+use clap::Args;
+use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ConnectionProperties};
+
+use super::{Middleware, PathError};
+use crate::settings::{BrokerSettings, Durability, Guarantee};
+
+#[derive(Debug, Clone, Args)]
+pub struct RabbitmqSettings {
+    #[arg(
+        id = "amqp-url",
+        long = "amqp-url",
+        env = "AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
+    pub url: String,
+    /// Durable queue (declared if missing by both sides).
+    #[arg(
+        id = "rabbitmq-queue",
+        long = "rabbitmq-queue",
+        env = "BB_RABBITMQ_QUEUE",
+        default_value = "brokerbench.cases"
+    )]
+    pub queue: String,
+}
+
+impl RabbitmqSettings {
+    pub fn to_args(&self) -> Vec<String> {
+        vec![
+            format!("--amqp-url={}", self.url),
+            format!("--rabbitmq-queue={}", self.queue),
+        ]
+    }
+
+    /// Names of this path's own, for a run or test tagged `tag`.
+    pub fn isolate(&mut self, tag: &str) {
+        self.queue = format!("brokerbench.{tag}");
+    }
+}
+
+pub fn guarantee(settings: &BrokerSettings) -> Guarantee {
+    let (durable, text) = match settings.path.durability {
+        Durability::Disk => (
+            true,
+            "durable queue, persistent messages, publisher confirms (on disk before the confirm)",
+        ),
+        Durability::Memory => (
+            false,
+            "durable queue, transient messages, publisher confirms: lost if the broker stops",
+        ),
+    };
+    Guarantee { durable, text }
+}
+
+fn err<E: Into<super::BoxError>>(action: &'static str) -> impl FnOnce(E) -> PathError {
+    PathError::during(Middleware::Rabbitmq, action)
+}
+
+/// A connection and a channel on it.
+pub async fn open(settings: &RabbitmqSettings) -> Result<(Connection, Channel), PathError> {
+    let connection = Connection::connect(&settings.url, ConnectionProperties::default())
+        .await
+        .map_err(err("connect"))?;
+    let channel = connection
+        .create_channel()
+        .await
+        .map_err(err("open channel"))?;
+    Ok((connection, channel))
+}
+
+/// Declares the durable queue; both sides call it so start-up order does not matter.
+pub async fn declare_queue(channel: &Channel, queue: &str) -> Result<(), PathError> {
+    channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .map(drop)
+        .map_err(err("declare queue"))
+}
+
+/// Deletes the queue (with whatever it still holds).
+pub async fn delete_queue(settings: &RabbitmqSettings) -> Result<(), PathError> {
+    let (connection, channel) = open(settings).await?;
+    channel
+        .queue_delete(
+            settings.queue.as_str().into(),
+            QueueDeleteOptions::default(),
+        )
+        .await
+        .map_err(err("delete queue"))?;
+    let _ = connection.close(0, "done".into()).await;
+    Ok(())
+}
