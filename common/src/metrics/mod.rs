@@ -2,9 +2,11 @@
 //! (`/metrics`) and as [`Stats`] JSON with each histogram in HdrHistogram's V2 compressed form
 //! (`/stats`), so the bench runner can merge exact distributions instead of averaging summaries.
 
-use crate::latency::LatencyMetric;
+mod phase;
+mod stats;
+
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use base64::Engine as _;
@@ -12,6 +14,10 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
 use serde::{Deserialize, Serialize};
+
+use crate::latency::LatencyMetric;
+pub use phase::{Phase, PhaseBounds, PhaseWindow};
+pub use stats::{CounterValue, LatencyValue, Stats};
 
 /// Latencies are recorded in microseconds, from 1 µs up to one hour, with 3 significant digits.
 pub const LATENCY_UNIT: &str = "us";
@@ -59,74 +65,6 @@ impl Counter {
     }
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// Which phase of a run a case belongs to, decided by when the case was *meant* to be sent (its
-/// intended time, else its acceptance), never by when a sample happens to be recorded or read:
-/// a warm-up case still in flight when the measure phase begins stays a warm-up case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Phase {
-    Warmup,
-    Measure,
-    /// Intended after the measure phase ended (only late traffic; the generator stops at the end).
-    After,
-}
-
-impl Phase {
-    pub const ALL: [Phase; 3] = [Self::Warmup, Self::Measure, Self::After];
-
-    fn index(self) -> usize {
-        match self {
-            Self::Warmup => 0,
-            Self::Measure => 1,
-            Self::After => 2,
-        }
-    }
-}
-
-/// The measure window as wall-clock nanoseconds, `[measure_start_ns, measure_end_ns)`: what the
-/// runner posts to `/phases` of every process before the load starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PhaseBounds {
-    pub measure_start_ns: i64,
-    pub measure_end_ns: i64,
-}
-
-/// The measure window of one process, shared by all its histograms. Until the runner sets it,
-/// everything counts as measured (a process used on its own has no warm-up).
-#[derive(Debug)]
-pub struct PhaseWindow {
-    start: AtomicI64,
-    end: AtomicI64,
-}
-
-impl Default for PhaseWindow {
-    fn default() -> Self {
-        Self {
-            start: AtomicI64::new(i64::MIN),
-            end: AtomicI64::new(i64::MAX),
-        }
-    }
-}
-
-impl PhaseWindow {
-    pub fn set(&self, bounds: PhaseBounds) {
-        self.start.store(bounds.measure_start_ns, Ordering::Relaxed);
-        self.end.store(bounds.measure_end_ns, Ordering::Relaxed);
-    }
-
-    /// The phase of a case whose latency origin (intended or accepted time) is `origin_ns`.
-    pub fn phase_of(&self, origin_ns: i64) -> Phase {
-        if origin_ns < self.start.load(Ordering::Relaxed) {
-            Phase::Warmup
-        } else if origin_ns < self.end.load(Ordering::Relaxed) {
-            Phase::Measure
-        } else {
-            Phase::After
-        }
     }
 }
 
@@ -330,82 +268,6 @@ fn labels(key: &MetricKey, quantile: Option<f64>) -> String {
         String::new()
     } else {
         format!("{{{}}}", parts.join(","))
-    }
-}
-
-/// What `/stats` returns: one component's counters and full latency histograms.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Stats {
-    pub component: String,
-    /// Unit of every latency value and histogram: microseconds.
-    pub unit: String,
-    pub counters: Vec<CounterValue>,
-    pub latencies: Vec<LatencyValue>,
-    /// The settings the process runs with, as command-line options (see [`Registry::with_settings`]).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub settings: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CounterValue {
-    #[serde(flatten)]
-    pub key: MetricKey,
-    pub value: u64,
-}
-
-/// A histogram's headline figures plus the histogram itself (V2 compressed, base64).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LatencyValue {
-    #[serde(flatten)]
-    pub key: MetricKey,
-    pub count: u64,
-    pub p50: u64,
-    pub p99: u64,
-    pub max: u64,
-    pub histogram: String,
-}
-
-impl LatencyValue {
-    fn new(key: MetricKey, h: &Histogram<u64>) -> Self {
-        Self {
-            key,
-            count: h.len(),
-            p50: h.value_at_quantile(0.5),
-            p99: h.value_at_quantile(0.99),
-            max: h.max(),
-            histogram: encode_histogram(h),
-        }
-    }
-}
-
-impl Stats {
-    pub fn counter(&self, name: &str, middleware: Option<&str>) -> Option<u64> {
-        self.counters
-            .iter()
-            .find(|c| c.key.name == name && c.key.middleware.as_deref() == middleware)
-            .map(|c| c.value)
-    }
-
-    /// The histogram `name` of one phase, or of every phase merged (`None`); `None` when this
-    /// component has no such histogram, or it does not decode.
-    pub fn histogram(
-        &self,
-        metric: LatencyMetric,
-        middleware: Option<&str>,
-        phase: Option<Phase>,
-    ) -> Option<Histogram<u64>> {
-        let mut found = self
-            .latencies
-            .iter()
-            .filter(|l| l.key.name == metric.key() && l.key.middleware.as_deref() == middleware)
-            .filter(|l| phase.is_none() || l.key.phase == phase)
-            .peekable();
-        found.peek()?;
-        let mut merged = new_histogram();
-        for l in found {
-            merged.add(decode_histogram(&l.histogram).ok()?).ok()?;
-        }
-        Some(merged)
     }
 }
 
