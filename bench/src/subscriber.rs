@@ -11,12 +11,25 @@ use axum::extract::{Query, State};
 use axum::routing::post;
 use brokerbench_common::metrics::Registry;
 use brokerbench_common::settings::{BrokerSettings, Middleware, MongoSettings};
-use brokerbench_subscribers::sink::{self, SinkConfig};
+use brokerbench_subscribers::sink::{self, SinkConfig, Store};
 use brokerbench_subscribers::{Source, SubscriberMetrics};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+/// Concurrent writers by default: measured on FerretDB/PostgreSQL (see README, "The store").
+pub const DEFAULT_SINK_WRITERS: u16 = 4;
+
+/// Where a subscriber puts its cases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    /// Store every case in MongoDB, then acknowledge it.
+    Mongodb,
+    /// Store nothing; acknowledge on receipt (middleware-only measurement).
+    None,
+}
 
 #[derive(Debug, Clone, Args)]
 pub struct SubscriberOpts {
@@ -30,6 +43,14 @@ pub struct SubscriberOpts {
     /// port 0; how `run` starts its children).
     #[arg(long)]
     pub address_file: Option<std::path::PathBuf>,
+    /// Where cases go: `mongodb` stores each (acknowledged after its write); `none` stores
+    /// nothing and acknowledges on receipt, to measure the middleware alone.
+    #[arg(long, env = "BB_SINK", value_enum, default_value_t = SinkKind::Mongodb)]
+    pub sink: SinkKind,
+    /// Batches written to MongoDB concurrently, each acknowledged after its own write. One writer
+    /// leaves the store idle during each round trip.
+    #[arg(long, env = "BB_SINK_WRITERS", default_value_t = DEFAULT_SINK_WRITERS, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub sink_writers: u16,
     /// Most cases written to MongoDB in one insert.
     #[arg(long, env = "BB_BATCH_SIZE", default_value_t = 500)]
     pub batch_size: usize,
@@ -58,25 +79,25 @@ pub async fn run(
         opts.brokers.to_args(),
     ));
     let metrics = SubscriberMetrics::register(&registry, middleware);
-    let collection = sink::open_collection(&opts.mongo.uri, &opts.mongo.db, middleware).await?;
+    let store = match opts.sink {
+        SinkKind::Mongodb => Store::Mongodb(
+            sink::open_collection(&opts.mongo.uri, &opts.mongo.db, middleware).await?,
+        ),
+        SinkKind::None => Store::Discard,
+    };
     let source = Source::connect(middleware, &opts.brokers).await?;
     let config = SinkConfig {
         batch_size: opts.batch_size.max(1),
+        writers: usize::from(opts.sink_writers),
         batch_timeout: Duration::from_millis(opts.batch_timeout_ms),
         hold_us: Arc::new(AtomicU64::new(ms_to_us(opts.hold_batch_ms))),
     };
     let config_hold = config.hold_us.clone();
     let (tx, rx) = mpsc::channel(config.batch_size * 4);
-    let sink_task = tokio::spawn(sink::run(
-        collection,
-        middleware,
-        config,
-        metrics.clone(),
-        rx,
-    ));
+    let sink_task = tokio::spawn(sink::run(store, middleware, config, metrics.clone(), rx));
     let stop = shutdown.clone();
     let source_task = tokio::spawn(source.run(metrics, tx, async move { stop.cancelled().await }));
-    tracing::info!(%middleware, addr = ?listener.local_addr().ok(), "subscriber ready");
+    tracing::info!(%middleware, sink = ?opts.sink, writers = opts.sink_writers, addr = ?listener.local_addr().ok(), "subscriber ready");
     let app = Router::new()
         .route("/diag/hold", post(set_hold))
         .with_state(config_hold)

@@ -53,6 +53,9 @@ pub struct SubscriberMetrics {
     pub stored: Arc<Counter>,
     pub duplicates: Arc<Counter>,
     pub errors: Arc<Counter>,
+    /// Time the sink's writers spent writing, summed over writers (µs): divided by writers ×
+    /// elapsed time, how busy the store kept the sink.
+    pub store_busy_us: Arc<Counter>,
     /// accepted at the ingress → received here: the middleware's share of `e2e`.
     pub delivery: Arc<Latency>,
     /// received here → MongoDB acknowledged the write: the store's (and the batching's) share.
@@ -69,6 +72,7 @@ impl SubscriberMetrics {
             stored: registry.counter("stored", m),
             duplicates: registry.counter("duplicates", m),
             errors: registry.counter("errors", m),
+            store_busy_us: registry.counter("store_busy_us", m),
             delivery: registry.latency(LatencyMetric::Delivery, m),
             store: registry.latency(LatencyMetric::Store, m),
             end_to_end: registry.latency(LatencyMetric::E2e, m),

@@ -5,9 +5,14 @@
 //! rest; duplicates are counted and acknowledged like stored envelopes, because the case *is*
 //! stored. Anything else that fails is nacked so the middleware delivers it again.
 //!
-//! Three stages run concurrently: batching, writing (one writer, in order) and acknowledging.
-//! Acks go out from their own task so that a slow ack round trip (JetStream, RabbitMQ) never
-//! delays the next batch's write, and the `store` latency measures MongoDB, not the acks.
+//! Three stages run concurrently: batching, writing (`writers` concurrent writers, each batch
+//! acknowledged only after its own write) and acknowledging. Acks go out from their own task so
+//! that a slow ack round trip (JetStream, RabbitMQ) never delays the next batch's write, and the
+//! `store` latency measures MongoDB, not the acks. One writer leaves the store idle during every
+//! round trip; a few keep it busy (FerretDB on PostgreSQL scales to ~8 writers).
+//!
+//! [`Store::Discard`] stores nothing: every delivery is acknowledged on receipt, so a run
+//! measures the middleware alone (`--sink none`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,7 +24,7 @@ use brokerbench_common::settings::Middleware;
 use mongodb::bson::{DateTime, Document, doc};
 use mongodb::error::{ErrorKind, InsertManyError};
 use mongodb::{Client, Collection};
-use tokio::sync::mpsc;
+use tokio::sync::{Mutex, mpsc};
 use tokio::time::{Instant, timeout_at};
 
 use crate::{Delivery, PathError, SubscriberMetrics};
@@ -27,9 +32,19 @@ use crate::{Delivery, PathError, SubscriberMetrics};
 /// MongoDB's duplicate-key error code.
 const DUPLICATE_KEY: i32 = 11000;
 
+/// Where deliveries end up.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Mongodb(Collection<Document>),
+    /// Acknowledge on receipt and store nothing: the middleware alone is measured.
+    Discard,
+}
+
 #[derive(Debug, Clone)]
 pub struct SinkConfig {
     pub batch_size: usize,
+    /// Batches written concurrently (each acknowledged after its own write).
+    pub writers: usize,
     pub batch_timeout: Duration,
     /// Diagnostic: hold every batch this many microseconds before writing it (calibrates the
     /// instrument). Shared so it can be changed while running, for a before/after comparison
@@ -58,11 +73,53 @@ enum Outcome {
 
 /// Stores deliveries until every sender of `rx` is gone, then flushes what is left, sends the
 /// last acks and returns.
-///
-/// Batches fill while the previous one is being written, one writer writes them in order, and
+pub async fn run(
+    store: Store,
+    middleware: Middleware,
+    config: SinkConfig,
+    metrics: SubscriberMetrics,
+    rx: mpsc::Receiver<Delivery>,
+) {
+    match store {
+        Store::Mongodb(collection) => write(collection, middleware, config, metrics, rx).await,
+        Store::Discard => discard(middleware, metrics, rx).await,
+    }
+}
+
+/// Acknowledges every delivery on receipt; `e2e` ends at the receipt.
+async fn discard(
+    middleware: Middleware,
+    metrics: SubscriberMetrics,
+    mut rx: mpsc::Receiver<Delivery>,
+) {
+    let (received, mut to_ack) = mpsc::channel::<Vec<(Delivery, Outcome)>>(1024);
+    let acker = tokio::spawn(async move {
+        while let Some(outcomes) = to_ack.recv().await {
+            acknowledge(middleware, outcomes).await;
+        }
+    });
+    while let Some(delivery) = rx.recv().await {
+        let origin = delivery.envelope.latency_origin_ns();
+        metrics.stored.add(1);
+        metrics
+            .end_to_end
+            .record_between_ns(origin, origin, delivery.received_ns);
+        if received
+            .send(vec![(delivery, Outcome::Stored)])
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    drop(received);
+    let _ = acker.await;
+}
+
+/// Batches fill while earlier ones are being written, `writers` writers take them in turn, and
 /// an ack task acknowledges each written batch. The diagnostic hold delays each batch's write to
 /// exactly `hold` after the batch closed, and changes nothing else, so it adds exactly its length.
-pub async fn run(
+async fn write(
     collection: Collection<Document>,
     middleware: Middleware,
     config: SinkConfig,
@@ -70,26 +127,40 @@ pub async fn run(
     mut rx: mpsc::Receiver<Delivery>,
 ) {
     let batch_size = config.batch_size.max(1);
-    let (batches, mut to_write) = mpsc::channel::<(Instant, Vec<Delivery>)>(8);
-    let (written, mut to_ack) = mpsc::channel::<Vec<(Delivery, Outcome)>>(8);
-    let hold_us = config.hold_us.clone();
-    let writer = tokio::spawn(async move {
-        while let Some((closed_at, batch)) = to_write.recv().await {
-            let hold = Duration::from_micros(hold_us.load(Ordering::Relaxed));
-            let wait = (closed_at + hold).saturating_duration_since(Instant::now());
-            if !wait.is_zero() {
-                // The OS sleep is precise to tens of µs; tokio's timer rounds up to whole ms.
-                let _ = tokio::task::spawn_blocking(move || std::thread::sleep(wait)).await;
-            }
-            if written
-                .send(store(&collection, middleware, &metrics, batch).await)
-                .await
-                .is_err()
-            {
-                break;
-            }
-        }
-    });
+    let writers = config.writers.max(1);
+    let (batches, to_write) = mpsc::channel::<(Instant, Vec<Delivery>)>(writers * 2);
+    let to_write = Arc::new(Mutex::new(to_write));
+    let (written, mut to_ack) = mpsc::channel::<Vec<(Delivery, Outcome)>>(writers * 4);
+    let writer_tasks: Vec<_> = (0..writers)
+        .map(|_| {
+            let (to_write, written) = (to_write.clone(), written.clone());
+            let (collection, metrics) = (collection.clone(), metrics.clone());
+            let hold_us = config.hold_us.clone();
+            tokio::spawn(async move {
+                loop {
+                    let next = to_write.lock().await.recv().await;
+                    let Some((closed_at, batch)) = next else {
+                        break;
+                    };
+                    let hold = Duration::from_micros(hold_us.load(Ordering::Relaxed));
+                    let wait = (closed_at + hold).saturating_duration_since(Instant::now());
+                    if !wait.is_zero() {
+                        // The OS sleep is precise to tens of µs; tokio's timer rounds up to ms.
+                        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(wait)).await;
+                    }
+                    let began = Instant::now();
+                    let outcomes = store(&collection, middleware, &metrics, batch).await;
+                    metrics
+                        .store_busy_us
+                        .add(began.elapsed().as_micros() as u64);
+                    if written.send(outcomes).await.is_err() {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(written);
     let acker = tokio::spawn(async move {
         while let Some(outcomes) = to_ack.recv().await {
             acknowledge(middleware, outcomes).await;
@@ -109,7 +180,9 @@ pub async fn run(
         }
     }
     drop(batches);
-    let _ = writer.await;
+    for task in writer_tasks {
+        let _ = task.await;
+    }
     let _ = acker.await;
 }
 
