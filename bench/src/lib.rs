@@ -3,6 +3,7 @@
 //! `main` only parses [`Opts`] and calls [`run`], so tests build options with
 //! `Opts::parse_from` and run the very same code in-process.
 
+pub mod ceilings;
 pub mod compare;
 pub mod ingress;
 mod observe;
@@ -38,6 +39,8 @@ pub enum Command {
     Run(Box<run::RunOpts>),
     /// Step the offered rate up per path until it saturates; writes the latency-vs-rate curve.
     Sweep(Box<sweep::SweepOpts>),
+    /// Measure each stage alone (store, middleware, ingress): the most each sustains here.
+    Ceilings(Box<ceilings::CeilingsOpts>),
     /// Compare run folders: a table per path and metric with deltas, and a comparison page.
     Compare(compare::CompareOpts),
     /// Write (or rewrite) report.html of a run folder.
@@ -67,6 +70,7 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
         }
         Command::Run(opts) => run::run(*opts).await.map(drop),
         Command::Sweep(opts) => sweep::run(*opts).await,
+        Command::Ceilings(opts) => ceilings::run(*opts).await,
         Command::Compare(opts) => compare::run(&opts),
         Command::Report(opts) => {
             println!("{}", report::write_report(&opts.run_dir)?.display());

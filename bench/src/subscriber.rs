@@ -18,6 +18,9 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// Most cases per insert by default.
+pub const DEFAULT_BATCH_SIZE: usize = 500;
+
 /// Concurrent writers by default: measured on FerretDB/PostgreSQL (see README, "The store").
 pub const DEFAULT_SINK_WRITERS: u16 = 4;
 
@@ -52,7 +55,7 @@ pub struct SubscriberOpts {
     #[arg(long, env = "BB_SINK_WRITERS", default_value_t = DEFAULT_SINK_WRITERS, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub sink_writers: u16,
     /// Most cases written to MongoDB in one insert.
-    #[arg(long, env = "BB_BATCH_SIZE", default_value_t = 500)]
+    #[arg(long, env = "BB_BATCH_SIZE", default_value_t = DEFAULT_BATCH_SIZE)]
     pub batch_size: usize,
     /// Longest a batch waits for more cases after its first, in milliseconds.
     #[arg(long, env = "BB_BATCH_TIMEOUT_MS", default_value_t = 5)]

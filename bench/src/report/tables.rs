@@ -194,7 +194,7 @@ pub fn accounting(run: &RunData) -> Markup {
                         td.l { (row_name(p, repeated)) }
                         td { (a.sent) } td { (a.sent_requests) } td { (a.http_2xx) } td { (a.http_4xx) } td { (a.http_5xx) } td { (a.transport_errors) } td.bad[a.unanswered_requests != 0] { (a.unanswered_requests) }
                         td { (a.accepted) } td { (a.published) } td { (a.publish_errors) } td { (a.received) } td { (a.stored) } td { (a.duplicates) }
-                        td.bad[a.unstored_at_deadline != 0] { (a.unstored_at_deadline) } td { (a.documents) }
+                        td.bad[a.unstored_at_deadline != 0] { (a.unstored_at_deadline) } td { (a.documents.map_or("not stored".to_string(), |d| d.to_string())) }
                         td.bad[!a.drained_quietly] { (if a.drained_quietly { "quiet" } else { "deadline" }) }
                         td.l {
                             @if a.consistent { span.ok { "yes" } } @else { strong { "NO: " } (a.problems.join("; ")) }

@@ -6,7 +6,6 @@ use brokerbench_common::settings::{BrokerSettings, Middleware};
 
 use clap::Parser;
 
-use super::RunOpts;
 use super::sampler::Tick;
 use super::summary::PathGuarantee;
 
@@ -17,12 +16,12 @@ pub struct RunBrokers {
 }
 
 impl RunBrokers {
-    pub fn new(opts: &RunOpts) -> anyhow::Result<Self> {
+    pub fn new(brokers: &BrokerSettings) -> anyhow::Result<Self> {
         let ns = uuid::Uuid::now_v7().simple().to_string()[20..].to_string();
         let grpc_port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let mut settings = opts.brokers.clone();
+        let mut settings = brokers.clone();
         settings.grpc.addr = format!("127.0.0.1:{grpc_port}");
         settings.isolate(&format!("run-{ns}"));
         let args = settings.to_args();

@@ -30,8 +30,8 @@ pub struct PathContext {
     /// The configured length of the measure phase (its cases are those intended within it).
     pub measure_seconds: f64,
     pub cases_per_request: u64,
-    /// Documents counted in the path's collection after the drain.
-    pub documents: u64,
+    /// Documents counted in the path's collection after the drain (none with `--sink none`).
+    pub documents: Option<u64>,
     /// With routing `all` the ingress and the store serve every path: they are shown separately
     /// instead of being charged to each.
     pub shared_ingress: bool,
@@ -44,14 +44,14 @@ pub const CONTENTION_BUSY: f64 = 0.9;
 /// Generator lateness p99 above this is an instrument problem the report states.
 pub const LATE_GENERATOR_US: u64 = 1_000;
 
-fn counter(stats: &Option<Stats>, name: &str, m: Option<Middleware>) -> u64 {
+pub(super) fn counter(stats: &Option<Stats>, name: &str, m: Option<Middleware>) -> u64 {
     stats
         .as_ref()
         .and_then(|s| s.counter(name, m.map(Middleware::name)))
         .unwrap_or(0)
 }
 
-fn subscriber(tick: &Tick, m: Middleware) -> &Option<Stats> {
+pub(super) fn subscriber(tick: &Tick, m: Middleware) -> &Option<Stats> {
     static NONE: Option<Stats> = None;
     tick.subscribers
         .iter()
@@ -159,6 +159,7 @@ pub fn path_result(m: Middleware, ticks: &[Tick], b: Bounds, ctx: PathContext) -
         host_source: last.ram.as_ref().map(|(s, _)| source_name(*s)),
         guarantee: None,
         hold_calibration: None,
+        attribution: None,
     }
 }
 
@@ -220,7 +221,12 @@ fn median_standard_error(h: &Histogram<u64>) -> f64 {
     0.5 / (h.len() as f64).sqrt() * spread / 0.2
 }
 
-fn accounting(m: Middleware, last: &Tick, documents: u64, drained_quietly: bool) -> Accounting {
+fn accounting(
+    m: Middleware,
+    last: &Tick,
+    documents: Option<u64>,
+    drained_quietly: bool,
+) -> Accounting {
     let sub = subscriber(last, m);
     let load = |name: &str| last.load.counter(name, None).unwrap_or(0);
     Accounting {
@@ -293,10 +299,11 @@ pub fn check_accounting(a: &mut Accounting, cases_per_request: u64) {
         ),
     );
     check(
-        a.documents == a.stored,
+        a.documents.is_none_or(|d| d == a.stored),
         format!(
             "MongoDB holds {} documents but the subscriber stored {}",
-            a.documents, a.stored
+            a.documents.unwrap_or(0),
+            a.stored
         ),
     );
     check(
@@ -374,8 +381,22 @@ fn peak_rss(ticks: &[Tick], procs: &[ProcessCost]) -> u64 {
         .unwrap_or(0)
 }
 
-/// One row of `timeseries.csv`: rates and p99s over the second before tick `i`.
-pub fn timeseries_row(ticks: &[Tick], i: usize, m: Middleware, repeat: u32) -> Option<SeriesRow> {
+/// What the rows of `timeseries.csv` need besides the ticks.
+#[derive(Debug, Clone, Copy)]
+pub struct SeriesContext {
+    pub repeat: u32,
+    pub cases_per_request: u64,
+    /// Sink writers per subscriber; `None` with `--sink none`.
+    pub writers: Option<u16>,
+}
+
+/// One row of `timeseries.csv`: rates and p99s over the second before tick `i`, backlogs at it.
+pub fn timeseries_row(
+    ticks: &[Tick],
+    i: usize,
+    m: Middleware,
+    ctx: SeriesContext,
+) -> Option<SeriesRow> {
     let (a, b) = (ticks.get(i.checked_sub(1)?)?, ticks.get(i)?);
     let dt = (b.at_s - a.at_s).max(1e-9);
     let per_s = |x: u64, y: u64| (y.saturating_sub(x) as f64 / dt * 10.0).round() / 10.0;
@@ -384,8 +405,9 @@ pub fn timeseries_row(ticks: &[Tick], i: usize, m: Middleware, repeat: u32) -> O
         let d = delta(&hb[&metric], &ha[&metric]);
         (!d.is_empty()).then(|| d.value_at_quantile(0.99))
     };
+    let backlog = super::attribution::backlog_at(b, m, ctx.cases_per_request);
     Some(SeriesRow {
-        repeat,
+        repeat: ctx.repeat,
         middleware: m,
         t_s: super::rows::millis(b.at_s),
         offered_per_s: per_s(
@@ -402,6 +424,13 @@ pub fn timeseries_row(ticks: &[Tick], i: usize, m: Middleware, repeat: u32) -> O
         ),
         e2e_p99_us: p99(LatencyMetric::E2e),
         http_corrected_p99_us: p99(LatencyMetric::HttpCorrected),
+        client_queue: backlog.client_queue,
+        ingress_in_flight: backlog.ingress_in_flight,
+        broker_backlog: backlog.broker,
+        sink_backlog: backlog.sink,
+        store_busy: ctx
+            .writers
+            .map(|w| (super::attribution::store_busy(a, b, m, w) * 1000.0).round() / 1000.0),
     })
 }
 

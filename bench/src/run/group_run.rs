@@ -9,11 +9,13 @@ use anyhow::Context as _;
 use brokerbench_common::settings::Middleware;
 use mongodb::bson::{Document, doc};
 
+use super::attribution::{Evidence, attribute};
 use super::children::RoleProcess;
-use super::compute::{PathContext, hold_calibration, path_result};
+use super::compute::{PathContext, SeriesContext, hold_calibration, path_result};
 use super::measure::{Measured, measure};
 use super::summary::PathResult;
 use super::{RunOpts, RunRouting, brokers, output};
+use crate::subscriber::SinkKind;
 
 /// What every group of one invocation shares: the binary to run roles with and the folder.
 pub struct Context {
@@ -51,7 +53,7 @@ pub async fn run_group(
     group: &[Middleware],
     repeat: u32,
 ) -> anyhow::Result<Vec<PathResult>> {
-    let run = brokers::RunBrokers::new(opts)?;
+    let run = brokers::RunBrokers::new(&opts.brokers)?;
     let result = measure_group(opts, ctx, group, repeat, &run).await;
     run.remove_topology(group).await;
     result
@@ -87,12 +89,21 @@ async fn measure_group(
             started,
         }) => {
             let mut results = Vec::new();
+            let series = SeriesContext {
+                repeat,
+                cases_per_request: opts.cases_per_request as u64,
+                writers: (opts.sink == SinkKind::Mongodb).then_some(opts.sink_writers),
+            };
             for &m in group {
-                let documents = db
-                    .collection::<Document>(&m.collection())
-                    .count_documents(doc! {})
-                    .await
-                    .context("cannot count the stored documents")?;
+                let documents = match opts.sink {
+                    SinkKind::Mongodb => Some(
+                        db.collection::<Document>(&m.collection())
+                            .count_documents(doc! {})
+                            .await
+                            .context("cannot count the stored documents")?,
+                    ),
+                    SinkKind::None => None,
+                };
                 let path_ctx = PathContext {
                     repeat,
                     offered: opts.rate,
@@ -103,6 +114,16 @@ async fn measure_group(
                     drained_quietly,
                 };
                 let mut result = path_result(m, &ticks, bounds, path_ctx);
+                result.attribution = Some(attribute(
+                    &ticks,
+                    bounds,
+                    m,
+                    &Evidence {
+                        result: &result,
+                        cases_per_request: series.cases_per_request,
+                        writers: series.writers,
+                    },
+                ));
                 match brokers::guarantee(m, &ticks) {
                     Ok(g) => result.guarantee = Some(g),
                     Err(problem) => {
@@ -119,7 +140,7 @@ async fn measure_group(
                 }
                 results.push(result);
             }
-            output::write_ticks(&ctx.dir, group, repeat, &ticks, bounds, started)?;
+            output::write_ticks(&ctx.dir, group, series, &ticks, bounds, started)?;
             Ok(results)
         }
         Err(e) => Err(e),
@@ -145,6 +166,11 @@ async fn start_processes(
             format!("--middleware={m}"),
             format!("--mongodb-uri={}", opts.mongo.uri),
             format!("--mongodb-db={}", opts.mongo.db),
+            format!(
+                "--sink={}",
+                brokerbench_common::settings::value_name(&opts.sink)
+            ),
+            format!("--sink-writers={}", opts.sink_writers),
         ];
         let initial_hold = if opts.hold_toggle_s.is_some() {
             0.0

@@ -2,8 +2,9 @@
 //! own subscriber and ingress processes: warm-up, measure at a fixed offered rate, drain, then
 //! results under `results/<UTC timestamp>-<label>/` and a table on the terminal.
 
-mod brokers;
-mod children;
+pub mod attribution;
+pub(crate) mod brokers;
+pub(crate) mod children;
 pub mod compute;
 mod environment;
 pub(crate) mod group_run;
@@ -13,15 +14,18 @@ mod measure;
 pub mod output;
 mod phases;
 pub mod rows;
-mod sampler;
+pub(crate) mod sampler;
 pub mod summary;
 pub mod table;
+pub mod verdict;
 
 use std::path::PathBuf;
 use std::time::SystemTime;
 
 use brokerbench_common::settings::{BrokerSettings, Middleware, MongoSettings};
 use clap::{Args, ValueEnum};
+
+use crate::subscriber::{DEFAULT_SINK_WRITERS, SinkKind};
 use serde::Serialize;
 
 use summary::{SCHEMA_VERSION, Summary, aggregate};
@@ -89,6 +93,21 @@ pub struct RunOpts {
     /// Cases per request (1 sends an object, more a JSON array).
     #[arg(long, default_value_t = 1)]
     pub cases_per_request: usize,
+    /// Where subscribers put cases: `mongodb`, or `none` to measure the middlewares alone
+    /// (acknowledged on receipt; e2e then ends at the subscriber).
+    #[arg(long, value_enum, default_value_t = SinkKind::Mongodb)]
+    pub sink: SinkKind,
+    /// Batches each subscriber writes to MongoDB concurrently.
+    #[arg(long, default_value_t = DEFAULT_SINK_WRITERS, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub sink_writers: u16,
+    /// Before the paths, measure each stage alone (store, middleware, ingress) and show the
+    /// ceilings beside the run's figures (`brokerbench ceilings`; adds about 15 s per path).
+    #[arg(long)]
+    pub ceilings: bool,
+    /// Show every column of the terminal table, not the 120-column selection.
+    #[arg(long)]
+    #[serde(skip)]
+    pub wide: bool,
     /// How the paths share the run: one at a time, or all at once from one ingress.
     #[arg(long, value_enum, default_value_t = RunRouting::Single)]
     pub routing: RunRouting,
@@ -142,6 +161,24 @@ fn config_of(opts: &RunOpts) -> anyhow::Result<serde_json::Value> {
     Ok(config)
 }
 
+/// The stage ceilings `run --ceilings` measures: the run's paths with its own settings.
+fn ceilings_opts(opts: &RunOpts) -> crate::ceilings::CeilingsOpts {
+    crate::ceilings::CeilingsOpts {
+        stages: crate::ceilings::StageKind::ALL.to_vec(),
+        middlewares: opts.middlewares.clone(),
+        seconds: 5.0,
+        concurrency: opts.connections,
+        cases_per_request: opts.cases_per_request,
+        sink_writers: opts.sink_writers,
+        batch_size: crate::subscriber::DEFAULT_BATCH_SIZE,
+        out: None,
+        results_dir: opts.results_dir.clone(),
+        binary: opts.binary.clone(),
+        mongo: opts.mongo.clone(),
+        brokers: opts.brokers.clone(),
+    }
+}
+
 /// Runs every path (and repeat) and writes the results folder; returns its path.
 pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
     anyhow::ensure!(opts.rate > 0.0, "--rate must be positive");
@@ -168,6 +205,13 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
         (0.0..=10_000.0).contains(&opts.hold_batch_ms),
         "--hold-batch-ms must be within 0–10000"
     );
+    let ceilings = if opts.ceilings {
+        let c = crate::ceilings::measure(&ceilings_opts(&opts)).await?;
+        output::write_json(&dir.join("ceilings.json"), &c)?;
+        Some(c)
+    } else {
+        None
+    };
     let groups = group_run::groups(&opts);
     let mut paths = Vec::new();
     for repeat in 0..opts.repeat.max(1) {
@@ -199,11 +243,17 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
         config: config_of(&opts)?,
         environment: environment::describe(&opts.brokers),
         aggregate: aggregate(&paths),
+        verdict: verdict::verdict(&paths, ceilings.as_ref()),
+        ceilings,
         paths,
     };
     output::write_json(&dir.join("summary.json"), &summary)?;
     output::write_json(&dir.join("host.json"), &environment::host_snapshot())?;
-    println!("{}", table::summary_table(&summary));
+    println!("{}", table::verdict_text(&summary));
+    if let Some(c) = &summary.ceilings {
+        println!("{}", crate::ceilings::table(c, &table::run_rates(&summary)));
+    }
+    println!("{}", table::summary_table(&summary, opts.wide));
     let report = crate::report::write_report(&dir)?;
     println!("results: {}\nreport:  {}", dir.display(), report.display());
     Ok(dir)

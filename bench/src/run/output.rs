@@ -12,7 +12,7 @@ use brokerbench_common::settings::Middleware;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 
-use super::compute::{Bounds, delta, latencies_at, source_name, timeseries_row};
+use super::compute::{Bounds, SeriesContext, delta, latencies_at, source_name, timeseries_row};
 use super::rows::{self, ResourceRow};
 use super::sampler::Tick;
 use super::summary::Summary;
@@ -39,11 +39,12 @@ pub fn run_dir(results: &Path, label: &str) -> anyhow::Result<PathBuf> {
 pub fn write_ticks(
     dir: &Path,
     middlewares: &[Middleware],
-    repeat: u32,
+    ctx: SeriesContext,
     ticks: &[Tick],
     bounds: Bounds,
     started: SystemTime,
 ) -> anyhow::Result<()> {
+    let repeat = ctx.repeat;
     for &m in middlewares {
         for metric in LatencyMetric::ALL {
             let path = dir.join(format!("{m}-r{repeat}-{metric}.hlog"));
@@ -54,7 +55,7 @@ pub fn write_ticks(
     let series = (1..ticks.len()).flat_map(|i| {
         middlewares
             .iter()
-            .filter_map(move |&m| timeseries_row(ticks, i, m, repeat))
+            .filter_map(move |&m| timeseries_row(ticks, i, m, ctx))
     });
     rows::append(&dir.join("timeseries.csv"), series)?;
     let paths: Vec<&str> = middlewares.iter().map(|m| m.name()).collect();

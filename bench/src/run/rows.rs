@@ -19,6 +19,13 @@ pub struct SeriesRow {
     pub stored_per_s: f64,
     pub e2e_p99_us: Option<u64>,
     pub http_corrected_p99_us: Option<u64>,
+    /// Backlogs at the sample, in cases (see `attribution::Backlog`).
+    pub client_queue: f64,
+    pub ingress_in_flight: f64,
+    pub broker_backlog: f64,
+    pub sink_backlog: f64,
+    /// Share of the second the sink's writers spent writing; empty with `--sink none`.
+    pub store_busy: Option<f64>,
 }
 
 /// One row of `resources.csv`: one process at one sample, with the host's RAM at that sample.
@@ -110,6 +117,11 @@ mod tests {
             stored_per_s: 99.0,
             e2e_p99_us: p99,
             http_corrected_p99_us: None,
+            client_queue: 0.0,
+            ingress_in_flight: 2.0,
+            broker_backlog: 10.0,
+            sink_backlog: 3.0,
+            store_busy: Some(0.25),
         };
         append(&path, [row(1.0, Some(7))]).expect("first append");
         append(&path, [row(2.0, None)]).expect("second append");

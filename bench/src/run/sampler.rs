@@ -102,7 +102,7 @@ impl Sampler {
     }
 }
 
-async fn fetch_stats(client: &reqwest::Client, base: &str) -> Option<Stats> {
+pub async fn fetch_stats(client: &reqwest::Client, base: &str) -> Option<Stats> {
     let response = client
         .get(format!("{base}/stats"))
         .timeout(Duration::from_secs(3))

@@ -5,6 +5,10 @@ use std::collections::BTreeMap;
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
 use hdrhistogram::Histogram;
+
+use super::attribution::Attribution;
+use super::verdict::Answer;
+use crate::ceilings::Ceilings;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a field changes meaning or disappears.
@@ -23,6 +27,12 @@ pub struct Summary {
     pub environment: serde_json::Value,
     pub paths: Vec<PathResult>,
     pub aggregate: Vec<PathAggregate>,
+    /// Each stage alone, measured in the same invocation (`run --ceilings`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceilings: Option<Ceilings>,
+    /// The ranked answers the run opens with.
+    #[serde(default)]
+    pub verdict: Vec<Answer>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,6 +71,9 @@ pub struct PathResult {
     /// it was on, toggled back and forth during the measure phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold_calibration: Option<HoldCalibration>,
+    /// Which stage limited this run, if it fell behind, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<Attribution>,
 }
 
 /// What a path guaranteed in a run, from the settings its processes ran with.
@@ -159,8 +172,9 @@ pub struct Accounting {
     /// accepted − stored when the drain ended: accepted cases not (yet) stored by its deadline.
     /// Not "lost": a case may still arrive later.
     pub unstored_at_deadline: i64,
-    /// Documents counted in the path's MongoDB collection after the drain.
-    pub documents: u64,
+    /// Documents counted in the path's MongoDB collection after the drain; none with
+    /// `--sink none`, which stores nothing.
+    pub documents: Option<u64>,
     /// The drain ended after a quiet period with no new deliveries or duplicates (so late
     /// redeliveries were counted), not at its deadline.
     pub drained_quietly: bool,
@@ -285,7 +299,7 @@ mod tests {
                 sent: 10,
                 accepted: 10,
                 stored: 10,
-                documents: 10,
+                documents: Some(10),
                 consistent: true,
                 ..Default::default()
             },
@@ -308,6 +322,7 @@ mod tests {
                 text: "JetStream".into(),
             }),
             hold_calibration: None,
+            attribution: None,
         };
         Summary {
             schema_version: SCHEMA_VERSION,
@@ -318,6 +333,8 @@ mod tests {
             environment: serde_json::json!({"cores": 2}),
             aggregate: aggregate(std::slice::from_ref(&path)),
             paths: vec![path],
+            ceilings: None,
+            verdict: Vec::new(),
         }
     }
 

@@ -11,6 +11,7 @@ use brokerbench::run::summary::{
     Accounting, LatencySummary, PathGuarantee, PathResult, ProcessCost, Rates, SCHEMA_VERSION,
     Summary, aggregate,
 };
+use brokerbench::run::verdict::verdict;
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::metrics::new_histogram;
 use brokerbench_common::settings::Middleware;
@@ -109,6 +110,8 @@ pub fn write_run(results: &Path, spec: &RunSpec) -> PathBuf {
         config: serde_json::json!({ "middlewares": ["grpc", "nats"], "rate": 200.0, "duration": SECONDS, "warmup": 1, "repeat": 1, "seed": 42 }),
         environment: serde_json::json!({ "brokerbench": "0.1.0", "kernel": "test", "cores": 2, "brokers": { "nats-server": "v2.9.10", "ferretdb": "v1.24.2" } }),
         aggregate: aggregate(&paths),
+        verdict: verdict(&paths, None),
+        ceilings: None,
         paths,
     };
     std::fs::write(
@@ -135,14 +138,14 @@ fn path_result(
         published: 1000,
         received: 1000,
         stored: 1000,
-        documents: 1000,
+        documents: Some(1000),
         drained_quietly: true,
         consistent: true,
         ..Default::default()
     };
     if spec.inconsistent_nats && m == Middleware::Nats {
         accounting.stored = 990;
-        accounting.documents = 990;
+        accounting.documents = Some(990);
         accounting.unstored_at_deadline = 10;
         accounting.consistent = false;
         accounting.problems =
@@ -187,6 +190,7 @@ fn path_result(
             text: format!("{m} as tested"),
         }),
         hold_calibration: None,
+        attribution: None,
     }
 }
 
@@ -205,6 +209,11 @@ fn write_series(dir: &Path) {
                 stored_per_s: (190 + t) as f64,
                 e2e_p99_us: Some(p99),
                 http_corrected_p99_us: Some(p99 + 500),
+                client_queue: 0.0,
+                ingress_in_flight: 4.0,
+                broker_backlog: (t * 20) as f64,
+                sink_backlog: 30.0,
+                store_busy: Some(0.5),
             });
         }
         for (pid, role) in [(100, "ingress"), (101, "subscriber")] {

@@ -140,12 +140,17 @@ async fn accounting_adds_up_and_counts_forced_redeliveries() {
         let a = &path(&summary, m).accounting;
         println!(
             "{m:>9}: sent {} accepted {} stored {} unstored {} duplicates {} documents {}",
-            a.sent, a.accepted, a.stored, a.unstored_at_deadline, a.duplicates, a.documents
+            a.sent,
+            a.accepted,
+            a.stored,
+            a.unstored_at_deadline,
+            a.duplicates,
+            a.documents.unwrap_or(0)
         );
         assert_eq!(a.sent, 800, "{m}: 4 s at 200 cases/s");
         assert_eq!(
             (a.accepted, a.stored, a.documents, a.unstored_at_deadline),
-            (800, 800, 800, 0),
+            (800, 800, Some(800), 0),
             "{m}"
         );
         assert!(

@@ -1,0 +1,299 @@
+//! Which stage limits a path: once a second the runner reads each stage's backlog from the
+//! counters of the generator, the ingress and the subscriber, and a run that falls behind is
+//! charged to the stage whose backlog grows.
+//!
+//! Stages are checked from the end of the pipeline towards its start, because a slow stage
+//! backs up every stage before it (a slow store fills the sink, whose full window stops the
+//! consumer, whose broker queue grows, …): the furthest stage that is behind is the cause.
+//! When that stage's own processes were not using a core while the host was nearly saturated,
+//! the honest answer on a small machine is the host's CPU, not the stage.
+
+use brokerbench_common::latency::LatencyMetric;
+use brokerbench_common::settings::Middleware;
+use serde::{Deserialize, Serialize};
+
+use super::compute::{Bounds, counter, subscriber};
+use super::sampler::{Tick, broker_role};
+use super::summary::{PathResult, ProcessCost};
+
+/// A backlog grows when it rises by more than this share of the offered rate per second …
+const GROWTH_SHARE: f64 = 0.02;
+/// … and by more than this many cases per second (small rates are noisy in absolute terms).
+const GROWTH_FLOOR: f64 = 10.0;
+/// The sink's writers busy this share of the time: the store is the limit.
+const STORE_BUSY: f64 = 0.85;
+/// Stored below this share of offered: the path fell behind.
+const KEEPS_UP: f64 = 0.95;
+/// The host this busy, and the stage's own processes below one core: the host's CPU limits.
+const HOST_SATURATED: f64 = 0.95;
+const PEGGED_CORES: f64 = 0.9;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    Store,
+    Broker,
+    Ingress,
+    Generator,
+    HostCpu,
+}
+
+impl Stage {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Store => "store",
+            Self::Broker => "broker",
+            Self::Ingress => "ingress",
+            Self::Generator => "generator",
+            Self::HostCpu => "host CPU",
+        }
+    }
+}
+
+/// Cases waiting at each stage at one instant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Backlog {
+    /// Requests due but not yet on a connection (every connection busy), in cases.
+    pub client_queue: f64,
+    /// Requests inside the ingress (received, not yet answered), in cases.
+    pub ingress_in_flight: f64,
+    /// Published, not yet received by the subscriber: the broker's queue and in-flight.
+    pub broker: f64,
+    /// Received, not yet stored: the sink's batches and writes.
+    pub sink: f64,
+}
+
+/// The verdict on one path run, with what it rests on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attribution {
+    /// `None`: the path kept up with the offered rate.
+    pub limited_by: Option<Stage>,
+    /// Why, in words, with the figures.
+    pub evidence: String,
+    /// Growth of each backlog over the measure phase, cases per second (least squares).
+    pub growth_per_s: Backlog,
+    /// Share of the measure phase the sink's writers spent writing (none with `--sink none`).
+    pub store_busy: Option<f64>,
+}
+
+/// The backlogs of path `m` at one tick.
+pub fn backlog_at(tick: &Tick, m: Middleware, cases_per_request: u64) -> Backlog {
+    let cpr = cases_per_request as f64;
+    let load = |name: &str| tick.load.counter(name, None).unwrap_or(0);
+    let ingress = |name: &str| counter(&tick.ingress, name, None);
+    let sub = |name: &str| counter(subscriber(tick, m), name, Some(m));
+    let answered = load("http_2xx")
+        + load("http_4xx")
+        + load("http_5xx")
+        + load("transport_errors")
+        + load("unanswered");
+    let ingress_open = ingress("requests").saturating_sub(
+        ingress("responses_2xx") + ingress("responses_4xx") + ingress("responses_5xx"),
+    );
+    let client_open = load("sent_requests").saturating_sub(answered);
+    Backlog {
+        client_queue: client_open.saturating_sub(ingress_open) as f64 * cpr,
+        ingress_in_flight: ingress_open as f64 * cpr,
+        broker: counter(&tick.ingress, "published", Some(m)).saturating_sub(sub("received")) as f64,
+        sink: sub("received").saturating_sub(sub("stored") + sub("duplicates")) as f64,
+    }
+}
+
+/// Share of the time between two ticks that `writers` writers spent writing.
+pub fn store_busy(a: &Tick, b: &Tick, m: Middleware, writers: u16) -> f64 {
+    let busy = |t: &Tick| counter(subscriber(t, m), "store_busy_us", Some(m));
+    let span_us = (b.at_s - a.at_s).max(1e-9) * 1e6 * f64::from(writers.max(1));
+    busy(b).saturating_sub(busy(a)) as f64 / span_us
+}
+
+/// Least-squares slope of `y` against `x`.
+fn slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let (mx, my) = (
+        points.iter().map(|p| p.0).sum::<f64>() / n,
+        points.iter().map(|p| p.1).sum::<f64>() / n,
+    );
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    if sxx > 0.0 { sxy / sxx } else { 0.0 }
+}
+
+/// What the verdict needs besides the ticks.
+pub struct Evidence<'a> {
+    pub result: &'a PathResult,
+    pub cases_per_request: u64,
+    /// Sink writers per subscriber; `None` with `--sink none`.
+    pub writers: Option<u16>,
+}
+
+/// Names the stage that limited path `m` during the measure phase, if any.
+pub fn attribute(ticks: &[Tick], b: Bounds, m: Middleware, ev: &Evidence) -> Attribution {
+    let measured = &ticks[b.measure_start..=b.measure_end.min(ticks.len() - 1)];
+    let series = |pick: fn(&Backlog) -> f64| -> f64 {
+        let points: Vec<(f64, f64)> = measured
+            .iter()
+            .map(|t| (t.at_s, pick(&backlog_at(t, m, ev.cases_per_request))))
+            .collect();
+        slope(&points)
+    };
+    let growth = Backlog {
+        client_queue: series(|x| x.client_queue),
+        ingress_in_flight: series(|x| x.ingress_in_flight),
+        broker: series(|x| x.broker),
+        sink: series(|x| x.sink),
+    };
+    let store_busy = ev
+        .writers
+        .map(|w| store_busy(&ticks[b.measure_start], &ticks[b.measure_end], m, w));
+    let (verdict, evidence) = verdict(m, ev.result, &growth, store_busy);
+    Attribution {
+        limited_by: verdict,
+        evidence,
+        growth_per_s: growth,
+        store_busy,
+    }
+}
+
+fn verdict(
+    m: Middleware,
+    r: &PathResult,
+    growth: &Backlog,
+    store_busy: Option<f64>,
+) -> (Option<Stage>, String) {
+    let offered = r.rates.offered;
+    let threshold = (offered * GROWTH_SHARE).max(GROWTH_FLOOR);
+    let grows = |x: f64| x > threshold;
+    let p50 = |metric: LatencyMetric| r.latencies.get(&metric).map_or(0, |l| l.p50) as f64;
+    let lateness_p99 = r
+        .latencies
+        .get(&LatencyMetric::GeneratorLateness)
+        .map_or(0, |l| l.p99);
+    let late = lateness_p99 > super::compute::LATE_GENERATOR_US;
+    let behind = r.rates.stored_per_s < KEEPS_UP * offered
+        || [
+            growth.client_queue,
+            growth.ingress_in_flight,
+            growth.broker,
+            growth.sink,
+        ]
+        .into_iter()
+        .any(grows)
+        || late;
+    if !behind {
+        return (
+            None,
+            format!(
+                "kept up: stored {:.0}/s of {offered:.0}/s offered, no backlog grew faster than {threshold:.0}/s",
+                r.rates.stored_per_s
+            ),
+        );
+    }
+    let (stage, why) = if store_busy.is_some_and(|b| b >= STORE_BUSY) || grows(growth.sink) {
+        (
+            Stage::Store,
+            format!(
+                "the sink's writers were busy {:.0} % of the time and its backlog grew {:.0}/s",
+                store_busy.unwrap_or(0.0) * 100.0,
+                growth.sink
+            ),
+        )
+    } else if grows(growth.broker) {
+        (
+            Stage::Broker,
+            format!(
+                "the broker's backlog (published − received) grew {:.0}/s",
+                growth.broker
+            ),
+        )
+    } else if grows(growth.client_queue) || grows(growth.ingress_in_flight) {
+        let (publish, http) = (
+            p50(LatencyMetric::Publish),
+            p50(LatencyMetric::HttpUncorrected),
+        );
+        let queued = format!(
+            "requests piled up before the ingress ({:.0}/s) and inside it ({:.0}/s)",
+            growth.client_queue, growth.ingress_in_flight
+        );
+        if http > 0.0 && publish >= 0.5 * http {
+            (
+                Stage::Broker,
+                format!(
+                    "{queued}; publishing took {:.2} of the {:.2} ms a request took (p50)",
+                    publish / 1e3,
+                    http / 1e3
+                ),
+            )
+        } else {
+            (Stage::Ingress, queued)
+        }
+    } else if late || r.accounting.sent as f64 / r.measure_seconds.max(1e-9) < 0.98 * offered {
+        (
+            Stage::Generator,
+            format!(
+                "the generator fell behind its schedule (lateness p99 {:.2} ms)",
+                lateness_p99 as f64 / 1e3
+            ),
+        )
+    } else {
+        (
+            Stage::HostCpu,
+            format!(
+                "stored {:.0}/s of {offered:.0}/s but no backlog grew",
+                r.rates.stored_per_s
+            ),
+        )
+    };
+    let busy = r.host_cpu_busy.unwrap_or(0.0);
+    let cores = stage_cores(m, stage, r);
+    match cores {
+        Some(c) if busy >= HOST_SATURATED && c < PEGGED_CORES && stage != Stage::Store => (
+            Some(Stage::HostCpu),
+            format!(
+                "{why}; but the {} used only {c:.2} cores while the host was {:.0} % busy",
+                stage.label(),
+                busy * 100.0
+            ),
+        ),
+        _ => (
+            Some(stage),
+            format!("{why}; host CPU {:.0} % busy", busy * 100.0),
+        ),
+    }
+}
+
+/// Cores the stage's own processes used during the measure phase, where the run sampled them.
+fn stage_cores(m: Middleware, stage: Stage, r: &PathResult) -> Option<f64> {
+    let role = match stage {
+        Stage::Ingress => "ingress".to_string(),
+        Stage::Broker => broker_role(m),
+        _ => return None,
+    };
+    let all = r.resources.iter().chain(&r.shared_resources);
+    let seconds: f64 = all
+        .filter(|p: &&ProcessCost| p.role == role)
+        .map(|p| p.cpu_seconds)
+        .sum();
+    (seconds > 0.0).then(|| seconds / r.measure_seconds.max(1e-9))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slope_of_a_line_and_of_noise() {
+        let line: Vec<(f64, f64)> = (0..10)
+            .map(|i| (f64::from(i), 3.0 * f64::from(i) + 7.0))
+            .collect();
+        assert!((slope(&line) - 3.0).abs() < 1e-9);
+        let flat: Vec<(f64, f64)> = (0..10)
+            .map(|i| (f64::from(i), if i % 2 == 0 { 5.0 } else { 9.0 }))
+            .collect();
+        assert!(slope(&flat).abs() < 0.5);
+        assert_eq!(slope(&[(1.0, 2.0)]), 0.0);
+    }
+}
