@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# bench/peers.sh — how close brokerbench's own publish+consume ceiling comes to each broker's
+# native benchmark tool, on the same local brokers with matched settings.
+#
+#   bench/peers.sh [--paths nats,rabbitmq,grpc] [--seconds 10] [--repeat 3] [--out DIR]
+#
+# Per path: a short `brokerbench ceilings` probe learns the envelope size brokerbench puts on the
+# wire (message_bytes); then, REPEAT times, the native tool runs for about SECONDS, immediately
+# followed by `brokerbench ceilings --stages middleware` for the same path (side by side, same
+# machine state). Native tools and settings:
+#   nats      natscli `nats bench js pub async` + `nats bench js consume`, concurrently, on a
+#             dedicated file-storage stream peers_<pid>_<n> (removed afterwards); async publish
+#             window 500, consumer batch 1000, explicit acks; figure = min(publish, consume) msg/s
+#   rabbitmq  RabbitMQ PerfTest: 1 producer, 1 consumer, persistent messages on a durable queue,
+#             500 outstanding confirms, manual acks with prefetch 1000; figure = min(send, receive)
+#   grpc      ghz calling CaseSink.Deliver (one realistic Envelope per call, concurrency 32) on
+#             brokerbench's own subscriber, run with `--sink none` (if the binary has no such flag:
+#             the MongoDB sink, noted in the output); figure = OK calls/s
+# Results: results/<UTC timestamp>-peers/ (or --out): peers.json (figures, settings, tool versions,
+# install times, every sample), peers.md (the table, also printed) and raw/ (every tool's output).
+# Target: brokerbench median / native median >= 0.8.
+#
+# Runs `scripts/stack up` for the brokers of the chosen paths (nats, rabbitmq; idempotent: starts
+# only what is not running; mongo only for grpc's MongoDB fallback) and installs the native tools
+# on first use, from package registries only: natscli and ghz with `go install` into .stack/bin,
+# PerfTest 2.22.1 from Maven Central (classpath in .stack/peers, jars in ~/.m2).
+# Needs Go (/usr/local/go/bin or PATH), Maven and Java, python3. BROKERBENCH_BIN overrides the
+# binary (default target/release/brokerbench). Progress goes to stderr.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+HELPER="$ROOT/bench/peers/peers.py"
+KNOWN_PATHS=$'nats\nrabbitmq\ngrpc'
+PATHS=nats,rabbitmq,grpc SECONDS_PER_RUN=10 REPEAT=3 OUT=""
+BB="${BROKERBENCH_BIN:-$ROOT/target/release/brokerbench}"
+DEFAULT_BYTES=256 PERFTEST_VERSION=2.22.1 GHZ_CONCURRENCY=32
+
+say()  { printf '[peers] %s\n' "$*" >&2; }
+die()  { printf '[peers] ERROR: %s\n' "$*" >&2; exit 1; }
+usage() { sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit "${1:-0}"; }
+
+while (($#)); do
+  case $1 in
+    --paths) PATHS=${2:?}; shift 2 ;;
+    --seconds) SECONDS_PER_RUN=${2:?}; shift 2 ;;
+    --repeat) REPEAT=${2:?}; shift 2 ;;
+    --out) OUT=${2:?}; shift 2 ;;
+    -h|--help) usage 0 ;;
+    *) printf 'unknown argument: %s\n\n' "$1" >&2; usage 2 ;;
+  esac
+done
+[[ $SECONDS_PER_RUN =~ ^[1-9][0-9]*$ && $REPEAT =~ ^[1-9][0-9]*$ ]] || die "--seconds and --repeat take positive integers"
+IFS=, read -ra PATH_LIST <<<"$PATHS"
+for p in "${PATH_LIST[@]}"; do grep -qx "$p" <<<"$KNOWN_PATHS" || die "unknown path '$p' (nats, rabbitmq, grpc)"; done
+
+STARTED=$(date -u +%Y%m%dT%H%M%SZ)
+OUT=${OUT:-$ROOT/results/$STARTED-peers}
+mkdir -p "$OUT/raw"
+META="$OUT/meta.tsv" SAMPLES="$OUT/samples.jsonl"
+: >"$META"; : >"$SAMPLES"
+meta() { printf '%s\t%s\n' "$1" "$2" >>"$META"; }
+meta started_utc "$STARTED"; meta seconds "$SECONDS_PER_RUN"; meta repeat "$REPEAT"; meta paths "$PATHS"
+meta cpus "$(nproc)"; meta kernel "$(uname -r)"
+has_path() { [[ ",$PATHS," == *",$1,"* ]]; }
+
+# ------------------------------------------------------------------ cleanup of what we started
+SUB_PID="" STREAMS=()
+cleanup() {
+  if [[ -n $SUB_PID ]]; then kill "$SUB_PID" 2>/dev/null || true; wait "$SUB_PID" 2>/dev/null || true; fi
+  local s
+  for s in ${STREAMS[@]+"${STREAMS[@]}"}; do nats stream rm -f "$s" >/dev/null 2>&1 || true; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ------------------------------------------------------------------ stack and tools
+SERVICES=()
+for p in nats rabbitmq; do if has_path "$p"; then SERVICES+=("$p"); fi; done
+if ((${#SERVICES[@]})); then say "scripts/stack up ${SERVICES[*]}"; "$ROOT/scripts/stack" up "${SERVICES[@]}" >&2; fi
+# shellcheck source=/dev/null
+. "$ROOT/.stack/env"
+export PATH="$ROOT/.stack/bin:$PATH"
+mkdir -p "$ROOT/.stack/peers"
+
+GO=$(command -v go || echo /usr/local/go/bin/go)
+go_install() { # go_install NAME MODULE@VERSION : into .stack/bin unless there
+  local t0=$EPOCHREALTIME
+  if [[ ! -x $ROOT/.stack/bin/$1 ]]; then
+    [[ -x $GO ]] || die "Go is needed to install $1 (https://go.dev/dl/, or apt-get install golang-go)"
+    say "installing $1: go install $2"
+    GOPATH="$ROOT/.stack/go" GOBIN="$ROOT/.stack/bin" GOFLAGS=-modcacherw "$GO" install "$2" >&2
+    meta "install_s.$1" "$(python3 -c "print(round($EPOCHREALTIME-$t0,1))")"
+  fi
+  meta "version.$1" "$("$GO" version -m "$ROOT/.stack/bin/$1" 2>/dev/null | awk '$1=="mod"{print $3; exit}')"
+}
+PT_CP_FILE="$ROOT/.stack/peers/perftest-$PERFTEST_VERSION.classpath"
+perftest_install() {
+  local t0=$EPOCHREALTIME cp
+  if [[ -s $PT_CP_FILE ]]; then
+    IFS=: read -ra cp <"$PT_CP_FILE" || true  # no trailing newline
+    if ls "${cp[@]}" >/dev/null 2>&1; then return 0; fi
+  fi
+  if ! command -v mvn >/dev/null || ! command -v java >/dev/null; then
+    say "installing maven and a JRE (apt-get)"
+    local sudo=(); ((EUID == 0)) || sudo=(sudo)
+    "${sudo[@]}" apt-get install -y -q maven default-jre-headless >&2
+  fi
+  say "resolving PerfTest $PERFTEST_VERSION from Maven Central (mvn dependency:build-classpath)"
+  mvn -q -B -Dstyle.color=never -f "$ROOT/bench/peers/pom.xml" -Dperftest.version="$PERFTEST_VERSION" \
+    dependency:build-classpath -Dmdep.outputFile="$PT_CP_FILE" >&2
+  meta install_s.perftest "$(python3 -c "print(round($EPOCHREALTIME-$t0,1))")"
+}
+
+if has_path nats; then go_install nats github.com/nats-io/natscli/nats@latest
+  meta version.nats-server "$(nats-server --version 2>/dev/null | sed 's/^nats-server: //' || true)"; fi
+if has_path grpc; then go_install ghz github.com/bojand/ghz/cmd/ghz@latest; fi
+if has_path rabbitmq; then
+  perftest_install
+  PT_CP=$(<"$PT_CP_FILE")
+  meta version.perftest "$(java -cp "$PT_CP" com.rabbitmq.perf.PerfTest --version 2>&1 | sed 's/\x1b\[[0-9;]*m//g' | head -n1)"
+  meta version.rabbitmq-server "$(dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null || echo unknown)"
+  meta version.java "$(java -version 2>&1 | head -n1)"
+fi
+
+BB_OK=0
+if [[ -x $BB ]] && "$BB" ceilings --help >/dev/null 2>&1; then
+  BB_OK=1; meta version.brokerbench "$("$BB" --version 2>/dev/null || echo unknown)"; meta bb_ceilings available
+else
+  say "brokerbench ceilings not available: build the current tree ($BB); native runs only, ${DEFAULT_BYTES} B messages"
+  meta bb_ceilings "not available: build the current tree"
+  meta note.0bb "brokerbench ceilings not available ($BB): build the current tree; native figures only"
+fi
+
+# ------------------------------------------------------------------ one measurement each
+# bb_ceiling PATH SECONDS DIR : brokerbench's publish+consume ceiling; writes DIR/ceilings.json
+bb_ceiling() {
+  mkdir -p "$3"
+  timeout $(($2 * 4 + 120)) "$BB" ceilings --stages middleware --middlewares "$1" --seconds "$2" --out "$3" \
+    >"$3/stdout.txt" 2>"$3/stderr.txt"
+}
+
+# nats_pair STREAM MSGS PREFIX : consumer started first, then the publisher, on a fresh stream
+nats_pair() {
+  local s=$1 n=$2 pre=$3 cpid rc=0
+  STREAMS+=("$s")
+  nats stream add "$s" --subjects "$s" --storage file --replicas 1 --defaults >"$pre-stream.txt" 2>&1 || return 1
+  timeout $((SECONDS_PER_RUN * 10 + 120)) nats bench js consume --stream "$s" --msgs "$n" --size "$SIZE" \
+    --batch 1000 --acks explicit --no-progress >"$pre-consume.txt" 2>&1 &
+  cpid=$!
+  timeout $((SECONDS_PER_RUN * 10 + 120)) nats bench js pub async "$s" --stream "$s" --msgs "$n" --size "$SIZE" \
+    --batch 500 --no-progress >"$pre-pub.txt" 2>&1 || rc=$?
+  wait "$cpid" || rc=$?
+  nats stream rm -f "$s" >/dev/null 2>&1 || true
+  return "$rc"
+}
+
+NATS_MSGS=""
+native_nats() { # sets the message count from a publish-only probe the first time
+  local r=$1 pre="$OUT/raw/nats-r$1" n=1000 rate
+  if [[ -z $NATS_MSGS ]]; then
+    STREAMS+=("peers_$$_probe")
+    while :; do # probe until it takes a second, so MSGS lasts about SECONDS
+      nats bench js pub async "peers_$$_probe" --create --storage file --stream "peers_$$_probe" \
+        --msgs "$n" --size "$SIZE" --batch 500 --no-progress >"$OUT/raw/nats-probe.txt" 2>&1 || return 1
+      nats stream rm -f "peers_$$_probe" >/dev/null 2>&1 || true
+      rate=$(grep -o 'stats: [0-9,.]* msgs/sec' "$OUT/raw/nats-probe.txt" | tr -dc '0-9.\n' | head -n1)
+      [[ $rate =~ ^[0-9.]+$ ]] || return 1
+      if ((n >= 1000000)) || python3 -c "import sys; sys.exit(0 if $n/$rate >= 1 else 1)"; then break; fi
+      n=$((n * 10))
+    done
+    NATS_MSGS=$(python3 -c "print(max(1000, int($rate * $SECONDS_PER_RUN)))")
+    say "nats: publish-only probe $rate msg/s -> $NATS_MSGS messages per run"
+  fi
+  nats_pair "peers_$$_$r" "$NATS_MSGS" "$pre" || return 1
+  RATE=$(python3 "$HELPER" record "$SAMPLES" --path nats --repeat "$r" --side native --tool natscli \
+    --nats-pub "$pre-pub.txt" --nats-sub "$pre-consume.txt" --set "msgs=$NATS_MSGS" --set "message_bytes=$SIZE")
+}
+
+native_rabbitmq() {
+  local r=$1 f="$OUT/raw/rabbitmq-r$1-perftest.txt"
+  timeout $((SECONDS_PER_RUN + 120)) java -cp "$PT_CP" com.rabbitmq.perf.PerfTest --uri "$AMQP_URL" \
+    -x 1 -y 1 -s "$SIZE" -f persistent -c 500 -q 1000 -z "$SECONDS_PER_RUN" \
+    -u "peers_$$_$r" --auto-delete true -id "peers_$$" >"$f" 2>&1 || return 1
+  RATE=$(python3 "$HELPER" record "$SAMPLES" --path rabbitmq --repeat "$r" --side native --tool perftest \
+    --perftest "$f" --set "message_bytes=$SIZE")
+}
+
+SINK_ARGS=() SINK="" GRPC_PORT="" GHZ_DATA="" GHZ_BYTES=""
+native_grpc() {
+  local r=$1 pre="$OUT/raw/grpc-r$1" i
+  if [[ -z $GRPC_PORT ]]; then
+    GRPC_PORT=$(python3 "$HELPER" free-port)
+    if "$BB" subscriber --help 2>/dev/null | grep -q -- '--sink '; then SINK_ARGS=(--sink none) SINK=none
+    else
+      say "grpc: this brokerbench has no --sink: the subscriber stores into MongoDB (db brokerbench_peers)"
+      "$ROOT/scripts/stack" up mongo >&2 || return 1
+      SINK_ARGS=(--mongodb-db brokerbench_peers) SINK=mongodb
+      meta note.grpc "grpc: subscriber without --sink none (old binary): ghz measured Deliver incl. the MongoDB write"
+    fi
+    GHZ_DATA=$(python3 "$HELPER" ghz-data "$SIZE" 2>"$OUT/raw/grpc-envelope-bytes.txt")
+    GHZ_BYTES=$(<"$OUT/raw/grpc-envelope-bytes.txt")
+    sed -E 's/^([[:space:]]*)optional[[:space:]]+/\1/' "$ROOT/proto/brokerbench.proto" >"$OUT/raw/brokerbench-ghz.proto"
+  fi
+  rm -f "$pre-addr"
+  "$BB" subscriber --middleware grpc --grpc-addr "127.0.0.1:$GRPC_PORT" --listen 127.0.0.1:0 \
+    --address-file "$pre-addr" "${SINK_ARGS[@]}" >"$pre-subscriber.log" 2>&1 &
+  SUB_PID=$!
+  for ((i = 0; i < 300; i++)); do [[ -s $pre-addr ]] && break; kill -0 "$SUB_PID" 2>/dev/null || break; sleep 0.1; done
+  [[ -s $pre-addr ]] || { say "grpc: subscriber did not start (see $pre-subscriber.log)"; return 1; }
+  ghz --insecure --proto "$OUT/raw/brokerbench-ghz.proto" --call brokerbench.v1.CaseSink.Deliver \
+    -d "$GHZ_DATA" -c "$GHZ_CONCURRENCY" -z "${SECONDS_PER_RUN}s" -O json "127.0.0.1:$GRPC_PORT" \
+    >"$pre-ghz.json" 2>"$pre-ghz.err" || true
+  kill "$SUB_PID" 2>/dev/null || true; wait "$SUB_PID" 2>/dev/null || true; SUB_PID=""
+  RATE=$(python3 "$HELPER" record "$SAMPLES" --path grpc --repeat "$r" --side native --tool ghz \
+    --ghz "$pre-ghz.json" --set "message_bytes=$GHZ_BYTES" --set "sink=$SINK")
+}
+
+# ------------------------------------------------------------------ per path
+settings_of() {
+  case $1 in
+    nats) echo "JetStream file storage R1, async publish window 500, durable consumer batch 1000, explicit acks, 1 publisher + 1 consumer concurrently" ;;
+    rabbitmq) echo "durable queue, persistent, confirms 500 outstanding, manual ack prefetch 1000, 1 producer + 1 consumer, -z $SECONDS_PER_RUN" ;;
+    grpc) echo "ghz -c $GHZ_CONCURRENCY -z ${SECONDS_PER_RUN}s, 1 Envelope per Deliver call, brokerbench subscriber, sink $SINK" ;;
+  esac
+}
+for p in "${PATH_LIST[@]}"; do
+  SIZE=$DEFAULT_BYTES src="default (brokerbench ceilings not available)"
+  if ((BB_OK)); then
+    say "$p: brokerbench ceilings probe (3 s) for message_bytes"
+    if bb_ceiling "$p" 3 "$OUT/raw/$p-probe" &&
+      SIZE=$(python3 "$HELPER" message-bytes "$OUT/raw/$p-probe/ceilings.json" 2>>"$OUT/raw/$p-probe/stderr.txt"); then
+      src="brokerbench ceilings"
+    else
+      SIZE=$DEFAULT_BYTES src="default (probe failed)"
+      say "$p: ceilings probe failed (see $OUT/raw/$p-probe), ${DEFAULT_BYTES} B"
+    fi
+  fi
+  meta "message_bytes_source.$p" "$src"
+  for ((r = 1; r <= REPEAT; r++)); do
+    say "$p r$r/$REPEAT: native (${SIZE} B, ~${SECONDS_PER_RUN} s)"
+    if RATE="" && "native_$p" "$r"; then say "$p r$r: native $RATE msg/s"; else say "$p r$r: native run failed (see $OUT/raw)"; fi
+    if ((BB_OK)); then
+      say "$p r$r/$REPEAT: brokerbench ceilings --stages middleware --middlewares $p --seconds $SECONDS_PER_RUN"
+      d="$OUT/raw/$p-r$r-brokerbench"
+      if bb_ceiling "$p" "$SECONDS_PER_RUN" "$d" && rate=$(python3 "$HELPER" record "$SAMPLES" --path "$p" \
+        --repeat "$r" --side brokerbench --tool brokerbench --ceilings "$d/ceilings.json"); then
+        say "$p r$r: brokerbench $rate msg/s"
+      else say "$p r$r: brokerbench ceiling failed (see $d)"; fi
+    fi
+  done
+  if [[ $p == grpc ]]; then meta message_bytes.grpc "$GHZ_BYTES"; else meta "message_bytes.$p" "$SIZE"; fi
+  meta "settings.$p" "$(settings_of "$p")"
+  case $p in grpc) m="Deliver call (receive + ack)" ;; *) m="publish+consume" ;; esac
+  meta "measures.$p" "$m"
+done
+if [[ $SINK == mongodb ]] && command -v mongosh >/dev/null; then
+  mongosh --quiet "$MONGODB_URI" --eval 'db.getSiblingDB("brokerbench_peers").dropDatabase()' >/dev/null 2>&1 || true
+fi
+
+python3 "$HELPER" summarize "$OUT"
+say "results in $OUT (peers.json, peers.md, raw/)"
