@@ -132,10 +132,15 @@ else
 fi
 
 # ------------------------------------------------------------------ one measurement each
-# bb_ceiling PATH SECONDS DIR : brokerbench's publish+consume ceiling; writes DIR/ceilings.json
+# bb_ceiling PATH SECONDS DIR : brokerbench's publish+consume ceiling; writes DIR/ceilings.json.
+# Publishes outstanding match the native tool's: natscli's async window and PerfTest's confirm
+# window (500), ghz's concurrency for gRPC.
 bb_ceiling() {
+  local outstanding=500
+  [[ $1 == grpc ]] && outstanding=$GHZ_CONCURRENCY
   mkdir -p "$3"
-  timeout $(($2 * 4 + 120)) "$BB" ceilings --stages middleware --middlewares "$1" --seconds "$2" --out "$3" \
+  timeout $(($2 * 4 + 120)) "$BB" ceilings --stages middleware --middlewares "$1" --seconds "$2" \
+    --concurrency "$outstanding" --out "$3" \
     >"$3/stdout.txt" 2>"$3/stderr.txt"
 }
 

@@ -1,14 +1,18 @@
-//! `brokerbench sweep`: per path, double the offered rate until the path saturates (p99
-//! end-to-end over a bound, or stored/s below the offered rate), then bisect between the last
-//! good and the first bad rate. Writes the latency-vs-rate curve to `sweep.json` and `sweep.csv`.
+//! `brokerbench sweep`: per path, double the offered rate until the path falls behind, then
+//! bisect between the last rate it kept up with and the first it did not. Every step runs
+//! `--repeat` times and keeps up only if every repeat did: every stage's backlog flat over the
+//! step, the generator on schedule and the accounting consistent (see `run::attribution`), not
+//! merely "most cases stored". Writes the latency-vs-throughput curve to `sweep.csv`,
+//! `sweep.json` and `report.html` (p50 and p99 against the achieved rate, the knee marked).
 
 use brokerbench_common::latency::LatencyMetric;
-
+use brokerbench_common::settings::Middleware;
 use clap::Args;
 use serde::Serialize;
 
 use crate::run::rows::{self, SweepRow};
 use crate::run::summary::PathResult;
+use crate::run::table::limited_by;
 use crate::run::{RunOpts, group_run, output};
 
 #[derive(Debug, Clone, Args)]
@@ -19,13 +23,7 @@ pub struct SweepOpts {
     /// Never offer more than this, cases per second.
     #[arg(long, default_value_t = 16_000.0)]
     pub max_rate: f64,
-    /// Saturated when p99 end-to-end exceeds this many milliseconds…
-    #[arg(long, default_value_t = 200.0)]
-    pub p99_bound_ms: f64,
-    /// …or when stored/s falls below this fraction of the offered rate.
-    #[arg(long, default_value_t = 0.95)]
-    pub min_stored_fraction: f64,
-    /// Bisection steps between the last good and the first saturated rate.
+    /// Bisection steps between the last rate kept up with and the first fallen behind at.
     #[arg(long, default_value_t = 2)]
     pub bisect_steps: u32,
     #[command(flatten)]
@@ -34,10 +32,110 @@ pub struct SweepOpts {
 
 #[derive(Debug, Serialize)]
 struct SweepPath {
-    middleware: String,
-    /// Highest offered rate that did not saturate (None: even the first one did).
+    middleware: Middleware,
+    /// Highest offered rate every repeat kept up with (None: not even the first).
     saturation_rate: Option<f64>,
     points: Vec<PathResult>,
+}
+
+/// Every repeat of a step kept up.
+fn keeps_up(results: &[PathResult]) -> bool {
+    results.iter().all(|r| {
+        r.accounting.consistent
+            && r.attribution
+                .as_ref()
+                .is_some_and(|a| a.limited_by.is_none())
+    })
+}
+
+/// Runs the step at `rate` `repeat` times; the results and whether all kept up.
+async fn step(
+    opts: &SweepOpts,
+    ctx: &group_run::Context,
+    m: Middleware,
+    rate: f64,
+    done: u32,
+) -> anyhow::Result<Vec<PathResult>> {
+    let mut step = opts.run.clone();
+    step.rate = rate;
+    let mut results = Vec::new();
+    for r in 0..opts.run.repeat.max(1) {
+        let mut result = group_run::run_group(&step, ctx, &[m], done + r).await?;
+        results.append(&mut result);
+    }
+    let limits: Vec<String> = results.iter().map(limited_by).collect();
+    eprintln!(
+        "{m}: {rate:.0} cases/s → {} ({})",
+        if keeps_up(&results) {
+            "keeps up"
+        } else {
+            "falls behind"
+        },
+        limits.join(", ")
+    );
+    Ok(results)
+}
+
+async fn sweep_path(
+    opts: &SweepOpts,
+    ctx: &group_run::Context,
+    m: Middleware,
+) -> anyhow::Result<SweepPath> {
+    let mut points: Vec<PathResult> = Vec::new();
+    let (mut good, mut bad): (Option<f64>, Option<f64>) = (None, None);
+    let (mut rate, mut bisected) = (opts.start_rate, 0);
+    loop {
+        let results = step(opts, ctx, m, rate, points.len() as u32).await?;
+        if keeps_up(&results) {
+            good = Some(rate)
+        } else {
+            bad = Some(rate)
+        }
+        points.extend(results);
+        rate = match (good, bad) {
+            (Some(g), None) if g * 2.0 <= opts.max_rate => g * 2.0,
+            (Some(g), Some(b)) if bisected < opts.bisect_steps => {
+                bisected += 1;
+                (g + b) / 2.0
+            }
+            _ => break,
+        };
+        if points.iter().any(|p| (p.rates.offered - rate).abs() < 1.0) {
+            break;
+        }
+    }
+    points.sort_by(|a, b| a.rates.offered.total_cmp(&b.rates.offered));
+    Ok(SweepPath {
+        middleware: m,
+        saturation_rate: good,
+        points,
+    })
+}
+
+fn row(m: Middleware, r: &PathResult) -> SweepRow {
+    let e2e = r
+        .latencies
+        .get(&LatencyMetric::E2e)
+        .cloned()
+        .unwrap_or_default();
+    SweepRow {
+        middleware: m.to_string(),
+        repeat: r.repeat,
+        offered_per_s: r.rates.offered,
+        achieved_per_s: r.rates.achieved,
+        stored_per_s: r.rates.stored_per_s,
+        e2e_p50_us: e2e.p50,
+        e2e_p99_us: e2e.p99,
+        e2e_p999_us: e2e.p999,
+        http_corrected_p99_us: r
+            .latencies
+            .get(&LatencyMetric::HttpCorrected)
+            .map_or(0, |l| l.p99),
+        unanswered_requests: r.accounting.unanswered_requests,
+        unstored_at_deadline: r.accounting.unstored_at_deadline,
+        consistent: r.accounting.consistent,
+        limited_by: limited_by(r),
+    }
 }
 
 pub async fn run(mut opts: SweepOpts) -> anyhow::Result<()> {
@@ -49,103 +147,41 @@ pub async fn run(mut opts: SweepOpts) -> anyhow::Result<()> {
         opts.run.label = "sweep".into();
     }
     let ctx = group_run::Context::new(&opts.run)?;
+    let ceilings = if opts.run.ceilings {
+        let c = crate::ceilings::measure(&crate::run::ceilings_opts(&opts.run)).await?;
+        output::write_json(&ctx.dir.join("ceilings.json"), &c)?;
+        println!("{}", crate::ceilings::table(&c, &[]));
+        Some(c)
+    } else {
+        None
+    };
     let mut paths = Vec::new();
     for m in opts.run.middlewares.clone() {
-        let mut points: Vec<PathResult> = Vec::new();
-        let (mut good, mut bad): (Option<f64>, Option<f64>) = (None, None);
-        let mut rate = opts.start_rate;
-        let mut bisected = 0;
-        loop {
-            let mut step = opts.run.clone();
-            step.rate = rate;
-            let result = group_run::run_group(&step, &ctx, &[m], points.len() as u32)
-                .await?
-                .remove(0);
-            let saturated = saturated(&opts, &result);
-            eprintln!(
-                "{m}: {rate:.0} cases/s → {}",
-                if saturated { "saturated" } else { "keeps up" }
-            );
-            points.push(result);
-            if saturated {
-                bad = Some(rate)
-            } else {
-                good = Some(rate)
-            }
-            rate = match (good, bad) {
-                (Some(g), None) if g * 2.0 <= opts.max_rate => g * 2.0,
-                (Some(_), None) => break,
-                (None, Some(_)) => break,
-                (Some(g), Some(b)) if bisected < opts.bisect_steps => {
-                    bisected += 1;
-                    (g + b) / 2.0
-                }
-                _ => break,
-            };
-            if points.iter().any(|p| (p.rates.offered - rate).abs() < 1.0) {
-                break;
-            }
-        }
-        points.sort_by(|a, b| a.rates.offered.total_cmp(&b.rates.offered));
-        paths.push(SweepPath {
-            middleware: m.to_string(),
-            saturation_rate: good,
-            points,
-        });
+        paths.push(sweep_path(&opts, &ctx, m).await?);
     }
-    let mut rows = Vec::new();
+    let rows: Vec<SweepRow> = paths
+        .iter()
+        .flat_map(|p| p.points.iter().map(|r| row(p.middleware, r)))
+        .collect();
     for p in &paths {
-        for r in &p.points {
-            let e2e = r
-                .latencies
-                .get(&LatencyMetric::E2e)
-                .cloned()
-                .unwrap_or_default();
-            rows.push(SweepRow {
-                middleware: p.middleware.clone(),
-                offered_per_s: r.rates.offered,
-                achieved_per_s: r.rates.achieved,
-                stored_per_s: r.rates.stored_per_s,
-                e2e_p50_us: e2e.p50,
-                e2e_p99_us: e2e.p99,
-                e2e_p999_us: e2e.p999,
-                http_corrected_p99_us: r
-                    .latencies
-                    .get(&LatencyMetric::HttpCorrected)
-                    .map_or(0, |l| l.p99),
-                unanswered_requests: r.accounting.unanswered_requests,
-                unstored_at_deadline: r.accounting.unstored_at_deadline,
-                consistent: r.accounting.consistent,
-            });
-        }
         println!(
-            "{:>9}: saturates above {}",
+            "{:>9}: keeps up to {}",
             p.middleware,
             p.saturation_rate
                 .map(|r| format!("{r:.0} cases/s"))
-                .unwrap_or_else(|| "— (even the start rate saturated)".into())
+                .unwrap_or_else(|| "— (not even the start rate)".into())
         );
     }
     rows::append(&ctx.dir.join("sweep.csv"), rows)?;
     output::write_json(
         &ctx.dir.join("sweep.json"),
-        &serde_json::json!({
-            "p99_bound_ms": opts.p99_bound_ms,
-            "min_stored_fraction": opts.min_stored_fraction,
-            "paths": paths,
-        }),
+        &serde_json::json!({ "repeat": opts.run.repeat, "ceilings": ceilings, "paths": paths }),
     )?;
-    println!("results: {}", ctx.dir.display());
+    let report = crate::report::write_sweep_report(&ctx.dir)?;
+    println!(
+        "results: {}\nreport:  {}",
+        ctx.dir.display(),
+        report.display()
+    );
     Ok(())
-}
-
-fn saturated(opts: &SweepOpts, r: &PathResult) -> bool {
-    let p99_ms = r
-        .latencies
-        .get(&LatencyMetric::E2e)
-        .map(|l| l.p99 as f64 / 1000.0)
-        .unwrap_or(f64::INFINITY);
-    p99_ms > opts.p99_bound_ms
-        || r.rates.stored_per_s < opts.min_stored_fraction * r.rates.offered
-        || !r.accounting.consistent
 }

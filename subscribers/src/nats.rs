@@ -21,7 +21,10 @@ fn err<E: Into<BoxError>>(action: &'static str) -> impl FnOnce(E) -> PathError {
 )]
 pub enum NatsSource {
     Core(async_nats::Subscriber),
-    Jetstream(consumer::Consumer<consumer::pull::Config>),
+    /// The consumer, and how many messages each pull asks for: the whole consumer window (the
+    /// client's default, 200, left the consumer waiting on pull round trips at a few thousand
+    /// messages a second).
+    Jetstream(consumer::Consumer<consumer::pull::Config>, usize),
 }
 
 impl NatsSource {
@@ -52,7 +55,7 @@ impl NatsSource {
                     )
                     .await
                     .map_err(err("create consumer"))?;
-                Ok(Self::Jetstream(consumer))
+                Ok(Self::Jetstream(consumer, path.consumer_window.into()))
             }
         }
     }
@@ -79,8 +82,13 @@ impl NatsSource {
                     return Ok(());
                 }
             },
-            Self::Jetstream(consumer) => {
-                let mut messages = consumer.messages().await.map_err(err("pull messages"))?;
+            Self::Jetstream(consumer, batch) => {
+                let mut messages = consumer
+                    .stream()
+                    .max_messages_per_batch(batch)
+                    .messages()
+                    .await
+                    .map_err(err("pull messages"))?;
                 loop {
                     let message = tokio::select! {
                         () = &mut shutdown => return Ok(()),

@@ -142,13 +142,14 @@ async fn write(
                     let Some((closed_at, batch)) = next else {
                         break;
                     };
+                    // The hold stands for a slower store, so it counts as time spent writing.
+                    let began = Instant::now();
                     let hold = Duration::from_micros(hold_us.load(Ordering::Relaxed));
                     let wait = (closed_at + hold).saturating_duration_since(Instant::now());
                     if !wait.is_zero() {
                         // The OS sleep is precise to tens of µs; tokio's timer rounds up to ms.
                         let _ = tokio::task::spawn_blocking(move || std::thread::sleep(wait)).await;
                     }
-                    let began = Instant::now();
                     let outcomes = store(&collection, middleware, &metrics, batch).await;
                     metrics
                         .store_busy_us

@@ -11,6 +11,8 @@ mod data;
 mod host;
 pub(crate) mod layout;
 mod single;
+mod stages;
+mod sweep_page;
 mod tables;
 
 use std::path::{Path, PathBuf};
@@ -38,6 +40,11 @@ pub fn write_report(run_dir: &Path) -> anyhow::Result<PathBuf> {
     let path = run_dir.join("report.html");
     std::fs::write(&path, html).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
+}
+
+/// Writes `<sweep_dir>/report.html`: the latency-vs-throughput curve of a sweep; returns its path.
+pub fn write_sweep_report(sweep_dir: &Path) -> anyhow::Result<PathBuf> {
+    sweep_page::write(sweep_dir)
 }
 
 /// Writes a comparison page of several runs into `out_dir`; returns its path.

@@ -8,7 +8,7 @@ use maud::{Markup, html};
 use super::charts::{Line, line_chart, path_color, percentile_chart, percentile_points};
 use super::data::RunData;
 use super::layout::{Better, best, cell, chart_or_error, ms};
-use super::{host, tables};
+use super::{host, stages, tables};
 use crate::run::compute::LATE_GENERATOR_US;
 use crate::run::summary::PathResult;
 
@@ -47,7 +47,7 @@ pub fn body(run: &RunData) -> Markup {
         .filter(|p| !p.accounting.consistent)
         .collect();
     html! {
-        h1 { "brokerbench run " (s.label) }
+        h1 { "brokerbench run " (s.label) @if s.config["sink"] == "none" { " — middleware only (sink none: nothing stored, e2e ends at the subscriber)" } }
         p.muted { "Folder " code { (run.name) } " · started " (s.started_at) " · generator: " strong { (generator_label(&s.generator)) } }
         @if s.generator == "locust" {
             p.note id="locust-note" {
@@ -66,10 +66,16 @@ pub fn body(run: &RunData) -> Markup {
         @if !run.missing.is_empty() {
             div.note { "Some files of the run folder could not be read; their sections are empty:" ul { @for m in &run.missing { li { (m) } } } }
         }
+        h2 { "Verdict" }
+        (stages::verdict(run))
         h2 { "Summary" }
         (tables::guarantees(run))
         (tables::throughput(run))
         (tables::latency(run))
+        h2 { "What limited each path" }
+        (stages::limits(run))
+        h2 { "Stage ceilings" }
+        (stages::ceilings(run))
         h2 { "Coordinated omission: corrected vs uncorrected HTTP latency" }
         (omission_note(run))
         h2 { "Latency distributions" }
@@ -77,7 +83,7 @@ pub fn body(run: &RunData) -> Markup {
         div.charts { @for metric in LatencyMetric::ALL { (percentile(run, metric)) } }
         h2 { "Time series" }
         div.charts {
-            @for m in run.middlewares() { (rates_chart(run, m)) }
+            @for m in run.middlewares() { (rates_chart(run, m)) (stages::backlog_chart(run, m)) }
             (e2e_p99_chart(run))
         }
         h2 { "Delivery accounting" }

@@ -18,8 +18,11 @@ use super::summary::{PathResult, ProcessCost};
 
 /// A backlog grows when it rises by more than this share of the offered rate per second …
 const GROWTH_SHARE: f64 = 0.02;
-/// … and by more than this many cases per second (small rates are noisy in absolute terms).
+/// … and by more than this many cases per second (small rates are noisy in absolute terms) …
 const GROWTH_FLOOR: f64 = 10.0;
+/// … and by more than this many seconds' worth of the offered rate over the whole phase, so a
+/// short phase's one-off hiccup (a 100 ms store stall) is not read as a trend.
+const GROWTH_SECONDS: f64 = 0.25;
 /// The sink's writers busy this share of the time: the store is the limit.
 const STORE_BUSY: f64 = 0.85;
 /// Stored below this share of offered: the path fell behind.
@@ -166,7 +169,7 @@ fn verdict(
 ) -> (Option<Stage>, String) {
     let offered = r.rates.offered;
     let threshold = (offered * GROWTH_SHARE).max(GROWTH_FLOOR);
-    let grows = |x: f64| x > threshold;
+    let grows = |x: f64| x > threshold && x * r.measure_seconds > GROWTH_SECONDS * offered;
     let p50 = |metric: LatencyMetric| r.latencies.get(&metric).map_or(0, |l| l.p50) as f64;
     let lateness_p99 = r
         .latencies

@@ -162,7 +162,7 @@ fn config_of(opts: &RunOpts) -> anyhow::Result<serde_json::Value> {
 }
 
 /// The stage ceilings `run --ceilings` measures: the run's paths with its own settings.
-fn ceilings_opts(opts: &RunOpts) -> crate::ceilings::CeilingsOpts {
+pub(crate) fn ceilings_opts(opts: &RunOpts) -> crate::ceilings::CeilingsOpts {
     crate::ceilings::CeilingsOpts {
         stages: crate::ceilings::StageKind::ALL.to_vec(),
         middlewares: opts.middlewares.clone(),

@@ -49,6 +49,7 @@ pub struct ResourceRow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepRow {
     pub middleware: String,
+    pub repeat: u32,
     pub offered_per_s: f64,
     pub achieved_per_s: f64,
     pub stored_per_s: f64,
@@ -59,6 +60,8 @@ pub struct SweepRow {
     pub unanswered_requests: u64,
     pub unstored_at_deadline: i64,
     pub consistent: bool,
+    /// The stage that limited this step's run, or `kept up`.
+    pub limited_by: String,
 }
 
 /// Appends `rows` to the CSV file at `path`, writing the header first if the file is new (a run

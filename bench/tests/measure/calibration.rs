@@ -12,7 +12,7 @@ use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
 use clap::Parser;
 
-fn results_dir() -> PathBuf {
+pub(crate) fn results_dir() -> PathBuf {
     std::env::temp_dir().join(format!(
         "brokerbench-calibration-{}",
         uuid::Uuid::now_v7().simple()
@@ -38,7 +38,7 @@ fn opts(args: &[&str], db: &support::OwnDb) -> RunOpts {
     }
 }
 
-async fn run(args: &[&str]) -> Summary {
+pub(crate) async fn run(args: &[&str]) -> Summary {
     let _exclusive = crate::EXCLUSIVE.lock().await;
     let db = support::OwnDb::new();
     let dir = brokerbench::run::run(opts(args, &db))
@@ -49,7 +49,7 @@ async fn run(args: &[&str]) -> Summary {
     summary
 }
 
-fn path(summary: &Summary, m: Middleware) -> &PathResult {
+pub(crate) fn path(summary: &Summary, m: Middleware) -> &PathResult {
     summary
         .paths
         .iter()

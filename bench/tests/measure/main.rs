@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod attribution;
 mod calibration;
 mod compare_significance;
 mod sweep_compare;

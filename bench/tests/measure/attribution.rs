@@ -1,0 +1,109 @@
+//! Bottleneck attribution, forced: a store made slow by the diagnostic hold must be named the
+//! limit, and a rate beyond the ingress's ceiling with nothing stored must not be blamed on the
+//! store. Also `--sink none` and `brokerbench ceilings` end to end.
+
+use brokerbench::ceilings::{Ceilings, StageKind};
+use brokerbench::run::attribution::Stage;
+use brokerbench::{Command, Opts};
+use brokerbench_common::settings::Middleware;
+use clap::Parser;
+
+use crate::calibration::{path, results_dir, run};
+use crate::support;
+
+/// One writer holding every batch 2 s stores at most ~750 cases/s (the batch in hand and the two
+/// queued, 500 each, per 2 s): offered 1,200/s, the store is the limit whatever else is busy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_store_is_named_the_limit() {
+    let summary = run(&[
+        "--middlewares=nats",
+        "--rate=1200",
+        "--duration=8",
+        "--warmup=1",
+        "--sink-writers=1",
+        "--hold-batch-ms=2000",
+        "--drain-timeout=120",
+    ])
+    .await;
+    let p = path(&summary, Middleware::Nats);
+    let a = p.attribution.as_ref().expect("attributed");
+    println!("{a:?}; stored {:.0}/s", p.rates.stored_per_s);
+    assert_eq!(a.limited_by, Some(Stage::Store), "{}", a.evidence);
+    assert!(a.store_busy.is_some_and(|b| b > 0.85), "{a:?}");
+}
+
+/// Far more requests than the ingress can answer, nothing stored: whatever limits, not the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_the_ingress_ceiling_with_sink_none_the_store_is_not_blamed() {
+    let summary = run(&[
+        "--middlewares=nats",
+        "--rate=12000",
+        "--duration=4",
+        "--warmup=1",
+        "--sink=none",
+        "--answer-deadline=60",
+    ])
+    .await;
+    let p = path(&summary, Middleware::Nats);
+    let a = p.attribution.as_ref().expect("attributed");
+    println!("{a:?}; achieved {:.0}/s", p.rates.achieved);
+    assert!(
+        a.limited_by.is_some(),
+        "12,000/s must fall behind: {}",
+        a.evidence
+    );
+    assert_ne!(a.limited_by, Some(Stage::Store), "{}", a.evidence);
+    assert_eq!(a.store_busy, None, "nothing is written with --sink none");
+}
+
+/// `--sink none` acknowledges on receipt: every accepted case is counted once, nothing stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sink_none_counts_every_case_and_stores_nothing() {
+    let summary = run(&[
+        "--middlewares=nats,rabbitmq",
+        "--rate=300",
+        "--duration=3",
+        "--warmup=1",
+        "--sink=none",
+    ])
+    .await;
+    assert_eq!(summary.config["sink"], "none");
+    for m in [Middleware::Nats, Middleware::Rabbitmq] {
+        let a = &path(&summary, m).accounting;
+        assert!(a.consistent, "{m}: {:?}", a.problems);
+        assert_eq!((a.stored, a.documents), (a.accepted, None), "{m}");
+        assert_eq!(a.accepted, 1200, "{m}: 4 s at 300/s");
+    }
+}
+
+/// Every stage of one path measured alone, written to ceilings.json with a positive rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ceilings_measures_every_stage() {
+    let _exclusive = crate::EXCLUSIVE.lock().await;
+    let db = support::OwnDb::new();
+    let out = results_dir();
+    let binary = std::env::var("BROKERBENCH_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_brokerbench").into());
+    let args = [
+        "brokerbench".to_string(),
+        "ceilings".into(),
+        "--middlewares=redis".into(),
+        "--seconds=1".into(),
+        format!("--out={}", out.display()),
+        format!("--binary={binary}"),
+        db.arg(),
+    ];
+    let Command::Ceilings(opts) = Opts::parse_from(args).command else {
+        panic!("parsed as something else")
+    };
+    brokerbench::ceilings::run(*opts).await.expect("ceilings");
+    let text = std::fs::read_to_string(out.join("ceilings.json")).expect("ceilings.json");
+    let c: Ceilings = serde_json::from_str(&text).expect("reads back");
+    let _ = std::fs::remove_dir_all(&out);
+    assert!(c.message_bytes > 50, "{}", c.message_bytes);
+    for stage in StageKind::ALL {
+        let x = c.get(stage, Middleware::Redis).expect("measured");
+        assert!(x.rate_per_s > 0.0 && x.p50_us.is_some(), "{x:?}");
+    }
+    assert!(c.pipeline(Middleware::Redis).is_some());
+}
