@@ -6,7 +6,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 BB_RELEASE := $(TARGET_DIR)/release/brokerbench
 BENCH_ARGS ?=
 
-.PHONY: bench test tools build-tools stack-up stack-down stack-status build-release locust-venv \
+.PHONY: bench sweep peers test tools build-tools stack-up stack-down stack-status build-release locust-venv \
         test-rust test-kernel test-locust test-compose
 
 stack-up:
@@ -34,7 +34,15 @@ locust-venv:
 
 ## The main job: the four-middleware comparison on the local stack, ending in a report.
 bench: stack-up build-release locust-venv
-	source .stack/env && $(BB_RELEASE) run --label bench $(BENCH_ARGS)
+	source .stack/env && $(BB_RELEASE) run --label bench --ceilings $(BENCH_ARGS)
+
+## Latency vs throughput: every path's rate stepped up until it falls behind, 3 repeats a step.
+sweep: stack-up build-release
+	source .stack/env && $(BB_RELEASE) sweep --ceilings --repeat 3 $(BENCH_ARGS)
+
+## brokerbench's own middleware ceilings beside natscli, RabbitMQ PerfTest and ghz.
+peers: stack-up build-release
+	bench/peers.sh $(PEERS_ARGS)
 
 ## Every test, against the real stack.
 test: tools stack-up build-release locust-venv

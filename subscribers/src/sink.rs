@@ -92,12 +92,8 @@ async fn discard(
     metrics: SubscriberMetrics,
     mut rx: mpsc::Receiver<Delivery>,
 ) {
-    let (received, mut to_ack) = mpsc::channel::<Vec<(Delivery, Outcome)>>(1024);
-    let acker = tokio::spawn(async move {
-        while let Some(outcomes) = to_ack.recv().await {
-            acknowledge(middleware, outcomes).await;
-        }
-    });
+    let (received, to_ack) = mpsc::channel::<Vec<(Delivery, Outcome)>>(1024);
+    let acker = tokio::spawn(acknowledge_all(middleware, to_ack));
     while let Some(delivery) = rx.recv().await {
         let origin = delivery.envelope.latency_origin_ns();
         metrics.stored.add(1);
@@ -130,7 +126,7 @@ async fn write(
     let writers = config.writers.max(1);
     let (batches, to_write) = mpsc::channel::<(Instant, Vec<Delivery>)>(writers * 2);
     let to_write = Arc::new(Mutex::new(to_write));
-    let (written, mut to_ack) = mpsc::channel::<Vec<(Delivery, Outcome)>>(writers * 4);
+    let (written, to_ack) = mpsc::channel::<Vec<(Delivery, Outcome)>>(writers * 4);
     let writer_tasks: Vec<_> = (0..writers)
         .map(|_| {
             let (to_write, written) = (to_write.clone(), written.clone());
@@ -162,11 +158,7 @@ async fn write(
         })
         .collect();
     drop(written);
-    let acker = tokio::spawn(async move {
-        while let Some(outcomes) = to_ack.recv().await {
-            acknowledge(middleware, outcomes).await;
-        }
-    });
+    let acker = tokio::spawn(acknowledge_all(middleware, to_ack));
     while let Some(first) = rx.recv().await {
         let deadline = Instant::now() + config.batch_timeout;
         let mut batch = vec![first];
@@ -244,17 +236,25 @@ async fn store(
         .collect()
 }
 
-/// Tells the middleware what became of each delivery: stored (or already stored) is acked, a
-/// failed write is nacked so it comes again.
-async fn acknowledge(middleware: Middleware, outcomes: Vec<(Delivery, Outcome)>) {
-    for (delivery, outcome) in outcomes {
-        let result = match outcome {
-            Outcome::Stored | Outcome::Duplicate => delivery.ack.ack().await,
-            Outcome::Failed => delivery.ack.nack().await,
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "acknowledging to {middleware} failed; it may redeliver");
-        }
+/// Acknowledges what arrives on `to_ack` until its senders are gone. Everything waiting is
+/// acknowledged at once, concurrently: one round trip after another (an XACK that waits for
+/// Redis's fsync, a RabbitMQ ack frame) would cap a path at a few thousand cases a second.
+async fn acknowledge_all(
+    middleware: Middleware,
+    mut to_ack: mpsc::Receiver<Vec<(Delivery, Outcome)>>,
+) {
+    let mut waiting = Vec::new();
+    while to_ack.recv_many(&mut waiting, 256).await > 0 {
+        let acks = waiting.drain(..).flatten().map(|(delivery, outcome)| async move {
+            let result = match outcome {
+                Outcome::Stored | Outcome::Duplicate => delivery.ack.ack().await,
+                Outcome::Failed => delivery.ack.nack().await,
+            };
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "acknowledging to {middleware} failed; it may redeliver");
+            }
+        });
+        futures::future::join_all(acks).await;
     }
 }
 

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use brokerbench::run::rows::{self, ResourceRow, SeriesRow};
+use brokerbench::ceilings::{Ceiling, Ceilings, StageKind};
+use brokerbench::run::attribution::{Attribution, Backlog, Stage};
+use brokerbench::run::rows::{self, ResourceRow, SeriesRow, SweepRow};
 use brokerbench::run::summary::{
     Accounting, LatencySummary, PathGuarantee, PathResult, ProcessCost, Rates, SCHEMA_VERSION,
     Summary, aggregate,
@@ -110,8 +112,8 @@ pub fn write_run(results: &Path, spec: &RunSpec) -> PathBuf {
         config: serde_json::json!({ "middlewares": ["grpc", "nats"], "rate": 200.0, "duration": SECONDS, "warmup": 1, "repeat": 1, "seed": 42 }),
         environment: serde_json::json!({ "brokerbench": "0.1.0", "kernel": "test", "cores": 2, "brokers": { "nats-server": "v2.9.10", "ferretdb": "v1.24.2" } }),
         aggregate: aggregate(&paths),
-        verdict: verdict(&paths, None),
-        ceilings: None,
+        verdict: verdict(&paths, Some(&ceilings())),
+        ceilings: Some(ceilings()),
         paths,
     };
     std::fs::write(
@@ -190,8 +192,69 @@ fn path_result(
             text: format!("{m} as tested"),
         }),
         hold_calibration: None,
-        attribution: None,
+        attribution: Some(Attribution {
+            limited_by: (m == Middleware::Nats).then_some(Stage::Store),
+            evidence: format!("{m} as the fixture says"),
+            growth_per_s: Backlog::default(),
+            store_busy: Some(0.9),
+        }),
     }
+}
+
+/// Every stage's ceiling, the store's lowest.
+fn ceilings() -> Ceilings {
+    let ceiling = |stage, middleware, rate_per_s| Ceiling {
+        stage,
+        middleware,
+        rate_per_s,
+        p50_us: Some(900),
+        p99_us: Some(4000),
+        seconds: 5.0,
+        note: "fixture".into(),
+    };
+    let mut all = vec![ceiling(StageKind::Store, None, 900.0)];
+    for m in PATHS {
+        all.push(ceiling(StageKind::Middleware, Some(m), 5000.0));
+        all.push(ceiling(StageKind::Ingress, Some(m), 3000.0));
+    }
+    Ceilings {
+        message_bytes: 126,
+        concurrency: 64,
+        cases_per_request: 1,
+        sink_writers: 4,
+        batch_size: 500,
+        ceilings: all,
+    }
+}
+
+/// Writes a sweep folder (its `sweep.csv` and `report.html`) under `results`; returns the page.
+pub fn write_sweep(results: &Path) -> PathBuf {
+    let dir = results.join("20260101T000200Z-sweep");
+    std::fs::create_dir_all(&dir).expect("create sweep folder");
+    let mut steps = Vec::new();
+    for m in PATHS {
+        for (i, rate) in [100.0, 200.0, 400.0].into_iter().enumerate() {
+            let behind = m == Middleware::Grpc && rate > 300.0;
+            let p50 = base_us(m, LatencyMetric::E2e, 1) * (i as u64 + 1);
+            steps.push(SweepRow {
+                middleware: m.to_string(),
+                repeat: 0,
+                offered_per_s: rate,
+                achieved_per_s: rate,
+                stored_per_s: if behind { 310.0 } else { rate },
+                e2e_p50_us: p50,
+                e2e_p99_us: p50 * 4,
+                e2e_p999_us: p50 * 6,
+                http_corrected_p99_us: p50,
+                unanswered_requests: 0,
+                unstored_at_deadline: 0,
+                consistent: true,
+                limited_by: if behind { "store" } else { "kept up" }.into(),
+            });
+        }
+    }
+    rows::append(&dir.join("sweep.csv"), steps).expect("sweep.csv");
+    brokerbench::report::write_sweep_report(&dir).expect("sweep report")
 }
 
 fn write_series(dir: &Path) {

@@ -194,6 +194,8 @@ async fn pages_render_in_chromium() {
         "chart-rates-nats",
         "chart-e2e-p99",
         "chart-host-ram",
+        "chart-backlog-grpc",
+        "chart-backlog-nats",
     ]);
     assert_charts(&mut browser, "report.html", &expected, &[]).await;
     assert_eq!(
@@ -202,8 +204,38 @@ async fn pages_render_in_chromium() {
             .await,
         json!(true)
     );
+    let stages = browser
+        .eval("[document.querySelectorAll('#verdict li').length, document.querySelectorAll('#ceilings tbody tr').length, [...document.querySelectorAll('#limited-by td strong')].map(e => e.textContent)]")
+        .await;
+    assert_eq!(
+        stages,
+        json!([3, 7, ["kept up", "store"]]),
+        "verdict, ceilings and limits"
+    );
     browser.screenshot(&shots.join("report.png")).await;
     assert_no_errors(&mut browser, "report.html");
+
+    // The sweep's page: latency against throughput, knee marked.
+    let sweep_dir = results.with_extension("sweep");
+    let sweep = fixture::write_sweep(&sweep_dir);
+    browser.open(&format!("file://{}", sweep.display())).await;
+    assert_charts(
+        &mut browser,
+        "sweep report.html",
+        &["chart-sweep-latency"],
+        &[],
+    )
+    .await;
+    assert_eq!(
+        browser
+            .eval("document.querySelectorAll('#sweep-steps tr.bad').length")
+            .await,
+        json!(1),
+        "grpc fell behind at 400/s"
+    );
+    browser.screenshot(&shots.join("sweep.png")).await;
+    assert_no_errors(&mut browser, "sweep report.html");
+    let _ = std::fs::remove_dir_all(&sweep_dir);
 
     // Runs: newest first; the newer run's report is generated when opened.
     browser.open(&format!("{base}/")).await;
