@@ -13,6 +13,7 @@ use super::layout::chart_or_error;
 use super::stages::ceilings_table;
 use crate::ceilings::Ceilings;
 use crate::run::rows::{self, SweepRow};
+use crate::run::summary::Spread;
 
 /// One rate step of one path, over its repeats.
 struct Step {
@@ -24,14 +25,8 @@ struct Step {
     limits: Vec<String>,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    match n {
-        0 => 0.0,
-        _ if n % 2 == 1 => v[n / 2],
-        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
+fn median(v: Vec<f64>) -> f64 {
+    Spread::of(&v).map_or(0.0, |s| s.median)
 }
 
 fn steps(rows: &[SweepRow]) -> BTreeMap<String, Vec<Step>> {
@@ -81,7 +76,7 @@ fn curve(paths: &BTreeMap<String, Vec<Step>>) -> Markup {
             color: light,
             points: steps.iter().map(|s| (s.stored, s.p50_ms)).collect(),
         });
-        if let Some(knee) = steps.iter().filter(|s| s.kept_up).next_back() {
+        if let Some(knee) = steps.iter().rfind(|s| s.kept_up) {
             lines.push(Line {
                 label: format!("{m} knee {:.0}/s", knee.offered),
                 color,

@@ -10,7 +10,7 @@ use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
 use serde::{Deserialize, Serialize};
 
-use super::summary::PathResult;
+use super::summary::{PathResult, Spread};
 use crate::ceilings::Ceilings;
 use crate::compare::significance::{holm, mann_whitney_p, smallest_p};
 
@@ -31,15 +31,17 @@ pub struct Answer {
 /// Per path, every repeat's value of one figure.
 type Samples = BTreeMap<Middleware, Vec<f64>>;
 
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
+/// The paths by their median of `samples`, best first.
+fn ranked(samples: &Samples, higher_wins: bool) -> Vec<(Middleware, f64)> {
+    let mut ranking: Vec<(Middleware, f64)> = samples
+        .iter()
+        .filter_map(|(m, v)| Spread::of(v).map(|s| (*m, s.median)))
+        .collect();
+    ranking.sort_by(|a, b| {
+        let order = a.1.total_cmp(&b.1);
+        if higher_wins { order.reverse() } else { order }
+    });
+    ranking
 }
 
 /// Ranks the paths by `samples` (lower is better unless `higher_wins`) and says whether the
@@ -51,15 +53,7 @@ fn answer(
     higher_wins: bool,
     p: Option<f64>,
 ) -> Option<Answer> {
-    let mut ranking: Vec<(Middleware, f64)> = samples
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(m, v)| (*m, median(v)))
-        .collect();
-    ranking.sort_by(|a, b| {
-        let order = a.1.total_cmp(&b.1);
-        if higher_wins { order.reverse() } else { order }
-    });
+    let ranking = ranked(samples, higher_wins);
     let (first, value) = *ranking.first()?;
     let text = match ranking.get(1) {
         None => format!("{first}: {value:.2} {unit} (the only path)"),
@@ -85,15 +79,7 @@ fn answer(
 
 /// The p-value of leader against runner-up, if the repeats can reach `ALPHA` at all.
 fn raw_p(samples: &Samples, higher_wins: bool) -> Option<f64> {
-    let mut medians: Vec<(Middleware, f64)> = samples
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(m, v)| (*m, median(v)))
-        .collect();
-    medians.sort_by(|a, b| {
-        let order = a.1.total_cmp(&b.1);
-        if higher_wins { order.reverse() } else { order }
-    });
+    let medians = ranked(samples, higher_wins);
     let (a, b) = (&samples[&medians.first()?.0], &samples[&medians.get(1)?.0]);
     (smallest_p(a.len(), b.len()) < ALPHA).then(|| mann_whitney_p(a, b))
 }
