@@ -21,7 +21,8 @@ use tokio_util::sync::CancellationToken;
 /// Most cases per insert by default.
 pub const DEFAULT_BATCH_SIZE: usize = 500;
 
-/// Concurrent writers by default: measured on FerretDB/PostgreSQL (see README, "The store").
+/// Concurrent writers by default: on FerretDB/PostgreSQL here, 4 writers of 500 documents stored
+/// 26.5k docs/s against 13.8k with one and 26.6k with 8 (README, "The subscriber").
 pub const DEFAULT_SINK_WRITERS: u16 = 4;
 
 /// Where a subscriber puts its cases.

@@ -1,11 +1,11 @@
 //! Analytics over the stored cases, computed by MongoDB aggregation pipelines.
 //!
-//! The server here is FerretDB 1.24 (SQLite backend), which implements `$match`, `$group` (with
-//! `$sum`), `$sort`, `$skip`, `$limit` and `$count` but not `$unionWith`, `$bucket`, `$facet`
-//! nor arithmetic operators such as `$floor` or `$subtract`. So each pipeline runs per
-//! collection and the small grouped results are merged in Rust: "all routes" sums the groups
-//! of the four collections, and ages are grouped by exact age (a hundred-odd groups at most)
-//! and binned into decades here. No page ever loads every document.
+//! The server here is FerretDB 1.24 (PostgreSQL or SQLite backend), which implements `$match`,
+//! `$group` (with `$sum`), `$sort`, `$skip`, `$limit` and `$count` but not `$unionWith`,
+//! `$bucket`, `$facet` nor arithmetic operators such as `$floor` or `$subtract`. So each
+//! pipeline runs per collection and the small grouped results are merged in Rust: "all routes"
+//! sums the groups of every path's collection, and ages are grouped by exact age (a hundred-odd
+//! groups at most) and binned into decades here. No page ever loads every document.
 
 use std::collections::BTreeMap;
 
