@@ -34,7 +34,7 @@ locust-venv:
 
 ## The main job: the four-middleware comparison on the local stack, ending in a report.
 bench: stack-up build-release locust-venv
-	source .stack/env && $(BB_RELEASE) run --label bench --ceilings $(BENCH_ARGS)
+	source .stack/env && $(BB_RELEASE) run --label bench --ceilings --sweep-to 4000 $(BENCH_ARGS)
 
 ## Latency vs throughput: every path's rate stepped up until it falls behind, 3 repeats a step.
 sweep: stack-up build-release

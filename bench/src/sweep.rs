@@ -31,11 +31,11 @@ pub struct SweepOpts {
 }
 
 #[derive(Debug, Serialize)]
-struct SweepPath {
-    middleware: Middleware,
+pub(crate) struct SweepPath {
+    pub middleware: Middleware,
     /// Highest offered rate every repeat kept up with (None: not even the first).
-    saturation_rate: Option<f64>,
-    points: Vec<PathResult>,
+    pub saturation_rate: Option<f64>,
+    pub points: Vec<PathResult>,
 }
 
 /// Every repeat of a step kept up.
@@ -76,7 +76,7 @@ async fn step(
     Ok(results)
 }
 
-async fn sweep_path(
+pub(crate) async fn sweep_path(
     opts: &SweepOpts,
     ctx: &group_run::Context,
     m: Middleware,
@@ -112,7 +112,7 @@ async fn sweep_path(
     })
 }
 
-fn row(m: Middleware, r: &PathResult) -> SweepRow {
+pub(crate) fn row(m: Middleware, r: &PathResult) -> SweepRow {
     let e2e = r
         .latencies
         .get(&LatencyMetric::E2e)

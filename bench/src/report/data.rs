@@ -16,7 +16,10 @@ use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use serde::Deserialize;
 
 use crate::run::output::read_summary;
-use crate::run::rows::{self, ResourceRow, SeriesRow};
+use crate::run::rows::{self, ResourceRow, SeriesRow, SweepRow};
+
+/// Where `run --sweep-to` leaves its curve inside a run folder.
+pub const SWEEP_CSV: &str = "sweep/sweep.csv";
 use crate::run::summary::Summary;
 
 /// Everything a report shows about one run.
@@ -28,6 +31,8 @@ pub struct RunData {
     /// Per path and metric, the sum of every interval of every repeat (µs).
     pub histograms: BTreeMap<(Middleware, LatencyMetric), Histogram<u64>>,
     pub series: Vec<SeriesRow>,
+    /// The latency-vs-throughput steps of `run --sweep-to` (`sweep/sweep.csv`), if any.
+    pub sweep: Vec<SweepRow>,
     pub host_ram: Vec<RamRow>,
     pub host: HostFile,
     /// Files that were absent or unreadable, shown on the page rather than failing it.
@@ -96,6 +101,7 @@ impl RunData {
             summary,
             histograms,
             series,
+            sweep: rows::read::<SweepRow>(&dir.join(SWEEP_CSV)).unwrap_or_default(),
             host_ram,
             host,
             missing,

@@ -24,7 +24,7 @@ use crate::compare::Judging;
 
 pub use charts::{Line, bar_chart, line_chart, nth_color};
 pub use compare::FIGURES;
-pub use data::RunData;
+pub use data::{RunData, SWEEP_CSV};
 pub use host::sampled_source;
 pub use single::LOCUST_LABEL;
 

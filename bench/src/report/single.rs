@@ -76,6 +76,11 @@ pub fn body(run: &RunData) -> Markup {
         (stages::limits(run))
         h2 { "Stage ceilings" }
         (stages::ceilings(run))
+        @if !run.sweep.is_empty() {
+            h2 { "Latency vs throughput" }
+            p.muted { "Each path's rate stepped up from the run's rate until it fell behind (" code { "run --sweep-to" } "; step runs in " code { "sweep/" } "): e2e p50 and p99 against the achieved rate, medians over each step's repeats; the vertical line is the last rate every repeat kept up with." }
+            div.charts { (super::sweep_page::curve(&super::sweep_page::steps(&run.sweep))) }
+        }
         h2 { "Coordinated omission: corrected vs uncorrected HTTP latency" }
         (omission_note(run))
         h2 { "Latency distributions" }

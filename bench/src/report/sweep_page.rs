@@ -16,7 +16,7 @@ use crate::run::rows::{self, SweepRow};
 use crate::run::summary::Spread;
 
 /// One rate step of one path, over its repeats.
-struct Step {
+pub(super) struct Step {
     offered: f64,
     stored: f64,
     p50_ms: f64,
@@ -29,7 +29,7 @@ fn median(v: Vec<f64>) -> f64 {
     Spread::of(&v).map_or(0.0, |s| s.median)
 }
 
-fn steps(rows: &[SweepRow]) -> BTreeMap<String, Vec<Step>> {
+pub(super) fn steps(rows: &[SweepRow]) -> BTreeMap<String, Vec<Step>> {
     let mut by: BTreeMap<String, BTreeMap<u64, Vec<&SweepRow>>> = BTreeMap::new();
     for r in rows {
         by.entry(r.middleware.clone())
@@ -56,7 +56,7 @@ fn steps(rows: &[SweepRow]) -> BTreeMap<String, Vec<Step>> {
         .collect()
 }
 
-fn curve(paths: &BTreeMap<String, Vec<Step>>) -> Markup {
+pub(super) fn curve(paths: &BTreeMap<String, Vec<Step>>) -> Markup {
     let mut lines = Vec::new();
     let top = paths
         .values()

@@ -104,6 +104,14 @@ pub struct RunOpts {
     /// ceilings beside the run's figures (`brokerbench ceilings`; adds about 15 s per path).
     #[arg(long)]
     pub ceilings: bool,
+    /// After the fixed-rate runs, step each path's rate up from `--rate` (doubling, one
+    /// bisection) until it falls behind or passes this rate, `--sweep-step-s` a step, so that
+    /// report.html holds the latency-vs-throughput curve (step runs under `sweep/`).
+    #[arg(long)]
+    pub sweep_to: Option<f64>,
+    /// Measure-phase length of each `--sweep-to` step, seconds.
+    #[arg(long, default_value_t = 8)]
+    pub sweep_step_s: u64,
     /// Show every column of the terminal table, not the 120-column selection.
     #[arg(long)]
     #[serde(skip)]
@@ -179,6 +187,31 @@ pub(crate) fn ceilings_opts(opts: &RunOpts) -> crate::ceilings::CeilingsOpts {
     }
 }
 
+/// The latency-vs-throughput curve of every path, into `<run>/sweep/`.
+async fn sweep_into(opts: &RunOpts, ctx: &group_run::Context, to: f64) -> anyhow::Result<()> {
+    anyhow::ensure!(to > opts.rate, "--sweep-to must be above --rate");
+    let sweep_ctx = group_run::Context {
+        binary: ctx.binary.clone(),
+        dir: ctx.dir.join("sweep"),
+    };
+    std::fs::create_dir_all(&sweep_ctx.dir)?;
+    let mut step = opts.clone();
+    (step.duration, step.warmup, step.sweep_to, step.ceilings) =
+        (opts.sweep_step_s.max(2), 1, None, false);
+    let sweep = crate::sweep::SweepOpts {
+        start_rate: opts.rate,
+        max_rate: to,
+        bisect_steps: 1,
+        run: step,
+    };
+    let mut rows = Vec::new();
+    for &m in &opts.middlewares {
+        let path = crate::sweep::sweep_path(&sweep, &sweep_ctx, m).await?;
+        rows.extend(path.points.iter().map(|r| crate::sweep::row(m, r)));
+    }
+    rows::append(&ctx.dir.join(crate::report::SWEEP_CSV), rows)
+}
+
 /// Runs every path (and repeat) and writes the results folder; returns its path.
 pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
     anyhow::ensure!(opts.rate > 0.0, "--rate must be positive");
@@ -231,6 +264,9 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
             }
             paths.extend(results);
         }
+    }
+    if let Some(to) = opts.sweep_to {
+        sweep_into(&opts, &ctx, to).await?;
     }
     let summary = Summary {
         schema_version: SCHEMA_VERSION,

@@ -14,6 +14,8 @@ use super::summary::{PathResult, Spread};
 use crate::ceilings::Ceilings;
 use crate::compare::significance::{holm, mann_whitney_p, smallest_p};
 
+/// The unit of the one answer that rests on a single measurement per path (the ceilings).
+const RATE_UNIT: &str = "cases/s";
 /// Significance level of every answer.
 const ALPHA: f64 = 0.05;
 
@@ -55,18 +57,25 @@ fn answer(
 ) -> Option<Answer> {
     let ranking = ranked(samples, higher_wins);
     let (first, value) = *ranking.first()?;
+    // Rates in whole cases, times and CPU to the hundredth.
+    let digits = if unit == RATE_UNIT { 0 } else { 2 };
     let text = match ranking.get(1) {
-        None => format!("{first}: {value:.2} {unit} (the only path)"),
+        None => format!("{first}: {value:.digits$} {unit} (the only path)"),
         Some((second, v2)) => {
             let runs = samples[&first].len().min(samples[second].len());
             let judgement = match p {
+                None if unit == RATE_UNIT => {
+                    "one measurement each, no repeats to judge noise by".to_string()
+                }
                 Some(p) if p < ALPHA => format!("ahead beyond noise (p = {p:.3})"),
                 Some(p) => format!("{first} and {second}: not distinguishable (p = {p:.2})"),
                 None => format!(
                     "{first} and {second}: not distinguishable with {runs} run(s) each (≥ 4 repeats needed)"
                 ),
             };
-            format!("{first}: {value:.2} {unit}, then {second}: {v2:.2} {unit} — {judgement}")
+            format!(
+                "{first}: {value:.digits$} {unit}, then {second}: {v2:.digits$} {unit} — {judgement}"
+            )
         }
     };
     Some(Answer {
@@ -126,13 +135,13 @@ pub fn verdict(paths: &[PathResult], ceilings: Option<&Ceilings>) -> Vec<Answer>
         answers.push(Answer {
             question: "highest sustainable rate".into(),
             ranking: Vec::new(),
-            unit: "cases/s".into(),
+            unit: RATE_UNIT.into(),
             text: "not measured in this run (run --ceilings, or brokerbench sweep)".into(),
         });
     } else {
         answers.extend(answer(
             "highest sustainable rate (lowest stage ceiling on the path)",
-            "cases/s",
+            RATE_UNIT,
             &ceiling,
             true,
             None,

@@ -123,6 +123,7 @@ pub fn write_run(results: &Path, spec: &RunSpec) -> PathBuf {
     .expect("write summary");
     write_series(&dir);
     write_host(&dir);
+    write_sweep_rows(&dir.join("sweep"));
     dir
 }
 
@@ -230,7 +231,13 @@ fn ceilings() -> Ceilings {
 /// Writes a sweep folder (its `sweep.csv` and `report.html`) under `results`; returns the page.
 pub fn write_sweep(results: &Path) -> PathBuf {
     let dir = results.join("20260101T000200Z-sweep");
-    std::fs::create_dir_all(&dir).expect("create sweep folder");
+    write_sweep_rows(&dir);
+    brokerbench::report::write_sweep_report(&dir).expect("sweep report")
+}
+
+/// Writes `sweep.csv` into `dir`: nats keeps up to 400/s, grpc falls behind there.
+fn write_sweep_rows(dir: &Path) {
+    std::fs::create_dir_all(dir).expect("create sweep folder");
     let mut steps = Vec::new();
     for m in PATHS {
         for (i, rate) in [100.0, 200.0, 400.0].into_iter().enumerate() {
@@ -254,7 +261,6 @@ pub fn write_sweep(results: &Path) -> PathBuf {
         }
     }
     rows::append(&dir.join("sweep.csv"), steps).expect("sweep.csv");
-    brokerbench::report::write_sweep_report(&dir).expect("sweep report")
 }
 
 fn write_series(dir: &Path) {

@@ -196,6 +196,7 @@ async fn pages_render_in_chromium() {
         "chart-host-ram",
         "chart-backlog-grpc",
         "chart-backlog-nats",
+        "chart-sweep-latency",
     ]);
     assert_charts(&mut browser, "report.html", &expected, &[]).await;
     assert_eq!(

@@ -93,15 +93,25 @@ async fn sweep_writes_the_curve_and_compare_the_page() {
         3
     );
 
+    // The first run also sweeps (100 → 200 cases/s): its report holds the curve.
     let mut runs = Vec::new();
-    for rate in ["--rate=100", "--rate=150"] {
-        let Command::Run(opts) =
-            args(&results, &db, "run", &[&short[..], &[rate]].concat()).command
+    for rate in [
+        &["--rate=100", "--sweep-to=200", "--sweep-step-s=2"][..],
+        &["--rate=150"],
+    ] {
+        let Command::Run(opts) = args(&results, &db, "run", &[&short[..], rate].concat()).command
         else {
             panic!("parsed a run")
         };
         runs.push(brokerbench::run::run(*opts).await.expect("run completes"));
     }
+    let swept = std::fs::read_to_string(runs[0].join("sweep/sweep.csv")).expect("the run's sweep");
+    assert_eq!(swept.lines().count(), 3, "header and two steps: {swept}");
+    let report = std::fs::read_to_string(runs[0].join("report.html")).expect("report.html");
+    assert!(
+        report.contains("chart-sweep-latency"),
+        "the run's report has the curve"
+    );
     let out = results.join("cmp");
     let mut compare = vec![
         "brokerbench".to_string(),
