@@ -26,7 +26,7 @@ build-tools:
 
 # One profile (release) for both commands, so a fresh machine compiles the workspace once.
 build-release: build-tools
-	@test -x $(BB_RELEASE) || echo "[make] building brokerbench in release, first time only: about 7 min on 2 cores"
+	@test -x $(BB_RELEASE) || echo "[make] building brokerbench in release, first time only: 7–9 min on 2 cores"
 	$(CARGO) build --release -p brokerbench
 
 locust-venv:
