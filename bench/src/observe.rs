@@ -1,23 +1,40 @@
-//! The endpoints every component serves: `/healthz`, `/metrics` (Prometheus text), `/stats`
-//! (JSON counters with full HDR histograms per phase) and `POST /phases`, where the runner sets
-//! the measure window before the load starts so that every sample is filed by its case's phase.
+//! The endpoints every component serves: `/healthz` (readiness), `/metrics` (Prometheus text),
+//! `/stats` (JSON counters with full HDR histograms per phase) and `POST /phases`, where the
+//! runner sets the measure window before the load starts so that every sample is filed by its
+//! case's phase.
 
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use brokerbench_common::metrics::{PhaseBounds, Registry};
 
-pub fn routes(registry: Arc<Registry>) -> Router {
+/// What a component is waiting for before it can do its job (a publisher or the store that is
+/// disconnected, with why); empty when ready. Called on every `/healthz`.
+pub type Readiness = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
+
+pub fn routes(registry: Arc<Registry>, readiness: Readiness) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(move || healthz(readiness.clone())))
         .route("/metrics", get(metrics))
         .route("/stats", get(stats))
         .route("/phases", post(set_phases))
         .with_state(registry)
+}
+
+/// 200 "ok" when ready, else 503 with one line per thing not ready: load balancers and the
+/// runner stop sending while a broker or the store is away, and a user sees which.
+async fn healthz(readiness: Readiness) -> (StatusCode, String) {
+    let waiting = readiness();
+    if waiting.is_empty() {
+        (StatusCode::OK, "ok\n".into())
+    } else {
+        let lines: String = waiting.iter().map(|w| format!("not ready: {w}\n")).collect();
+        (StatusCode::SERVICE_UNAVAILABLE, lines)
+    }
 }
 
 async fn metrics(State(registry): State<Arc<Registry>>) -> impl IntoResponse {
@@ -37,10 +54,10 @@ async fn set_phases(
 ) -> impl IntoResponse {
     if bounds.measure_end_ns < bounds.measure_start_ns {
         return (
-            axum::http::StatusCode::BAD_REQUEST,
+            StatusCode::BAD_REQUEST,
             "measure_end_ns is before measure_start_ns\n",
         );
     }
     registry.window().set(bounds);
-    (axum::http::StatusCode::OK, "ok\n")
+    (StatusCode::OK, "ok\n")
 }

@@ -125,7 +125,7 @@ pub async fn run(
         .route("/", post(handler::post_cases))
         .route("/cases", post(handler::post_cases))
         .with_state(ingress)
-        .merge(crate::observe::routes(registry));
+        .merge(crate::observe::routes(registry, std::sync::Arc::new(Vec::new)));
     tracing::info!(addr = ?listener.local_addr().ok(), routing = ?opts.routing, "ingress ready");
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
