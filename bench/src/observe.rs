@@ -32,7 +32,10 @@ async fn healthz(readiness: Readiness) -> (StatusCode, String) {
     if waiting.is_empty() {
         (StatusCode::OK, "ok\n".into())
     } else {
-        let lines: String = waiting.iter().map(|w| format!("not ready: {w}\n")).collect();
+        let lines: String = waiting
+            .iter()
+            .map(|w| format!("not ready: {w}\n"))
+            .collect();
         (StatusCode::SERVICE_UNAVAILABLE, lines)
     }
 }

@@ -105,7 +105,10 @@ pub async fn run(
     let app = Router::new()
         .route("/diag/hold", post(set_hold))
         .with_state(config_hold)
-        .merge(crate::observe::routes(registry, std::sync::Arc::new(Vec::new)));
+        .merge(crate::observe::routes(
+            registry,
+            std::sync::Arc::new(Vec::new),
+        ));
     let server = axum::serve(listener, app);
     let stop = shutdown.clone();
     let served = server.with_graceful_shutdown(async move { stop.cancelled().await });

@@ -4,6 +4,8 @@
 //! request reports *every* bad field with a reason, instead of stopping at serde's first error.
 
 use serde::Serialize;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, Deserialize, Deserializer as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 pub use crate::envelope::Case;
@@ -50,37 +52,99 @@ impl CaseError {
 }
 
 /// Parses a request body holding one case object or an array of 1..=1000 of them.
-/// A batch is all-or-nothing: one bad case refuses the whole body.
+/// A batch is all-or-nothing: one bad case refuses the whole body. Parsing stops at the
+/// 1,001st item, so a body of a million tiny items never becomes a million values in memory.
 pub fn parse_cases(body: &[u8]) -> Result<Vec<Case>, CaseError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| CaseError::whole(format!("body is not valid UTF-8 JSON: {e}")))?;
-    match value {
-        Value::Object(map) => validate_case(&map, "")
+    let mut reader = serde_json::Deserializer::from_slice(body);
+    let parsed = reader.deserialize_any(BodyVisitor).and_then(|b| {
+        reader.end()?;
+        Ok(b)
+    });
+    match parsed {
+        Ok(Body::One(map)) => validate_case(&map, "")
             .map(|case| vec![case])
             .map_err(invalid),
-        Value::Array(items) => parse_batch(&items),
-        other => Err(CaseError::whole(format!(
-            "body must be a case object or an array of cases, not {}",
-            json_type(&other)
+        Ok(Body::Many(items)) => parse_batch(&items),
+        Ok(Body::Other(kind)) => Err(CaseError::whole(format!(
+            "body must be a case object or an array of cases, not {kind}"
         ))),
+        Err(e) if e.to_string().starts_with(TOO_MANY) => Err(CaseError {
+            error: format!(
+                "batch has more than {MAX_BATCH} cases; at most {MAX_BATCH} are allowed"
+            ),
+            fields: vec![FieldProblem {
+                field: "[]".into(),
+                problem: format!("more than {MAX_BATCH} items, limit {MAX_BATCH}"),
+            }],
+        }),
+        Err(e) => Err(CaseError::whole(format!(
+            "body is not valid UTF-8 JSON: {e}"
+        ))),
+    }
+}
+
+/// What a request body is, at the top level.
+enum Body {
+    One(Map<String, Value>),
+    Many(Vec<Value>),
+    Other(&'static str),
+}
+
+/// The error text that stops parsing at the batch limit (serde errors carry only text).
+const TOO_MANY: &str = "too many items in the batch";
+
+struct BodyVisitor;
+
+impl<'de> Visitor<'de> for BodyVisitor {
+    type Value = Body;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a case object or an array of cases")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Body, A::Error> {
+        Map::deserialize(MapAccessDeserializer::new(map)).map(Body::One)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Body, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Value>()? {
+            if items.len() == MAX_BATCH {
+                return Err(de::Error::custom(TOO_MANY));
+            }
+            items.push(item);
+        }
+        Ok(Body::Many(items))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Body, E> {
+        Ok(Body::Other("a boolean"))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Body, E> {
+        Ok(Body::Other("a number"))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Body, E> {
+        Ok(Body::Other("a number"))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Body, E> {
+        Ok(Body::Other("a number"))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Body, E> {
+        Ok(Body::Other("a string"))
+    }
+
+    fn visit_unit<E>(self) -> Result<Body, E> {
+        Ok(Body::Other("null"))
     }
 }
 
 fn parse_batch(items: &[Value]) -> Result<Vec<Case>, CaseError> {
     if items.is_empty() {
         return Err(CaseError::whole("batch is empty: send at least one case"));
-    }
-    if items.len() > MAX_BATCH {
-        return Err(CaseError {
-            error: format!(
-                "batch has {} cases; at most {MAX_BATCH} are allowed",
-                items.len()
-            ),
-            fields: vec![FieldProblem {
-                field: "[]".into(),
-                problem: format!("{} items, limit {MAX_BATCH}", items.len()),
-            }],
-        });
     }
     let mut cases = Vec::with_capacity(items.len());
     let mut problems = Vec::new();
@@ -171,6 +235,12 @@ fn text_field(map: &Map<String, Value>, key: &str, max_chars: usize) -> Result<S
         Some(Value::String(s)) => s.trim(),
         Some(other) => return Err(format!("must be a string, not {}", json_type(other))),
     };
+    if let Some((at, c)) = text.chars().enumerate().find(|(_, c)| is_hidden(*c)) {
+        return Err(format!(
+            "contains the control character U+{:04X} at character {at}; text fields take printable text only",
+            u32::from(c)
+        ));
+    }
     let chars = text.chars().count();
     if chars == 0 {
         return Err("must not be empty or blank".into());
@@ -181,6 +251,12 @@ fn text_field(map: &Map<String, Value>, key: &str, max_chars: usize) -> Result<S
         ));
     }
     Ok(text.to_owned())
+}
+
+/// Control characters (NUL, newlines, escapes…) and the bidirectional overrides that make text
+/// display as something else: none belongs in a name or a place, and some stores refuse NUL.
+fn is_hidden(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 fn age_field(map: &Map<String, Value>) -> Result<u32, String> {

@@ -67,3 +67,36 @@ fn age_bounds() {
         );
     }
 }
+
+#[test]
+fn refuses_control_and_bidi_characters_by_field() {
+    for (text, code) in [
+        ("bad\u{0}name", "U+0000"),
+        ("a\nb", "U+000A"),
+        ("x\u{202E}y", "U+202E"),
+    ] {
+        let mut v = ok_case();
+        v["location"] = text.into();
+        let err = parse_cases(v.to_string().as_bytes()).expect_err(text);
+        assert_eq!(err.fields.len(), 1, "{err:?}");
+        assert_eq!(err.fields[0].field, "location");
+        assert!(err.fields[0].problem.contains(code), "{err:?}");
+    }
+}
+
+#[test]
+fn stops_parsing_at_the_batch_limit() {
+    let zeros = format!("[{}]", vec!["0"; 300_000].join(","));
+    let err = parse_cases(zeros.as_bytes()).expect_err("too many");
+    assert_eq!(err.fields[0].field, "[]");
+    assert!(
+        parse_cases(b"[] x").is_err(),
+        "trailing characters are refused"
+    );
+    assert!(
+        parse_cases(b"42")
+            .expect_err("number")
+            .error
+            .contains("a number")
+    );
+}

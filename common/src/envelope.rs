@@ -15,6 +15,16 @@ pub fn now_ns() -> i64 {
         .unwrap_or(0)
 }
 
+/// Where the case ids of a request with an `Idempotency-Key` come from (a fixed, random UUID).
+const IDEMPOTENT_IDS: uuid::Uuid = uuid::Uuid::from_u128(0x5b1c_03c8_7f4e_4d8a_9a55_2f3e_8c61_d0b7);
+
+/// The id of the `index`-th case of a request sent with `Idempotency-Key: key`: the same key
+/// always yields the same ids, so a retried request stores each case once, and a client that
+/// chose the key knows the ids without reading the answer.
+pub fn idempotent_id(key: &str, index: usize) -> String {
+    uuid::Uuid::new_v5(&IDEMPOTENT_IDS, format!("{key}#{index}").as_bytes()).to_string()
+}
+
 impl Envelope {
     /// Wraps an accepted case with a fresh time-ordered id and the acceptance time.
     pub fn accept(case: Case, accepted_at_ns: i64, intended_at_ns: Option<i64>) -> Self {
@@ -24,6 +34,11 @@ impl Envelope {
             accepted_at_ns,
             intended_at_ns,
         }
+    }
+
+    /// The same envelope under another id (an idempotent request's, see [`idempotent_id`]).
+    pub fn with_id(self, id: String) -> Self {
+        Self { id, ..self }
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -59,5 +74,12 @@ mod tests {
         assert_eq!(back, env);
         assert_eq!(back.latency_origin_ns(), 7);
         assert!(Envelope::from_bytes(b"\xff\xff\xff").is_err());
+    }
+
+    #[test]
+    fn idempotent_ids_depend_on_key_and_index_only() {
+        assert_eq!(idempotent_id("k1", 0), idempotent_id("k1", 0));
+        assert_ne!(idempotent_id("k1", 0), idempotent_id("k1", 1));
+        assert_ne!(idempotent_id("k1", 0), idempotent_id("k2", 0));
     }
 }

@@ -64,6 +64,16 @@ impl Publisher {
         }
     }
 
+    /// Why this publisher cannot publish right now (its connection is down), if it cannot.
+    /// Paths whose client reconnects by itself on the next call (gRPC, Pub/Sub, Redis) are
+    /// always ready here; a publish that fails then says why.
+    pub fn not_ready(&self) -> Option<String> {
+        match self {
+            Self::Nats(p) => p.not_ready(),
+            Self::Grpc(_) | Self::Rabbitmq(_) | Self::Pubsub(_) | Self::Redis(_) => None,
+        }
+    }
+
     /// Hands every envelope to the middleware and returns once all were acknowledged.
     pub async fn publish(&self, batch: &[Envelope]) -> Result<(), PathError> {
         match self {

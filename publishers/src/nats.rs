@@ -46,6 +46,14 @@ impl NatsPublisher {
         })
     }
 
+    /// async-nats reconnects by itself; until it has, publishes wait or fail.
+    pub fn not_ready(&self) -> Option<String> {
+        match self.client.connection_state() {
+            async_nats::connection::State::Connected => None,
+            state => Some(format!("{state} (reconnecting)")),
+        }
+    }
+
     pub async fn publish(&self, batch: &[Envelope]) -> Result<(), PathError> {
         match &self.jetstream {
             None => {

@@ -1,7 +1,7 @@
 //! `POST /` and `POST /cases`: validate, stamp, publish, answer.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::{Body, to_bytes};
@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use brokerbench_common::case::{CaseError, FieldProblem, parse_cases};
-use brokerbench_common::envelope::{Envelope, now_ns};
+use brokerbench_common::envelope::{Envelope, idempotent_id, now_ns};
 use futures::future::join_all;
 use serde_json::json;
 
@@ -44,13 +44,33 @@ async fn accept(ingress: &Ingress, headers: &HeaderMap, body: Body) -> Response 
     if let Some(problem) = content_type_problem(headers) {
         return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, problem, Vec::new());
     }
-    let intended_at_ns = match intended_send(headers) {
-        Ok(t) => t,
-        Err(problem) => return error(StatusCode::BAD_REQUEST, "invalid header", vec![problem]),
+    let (intended_at_ns, key) = match (intended_send(headers), idempotency_key(headers)) {
+        (Ok(t), Ok(k)) => (t, k),
+        (Err(problem), _) | (_, Err(problem)) => {
+            return error(StatusCode::BAD_REQUEST, "invalid header", vec![problem]);
+        }
     };
-    let Ok(bytes) = to_bytes(body, ingress.max_body_bytes).await else {
-        let text = format!("body is larger than {} bytes", ingress.max_body_bytes);
-        return error(StatusCode::PAYLOAD_TOO_LARGE, text, Vec::new());
+    let waiting = ingress.routes.not_ready();
+    if !waiting.is_empty() {
+        let text = format!("not ready: {}; retry shortly", waiting.join("; "));
+        return retry_later(StatusCode::SERVICE_UNAVAILABLE, text);
+    }
+    // One permit before the body is read, so a flood of large bodies is bounded too; the rest
+    // once the body says how many cases it carries.
+    let Ok(mut permit) = ingress.in_flight.try_acquire() else {
+        return saturated(ingress);
+    };
+    let read = tokio::time::timeout(ingress.body_timeout, to_bytes(body, ingress.max_body_bytes));
+    let bytes = match read.await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => {
+            let text = format!("body is larger than {} bytes", ingress.max_body_bytes);
+            return error(StatusCode::PAYLOAD_TOO_LARGE, text, Vec::new());
+        }
+        Err(_) => {
+            let text = format!("body not received within {:?}", ingress.body_timeout);
+            return error(StatusCode::REQUEST_TIMEOUT, text, Vec::new());
+        }
     };
     let cases = match parse_cases(&bytes) {
         Ok(cases) => cases,
@@ -60,38 +80,44 @@ async fn accept(ingress: &Ingress, headers: &HeaderMap, body: Body) -> Response 
         }) => return error(StatusCode::BAD_REQUEST, text, fields),
     };
     let n = cases.len();
-    let Ok(_permit) = ingress
-        .in_flight
-        .try_acquire_many(u32::try_from(n).unwrap_or(u32::MAX))
-    else {
-        ingress.counters.saturated.add(1);
-        let text = format!(
-            "publish pipeline is saturated ({} cases in flight); retry shortly",
-            ingress.max_in_flight
-        );
-        let mut response = error(StatusCode::SERVICE_UNAVAILABLE, text, Vec::new());
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-        return response;
-    };
+    if n > 1 {
+        let more = u32::try_from(n - 1).unwrap_or(u32::MAX);
+        let Ok(rest) = ingress.in_flight.try_acquire_many(more) else {
+            return saturated(ingress);
+        };
+        permit.merge(rest);
+    }
     let accepted_at_ns = now_ns();
     let envelopes: Vec<Envelope> = cases
         .into_iter()
-        .map(|c| Envelope::accept(c, accepted_at_ns, intended_at_ns))
+        .enumerate()
+        .map(|(i, c)| {
+            let envelope = Envelope::accept(c, accepted_at_ns, intended_at_ns);
+            match &key {
+                Some(key) => envelope.with_id(idempotent_id(key, i)),
+                None => envelope,
+            }
+        })
         .collect();
     let outgoing = with_forced_duplicates(ingress, &envelopes);
     let origin_ns = intended_at_ns.unwrap_or(accepted_at_ns);
-    let results = join_all(
-        ingress
-            .routes
-            .pick()
-            .iter()
-            .map(|route| publish(route, &outgoing, n as u64, origin_ns)),
-    )
+    let results = join_all(ingress.routes.pick().iter().map(|route| {
+        publish(
+            route,
+            &outgoing,
+            n as u64,
+            origin_ns,
+            ingress.publish_timeout,
+        )
+    }))
     .await;
-    if let Some(failure) = results.into_iter().find_map(Result::err) {
-        return error(StatusCode::BAD_GATEWAY, failure, Vec::new());
+    drop(permit);
+    let failures: Vec<PublishFailure> = results.into_iter().filter_map(Result::err).collect();
+    if let Some(late) = failures.iter().find(|f| f.timed_out) {
+        return retry_later(StatusCode::GATEWAY_TIMEOUT, late.text.clone());
+    }
+    if let Some(failure) = failures.into_iter().next() {
+        return error(StatusCode::BAD_GATEWAY, failure.text, Vec::new());
     }
     ingress.counters.accepted.add(n as u64);
     let ids: Vec<&str> = envelopes.iter().map(|e| e.id.as_str()).collect();
@@ -100,6 +126,24 @@ async fn accept(ingress: &Ingress, headers: &HeaderMap, body: Body) -> Response 
         Json(json!({ "accepted": n, "ids": ids })),
     )
         .into_response()
+}
+
+fn saturated(ingress: &Ingress) -> Response {
+    ingress.counters.saturated.add(1);
+    let text = format!(
+        "publish pipeline is saturated ({} cases in flight); retry shortly",
+        ingress.max_in_flight
+    );
+    retry_later(StatusCode::SERVICE_UNAVAILABLE, text)
+}
+
+/// An error the client should retry after a second (with the same `Idempotency-Key`).
+fn retry_later(status: StatusCode, text: String) -> Response {
+    let mut response = error(status, text, Vec::new());
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    response
 }
 
 /// The envelopes to publish: all of them, plus a second copy of every `duplicate_every`-th case
@@ -120,30 +164,49 @@ fn with_forced_duplicates(ingress: &Ingress, envelopes: &[Envelope]) -> Vec<Enve
     out
 }
 
-/// Publishes on one route, recording the handing-over-until-acknowledged time once per accepted
-/// case (`cases`; forced duplicates are not counted) in the phase of `origin_ns`.
+/// Why a route did not acknowledge.
+struct PublishFailure {
+    text: String,
+    /// No answer within the publish timeout (504), rather than a refusal (502).
+    timed_out: bool,
+}
+
+/// Publishes on one route within `timeout`, recording the handing-over-until-acknowledged time
+/// once per accepted case (`cases`; forced duplicates are not counted) in the phase of
+/// `origin_ns`. A publish still unanswered at the timeout is abandoned: the middleware may still
+/// take it, which a retry with the same `Idempotency-Key` turns into a counted duplicate.
 async fn publish(
     route: &Route,
     envelopes: &[Envelope],
     cases: u64,
     origin_ns: i64,
-) -> Result<(), String> {
+    timeout: Duration,
+) -> Result<(), PublishFailure> {
     let started = Instant::now();
-    let result = route.publisher.publish(envelopes).await;
+    let result = tokio::time::timeout(timeout, route.publisher.publish(envelopes)).await;
     let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     let n = cases;
-    match result {
-        Ok(()) => {
+    let failure = match result {
+        Ok(Ok(())) => {
             route.latency.record_n_us(origin_ns, us, n);
             route.published.add(n);
-            Ok(())
+            return Ok(());
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "publish failed");
-            route.errors.add(n);
-            Err(format!("the middleware did not acknowledge: {e}"))
-        }
-    }
+        Ok(Err(e)) => PublishFailure {
+            text: format!("the middleware did not acknowledge: {e}"),
+            timed_out: false,
+        },
+        Err(_) => PublishFailure {
+            text: format!(
+                "{} did not acknowledge within {timeout:?}; retry shortly",
+                route.publisher.middleware()
+            ),
+            timed_out: true,
+        },
+    };
+    tracing::warn!(error = %failure.text, "publish failed");
+    route.errors.add(n);
+    Err(failure)
 }
 
 /// JSON, no content type at all, or `text/plain`: early Locust files posted a raw JSON string
@@ -165,20 +228,50 @@ fn content_type_problem(headers: &HeaderMap) -> Option<String> {
     }
 }
 
+/// The generator's intended send time, within an hour of this clock: a value far off (say `1`)
+/// would file every later sample of the run in the histograms' top bucket.
 fn intended_send(headers: &HeaderMap) -> Result<Option<i64>, FieldProblem> {
     let Some(value) = headers.get(INTENDED_SEND_HEADER) else {
         return Ok(None);
     };
-    value
+    let problem = |text: String| FieldProblem {
+        field: INTENDED_SEND_HEADER.into(),
+        problem: text,
+    };
+    let ns = value
         .to_str()
         .ok()
         .and_then(|v| v.trim().parse::<i64>().ok())
-        .filter(|ns| *ns > 0)
-        .map(Some)
-        .ok_or_else(|| FieldProblem {
-            field: INTENDED_SEND_HEADER.into(),
-            problem: "must be a positive integer: nanoseconds since the Unix epoch".into(),
+        .ok_or_else(|| problem("must be an integer: nanoseconds since the Unix epoch".into()))?;
+    let off_s = (ns as f64 - now_ns() as f64) / 1e9;
+    if off_s.abs() > INTENDED_SEND_TOLERANCE_S {
+        return Err(problem(format!(
+            "{off_s:+.0} s from this server's clock; must be within ±{INTENDED_SEND_TOLERANCE_S} s"
+        )));
+    }
+    Ok(Some(ns))
+}
+
+/// How far `x-intended-send-ns` may be from the ingress's clock, seconds.
+const INTENDED_SEND_TOLERANCE_S: f64 = 3_600.0;
+
+/// Header that makes a request's case ids deterministic (same key, same ids).
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+
+/// `Idempotency-Key`: 1–200 visible ASCII characters, when given.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, FieldProblem> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY_HEADER) else {
+        return Ok(None);
+    };
+    let bytes = value.as_bytes();
+    if (1..=200).contains(&bytes.len()) && bytes.iter().all(u8::is_ascii_graphic) {
+        Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
+    } else {
+        Err(FieldProblem {
+            field: IDEMPOTENCY_KEY_HEADER.into(),
+            problem: "must be 1–200 visible ASCII characters".into(),
         })
+    }
 }
 
 fn error(status: StatusCode, text: impl Into<String>, fields: Vec<FieldProblem>) -> Response {

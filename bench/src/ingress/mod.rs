@@ -5,10 +5,12 @@ mod handler;
 mod routing;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
 use axum::routing::post;
+use brokerbench_common::case::MAX_BATCH;
 use brokerbench_common::metrics::{Counter, Registry};
 use brokerbench_common::settings::{BrokerSettings, Middleware};
 use brokerbench_publishers::Publisher;
@@ -16,7 +18,9 @@ use clap::Args;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tower_http::timeout::TimeoutLayer;
 
+pub use handler::IDEMPOTENCY_KEY_HEADER;
 use routing::Routes;
 pub use routing::RoutingMode;
 
@@ -45,9 +49,17 @@ pub struct IngressOpts {
     /// Largest accepted request body in bytes; larger bodies get 413.
     #[arg(long, env = "BB_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
-    /// Most cases being published at once; beyond it requests get 503 with Retry-After.
+    /// Most cases being published at once; beyond it requests get 503 with Retry-After. At least
+    /// one full batch (1,000).
     #[arg(long, env = "BB_MAX_IN_FLIGHT", default_value_t = 20_000)]
     pub max_in_flight: usize,
+    /// Longest a publish may wait for its middleware's acknowledgement, in milliseconds; then
+    /// the request gets 504 with Retry-After and its place in flight is freed.
+    #[arg(long, env = "BB_PUBLISH_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub publish_timeout_ms: u64,
+    /// Longest a client may take to send its body, in milliseconds; then 408.
+    #[arg(long, env = "BB_BODY_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_ms: u64,
     /// Diagnostic: publish every Nth case twice, a forced redelivery that subscribers must
     /// store once and count as a duplicate (checks the accounting). 0 = off.
     #[arg(long, env = "BB_DUPLICATE_EVERY", default_value_t = 0)]
@@ -90,6 +102,8 @@ struct Ingress {
     in_flight: Semaphore,
     max_in_flight: usize,
     max_body_bytes: usize,
+    body_timeout: Duration,
+    publish_timeout: Duration,
     duplicate_every: u64,
     hold_answer: Option<std::time::Duration>,
     accepted_total: std::sync::atomic::AtomicU64,
@@ -101,6 +115,10 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        opts.max_in_flight >= MAX_BATCH,
+        "--max-in-flight must hold at least one full batch ({MAX_BATCH} cases)"
+    );
     let mut publishers = Vec::new();
     for middleware in dedup(&opts.middlewares) {
         let publisher = Publisher::connect(middleware, &opts.brokers)
@@ -115,17 +133,27 @@ pub async fn run(
         in_flight: Semaphore::new(opts.max_in_flight),
         max_in_flight: opts.max_in_flight,
         max_body_bytes: opts.max_body_bytes,
+        body_timeout: Duration::from_millis(opts.body_timeout_ms),
+        publish_timeout: Duration::from_millis(opts.publish_timeout_ms),
         duplicate_every: opts.duplicate_every,
         hold_answer: (opts.hold_answer_ms > 0.0)
             .then(|| std::time::Duration::from_secs_f64(opts.hold_answer_ms / 1e3)),
         accepted_total: Default::default(),
         counters: IngressCounters::register(&registry),
     });
+    let ready = ingress.clone();
+    let readiness: crate::observe::Readiness = Arc::new(move || ready.routes.not_ready());
+    // A safety net over the handler's own body and publish timeouts: no request outlives both.
+    let longest = Duration::from_millis(opts.body_timeout_ms + opts.publish_timeout_ms + 1_000);
     let app = Router::new()
         .route("/", post(handler::post_cases))
         .route("/cases", post(handler::post_cases))
         .with_state(ingress)
-        .merge(crate::observe::routes(registry, std::sync::Arc::new(Vec::new)));
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            longest,
+        ))
+        .merge(crate::observe::routes(registry, readiness));
     tracing::info!(addr = ?listener.local_addr().ok(), routing = ?opts.routing, "ingress ready");
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })

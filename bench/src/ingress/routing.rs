@@ -63,6 +63,17 @@ impl Routes {
         })
     }
 
+    /// What keeps a route from publishing now (a disconnected broker, with why), one per route.
+    pub fn not_ready(&self) -> Vec<String> {
+        self.routes
+            .iter()
+            .filter_map(|r| {
+                let m = r.publisher.middleware();
+                r.publisher.not_ready().map(|why| format!("{m}: {why}"))
+            })
+            .collect()
+    }
+
     /// The routes one request is published to: one by round robin when splitting, else all.
     pub fn pick(&self) -> &[Route] {
         match self.mode {

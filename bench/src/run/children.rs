@@ -15,6 +15,10 @@ pub struct RoleProcess {
     pub url: String,
     address_file: PathBuf,
     child: Child,
+    /// How it was started, so that a fault can start it again.
+    binary: PathBuf,
+    args: Vec<String>,
+    log: PathBuf,
 }
 
 impl RoleProcess {
@@ -26,6 +30,26 @@ impl RoleProcess {
         args: &[String],
         log: &Path,
     ) -> anyhow::Result<Self> {
+        Self::spawn_on(binary, role, args, log, "127.0.0.1:0").await
+    }
+
+    /// Starts it again on the address it had (so its URL stays valid), after it was killed;
+    /// output goes to `<log>.restarted`.
+    pub async fn respawn(&self) -> anyhow::Result<Self> {
+        let listen = self.url.trim_start_matches("http://").to_string();
+        let log = self.log.with_extension("restarted.log");
+        let mut p = Self::spawn_on(&self.binary, &self.role, &self.args, &log, &listen).await?;
+        p.url = self.url.clone();
+        Ok(p)
+    }
+
+    async fn spawn_on(
+        binary: &Path,
+        role: &str,
+        args: &[String],
+        log: &Path,
+        listen: &str,
+    ) -> anyhow::Result<Self> {
         let address_file = log.with_extension("address");
         let _ = std::fs::remove_file(&address_file);
         let out = std::fs::File::create(log)
@@ -33,7 +57,7 @@ impl RoleProcess {
         let err = out.try_clone()?;
         let child = Command::new(binary)
             .args(args)
-            .arg("--listen=127.0.0.1:0")
+            .arg(format!("--listen={listen}"))
             .arg(format!("--address-file={}", address_file.display()))
             .stdin(Stdio::null())
             .stdout(out)
@@ -46,11 +70,18 @@ impl RoleProcess {
             url: String::new(),
             address_file,
             child,
+            binary: binary.to_path_buf(),
+            args: args.to_vec(),
+            log: log.to_path_buf(),
         })
     }
 
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
+    }
+
+    pub fn log(&self) -> &Path {
+        &self.log
     }
 
     /// Waits until `/healthz` answers, failing early if the process exits.

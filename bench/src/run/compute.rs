@@ -160,6 +160,8 @@ pub fn path_result(m: Middleware, ticks: &[Tick], b: Bounds, ctx: PathContext) -
         guarantee: None,
         hold_calibration: None,
         attribution: None,
+        loss: None,
+        resilience: Vec::new(),
     }
 }
 

@@ -13,8 +13,9 @@ use super::attribution::{Evidence, attribute};
 use super::children::RoleProcess;
 use super::compute::{PathContext, SeriesContext, hold_calibration, path_result};
 use super::measure::{Measured, measure};
+use super::resilience::{Timeline, assess};
 use super::summary::PathResult;
-use super::{RunOpts, RunRouting, brokers, output};
+use super::{RunOpts, RunRouting, brokers, loss, output};
 use crate::subscriber::SinkKind;
 
 /// What every group of one invocation shares: the binary to run roles with and the folder.
@@ -73,10 +74,12 @@ async fn measure_group(
         .context("cannot reach MongoDB")?;
     let db = mongo.database(&opts.mongo.db);
     for m in group {
-        db.collection::<Document>(&m.collection())
-            .drop()
-            .await
-            .with_context(|| format!("cannot clear {}", m.collection()))?;
+        for name in [m.collection(), loss::dead_letters(*m)] {
+            db.collection::<Document>(&name)
+                .drop()
+                .await
+                .with_context(|| format!("cannot clear {name}"))?;
+        }
     }
     let processes = start_processes(opts, ctx, group, repeat, run).await?;
     let measured = measure(opts, ctx, group, repeat, &title, &processes).await;
@@ -87,7 +90,13 @@ async fn measure_group(
             drained_quietly,
             locust,
             started,
+            load,
+            faults,
+            restarted,
         }) => {
+            for p in restarted {
+                p.stop().await;
+            }
             let mut results = Vec::new();
             let series = SeriesContext {
                 repeat,
@@ -137,6 +146,34 @@ async fn measure_group(
                 }
                 if let Some(stats) = &locust {
                     super::locust::apply(stats, &mut result, opts.cases_per_request as u64);
+                }
+                if let (Some((load, key_prefix)), SinkKind::Mongodb) = (&load, opts.sink) {
+                    let accepted = load.accepted_ids(key_prefix, opts.cases_per_request);
+                    let duplicates = super::compute::counter(
+                        super::compute::subscriber(&ticks[bounds.last], m),
+                        "duplicates",
+                        Some(m),
+                    );
+                    result.loss = Some(loss::count(&db, m, &accepted, duplicates).await?);
+                }
+                if !faults.is_empty() {
+                    let answers = load
+                        .as_ref()
+                        .map(|(l, _)| l.answer_log())
+                        .unwrap_or_default();
+                    let line = Timeline {
+                        ticks: &ticks,
+                        load_end: bounds.measure_end,
+                        offered: opts.rate,
+                    };
+                    result.resilience = faults
+                        .iter()
+                        .map(|f| assess(m, f, &answers, &line))
+                        .collect();
+                    result.warnings.push(format!(
+                        "{} fault(s) injected: errors, restarts and an inconsistent accounting are expected; loss is counted by id",
+                        faults.len()
+                    ));
                 }
                 results.push(result);
             }

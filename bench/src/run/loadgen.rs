@@ -12,16 +12,26 @@
 //! answers enter the success histograms; error answers, transport errors and requests still
 //! unanswered at the deadline go to `http_errors`, the unanswered ones as at least as long as
 //! they waited, so nothing slow disappears from the record.
+//!
+//! Every request carries an `Idempotency-Key` (`<key_prefix>-<request number>`), so the ingress
+//! derives its case ids from the key: the generator knows every accepted id without reading the
+//! answers (the runner checks them against the store), and a request answered 502, 503, 504 or
+//! not at all is re-sent under the same key, up to `retries` times, without storing a case twice.
+//! The final answer of each request is counted once (`http_*`); each re-send also counts the
+//! failure it retried (`retried_5xx`, `retried_transport`) and `retries`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use brokerbench_common::casegen::CaseGenerator;
+use brokerbench_common::envelope::idempotent_id;
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::metrics::{Counter, Latency, PhaseWindow, Registry, Stats};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+
+use crate::ingress::IDEMPOTENCY_KEY_HEADER;
 
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
@@ -33,6 +43,11 @@ pub struct LoadConfig {
     /// Keep-alive connections (and so requests in flight at most).
     pub connections: usize,
     pub seed: u64,
+    /// Prefix of every request's `Idempotency-Key`: unique per run and repeat.
+    pub key_prefix: String,
+    /// Re-sends of a request answered 502/503/504 or not at all, after `Retry-After` (else
+    /// 500 ms) doubling per attempt.
+    pub retries: u32,
 }
 
 impl LoadConfig {
@@ -73,6 +88,27 @@ pub struct LoadStats {
     pub errors: Arc<Latency>,
     /// intended → dispatched: the generator's own error.
     pub lateness: Arc<Latency>,
+    /// Re-sends (a request re-sent twice counts 2).
+    pub retries: Arc<Counter>,
+    /// Failed attempts that were re-sent, by class (the final answer is in `http_*`).
+    pub retried_5xx: Arc<Counter>,
+    pub retried_transport: Arc<Counter>,
+    /// Numbers of the requests answered 2xx: their case ids are
+    /// `idempotent_id("<key_prefix>-<n>", i)`.
+    accepted_requests: std::sync::Mutex<Vec<u64>>,
+    /// Every attempt's answer, in the order they came: what a fault's window is read from.
+    answers: std::sync::Mutex<Vec<AnswerLog>>,
+}
+
+/// One attempt's answer.
+#[derive(Debug, Clone, Copy)]
+pub struct AnswerLog {
+    /// When it came (wall clock, ns since the Unix epoch).
+    pub at_ns: i64,
+    /// Sent → answered, µs.
+    pub took_us: u64,
+    /// The HTTP status; 0 when there was none (a transport error).
+    pub status: u16,
 }
 
 impl Default for LoadStats {
@@ -90,6 +126,11 @@ impl Default for LoadStats {
             uncorrected: registry.latency(LatencyMetric::HttpUncorrected, None),
             errors: registry.latency(LatencyMetric::HttpErrors, None),
             lateness: registry.latency(LatencyMetric::GeneratorLateness, None),
+            retries: registry.counter("retries", None),
+            retried_5xx: registry.counter("retried_5xx", None),
+            retried_transport: registry.counter("retried_transport", None),
+            accepted_requests: Default::default(),
+            answers: Default::default(),
             registry,
         }
     }
@@ -103,6 +144,44 @@ impl LoadStats {
 
     pub fn stats(&self) -> Stats {
         self.registry.stats()
+    }
+
+    /// Every attempt's answer so far.
+    pub fn answer_log(&self) -> Vec<AnswerLog> {
+        self.answers.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// The case ids of every request answered 2xx so far.
+    pub fn accepted_ids(&self, key_prefix: &str, cases_per_request: usize) -> Vec<String> {
+        let numbers = self
+            .accepted_requests
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default();
+        numbers
+            .iter()
+            .flat_map(|n| {
+                let key = request_key(key_prefix, *n);
+                (0..cases_per_request).map(move |i| idempotent_id(&key, i))
+            })
+            .collect()
+    }
+}
+
+fn request_key(prefix: &str, n: u64) -> String {
+    format!("{prefix}-{n}")
+}
+
+/// How a request ended, once its retries are spent.
+enum Answer {
+    Status(u16),
+    Transport,
+}
+
+impl Answer {
+    /// Worth sending again under the same key: the ingress or its middleware was away.
+    fn retryable(&self) -> bool {
+        matches!(self, Self::Transport | Self::Status(502..=504))
     }
 }
 
@@ -152,18 +231,22 @@ pub async fn generate(config: LoadConfig, stats: Arc<LoadStats>, window: LoadWin
         return;
     }
     let mut in_flight = JoinSet::new();
+    let mut number = 0u64;
     while let Some(offset) = due.recv().await {
         let intended = window.start + offset;
         let intended_ns =
             window.wall_start_ns + i64::try_from(offset.as_nanos()).unwrap_or(i64::MAX);
-        let request = client
-            .post(&url)
-            .header("content-type", "application/json")
-            .header("x-intended-send-ns", intended_ns.to_string())
-            .body(cases.next_body(config.cases_per_request));
+        let request = Request {
+            number,
+            key: request_key(&config.key_prefix, number),
+            intended_ns,
+            body: bytes::Bytes::from(cases.next_body(config.cases_per_request)),
+        };
+        number += 1;
         stats.sent_requests.add(1);
         stats.sent_cases.add(config.cases_per_request as u64);
         let (stats, connections) = (stats.clone(), connections.clone());
+        let (client, url, retries) = (client.clone(), url.clone(), config.retries);
         in_flight.spawn(async move {
             stats
                 .lateness
@@ -174,24 +257,16 @@ pub async fn generate(config: LoadConfig, stats: Arc<LoadStats>, window: LoadWin
                 intended_ns,
                 armed: true,
             };
-            let Ok(_connection) = connections.acquire_owned().await else {
-                return;
-            };
-            let sent = Instant::now();
-            let outcome = request.send().await;
-            let answered = match outcome {
-                Ok(response) => {
-                    let code = response.status().as_u16();
-                    let _ = response.bytes().await;
-                    Some(code)
-                }
-                Err(_) => None,
-            };
+            let (answer, sent) =
+                send_with_retries(&client, &url, &request, &connections, &stats, retries).await;
             let done = Instant::now();
             pending.armed = false;
-            match answered {
-                Some(200..=299) => {
+            match answer {
+                Answer::Status(200..=299) => {
                     stats.http_2xx.add(1);
+                    if let Ok(mut accepted) = stats.accepted_requests.lock() {
+                        accepted.push(request.number);
+                    }
                     stats
                         .corrected
                         .record_us(intended_ns, micros(done - intended));
@@ -200,9 +275,9 @@ pub async fn generate(config: LoadConfig, stats: Arc<LoadStats>, window: LoadWin
                         .record_us(intended_ns, micros(done - sent));
                     return;
                 }
-                Some(400..=499) => stats.http_4xx.add(1),
-                Some(_) => stats.http_5xx.add(1),
-                None => stats.transport_errors.add(1),
+                Answer::Status(400..=499) => stats.http_4xx.add(1),
+                Answer::Status(_) => stats.http_5xx.add(1),
+                Answer::Transport => stats.transport_errors.add(1),
             }
             stats.errors.record_us(intended_ns, micros(done - intended));
         });
@@ -215,6 +290,82 @@ pub async fn generate(config: LoadConfig, stats: Arc<LoadStats>, window: LoadWin
     .await;
     in_flight.shutdown().await;
 }
+
+/// One request of the schedule: sent, and re-sent, under its own key.
+struct Request {
+    number: u64,
+    key: String,
+    intended_ns: i64,
+    body: bytes::Bytes,
+}
+
+/// Sends `request` (holding one of the `connections` per attempt, none while waiting to retry)
+/// until it gets an answer that is not worth retrying or `retries` re-sends are spent; returns the
+/// last answer and when its attempt was sent.
+async fn send_with_retries(
+    client: &reqwest::Client,
+    url: &str,
+    request: &Request,
+    connections: &Arc<Semaphore>,
+    stats: &LoadStats,
+    retries: u32,
+) -> (Answer, Instant) {
+    let mut attempt = 0;
+    loop {
+        let Ok(connection) = connections.clone().acquire_owned().await else {
+            return (Answer::Transport, Instant::now());
+        };
+        let sent = Instant::now();
+        let outcome = client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("x-intended-send-ns", request.intended_ns.to_string())
+            .header(IDEMPOTENCY_KEY_HEADER, &request.key)
+            .body(request.body.clone())
+            .send()
+            .await;
+        let (answer, retry_after) = match outcome {
+            Ok(response) => {
+                let retry_after = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                let code = response.status().as_u16();
+                let _ = response.bytes().await;
+                (Answer::Status(code), retry_after)
+            }
+            Err(_) => (Answer::Transport, None),
+        };
+        drop(connection);
+        if let Ok(mut log) = stats.answers.lock() {
+            log.push(AnswerLog {
+                at_ns: brokerbench_common::envelope::now_ns(),
+                took_us: micros(sent.elapsed()),
+                status: match answer {
+                    Answer::Status(code) => code,
+                    Answer::Transport => 0,
+                },
+            });
+        }
+        if attempt == retries || !answer.retryable() {
+            return (answer, sent);
+        }
+        match answer {
+            Answer::Transport => stats.retried_transport.add(1),
+            Answer::Status(_) => stats.retried_5xx.add(1),
+        }
+        stats.retries.add(1);
+        let wait = retry_after.unwrap_or(FIRST_RETRY_WAIT) * 2u32.pow(attempt.min(4));
+        tokio::time::sleep(wait.min(MAX_RETRY_WAIT)).await;
+        attempt += 1;
+    }
+}
+
+/// Wait before the first re-send when the answer gave no `Retry-After`.
+const FIRST_RETRY_WAIT: Duration = Duration::from_millis(500);
+/// Longest wait before a re-send.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
 
 /// A request in flight: dropped before its answer (the deadline passed and the task was
 /// aborted), it is counted as unanswered and recorded as taking at least as long as it waited.
@@ -252,6 +403,8 @@ mod tests {
             cases_per_request: 10,
             connections: 1,
             seed: 1,
+            key_prefix: "t".into(),
+            retries: 0,
         };
         assert_eq!(config.request_rate(), 100.0);
         let offsets: Vec<Duration> =
@@ -286,6 +439,8 @@ mod tests {
             cases_per_request: 1,
             connections: 4,
             seed: 1,
+            key_prefix: "t".into(),
+            retries: 0,
         };
         let load = LoadWindow {
             start: Instant::now(),
@@ -327,6 +482,8 @@ mod tests {
             cases_per_request: 1,
             connections: 64,
             seed: 1,
+            key_prefix: "t".into(),
+            retries: 0,
         };
         let deadline = Duration::from_millis(400);
         let load = LoadWindow {

@@ -12,11 +12,13 @@ use tokio::time::Instant;
 
 use super::children::{RoleProcess, signal};
 use super::compute::Bounds;
+use super::faults::FaultRecord;
 use super::group_run::{Context, Processes};
 use super::loadgen::{LoadConfig, LoadStats, LoadWindow, generate};
-use super::phases::{Progress, drain};
+use super::phases::{Progress, StoreBacklog, drain};
 use super::sampler::{ProcessTarget, Sampler, Tick, server_processes, subscriber_role};
 use super::{Generator, RunOpts};
+use crate::subscriber::SinkKind;
 
 const TICK: Duration = Duration::from_secs(1);
 /// Time between telling the processes the measure window and the first intended send.
@@ -36,6 +38,11 @@ pub(super) struct Measured {
     pub drained_quietly: bool,
     pub locust: Option<super::locust::LocustStats>,
     pub started: SystemTime,
+    /// The built-in generator's record (none with Locust) and its requests' key prefix.
+    pub load: Option<(Arc<LoadStats>, String)>,
+    pub faults: Vec<FaultRecord>,
+    /// Processes a fault killed and started again: the runner stops them at the end.
+    pub restarted: Vec<RoleProcess>,
 }
 
 /// The processes whose CPU and memory the run samples: its own, and the brokers and store of
@@ -171,12 +178,24 @@ pub(super) async fn measure(
     };
     load.window().set(bounds);
     announce_window(&sampler, processes, bounds).await?;
+    let names: Vec<&str> = group.iter().map(|m| m.name()).collect();
+    let run_name = ctx
+        .dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    let key_prefix = format!(
+        "{}-{}-r{repeat}",
+        run_name.unwrap_or_default(),
+        names.join("+")
+    );
     let config = LoadConfig {
         url: ingress.url.clone(),
         rate: opts.rate,
         cases_per_request: opts.cases_per_request,
         connections: opts.connections,
         seed: opts.seed + u64::from(repeat),
+        key_prefix: key_prefix.clone(),
+        retries: opts.retries,
     };
     let window = LoadWindow {
         start,
@@ -184,7 +203,6 @@ pub(super) async fn measure(
         span,
         answer_deadline: Duration::from_secs(opts.answer_deadline),
     };
-    let names: Vec<&str> = group.iter().map(|m| m.name()).collect();
     let generator = match opts.generator {
         Generator::Builtin => Load::Builtin(tokio::spawn(generate(config, load.clone(), window))),
         Generator::Locust => Load::Locust(super::locust::spawn(
@@ -207,7 +225,42 @@ pub(super) async fn measure(
     }
     let started = SystemTime::now();
     let progress = Progress::new(title, opts);
-    let mut ticks = sample_load(opts, &sampler, subscribers, start, &load, &progress).await?;
+    let restarted = tokio::sync::Mutex::new(Vec::new());
+    let own: Vec<&RoleProcess> = std::iter::once(ingress)
+        .chain(subscribers.iter().map(|(_, p)| p))
+        .collect();
+    let injected = futures::future::join_all(
+        opts.faults
+            .iter()
+            .map(|f| super::faults::inject(*f, group, start + warmup, &own, &restarted)),
+    );
+    let (sampled, faults) = futures::future::join(
+        sample_load(opts, &sampler, subscribers, start, &load, &progress),
+        injected,
+    )
+    .await;
+    let restarted = restarted.into_inner();
+    for f in &faults {
+        match &f.error {
+            Some(e) => eprintln!("\n!!! fault {} on {}: {e}", f.spec.kind.name(), f.target),
+            None => eprintln!(
+                "\nfault {} on {}: {:.1} s → {:.1} s",
+                f.spec.kind.name(),
+                f.target,
+                f.start_s,
+                f.end_s
+            ),
+        }
+    }
+    let mut ticks = match sampled {
+        Ok(ticks) => ticks,
+        Err(e) => {
+            for p in restarted {
+                p.stop().await;
+            }
+            return Err(e);
+        }
+    };
     let measure_end = ticks.len() - 1;
     progress.answers();
     let locust = match generator {
@@ -218,12 +271,26 @@ pub(super) async fn measure(
         Load::Locust(run) => Some(run.wait().await?),
     };
     let quiet = Duration::from_millis(opts.quiet_period_ms);
+    // After a fault restarted a counting process, only the store itself says what is stored.
+    let store_backlog = match (opts.faults.is_empty(), opts.sink, opts.generator) {
+        (false, SinkKind::Mongodb, Generator::Builtin) => Some(StoreBacklog {
+            db: mongodb::Client::with_uri_str(&opts.mongo.uri)
+                .await
+                .context("cannot reach MongoDB")?
+                .database(&opts.mongo.db),
+            group: group.to_vec(),
+            load: load.clone(),
+            cases_per_request: opts.cases_per_request as u64,
+        }),
+        _ => None,
+    };
     let drained_quietly = drain(
         &sampler,
         &mut ticks,
         Duration::from_secs(opts.drain_timeout),
         quiet,
         &progress,
+        store_backlog.as_ref(),
     )
     .await;
     ticks.push(sampler.complete_tick(Duration::from_secs(30)).await?);
@@ -236,7 +303,10 @@ pub(super) async fn measure(
         ticks,
         bounds,
         drained_quietly,
+        load: locust.is_none().then_some((load, key_prefix)),
         locust,
         started,
+        faults,
+        restarted,
     })
 }

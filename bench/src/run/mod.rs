@@ -7,12 +7,15 @@ pub(crate) mod brokers;
 pub(crate) mod children;
 pub mod compute;
 mod environment;
+pub mod faults;
 pub(crate) mod group_run;
 pub mod loadgen;
 mod locust;
+pub mod loss;
 mod measure;
 pub mod output;
 mod phases;
+pub mod resilience;
 pub mod rows;
 pub(crate) mod sampler;
 pub mod summary;
@@ -112,6 +115,16 @@ pub struct RunOpts {
     /// Measure-phase length of each `--sweep-to` step, seconds.
     #[arg(long, default_value_t = 8)]
     pub sweep_step_s: u64,
+    /// A fault on every group run's timeline, repeatable: KIND@START[+DURATION] in seconds from
+    /// the measure phase's start. KIND: broker-kill, broker-pause, store-pause, store-kill,
+    /// subscriber-kill, ingress-kill (net-delay, net-loss: not available here). Brokers and the
+    /// store must be scripts/stack's; the report gets a resilience section.
+    #[arg(long = "fault", value_name = "KIND@START[+DURATION]")]
+    pub faults: Vec<faults::FaultSpec>,
+    /// Re-sends of a request answered 502/503/504 or not at all, under the same Idempotency-Key
+    /// (so each case is stored once): after Retry-After, else 0.5 s, doubling.
+    #[arg(long, default_value_t = 3)]
+    pub retries: u32,
     /// Show every column of the terminal table, not the 120-column selection.
     #[arg(long)]
     #[serde(skip)]
@@ -198,6 +211,7 @@ async fn sweep_into(opts: &RunOpts, ctx: &group_run::Context, to: f64) -> anyhow
     let mut step = opts.clone();
     (step.duration, step.warmup, step.sweep_to, step.ceilings) =
         (opts.sweep_step_s.max(2), 1, None, false);
+    step.faults.clear();
     let sweep = crate::sweep::SweepOpts {
         start_rate: opts.rate,
         max_rate: to,
@@ -226,6 +240,10 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
             opts.hold_batch_ms > 0.0,
             "--hold-toggle-s needs --hold-batch-ms"
         );
+    }
+    let span = opts.duration as f64;
+    for group in group_run::groups(&opts) {
+        faults::validate(&opts.faults, &group, span)?;
     }
     let ctx = group_run::Context::new(&opts)?;
     let dir = ctx.dir.clone();

@@ -2,12 +2,16 @@
 //! case is stored *and* nothing more arrives for a quiet period, so that late redeliveries
 //! (AckWait, a nack, a requeue at stop) are counted before the counters are read.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use brokerbench_common::settings::Middleware;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::time::Instant;
 
 use super::RunOpts;
+use super::loadgen::LoadStats;
 use super::sampler::{Sampler, Tick};
 
 /// How often the drain looks at the counters.
@@ -87,21 +91,45 @@ fn backlog(tick: &Tick) -> Option<(u64, u64)> {
     Some((behind, activity))
 }
 
+/// The backlog read from the store instead of the counters: accepted cases (as the generator
+/// saw them) not yet in the paths' collections or dead letters.
+pub struct StoreBacklog {
+    pub db: mongodb::Database,
+    pub group: Vec<Middleware>,
+    pub load: Arc<LoadStats>,
+    pub cases_per_request: u64,
+}
+
+impl StoreBacklog {
+    async fn behind(&self) -> Option<u64> {
+        let accepted = self.load.http_2xx.get() * self.cases_per_request;
+        super::loss::not_yet_stored(&self.db, &self.group, accepted).await
+    }
+}
+
 /// Waits until every accepted case is stored and the subscribers were idle for `quiet`, or
 /// until `timeout`; returns whether it ended quietly. Every reading is appended to `ticks`.
+/// With `store`, "stored" is read from the store (the counters may have restarted).
 pub async fn drain(
     sampler: &Sampler,
     ticks: &mut Vec<Tick>,
     timeout: Duration,
     quiet: Duration,
     progress: &Progress,
+    store: Option<&StoreBacklog>,
 ) -> bool {
     let began = Instant::now();
     let mut idle_since: Option<(u64, Instant)> = None;
     loop {
         let tick = sampler.tick().await;
         let now = Instant::now();
-        let state = backlog(&tick);
+        let mut state = backlog(&tick);
+        if let Some(store) = store {
+            state = match (state, store.behind().await) {
+                (Some((_, activity)), Some(behind)) => Some((behind, activity)),
+                _ => None,
+            };
+        }
         ticks.push(tick);
         match state {
             Some((0, activity)) => match idle_since {

@@ -7,6 +7,8 @@ use brokerbench_common::settings::Middleware;
 use hdrhistogram::Histogram;
 
 use super::attribution::Attribution;
+use super::loss::LossById;
+use super::resilience::Resilience;
 use super::verdict::Answer;
 use crate::ceilings::Ceilings;
 use serde::{Deserialize, Serialize};
@@ -74,6 +76,12 @@ pub struct PathResult {
     /// Which stage limited this run, if it fell behind, and why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attribution: Option<Attribution>,
+    /// Accepted ids against the store's `_id`s (built-in generator, MongoDB sink).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<LossById>,
+    /// Each `--fault` of the run and what it did to this path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resilience: Vec<Resilience>,
 }
 
 /// What a path guaranteed in a run, from the settings its processes ran with.
@@ -323,6 +331,8 @@ mod tests {
             }),
             hold_calibration: None,
             attribution: None,
+            loss: None,
+            resilience: Vec::new(),
         };
         Summary {
             schema_version: SCHEMA_VERSION,

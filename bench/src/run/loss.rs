@@ -1,0 +1,118 @@
+//! Loss counted case by case: the ids the ingress accepted (the generator knows them, from the
+//! `Idempotency-Key` of each request answered 2xx) against the `_id`s in the path's collection
+//! after the drain. Counters live in processes a fault may restart; ids in the store do not.
+
+use std::collections::HashSet;
+
+use anyhow::Context as _;
+use brokerbench_common::settings::Middleware;
+use futures::TryStreamExt;
+use mongodb::Database;
+use mongodb::bson::{Bson, Document, doc};
+use serde::{Deserialize, Serialize};
+
+/// Ids listed per category at most.
+const LISTED: usize = 20;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LossById {
+    /// Cases answered 2xx (whole run).
+    pub accepted: u64,
+    /// Accepted ids found in the path's collection.
+    pub stored: u64,
+    /// Accepted ids in neither the collection nor the dead letters: lost after a 2xx.
+    pub lost: u64,
+    /// The first lost ids (at most 20).
+    pub lost_ids: Vec<String>,
+    /// Accepted ids in `dead_<path>`: refused by the store up to the delivery limit.
+    pub dead_lettered: u64,
+    /// Ids in the collection that were never answered 2xx (a request that timed out or failed
+    /// after the middleware took it, never retried to success).
+    pub unexpected: u64,
+    pub unexpected_ids: Vec<String>,
+    /// Redeliveries found already stored, as the subscriber counted them (a restarted
+    /// subscriber counts from zero, so this is a lower bound when one was killed).
+    pub duplicates: u64,
+}
+
+/// Every `_id` of a collection.
+async fn ids(db: &Database, collection: &str) -> anyhow::Result<HashSet<String>> {
+    let mut cursor = db
+        .collection::<Document>(collection)
+        .find(doc! {})
+        .projection(doc! { "_id": 1 })
+        .await
+        .with_context(|| format!("cannot read the ids of {collection}"))?;
+    let mut out = HashSet::new();
+    while let Some(d) = cursor.try_next().await? {
+        if let Some(Bson::String(id)) = d.get("_id") {
+            out.insert(id.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The name of a path's dead-letter collection.
+pub fn dead_letters(m: Middleware) -> String {
+    format!("dead_{}", m.name())
+}
+
+/// Compares `accepted` with what path `m` stored and dead-lettered in `db`.
+pub async fn count(
+    db: &Database,
+    m: Middleware,
+    accepted: &[String],
+    duplicates: u64,
+) -> anyhow::Result<LossById> {
+    let stored = ids(db, &m.collection()).await?;
+    let dead = ids(db, &dead_letters(m)).await?;
+    let accepted_set: HashSet<&str> = accepted.iter().map(String::as_str).collect();
+    let mut loss = LossById {
+        accepted: accepted_set.len() as u64,
+        duplicates,
+        ..LossById::default()
+    };
+    for id in &accepted_set {
+        if stored.contains(*id) {
+            loss.stored += 1;
+        } else if dead.contains(*id) {
+            loss.dead_lettered += 1;
+        } else {
+            loss.lost += 1;
+            if loss.lost_ids.len() < LISTED {
+                loss.lost_ids.push((*id).to_string());
+            }
+        }
+    }
+    for id in stored
+        .iter()
+        .filter(|id| !accepted_set.contains(id.as_str()))
+    {
+        loss.unexpected += 1;
+        if loss.unexpected_ids.len() < LISTED {
+            loss.unexpected_ids.push(id.clone());
+        }
+    }
+    loss.lost_ids.sort();
+    loss.unexpected_ids.sort();
+    Ok(loss)
+}
+
+/// Accepted cases not yet in the store (collection or dead letters) of any of `group`'s paths:
+/// what the drain waits for when a fault may have restarted the processes holding the counters.
+pub async fn not_yet_stored(db: &Database, group: &[Middleware], accepted: u64) -> Option<u64> {
+    let mut behind = 0;
+    for &m in group {
+        let mut there = 0;
+        for name in [m.collection(), dead_letters(m)] {
+            there += db
+                .collection::<Document>(&name)
+                .count_documents(doc! {})
+                .await
+                .ok()?;
+        }
+        behind += accepted.saturating_sub(there);
+    }
+    Some(behind)
+}

@@ -1,0 +1,116 @@
+//! What a fault did to a path: failed answers while it lasted, time to recover, and end-to-end
+//! p99 before, during and after it. Answers come from the generator's log of every attempt
+//! (exact times); stored rates and latencies from the once-a-second ticks (1 s resolution, and
+//! a restarted subscriber's figures restart with it).
+
+use brokerbench_common::latency::LatencyMetric;
+use brokerbench_common::settings::Middleware;
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use super::compute::{counter, delta, latencies_at, subscriber};
+use super::faults::FaultRecord;
+use super::loadgen::AnswerLog;
+use super::sampler::Tick;
+
+/// Stored per second within this share of offered counts as recovered.
+const RECOVERED_SHARE: f64 = 0.9;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resilience {
+    pub fault: FaultRecord,
+    /// Attempts answered with an error from the fault's start until the first 2xx after its
+    /// end, by class (re-sends included: one request may fail more than once).
+    pub failed_4xx: u64,
+    pub failed_5xx: u64,
+    pub failed_transport: u64,
+    /// The slowest attempt answered in that window, seconds: bounded by the timeouts when
+    /// nothing hangs.
+    pub slowest_answer_s: Option<f64>,
+    /// Fault end → the first 2xx answer after it, seconds (negative: the ingress accepted
+    /// again before the fault was over, e.g. a broker path while the store was paused).
+    pub first_accept_after_s: Option<f64>,
+    /// Fault end → the first second whose stored rate was back within 10 % of offered, during
+    /// the load; none if it never was.
+    pub stored_recovered_after_s: Option<f64>,
+    /// End-to-end p99 of the cases stored before, during and after the fault (µs).
+    pub e2e_p99_before_us: Option<u64>,
+    pub e2e_p99_during_us: Option<u64>,
+    pub e2e_p99_after_us: Option<u64>,
+}
+
+/// The run's ticks, and the offered rate stored rates are compared with.
+pub struct Timeline<'a> {
+    pub ticks: &'a [Tick],
+    /// Index of the tick that ended the load.
+    pub load_end: usize,
+    pub offered: f64,
+}
+
+pub fn assess(
+    m: Middleware,
+    fault: &FaultRecord,
+    answers: &[AnswerLog],
+    line: &Timeline,
+) -> Resilience {
+    let first_accept_ns = answers
+        .iter()
+        .filter(|a| a.at_ns >= fault.end_ns && (200..300).contains(&a.status))
+        .map(|a| a.at_ns)
+        .min();
+    let window_end = first_accept_ns.unwrap_or(i64::MAX);
+    let in_window = || {
+        answers
+            .iter()
+            .filter(move |a| a.at_ns >= fault.start_ns && a.at_ns <= window_end)
+    };
+    let failed = |class: fn(u16) -> bool| in_window().filter(|a| class(a.status)).count() as u64;
+    let seconds = |ns: i64| (ns - fault.end_ns) as f64 / 1e9;
+    Resilience {
+        fault: fault.clone(),
+        failed_4xx: failed(|s| (400..500).contains(&s)),
+        failed_5xx: failed(|s| s >= 500),
+        failed_transport: failed(|s| s == 0),
+        slowest_answer_s: in_window().map(|a| a.took_us as f64 / 1e6).reduce(f64::max),
+        first_accept_after_s: first_accept_ns.map(seconds),
+        stored_recovered_after_s: stored_recovered(m, fault.end_s, line),
+        e2e_p99_before_us: e2e_p99(m, line, f64::MIN, fault.start_s),
+        e2e_p99_during_us: e2e_p99(m, line, fault.start_s, fault.end_s),
+        e2e_p99_after_us: e2e_p99(m, line, fault.end_s, f64::MAX),
+    }
+}
+
+/// The first second after `end_s` (within the load) that stored at least 90 % of offered.
+fn stored_recovered(m: Middleware, end_s: f64, line: &Timeline) -> Option<f64> {
+    let ticks = &line.ticks[..=line.load_end.min(line.ticks.len() - 1)];
+    ticks.windows(2).find_map(|pair| {
+        let (a, b) = (&pair[0], &pair[1]);
+        let (was, is) = (stored(a, m), stored(b, m));
+        // A restarted subscriber counts from zero again.
+        let added = if is >= was { is - was } else { is };
+        let rate = added as f64 / (b.at_s - a.at_s).max(1e-9);
+        (a.at_s >= end_s && rate >= RECOVERED_SHARE * line.offered).then(|| b.at_s - end_s)
+    })
+}
+
+fn stored(t: &Tick, m: Middleware) -> u64 {
+    counter(subscriber(t, m), "stored", Some(m))
+}
+
+/// e2e p99 of what was stored between the ticks nearest `from_s` and `to_s`.
+fn e2e_p99(m: Middleware, line: &Timeline, from_s: f64, to_s: f64) -> Option<u64> {
+    let ticks = line.ticks;
+    let first = ticks.iter().position(|t| t.at_s >= from_s.max(0.0))?;
+    let last = ticks.iter().rposition(|t| t.at_s <= to_s)?;
+    if last <= first {
+        return None;
+    }
+    let at = |i: usize| -> Histogram<u64> {
+        latencies_at(&ticks[i], m, None)
+            .remove(&LatencyMetric::E2e)
+            .unwrap_or_else(brokerbench_common::metrics::new_histogram)
+    };
+    let d = delta(&at(last), &at(first));
+    (!d.is_empty()).then(|| d.value_at_quantile(0.99))
+}
