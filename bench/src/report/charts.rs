@@ -103,12 +103,14 @@ pub fn percentile_chart(title: &str, lines: &[Line]) -> anyhow::Result<String> {
     Ok(svg)
 }
 
-/// A plain line chart with linear axes.
+/// A plain line chart with linear axes; each of `bands` (from, to on the x axis) is shaded
+/// behind the lines (the faults of a run).
 pub fn line_chart(
     title: &str,
     x_desc: &str,
     y_desc: &str,
     lines: &[Line],
+    bands: &[(f64, f64)],
 ) -> anyhow::Result<String> {
     let xs = || lines.iter().flat_map(|l| l.points.iter().map(|p| p.0));
     let x_min = xs().fold(f64::INFINITY, f64::min);
@@ -134,6 +136,13 @@ pub fn line_chart(
             .x_label_formatter(&|x| format_axis(*x))
             .y_label_formatter(&|y| format_axis(*y))
             .draw()?;
+        for &(from, to) in bands {
+            let (from, to) = (from.clamp(x_min, x_max), to.clamp(x_min, x_max));
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(from, 0.0), (to.max(from), y_max)],
+                RGBColor(240, 60, 60).mix(0.15).filled(),
+            )))?;
+        }
         draw_lines(&mut chart, lines)?;
         legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         root.present()?;

@@ -10,6 +10,7 @@ mod compare;
 mod data;
 mod host;
 pub(crate) mod layout;
+mod resilience;
 mod single;
 mod stages;
 mod sweep_page;

@@ -91,8 +91,10 @@ pub fn body(run: &RunData) -> Markup {
             @for m in run.middlewares() { (rates_chart(run, m)) (stages::backlog_chart(run, m)) }
             (e2e_p99_chart(run))
         }
+        (super::resilience::section(run))
         h2 { "Delivery accounting" }
         (tables::accounting(run))
+        (super::resilience::loss_table(run))
         h2 { "Resource cost" }
         (tables::resources(run))
         h2 { "Host" }
@@ -174,9 +176,10 @@ fn rates_chart(run: &RunData, m: Middleware) -> Markup {
         &format!("chart-rates-{m}"),
         line_chart(
             &title,
-            "time since the measure phase began (s)",
+            "time since the measure phase began (s) — faults shaded red",
             "cases per second",
             &lines,
+            &super::resilience::bands(run, Some(m)),
         ),
         "measure phase, then the drain: the subscriber stores what is still in flight",
     )
@@ -206,6 +209,7 @@ fn e2e_p99_chart(run: &RunData) -> Markup {
             "time since the measure phase began (s)",
             "p99 e2e latency (ms)",
             &lines,
+            &super::resilience::bands(run, None),
         ),
         "p99 of the cases stored in each one-second interval",
     )

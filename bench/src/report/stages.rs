@@ -116,6 +116,7 @@ pub fn backlog_chart(run: &RunData, m: Middleware) -> Markup {
             "time since the measure phase began (s)",
             "cases waiting",
             &lines,
+            &super::resilience::bands(run, Some(m)),
         ),
         "a stage that cannot keep up shows a growing line; the furthest one down the pipeline is the limit",
     )

@@ -91,6 +91,7 @@ pub(super) fn curve(paths: &BTreeMap<String, Vec<Step>>) -> Markup {
             "achieved (stored cases per second, median over repeats)",
             "e2e latency (ms)",
             &lines,
+            &[],
         ),
         "each point is one rate step; the vertical line is the last rate every repeat kept up with",
     )

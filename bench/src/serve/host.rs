@@ -135,6 +135,7 @@ fn ram_chart(history: &[RamPoint]) -> anyhow::Result<String> {
         "seconds before the latest reading (s)",
         "used (GiB)",
         &lines,
+        &[],
     )
 }
 

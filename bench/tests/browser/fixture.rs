@@ -8,6 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use brokerbench::ceilings::{Ceiling, Ceilings, StageKind};
 use brokerbench::run::attribution::{Attribution, Backlog, Stage};
+use brokerbench::run::faults::{FaultKind, FaultRecord, FaultSpec};
+use brokerbench::run::loss::LossById;
+use brokerbench::run::resilience::Resilience;
 use brokerbench::run::rows::{self, ResourceRow, SeriesRow, SweepRow};
 use brokerbench::run::summary::{
     Accounting, LatencySummary, PathGuarantee, PathResult, ProcessCost, Rates, SCHEMA_VERSION,
@@ -199,6 +202,44 @@ fn path_result(
             growth_per_s: Backlog::default(),
             store_busy: Some(0.9),
         }),
+        loss: Some(LossById {
+            accepted: 1000,
+            stored: 1000,
+            ..LossById::default()
+        }),
+        resilience: if m == Middleware::Nats {
+            vec![broker_kill()]
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+/// A broker killed 2 s into the measure phase for 1 s, recovered 1.5 s after.
+fn broker_kill() -> Resilience {
+    Resilience {
+        fault: FaultRecord {
+            spec: FaultSpec {
+                kind: FaultKind::BrokerKill,
+                start_s: 2.0,
+                duration_s: 1.0,
+            },
+            target: "nats".into(),
+            start_s: 2.0,
+            end_s: 3.2,
+            start_ns: 0,
+            end_ns: 1_200_000_000,
+            error: None,
+        },
+        failed_4xx: 0,
+        failed_5xx: 40,
+        failed_transport: 0,
+        slowest_answer_s: Some(0.01),
+        first_accept_after_s: Some(0.4),
+        stored_recovered_after_s: Some(1.5),
+        e2e_p99_before_us: Some(4_000),
+        e2e_p99_during_us: None,
+        e2e_p99_after_us: Some(900_000),
     }
 }
 

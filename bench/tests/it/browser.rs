@@ -213,6 +213,14 @@ async fn pages_render_in_chromium() {
         json!([3, 7, ["kept up", "store"]]),
         "verdict, ceilings and limits"
     );
+    let faults = browser
+        .eval("[document.querySelectorAll('#resilience tbody tr').length, document.querySelectorAll('#loss-by-id tbody tr').length, document.querySelectorAll('#chart-rates-nats rect[opacity=\"0.15\"]').length]")
+        .await;
+    assert_eq!(
+        faults,
+        json!([1, 2, 1]),
+        "resilience row, loss by id, fault band"
+    );
     browser.screenshot(&shots.join("report.png")).await;
     assert_no_errors(&mut browser, "report.html");
 

@@ -86,8 +86,20 @@ fn table() -> Vec<Hostile> {
         Hostile { what: "form encoded", body: good.clone(), content_type: Some("application/x-www-form-urlencoded"), header: None, status: 415, field: None },
         Hostile { what: "multipart", body: b"--x\r\n\r\n--x--".to_vec(), content_type: Some("multipart/form-data; boundary=x"), header: None, status: 415, field: None },
         Hostile { what: "plain text that is not JSON", body: b"name=Ana".to_vec(), content_type: Some("text/plain"), header: None, status: 400, field: None },
-        Hostile { what: "bad intended-send header", body: good, content_type: JSON, header: Some(("x-intended-send-ns", "soon")), status: 400, field: Some("x-intended-send-ns") },
+        Hostile { what: "bad intended-send header", body: good.clone(), content_type: JSON, header: Some(("x-intended-send-ns", "soon")), status: 400, field: Some("x-intended-send-ns") },
+        Hostile { what: "intended send at 1 ns after the epoch", body: good.clone(), content_type: JSON, header: Some(("x-intended-send-ns", "1")), status: 400, field: Some("x-intended-send-ns") },
+        Hostile { what: "intended send a day ahead", body: good.clone(), content_type: JSON, header: Some(("x-intended-send-ns", Box::leak(far_future().into_boxed_str()))), status: 400, field: Some("x-intended-send-ns") },
+        Hostile { what: "idempotency key with a space", body: good, content_type: JSON, header: Some(("idempotency-key", "two words")), status: 400, field: Some("idempotency-key") },
+        h("NUL in a name", with("name", json!("bad\u{0}name")), 400, Some("name")),
+        h("escape sequence in a location", with("location", json!("Pet\u{1b}[31mén")), 400, Some("location")),
+        h("right-to-left override in a name", with("name", json!("Ana\u{202E}zepóL")), 400, Some("name")),
+        h("300,000 numbers in one array", format!("[{}]", vec!["0"; 300_000].join(",")).into_bytes(), 400, Some("[]")),
     ]
+}
+
+/// Nanoseconds since the epoch a day from now, as text.
+fn far_future() -> String {
+    (brokerbench_common::envelope::now_ns() + 86_400 * 1_000_000_000).to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,7 @@ mod browser;
 mod dashboard;
 mod duplicates;
 mod hostile_bodies;
+mod idempotency;
 mod locust_generator;
 mod paths;
 mod redis_pending;

@@ -9,6 +9,7 @@ mod support;
 mod attribution;
 mod calibration;
 mod compare_significance;
+mod faults;
 mod sweep_compare;
 
 /// Held by every test of this binary for its whole length.

@@ -1,0 +1,52 @@
+//! `Idempotency-Key`: the same key yields the same case ids, so a client's retry stores each
+//! case once.
+
+use crate::support;
+
+use brokerbench_common::envelope::idempotent_id;
+use brokerbench_common::settings::Middleware;
+use serde_json::Value;
+use support::{Pipeline, case};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_sent_twice_with_one_key_is_stored_once_under_the_same_ids() {
+    let pipeline = Pipeline::start(&[Middleware::Nats], "single", &[]).await;
+    let client = reqwest::Client::new();
+    let body = Value::Array(vec![case(1), case(2), case(3)]);
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let reply: Value = client
+            .post(format!("{}/cases", pipeline.ingress))
+            .header("idempotency-key", "order-17")
+            .json(&body)
+            .send()
+            .await
+            .expect("ingress answers")
+            .error_for_status()
+            .expect("202")
+            .json()
+            .await
+            .expect("JSON answer");
+        answers.push(reply["ids"].clone());
+    }
+    let expected: Vec<String> = (0..3).map(|i| idempotent_id("order-17", i)).collect();
+    assert_eq!(
+        answers[0],
+        serde_json::json!(expected),
+        "ids derive from the key"
+    );
+    assert_eq!(answers[0], answers[1], "the retry got the same ids");
+    let stats = pipeline.wait_stored(Middleware::Nats, 6).await;
+    assert_eq!(stats.counter("stored", Some("nats")), Some(3));
+    assert_eq!(stats.counter("duplicates", Some("nats")), Some(3));
+    let mut stored: Vec<String> = pipeline
+        .documents(Middleware::Nats)
+        .await
+        .iter()
+        .map(|d| d.get_str("_id").expect("string id").to_string())
+        .collect();
+    stored.sort();
+    let mut want = expected.clone();
+    want.sort();
+    assert_eq!(stored, want);
+}

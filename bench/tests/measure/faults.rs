@@ -1,0 +1,99 @@
+//! Faults on the real local stack: each run offers 500 cases/s for 20 s with the fault 5 s into
+//! the measure phase, and loss is counted by id (accepted ids against the store's `_id`s).
+//! Brokers and the store are signalled through `scripts/stack`, so these tests take the
+//! exclusive lock like every test of this binary: nothing else uses the stack meanwhile.
+
+use brokerbench::run::summary::{PathResult, Summary};
+use brokerbench_common::settings::Middleware;
+
+use crate::calibration::{path, run};
+
+async fn with_fault(middlewares: &str, fault: &str, extra: &[&str]) -> Summary {
+    let mut args = vec![
+        format!("--middlewares={middlewares}"),
+        "--rate=500".into(),
+        "--duration=20".into(),
+        "--warmup=1".into(),
+        format!("--fault={fault}"),
+        // Redeliveries after a killed subscriber wait for the ack deadline (JetStream 30 s,
+        // Pub/Sub 60 s).
+        "--drain-timeout=150".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(&args).await
+}
+
+/// The fault was applied and undone, the ingress answered 2xx again afterwards without a
+/// restart, and every accepted case is in the store.
+fn recovered_without_loss(summary: &Summary, m: Middleware) -> &PathResult {
+    let p = path(summary, m);
+    let loss = p.loss.as_ref().expect("loss counted by id");
+    let r = p.resilience.first().expect("one fault, assessed");
+    println!(
+        "{m}: {loss:?}\n{m}: failed 5xx {} transport {}, slowest {:?} s, first 2xx {:?} s and stored back {:?} s after the fault's end",
+        r.failed_5xx,
+        r.failed_transport,
+        r.slowest_answer_s,
+        r.first_accept_after_s,
+        r.stored_recovered_after_s
+    );
+    assert_eq!(r.fault.error, None, "{m}: the fault was applied and undone");
+    assert!(r.fault.end_s > r.fault.start_s);
+    assert!(
+        r.first_accept_after_s.is_some(),
+        "{m}: the ingress accepted again"
+    );
+    assert!(loss.accepted > 5_000, "{m}: most of 10,500 cases accepted");
+    assert_eq!(loss.lost, 0, "{m}: lost after a 2xx: {:?}", loss.lost_ids);
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_broker_loses_no_accepted_case_on_jetstream_and_rabbitmq() {
+    for m in [Middleware::Nats, Middleware::Rabbitmq] {
+        let summary = with_fault(m.name(), "broker-kill@5+5", &[]).await;
+        recovered_without_loss(&summary, m);
+    }
+}
+
+/// Core NATS keeps nothing: whatever it loses is reported, id by id, and adds up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_core_nats_broker_reports_its_loss_by_id() {
+    let summary = with_fault("nats", "broker-kill@5+5", &["--nats-mode=core"]).await;
+    let p = path(&summary, Middleware::Nats);
+    let loss = p.loss.as_ref().expect("loss counted by id");
+    println!("core NATS: {loss:?}");
+    assert_eq!(loss.accepted, loss.stored + loss.lost + loss.dead_lettered);
+    assert_eq!(loss.lost_ids.len() as u64, loss.lost.min(20));
+    assert!(p.resilience[0].first_accept_after_s.is_some());
+}
+
+/// A paused store: every path keeps its accepted cases, and no request is held beyond the
+/// publish timeout (5 s) — gRPC answers 504, the broker paths keep accepting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_store_loses_nothing_and_holds_no_request() {
+    let summary = with_fault("grpc,nats,rabbitmq,pubsub,redis", "store-pause@5+10", &[]).await;
+    for m in Middleware::ALL {
+        let p = recovered_without_loss(&summary, m);
+        let slowest = p.resilience[0].slowest_answer_s.unwrap_or(0.0);
+        assert!(slowest < 7.0, "{m}: an answer took {slowest:.1} s");
+    }
+}
+
+/// A killed subscriber: the brokers redeliver what it held (counted as duplicates when it was
+/// already stored); on gRPC the generator re-sends the failed requests under the same
+/// Idempotency-Key, so each case is stored once under its accepted id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_subscriber_loses_nothing_and_retries_store_each_case_once() {
+    let summary = with_fault("grpc,nats,rabbitmq,pubsub,redis", "subscriber-kill@5", &[]).await;
+    for m in Middleware::ALL {
+        let p = recovered_without_loss(&summary, m);
+        let loss = p.loss.as_ref().expect("loss counted by id");
+        assert_eq!(
+            loss.unexpected, 0,
+            "{m}: stored under ids never accepted: {:?}",
+            loss.unexpected_ids
+        );
+    }
+}
