@@ -142,6 +142,18 @@ pub fn signal(pid: u32, name: &str) {
         .status();
 }
 
+/// Waits (up to 10 s) until process `pid` is gone or a zombie: its sockets are closed then, so
+/// its address can be taken again.
+pub async fn wait_dead(pid: u32) {
+    for _ in 0..200 {
+        let state = procfs::process::Process::new(pid as i32).and_then(|p| p.stat());
+        match state {
+            Ok(stat) if stat.state != 'Z' => tokio::time::sleep(Duration::from_millis(50)).await,
+            _ => return,
+        }
+    }
+}
+
 /// The `brokerbench` binary to run roles with: `--binary`, else this very executable.
 pub fn binary(explicit: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
     match explicit {

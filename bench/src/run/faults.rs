@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::children::{RoleProcess, signal};
+use super::children::{RoleProcess, signal, wait_dead};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -211,6 +211,12 @@ pub async fn inject(
     let (start, start_ns) = (Instant::now(), now_ns());
     let hold = Duration::from_secs_f64(spec.duration_s);
     let (target, result) = match stack_target(spec.kind, group) {
+        Some(services) if services.is_empty() => (
+            String::new(),
+            Err(anyhow::anyhow!(
+                "not applied: no broker of its own on this path"
+            )),
+        ),
         Some(services) => {
             let (on, off) = match spec.kind {
                 FaultKind::BrokerPause | FaultKind::StorePause => ("pause", "resume"),
@@ -266,6 +272,7 @@ async fn kill_and_restart(
             .unwrap_or(*victim);
         if let Some(pid) = latest.pid() {
             signal(pid, "KILL");
+            wait_dead(pid).await;
         }
     }
     tokio::time::sleep(hold).await;
@@ -312,6 +319,11 @@ mod tests {
         assert!(e.to_string().contains("not available here"), "{e}");
         let grpc: FaultSpec = "broker-kill@1+1".parse().expect("valid");
         assert!(validate(&[grpc], &[Middleware::Grpc], 20.0).is_err());
+        let mixed = [Middleware::Grpc, Middleware::Nats];
+        assert!(
+            validate(&[grpc], &mixed, 20.0).is_ok(),
+            "applied where it can be"
+        );
         let late: FaultSpec = "subscriber-kill@30".parse().expect("valid");
         assert!(validate(&[late], &[Middleware::Nats], 20.0).is_err());
     }

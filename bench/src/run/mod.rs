@@ -241,10 +241,7 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
             "--hold-toggle-s needs --hold-batch-ms"
         );
     }
-    let span = opts.duration as f64;
-    for group in group_run::groups(&opts) {
-        faults::validate(&opts.faults, &group, span)?;
-    }
+    faults::validate(&opts.faults, &opts.middlewares, opts.duration as f64)?;
     let ctx = group_run::Context::new(&opts)?;
     let dir = ctx.dir.clone();
     let started = SystemTime::now();

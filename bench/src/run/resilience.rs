@@ -90,7 +90,7 @@ fn stored_recovered(m: Middleware, end_s: f64, line: &Timeline) -> Option<f64> {
         // A restarted subscriber counts from zero again.
         let added = if is >= was { is - was } else { is };
         let rate = added as f64 / (b.at_s - a.at_s).max(1e-9);
-        (a.at_s >= end_s && rate >= RECOVERED_SHARE * line.offered).then(|| b.at_s - end_s)
+        (a.at_s >= end_s && rate >= RECOVERED_SHARE * line.offered).then_some(b.at_s - end_s)
     })
 }
 

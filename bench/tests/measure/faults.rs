@@ -8,6 +8,10 @@ use brokerbench_common::settings::Middleware;
 
 use crate::calibration::{path, run};
 
+/// Redeliveries after a killed subscriber wait for the ack deadline (JetStream 30 s, Pub/Sub
+/// 60 s), so the drain may take that long.
+const REDELIVERY_DRAIN: &str = "--drain-timeout=150";
+
 async fn with_fault(middlewares: &str, fault: &str, extra: &[&str]) -> Summary {
     let mut args = vec![
         format!("--middlewares={middlewares}"),
@@ -15,9 +19,6 @@ async fn with_fault(middlewares: &str, fault: &str, extra: &[&str]) -> Summary {
         "--duration=20".into(),
         "--warmup=1".into(),
         format!("--fault={fault}"),
-        // Redeliveries after a killed subscriber wait for the ack deadline (JetStream 30 s,
-        // Pub/Sub 60 s).
-        "--drain-timeout=150".into(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -52,7 +53,7 @@ fn recovered_without_loss(summary: &Summary, m: Middleware) -> &PathResult {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_broker_loses_no_accepted_case_on_jetstream_and_rabbitmq() {
     for m in [Middleware::Nats, Middleware::Rabbitmq] {
-        let summary = with_fault(m.name(), "broker-kill@5+5", &[]).await;
+        let summary = with_fault(m.name(), "broker-kill@5+5", &[REDELIVERY_DRAIN]).await;
         recovered_without_loss(&summary, m);
     }
 }
@@ -60,7 +61,9 @@ async fn a_killed_broker_loses_no_accepted_case_on_jetstream_and_rabbitmq() {
 /// Core NATS keeps nothing: whatever it loses is reported, id by id, and adds up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_core_nats_broker_reports_its_loss_by_id() {
-    let summary = with_fault("nats", "broker-kill@5+5", &["--nats-mode=core"]).await;
+    // What core NATS lost never arrives: a short drain.
+    let extra = ["--nats-mode=core", "--drain-timeout=20"];
+    let summary = with_fault("nats", "broker-kill@5+5", &extra).await;
     let p = path(&summary, Middleware::Nats);
     let loss = p.loss.as_ref().expect("loss counted by id");
     println!("core NATS: {loss:?}");
@@ -73,7 +76,8 @@ async fn a_killed_core_nats_broker_reports_its_loss_by_id() {
 /// publish timeout (5 s) — gRPC answers 504, the broker paths keep accepting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_store_loses_nothing_and_holds_no_request() {
-    let summary = with_fault("grpc,nats,rabbitmq,pubsub,redis", "store-pause@5+10", &[]).await;
+    let all = "grpc,nats,rabbitmq,pubsub,redis";
+    let summary = with_fault(all, "store-pause@5+10", &[REDELIVERY_DRAIN]).await;
     for m in Middleware::ALL {
         let p = recovered_without_loss(&summary, m);
         let slowest = p.resilience[0].slowest_answer_s.unwrap_or(0.0);
@@ -86,7 +90,8 @@ async fn a_paused_store_loses_nothing_and_holds_no_request() {
 /// Idempotency-Key, so each case is stored once under its accepted id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_subscriber_loses_nothing_and_retries_store_each_case_once() {
-    let summary = with_fault("grpc,nats,rabbitmq,pubsub,redis", "subscriber-kill@5", &[]).await;
+    let all = "grpc,nats,rabbitmq,pubsub,redis";
+    let summary = with_fault(all, "subscriber-kill@5", &[REDELIVERY_DRAIN]).await;
     for m in Middleware::ALL {
         let p = recovered_without_loss(&summary, m);
         let loss = p.loss.as_ref().expect("loss counted by id");
