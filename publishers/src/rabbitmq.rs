@@ -33,7 +33,7 @@ impl RabbitmqPublisher {
         settings: &RabbitmqSettings,
         durability: Durability,
     ) -> Result<Self, PathError> {
-        let (connection, channel) = open(settings).await?;
+        let (connection, channel) = open(settings, "publisher").await?;
         declare_queue(&channel, &settings.queue).await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())

@@ -24,7 +24,7 @@ pub struct RabbitmqSource {
 impl RabbitmqSource {
     /// Consumes with at most `window` unacknowledged deliveries (basic.qos prefetch).
     pub async fn connect(settings: &RabbitmqSettings, window: u16) -> Result<Self, PathError> {
-        let (connection, channel) = open(settings).await?;
+        let (connection, channel) = open(settings, "subscriber").await?;
         declare_queue(&channel, &settings.queue).await?;
         channel
             .basic_qos(window, BasicQosOptions::default())
