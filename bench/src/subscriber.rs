@@ -12,7 +12,7 @@ use axum::routing::post;
 use brokerbench_common::metrics::Registry;
 use brokerbench_common::settings::{BrokerSettings, Middleware, MongoSettings};
 use brokerbench_subscribers::sink::{self, SinkConfig, Store};
-use brokerbench_subscribers::{Source, SubscriberMetrics};
+use brokerbench_subscribers::{Health, Source, SubscriberMetrics};
 use clap::{Args, ValueEnum};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -97,15 +97,21 @@ pub async fn run(
         hold_us: Arc::new(AtomicU64::new(ms_to_us(opts.hold_batch_ms))),
     };
     let config_hold = config.hold_us.clone();
+    let health = Arc::new(Health::default());
     let (tx, rx) = mpsc::channel(config.batch_size * 4);
     let sink_task = tokio::spawn(sink::run(store, middleware, config, metrics.clone(), rx));
     let stop = shutdown.clone();
-    let source_task = tokio::spawn(source.run(metrics, tx, async move { stop.cancelled().await }));
+    let source_task = tokio::spawn(source.run(metrics, health.clone(), tx, async move {
+        stop.cancelled().await
+    }));
     tracing::info!(%middleware, sink = ?opts.sink, writers = opts.sink_writers, addr = ?listener.local_addr().ok(), "subscriber ready");
     let app = Router::new()
         .route("/diag/hold", post(set_hold))
         .with_state(config_hold)
-        .merge(crate::observe::routes(registry, std::sync::Arc::new(Vec::new)));
+        .merge(crate::observe::routes(
+            registry,
+            Arc::new(move || health.not_ready(middleware)),
+        ));
     let server = axum::serve(listener, app);
     let stop = shutdown.clone();
     let served = server.with_graceful_shutdown(async move { stop.cancelled().await });

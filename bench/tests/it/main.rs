@@ -15,5 +15,6 @@ mod duplicates;
 mod hostile_bodies;
 mod locust_generator;
 mod paths;
+mod rabbitmq_recovery;
 mod redis_pending;
 mod report_page;
