@@ -65,6 +65,14 @@ pub struct SubscriberOpts {
     /// instrument: end-to-end p50 must grow by exactly this much. Never use it for real numbers.
     #[arg(long, env = "BB_HOLD_BATCH_MS", default_value_t = 0.0)]
     pub hold_batch_ms: f64,
+    /// Longest wait for one MongoDB write, in milliseconds. A write that takes longer counts as
+    /// the store being away: its cases are redelivered after a backoff.
+    #[arg(long, env = "BB_STORE_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub store_timeout_ms: u64,
+    /// Refusals of a case's document by the store after which the case is set aside in the
+    /// `dead_<middleware>` collection and acknowledged (a store that is away refuses nothing).
+    #[arg(long, env = "BB_DELIVERY_LIMIT", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub delivery_limit: u32,
     #[command(flatten)]
     pub mongo: MongoSettings,
     #[command(flatten)]
@@ -84,9 +92,9 @@ pub async fn run(
     ));
     let metrics = SubscriberMetrics::register(&registry, middleware);
     let store = match opts.sink {
-        SinkKind::Mongodb => Store::Mongodb(
-            sink::open_collection(&opts.mongo.uri, &opts.mongo.db, middleware).await?,
-        ),
+        SinkKind::Mongodb => {
+            Store::Mongodb(sink::open(&opts.mongo.uri, &opts.mongo.db, middleware).await?)
+        }
         SinkKind::None => Store::Discard,
     };
     let source = Source::connect(middleware, &opts.brokers).await?;
@@ -95,11 +103,20 @@ pub async fn run(
         writers: usize::from(opts.sink_writers),
         batch_timeout: Duration::from_millis(opts.batch_timeout_ms),
         hold_us: Arc::new(AtomicU64::new(ms_to_us(opts.hold_batch_ms))),
+        write_timeout: Duration::from_millis(opts.store_timeout_ms),
+        delivery_limit: opts.delivery_limit,
     };
     let config_hold = config.hold_us.clone();
     let health = Arc::new(Health::default());
     let (tx, rx) = mpsc::channel(config.batch_size * 4);
-    let sink_task = tokio::spawn(sink::run(store, middleware, config, metrics.clone(), rx));
+    let sink_task = tokio::spawn(sink::run(
+        store,
+        middleware,
+        config,
+        metrics.clone(),
+        health.clone(),
+        rx,
+    ));
     let stop = shutdown.clone();
     let source_task = tokio::spawn(source.run(metrics, health.clone(), tx, async move {
         stop.cancelled().await

@@ -5,19 +5,31 @@ use std::sync::Mutex;
 
 use brokerbench_common::settings::Middleware;
 
-/// The last transient failure of the source, until it recovers. Shared between the source and
-/// the HTTP server.
+/// The last transient failure of the store and of the source, each until it recovers. Shared
+/// between the sink, the source and the HTTP server; every part only ever replaces its own text.
 #[derive(Debug, Default)]
 pub struct Health {
+    store: Mutex<Option<String>>,
     source: Mutex<Option<String>>,
 }
 
 impl Health {
-    /// One line per part that is not ready (`<middleware>: reconnecting: …`); empty when the
-    /// subscriber is ready.
+    /// One line per part that is not ready (`store: …`, `<middleware>: reconnecting: …`); empty
+    /// when the subscriber is ready.
     pub fn not_ready(&self, middleware: Middleware) -> Vec<String> {
+        let store = read(&self.store).map(|e| format!("store: {e}"));
         let source = read(&self.source).map(|e| format!("{middleware}: reconnecting: {e}"));
-        source.into_iter().collect()
+        store.into_iter().chain(source).collect()
+    }
+
+    /// A write failed for a reason that is not the document's (the store is away or slow).
+    pub(crate) fn store_failed(&self, error: &dyn Display) {
+        write(&self.store, Some(error.to_string()));
+    }
+
+    /// A write succeeded: the store is fine again.
+    pub(crate) fn store_ok(&self) {
+        write(&self.store, None);
     }
 
     pub(crate) fn source_reconnecting(&self, error: &dyn Display) {
@@ -43,14 +55,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reports_the_source_until_it_recovers() {
+    fn reports_each_part_until_it_recovers() {
         let health = Health::default();
         assert!(health.not_ready(Middleware::Nats).is_empty());
+        health.store_failed(&"timed out after 5 s");
         health.source_reconnecting(&"connection reset");
         assert_eq!(
             health.not_ready(Middleware::Nats),
-            ["nats: reconnecting: connection reset"]
+            [
+                "store: timed out after 5 s",
+                "nats: reconnecting: connection reset"
+            ]
         );
+        health.store_ok();
         health.source_ok();
         assert!(health.not_ready(Middleware::Nats).is_empty());
     }

@@ -5,11 +5,14 @@
 //! only then acknowledges each to its middleware, so a crash between receive and store means a
 //! redelivery (at least once), never a loss, on the paths that can redeliver.
 //!
-//! A source does not give up on a transient failure: it reconnects to its middleware until it is
-//! shut down. [`Health`] tells the subscriber's `/healthz` while it is waiting.
+//! Neither side gives up on a transient failure: a source reconnects to its middleware until it
+//! is shut down, and the sink redelivers what the store did not take until the store is back.
+//! [`Health`] tells the subscriber's `/healthz` while either is waiting.
 
 mod ack;
 mod backoff;
+mod dead_letter;
+pub mod failure;
 mod grpc;
 mod health;
 mod nats;
@@ -17,6 +20,7 @@ mod pubsub;
 mod rabbitmq;
 mod redis;
 pub mod sink;
+mod store;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -61,6 +65,9 @@ pub struct SubscriberMetrics {
     pub errors: Arc<Counter>,
     /// Times the source lost its middleware and began reconnecting.
     pub reconnects: Arc<Counter>,
+    /// Cases set aside in `dead_<middleware>` after the store refused them up to the delivery
+    /// limit (acknowledged, never delivered again).
+    pub dead_lettered: Arc<Counter>,
     /// Time the sink's writers spent writing, summed over writers (µs): divided by writers ×
     /// elapsed time, how busy the store kept the sink.
     pub store_busy_us: Arc<Counter>,
@@ -81,6 +88,7 @@ impl SubscriberMetrics {
             duplicates: registry.counter("duplicates", m),
             errors: registry.counter("errors", m),
             reconnects: registry.counter("reconnects", m),
+            dead_lettered: registry.counter("dead_lettered", m),
             store_busy_us: registry.counter("store_busy_us", m),
             delivery: registry.latency(LatencyMetric::Delivery, m),
             store: registry.latency(LatencyMetric::Store, m),

@@ -15,6 +15,7 @@ mod duplicates;
 mod hostile_bodies;
 mod locust_generator;
 mod paths;
+mod poison;
 mod rabbitmq_recovery;
 mod redis_pending;
 mod report_page;
