@@ -14,6 +14,7 @@ use brokerbench_common::settings::{BrokerSettings, Middleware, MongoSettings};
 use brokerbench_subscribers::sink::{self, SinkConfig, Store};
 use brokerbench_subscribers::{Health, Source, SubscriberMetrics};
 use clap::{Args, ValueEnum};
+use mongodb::options::{Acknowledgment, WriteConcern};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -33,6 +34,30 @@ pub enum SinkKind {
     Mongodb,
     /// Store nothing; acknowledge on receipt (middleware-only measurement).
     None,
+}
+
+/// How far MongoDB must have taken a write before it answers (and the case is acknowledged to
+/// its middleware).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteConcernKind {
+    /// On a majority of the replica set, in its journal (w: majority, j: true).
+    Majority,
+    /// In the server's journal (w: 1, j: true).
+    Journaled,
+    /// In the server's memory (w: 1): a server crash can lose acknowledged cases.
+    Acknowledged,
+}
+
+impl WriteConcernKind {
+    pub fn write_concern(self) -> WriteConcern {
+        let (w, journal) = match self {
+            Self::Majority => (Acknowledgment::Majority, Some(true)),
+            Self::Journaled => (Acknowledgment::Nodes(1), Some(true)),
+            Self::Acknowledged => (Acknowledgment::Nodes(1), None),
+        };
+        WriteConcern::builder().w(w).journal(journal).build()
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -73,6 +98,9 @@ pub struct SubscriberOpts {
     /// `dead_<middleware>` collection and acknowledged (a store that is away refuses nothing).
     #[arg(long, env = "BB_DELIVERY_LIMIT", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub delivery_limit: u32,
+    /// MongoDB write concern of every write.
+    #[arg(long, env = "BB_WRITE_CONCERN", value_enum, default_value_t = WriteConcernKind::Majority)]
+    pub write_concern: WriteConcernKind,
     #[command(flatten)]
     pub mongo: MongoSettings,
     #[command(flatten)]
@@ -93,7 +121,11 @@ pub async fn run(
     let metrics = SubscriberMetrics::register(&registry, middleware);
     let store = match opts.sink {
         SinkKind::Mongodb => {
-            Store::Mongodb(sink::open(&opts.mongo.uri, &opts.mongo.db, middleware).await?)
+            let write_concern = opts.write_concern.write_concern();
+            tracing::info!(write_concern = ?opts.write_concern, ?write_concern, "MongoDB write concern");
+            Store::Mongodb(
+                sink::open(&opts.mongo.uri, &opts.mongo.db, middleware, write_concern).await?,
+            )
         }
         SinkKind::None => Store::Discard,
     };

@@ -22,6 +22,7 @@ use std::time::Duration;
 use brokerbench_common::envelope::Envelope;
 use brokerbench_common::settings::Middleware;
 use mongodb::bson::{DateTime, Document, doc};
+use mongodb::options::{CollectionOptions, WriteConcern};
 use mongodb::{Client, Collection};
 use tokio::sync::{Mutex, mpsc};
 use tokio::time::{Instant, timeout_at};
@@ -63,15 +64,23 @@ pub struct SinkConfig {
     pub delivery_limit: u32,
 }
 
-/// Opens the collections of one path in `db`.
-pub async fn open(uri: &str, db: &str, middleware: Middleware) -> Result<Collections, PathError> {
+/// Opens the collections of one path in `db`, writing with `write_concern`.
+pub async fn open(
+    uri: &str,
+    db: &str,
+    middleware: Middleware,
+    write_concern: WriteConcern,
+) -> Result<Collections, PathError> {
     let client = Client::with_uri_str(uri)
         .await
         .map_err(PathError::during(middleware, "connect to MongoDB"))?;
     let db = client.database(db);
+    let options = CollectionOptions::builder()
+        .write_concern(write_concern)
+        .build();
     Ok(Collections {
-        cases: db.collection(&middleware.collection()),
-        dead: db.collection(&dead_letter::collection(middleware)),
+        cases: db.collection_with_options(&middleware.collection(), options.clone()),
+        dead: db.collection_with_options(&dead_letter::collection(middleware), options),
     })
 }
 

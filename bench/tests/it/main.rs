@@ -19,3 +19,4 @@ mod poison;
 mod rabbitmq_recovery;
 mod redis_pending;
 mod report_page;
+mod store_failures;
