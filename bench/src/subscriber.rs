@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::routing::post;
 use brokerbench_common::metrics::Registry;
 use brokerbench_common::settings::{BrokerSettings, Middleware, MongoSettings};
@@ -25,6 +27,9 @@ pub const DEFAULT_BATCH_SIZE: usize = 500;
 /// Concurrent writers by default: on FerretDB/PostgreSQL here, 4 writers of 500 documents stored
 /// 26.5k docs/s against 13.8k with one and 26.6k with 8 (README, "The subscriber").
 pub const DEFAULT_SINK_WRITERS: u16 = 4;
+
+/// Longest diagnostic hold `POST /diag/hold` accepts, in milliseconds.
+const MAX_HOLD_MS: f64 = 10_000.0;
 
 /// Where a subscriber puts its cases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
@@ -88,8 +93,12 @@ pub struct SubscriberOpts {
     pub batch_timeout_ms: u64,
     /// Diagnostic: hold every batch this many milliseconds before writing it. Calibrates the
     /// instrument: end-to-end p50 must grow by exactly this much. Never use it for real numbers.
-    #[arg(long, env = "BB_HOLD_BATCH_MS", default_value_t = 0.0)]
+    #[arg(long, env = "BB_HOLD_BATCH_MS", default_value_t = 0.0, value_parser = parse_hold_ms)]
     pub hold_batch_ms: f64,
+    /// Accept `POST /diag/hold` (changes the diagnostic hold while running). Off by default: the
+    /// endpoint can slow the writer down for anyone who reaches the port.
+    #[arg(long, env = "BB_DIAGNOSTICS")]
+    pub diagnostics: bool,
     /// Longest wait for one MongoDB write, in milliseconds. A write that takes longer counts as
     /// the store being away: its cases are redelivered after a backoff.
     #[arg(long, env = "BB_STORE_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
@@ -138,7 +147,10 @@ pub async fn run(
         write_timeout: Duration::from_millis(opts.store_timeout_ms),
         delivery_limit: opts.delivery_limit,
     };
-    let config_hold = config.hold_us.clone();
+    let hold = Hold {
+        enabled: opts.diagnostics,
+        us: config.hold_us.clone(),
+    };
     let health = Arc::new(Health::default());
     let (tx, rx) = mpsc::channel(config.batch_size * 4);
     let sink_task = tokio::spawn(sink::run(
@@ -156,7 +168,7 @@ pub async fn run(
     tracing::info!(%middleware, sink = ?opts.sink, writers = opts.sink_writers, addr = ?listener.local_addr().ok(), "subscriber ready");
     let app = Router::new()
         .route("/diag/hold", post(set_hold))
-        .with_state(config_hold)
+        .with_state(hold)
         .merge(crate::observe::routes(
             registry,
             Arc::new(move || health.not_ready(middleware)),
@@ -179,13 +191,57 @@ fn ms_to_us(ms: f64) -> u64 {
     (ms.max(0.0) * 1_000.0).round() as u64
 }
 
+/// The diagnostic hold, and whether it may be changed over HTTP.
+#[derive(Debug, Clone)]
+struct Hold {
+    enabled: bool,
+    us: Arc<AtomicU64>,
+}
+
 #[derive(Debug, serde::Deserialize)]
 struct HoldQuery {
     ms: f64,
 }
 
-/// `POST /diag/hold?ms=N`: change the diagnostic hold while running (calibration only).
-async fn set_hold(State(hold_us): State<Arc<AtomicU64>>, Query(q): Query<HoldQuery>) -> String {
-    hold_us.store(ms_to_us(q.ms), Ordering::Relaxed);
-    format!("hold {} ms\n", q.ms)
+/// `POST /diag/hold?ms=N`: change the diagnostic hold while running (calibration only). Only
+/// with `--diagnostics`, and only a finite hold of at most [`MAX_HOLD_MS`]: a huge one would
+/// stop the writer for good.
+async fn set_hold(
+    State(hold): State<Hold>,
+    query: Result<Query<HoldQuery>, QueryRejection>,
+) -> (StatusCode, String) {
+    if !hold.enabled {
+        return (
+            StatusCode::FORBIDDEN,
+            "the diagnostic hold is off: start the subscriber with --diagnostics to change it\n"
+                .into(),
+        );
+    }
+    let ms = match query {
+        Ok(Query(q)) => valid_hold_ms(q.ms),
+        Err(e) => Err(format!("expected ?ms=<milliseconds>: {e}")),
+    };
+    match ms {
+        Ok(ms) => {
+            hold.us.store(ms_to_us(ms), Ordering::Relaxed);
+            (StatusCode::OK, format!("hold {ms} ms\n"))
+        }
+        Err(reason) => (StatusCode::BAD_REQUEST, format!("{reason}\n")),
+    }
+}
+
+/// A hold the writer can come back from: finite, from 0 to [`MAX_HOLD_MS`].
+fn valid_hold_ms(ms: f64) -> Result<f64, String> {
+    if ms.is_finite() && (0.0..=MAX_HOLD_MS).contains(&ms) {
+        Ok(ms)
+    } else {
+        Err(format!(
+            "ms must be a finite number of milliseconds from 0 to {MAX_HOLD_MS}, not {ms}"
+        ))
+    }
+}
+
+/// `--hold-batch-ms`, held to the same bounds as `POST /diag/hold`.
+fn parse_hold_ms(text: &str) -> Result<f64, String> {
+    valid_hold_ms(text.parse().map_err(|e| format!("{e}"))?)
 }

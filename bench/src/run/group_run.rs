@@ -178,6 +178,9 @@ async fn start_processes(
             opts.hold_batch_ms
         };
         args.push(format!("--hold-batch-ms={initial_hold}"));
+        if opts.hold_toggle_s.is_some() || opts.hold_batch_ms > 0.0 {
+            args.push("--diagnostics".into());
+        }
         args.extend(run.args.iter().cloned());
         let spawned = RoleProcess::spawn(&ctx.binary, "subscriber", &args, &log).await;
         let mut p = match spawned {

@@ -11,6 +11,7 @@ mod support;
 
 mod browser;
 mod dashboard;
+mod diag_hold;
 mod duplicates;
 mod hostile_bodies;
 mod locust_generator;
