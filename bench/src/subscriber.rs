@@ -7,13 +7,16 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::routing::post;
 use brokerbench_common::metrics::Registry;
 use brokerbench_common::settings::{BrokerSettings, Middleware, MongoSettings};
 use brokerbench_subscribers::sink::{self, SinkConfig, Store};
-use brokerbench_subscribers::{Source, SubscriberMetrics};
+use brokerbench_subscribers::{Health, Source, SubscriberMetrics};
 use clap::{Args, ValueEnum};
+use mongodb::options::{Acknowledgment, WriteConcern};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +28,9 @@ pub const DEFAULT_BATCH_SIZE: usize = 500;
 /// 26.5k docs/s against 13.8k with one and 26.6k with 8 (README, "The subscriber").
 pub const DEFAULT_SINK_WRITERS: u16 = 4;
 
+/// Longest diagnostic hold `POST /diag/hold` accepts, in milliseconds.
+const MAX_HOLD_MS: f64 = 10_000.0;
+
 /// Where a subscriber puts its cases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -33,6 +39,30 @@ pub enum SinkKind {
     Mongodb,
     /// Store nothing; acknowledge on receipt (middleware-only measurement).
     None,
+}
+
+/// How far MongoDB must have taken a write before it answers (and the case is acknowledged to
+/// its middleware).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteConcernKind {
+    /// On a majority of the replica set, in its journal (w: majority, j: true).
+    Majority,
+    /// In the server's journal (w: 1, j: true).
+    Journaled,
+    /// In the server's memory (w: 1): a server crash can lose acknowledged cases.
+    Acknowledged,
+}
+
+impl WriteConcernKind {
+    pub fn write_concern(self) -> WriteConcern {
+        let (w, journal) = match self {
+            Self::Majority => (Acknowledgment::Majority, Some(true)),
+            Self::Journaled => (Acknowledgment::Nodes(1), Some(true)),
+            Self::Acknowledged => (Acknowledgment::Nodes(1), None),
+        };
+        WriteConcern::builder().w(w).journal(journal).build()
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -63,8 +93,23 @@ pub struct SubscriberOpts {
     pub batch_timeout_ms: u64,
     /// Diagnostic: hold every batch this many milliseconds before writing it. Calibrates the
     /// instrument: end-to-end p50 must grow by exactly this much. Never use it for real numbers.
-    #[arg(long, env = "BB_HOLD_BATCH_MS", default_value_t = 0.0)]
+    #[arg(long, env = "BB_HOLD_BATCH_MS", default_value_t = 0.0, value_parser = parse_hold_ms)]
     pub hold_batch_ms: f64,
+    /// Accept `POST /diag/hold` (changes the diagnostic hold while running). Off by default: the
+    /// endpoint can slow the writer down for anyone who reaches the port.
+    #[arg(long, env = "BB_DIAGNOSTICS")]
+    pub diagnostics: bool,
+    /// Longest wait for one MongoDB write, in milliseconds. A write that takes longer counts as
+    /// the store being away: its cases are redelivered after a backoff.
+    #[arg(long, env = "BB_STORE_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub store_timeout_ms: u64,
+    /// Refusals of a case's document by the store after which the case is set aside in the
+    /// `dead_<middleware>` collection and acknowledged (a store that is away refuses nothing).
+    #[arg(long, env = "BB_DELIVERY_LIMIT", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub delivery_limit: u32,
+    /// MongoDB write concern of every write.
+    #[arg(long, env = "BB_WRITE_CONCERN", value_enum, default_value_t = WriteConcernKind::Majority)]
+    pub write_concern: WriteConcernKind,
     #[command(flatten)]
     pub mongo: MongoSettings,
     #[command(flatten)]
@@ -84,9 +129,13 @@ pub async fn run(
     ));
     let metrics = SubscriberMetrics::register(&registry, middleware);
     let store = match opts.sink {
-        SinkKind::Mongodb => Store::Mongodb(
-            sink::open_collection(&opts.mongo.uri, &opts.mongo.db, middleware).await?,
-        ),
+        SinkKind::Mongodb => {
+            let write_concern = opts.write_concern.write_concern();
+            tracing::info!(write_concern = ?opts.write_concern, ?write_concern, "MongoDB write concern");
+            Store::Mongodb(
+                sink::open(&opts.mongo.uri, &opts.mongo.db, middleware, write_concern).await?,
+            )
+        }
         SinkKind::None => Store::Discard,
     };
     let source = Source::connect(middleware, &opts.brokers).await?;
@@ -95,19 +144,34 @@ pub async fn run(
         writers: usize::from(opts.sink_writers),
         batch_timeout: Duration::from_millis(opts.batch_timeout_ms),
         hold_us: Arc::new(AtomicU64::new(ms_to_us(opts.hold_batch_ms))),
+        write_timeout: Duration::from_millis(opts.store_timeout_ms),
+        delivery_limit: opts.delivery_limit,
     };
-    let config_hold = config.hold_us.clone();
+    let hold = Hold {
+        enabled: opts.diagnostics,
+        us: config.hold_us.clone(),
+    };
+    let health = Arc::new(Health::default());
     let (tx, rx) = mpsc::channel(config.batch_size * 4);
-    let sink_task = tokio::spawn(sink::run(store, middleware, config, metrics.clone(), rx));
+    let sink_task = tokio::spawn(sink::run(
+        store,
+        middleware,
+        config,
+        metrics.clone(),
+        health.clone(),
+        rx,
+    ));
     let stop = shutdown.clone();
-    let source_task = tokio::spawn(source.run(metrics, tx, async move { stop.cancelled().await }));
+    let source_task = tokio::spawn(source.run(metrics, health.clone(), tx, async move {
+        stop.cancelled().await
+    }));
     tracing::info!(%middleware, sink = ?opts.sink, writers = opts.sink_writers, addr = ?listener.local_addr().ok(), "subscriber ready");
     let app = Router::new()
         .route("/diag/hold", post(set_hold))
-        .with_state(config_hold)
+        .with_state(hold)
         .merge(crate::observe::routes(
             registry,
-            std::sync::Arc::new(Vec::new),
+            Arc::new(move || health.not_ready(middleware)),
         ));
     let server = axum::serve(listener, app);
     let stop = shutdown.clone();
@@ -127,13 +191,57 @@ fn ms_to_us(ms: f64) -> u64 {
     (ms.max(0.0) * 1_000.0).round() as u64
 }
 
+/// The diagnostic hold, and whether it may be changed over HTTP.
+#[derive(Debug, Clone)]
+struct Hold {
+    enabled: bool,
+    us: Arc<AtomicU64>,
+}
+
 #[derive(Debug, serde::Deserialize)]
 struct HoldQuery {
     ms: f64,
 }
 
-/// `POST /diag/hold?ms=N`: change the diagnostic hold while running (calibration only).
-async fn set_hold(State(hold_us): State<Arc<AtomicU64>>, Query(q): Query<HoldQuery>) -> String {
-    hold_us.store(ms_to_us(q.ms), Ordering::Relaxed);
-    format!("hold {} ms\n", q.ms)
+/// `POST /diag/hold?ms=N`: change the diagnostic hold while running (calibration only). Only
+/// with `--diagnostics`, and only a finite hold of at most [`MAX_HOLD_MS`]: a huge one would
+/// stop the writer for good.
+async fn set_hold(
+    State(hold): State<Hold>,
+    query: Result<Query<HoldQuery>, QueryRejection>,
+) -> (StatusCode, String) {
+    if !hold.enabled {
+        return (
+            StatusCode::FORBIDDEN,
+            "the diagnostic hold is off: start the subscriber with --diagnostics to change it\n"
+                .into(),
+        );
+    }
+    let ms = match query {
+        Ok(Query(q)) => valid_hold_ms(q.ms),
+        Err(e) => Err(format!("expected ?ms=<milliseconds>: {e}")),
+    };
+    match ms {
+        Ok(ms) => {
+            hold.us.store(ms_to_us(ms), Ordering::Relaxed);
+            (StatusCode::OK, format!("hold {ms} ms\n"))
+        }
+        Err(reason) => (StatusCode::BAD_REQUEST, format!("{reason}\n")),
+    }
+}
+
+/// A hold the writer can come back from: finite, from 0 to [`MAX_HOLD_MS`].
+fn valid_hold_ms(ms: f64) -> Result<f64, String> {
+    if ms.is_finite() && (0.0..=MAX_HOLD_MS).contains(&ms) {
+        Ok(ms)
+    } else {
+        Err(format!(
+            "ms must be a finite number of milliseconds from 0 to {MAX_HOLD_MS}, not {ms}"
+        ))
+    }
+}
+
+/// `--hold-batch-ms`, held to the same bounds as `POST /diag/hold`.
+fn parse_hold_ms(text: &str) -> Result<f64, String> {
+    valid_hold_ms(text.parse().map_err(|e| format!("{e}"))?)
 }

@@ -65,12 +65,13 @@ impl Publisher {
     }
 
     /// Why this publisher cannot publish right now (its connection is down), if it cannot.
-    /// Paths whose client reconnects by itself on the next call (gRPC, Pub/Sub, Redis) are
+    /// Paths whose client reconnects on the next call (gRPC, Pub/Sub, Redis) are
     /// always ready here; a publish that fails then says why.
     pub fn not_ready(&self) -> Option<String> {
         match self {
             Self::Nats(p) => p.not_ready(),
-            Self::Grpc(_) | Self::Rabbitmq(_) | Self::Pubsub(_) | Self::Redis(_) => None,
+            Self::Rabbitmq(p) => p.disconnected(),
+            Self::Grpc(_) | Self::Pubsub(_) | Self::Redis(_) => None,
         }
     }
 

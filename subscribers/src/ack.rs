@@ -1,6 +1,7 @@
 //! Acknowledging a delivery to the middleware it came from, after MongoDB stored it.
 
 use std::fmt;
+use std::time::Duration;
 
 use async_nats::jetstream::AckKind;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
@@ -62,6 +63,32 @@ impl Acker {
             Self::Pubsub(ack) => ack.nack().await,
             Self::Redis(ack) => {
                 ack.nack();
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Acker {
+    /// Storing failed: ask the middleware to deliver the envelope again, not before `delay`, so
+    /// that a store that is away or a document it refuses does not come back in a tight loop.
+    /// Returns at once: where the middleware cannot be told a delay, the nack is sent from a task
+    /// of its own once `delay` is over, and the delivery holds its place in the consumer window
+    /// until then.
+    pub async fn nack_after(self, delay: Duration) -> Result<(), BoxError> {
+        match self {
+            Self::NatsJetstream(message) => message.ack_with(AckKind::Nak(Some(delay))).await,
+            // The caller retries when it sees the failure, so it must see it now.
+            Self::Grpc(_) | Self::NatsCore => self.nack().await,
+            // An entry left pending comes again only after the claim idle time: its own delay.
+            Self::Redis(_) => self.nack().await,
+            Self::Rabbitmq(_) | Self::Pubsub(_) => {
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    if let Err(e) = self.nack().await {
+                        tracing::warn!(error = %e, "nack failed; the middleware may redeliver later");
+                    }
+                });
                 Ok(())
             }
         }

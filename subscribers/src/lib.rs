@@ -4,14 +4,23 @@
 //! [`Delivery`] values on a bounded channel; the [`sink`] stores them in MongoDB in batches and
 //! only then acknowledges each to its middleware, so a crash between receive and store means a
 //! redelivery (at least once), never a loss, on the paths that can redeliver.
+//!
+//! Neither side gives up on a transient failure: a source reconnects to its middleware until it
+//! is shut down, and the sink redelivers what the store did not take until the store is back.
+//! [`Health`] tells the subscriber's `/healthz` while either is waiting.
 
 mod ack;
+mod backoff;
+mod dead_letter;
+pub mod failure;
 mod grpc;
+mod health;
 mod nats;
 mod pubsub;
 mod rabbitmq;
 mod redis;
 pub mod sink;
+mod store;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,6 +33,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 pub use ack::Acker;
+pub use health::Health;
 
 pub use brokerbench_common::middleware::PathError;
 
@@ -53,6 +63,11 @@ pub struct SubscriberMetrics {
     pub stored: Arc<Counter>,
     pub duplicates: Arc<Counter>,
     pub errors: Arc<Counter>,
+    /// Times the source lost its middleware and began reconnecting.
+    pub reconnects: Arc<Counter>,
+    /// Cases set aside in `dead_<middleware>` after the store refused them up to the delivery
+    /// limit (acknowledged, never delivered again).
+    pub dead_lettered: Arc<Counter>,
     /// Time the sink's writers spent writing, summed over writers (µs): divided by writers ×
     /// elapsed time, how busy the store kept the sink.
     pub store_busy_us: Arc<Counter>,
@@ -72,6 +87,8 @@ impl SubscriberMetrics {
             stored: registry.counter("stored", m),
             duplicates: registry.counter("duplicates", m),
             errors: registry.counter("errors", m),
+            reconnects: registry.counter("reconnects", m),
+            dead_lettered: registry.counter("dead_lettered", m),
             store_busy_us: registry.counter("store_busy_us", m),
             delivery: registry.latency(LatencyMetric::Delivery, m),
             store: registry.latency(LatencyMetric::Store, m),
@@ -120,9 +137,9 @@ impl Source {
             Middleware::Nats => {
                 Self::Nats(nats::NatsSource::connect(&settings.nats, settings.path).await?)
             }
-            Middleware::Rabbitmq => {
-                Self::Rabbitmq(rabbitmq::RabbitmqSource::connect(&settings.rabbitmq, window).await?)
-            }
+            Middleware::Rabbitmq => Self::Rabbitmq(
+                rabbitmq::RabbitmqSource::connect(settings.rabbitmq.clone(), window).await?,
+            ),
             Middleware::Pubsub => {
                 Self::Pubsub(pubsub::PubsubSource::connect(&settings.pubsub, window).await?)
             }
@@ -132,19 +149,22 @@ impl Source {
         })
     }
 
-    /// Feeds deliveries into `tx` until `shutdown` completes or the middleware goes away.
+    /// Feeds deliveries into `tx` until `shutdown` completes or the sink is gone (`tx` closed).
+    /// A lost connection is restored with backoff, never returned: `health` says the source is
+    /// reconnecting meanwhile, and `metrics.reconnects` counts each loss.
     pub async fn run(
         self,
         metrics: SubscriberMetrics,
+        health: Arc<Health>,
         tx: mpsc::Sender<Delivery>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), PathError> {
         match self {
             Self::Grpc(listener) => grpc::serve(listener, metrics, tx, shutdown).await,
-            Self::Nats(source) => source.run(metrics, tx, shutdown).await,
-            Self::Rabbitmq(source) => source.run(metrics, tx, shutdown).await,
-            Self::Pubsub(source) => source.run(metrics, tx, shutdown).await,
-            Self::Redis(source) => source.run(metrics, tx, shutdown).await,
+            Self::Nats(source) => source.run(metrics, health, tx, shutdown).await,
+            Self::Rabbitmq(source) => source.run(metrics, health, tx, shutdown).await,
+            Self::Pubsub(source) => source.run(metrics, health, tx, shutdown).await,
+            Self::Redis(source) => source.run(metrics, health, tx, shutdown).await,
         }
     }
 }

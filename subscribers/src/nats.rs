@@ -1,6 +1,7 @@
 //! NATS path: a plain subscription (core) or a durable pull consumer with explicit acks (JetStream).
 
 use std::future::Future;
+use std::sync::Arc;
 
 use async_nats::jetstream::{self, AckKind, consumer};
 use brokerbench_common::middleware::BoxError;
@@ -9,7 +10,8 @@ use brokerbench_common::settings::{Middleware, NatsMode, NatsSettings, PathSetti
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::{Acker, Delivery, PathError, SubscriberMetrics, decode};
+use crate::backoff::Reconnector;
+use crate::{Acker, Delivery, Health, PathError, SubscriberMetrics, decode};
 
 fn err<E: Into<BoxError>>(action: &'static str) -> impl FnOnce(E) -> PathError {
     PathError::during(Middleware::Nats, action)
@@ -20,7 +22,12 @@ fn err<E: Into<BoxError>>(action: &'static str) -> impl FnOnce(E) -> PathError {
     reason = "one per subscriber process, built once"
 )]
 pub enum NatsSource {
-    Core(async_nats::Subscriber),
+    /// A subscription to `subject`, on a client that reconnects and resubscribes on its own.
+    Core {
+        client: async_nats::Client,
+        subject: String,
+        sub: async_nats::Subscriber,
+    },
     /// The consumer, and how many messages each pull asks for: the whole consumer window (the
     /// client's default, 200, left the consumer waiting on pull round trips at a few thousand
     /// messages a second).
@@ -38,7 +45,11 @@ impl NatsSource {
                     .subscribe(settings.subject.clone())
                     .await
                     .map_err(err("subscribe"))?;
-                Ok(Self::Core(sub))
+                Ok(Self::Core {
+                    client,
+                    subject: settings.subject.clone(),
+                    sub,
+                })
             }
             NatsMode::Jetstream => {
                 let js = jetstream::new(client);
@@ -60,18 +71,42 @@ impl NatsSource {
         }
     }
 
+    /// The client reconnects by itself; what ends or fails here (a subscription the client
+    /// closed, a pull that failed, a message stream that ended) is opened again with backoff.
     pub async fn run(
         self,
         metrics: SubscriberMetrics,
+        health: Arc<Health>,
         tx: mpsc::Sender<Delivery>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), PathError> {
         tokio::pin!(shutdown);
+        let mut reconnector = Reconnector::new(Middleware::Nats, &metrics, health);
         match self {
-            Self::Core(mut sub) => loop {
+            Self::Core {
+                client,
+                subject,
+                mut sub,
+            } => loop {
                 let message = tokio::select! {
                     () = &mut shutdown => return Ok(()),
-                    m = sub.next() => match m { Some(m) => m, None => return Ok(()) },
+                    m = sub.next() => m,
+                };
+                let Some(message) = message else {
+                    // Core NATS keeps nothing for an absent subscriber: what is published until
+                    // the subscription is back is lost, as on any core NATS gap.
+                    let mut why = "the subscription ended".to_string();
+                    sub = loop {
+                        if !reconnector.failed(&why, shutdown.as_mut()).await {
+                            return Ok(());
+                        }
+                        match client.subscribe(subject.clone()).await {
+                            Ok(sub) => break sub,
+                            Err(e) => why = err("subscribe")(e).to_string(),
+                        }
+                    };
+                    reconnector.recovered();
+                    continue;
                 };
                 if let Some(envelope) = decode(&message.payload, &metrics)
                     && tx
@@ -82,25 +117,56 @@ impl NatsSource {
                     return Ok(());
                 }
             },
-            Self::Jetstream(consumer, batch) => {
-                let mut messages = consumer
+            Self::Jetstream(consumer, batch) => loop {
+                let mut messages = match consumer
                     .stream()
                     .max_messages_per_batch(batch)
                     .messages()
                     .await
-                    .map_err(err("pull messages"))?;
+                {
+                    Ok(messages) => {
+                        reconnector.recovered();
+                        messages
+                    }
+                    Err(e) => {
+                        let why = err("pull messages")(e);
+                        if !reconnector.failed(&why, shutdown.as_mut()).await {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                };
                 loop {
                     let message = tokio::select! {
                         () = &mut shutdown => return Ok(()),
-                        m = messages.next() => match m {
-                            Some(Ok(m)) => m,
-                            Some(Err(e)) => {
-                                tracing::warn!(error = %e, "NATS JetStream pull failed; continuing");
-                                metrics.errors.add(1);
-                                continue;
+                        m = messages.next() => m,
+                    };
+                    let message = match message {
+                        Some(Ok(m)) => m,
+                        // The stream resumes its pulls by itself after an error: read on once
+                        // the server answers again.
+                        Some(Err(e)) => {
+                            metrics.errors.add(1);
+                            let mut why = err("pull")(e).to_string();
+                            loop {
+                                if !reconnector.failed(&why, shutdown.as_mut()).await {
+                                    return Ok(());
+                                }
+                                match consumer.get_info().await {
+                                    Ok(_) => break,
+                                    Err(e) => why = err("read consumer info")(e).to_string(),
+                                }
                             }
-                            None => return Ok(()),
-                        },
+                            reconnector.recovered();
+                            continue;
+                        }
+                        None => {
+                            let why = "the message stream ended";
+                            if !reconnector.failed(&why, shutdown.as_mut()).await {
+                                return Ok(());
+                            }
+                            break;
+                        }
                     };
                     match decode(&message.payload, &metrics) {
                         Some(envelope) => {
@@ -118,7 +184,7 @@ impl NatsSource {
                         }
                     }
                 }
-            }
+            },
         }
     }
 }

@@ -7,6 +7,7 @@
 //! [`PubsubAck`] unused nacks the message (redelivered soon), like [`PubsubAck::nack`].
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use brokerbench_common::middleware::pubsub::{ACK_DEADLINE_SECONDS, ensure_topolo
 use brokerbench_common::pubsub_configure;
 use brokerbench_common::settings::{Middleware, PubsubSettings};
 use futures::FutureExt;
-use futures::future::{join_all, try_join_all};
+use futures::future::join_all;
 use google_cloud_pubsub::client::Subscriber;
 use google_cloud_pubsub::subscriber::handler::Handler;
 use google_cloud_pubsub::subscriber::{MessageStream, ShutdownBehavior};
@@ -22,7 +23,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use brokerbench_common::middleware::BoxError;
 
-use crate::{Acker, Delivery, PathError, SubscriberMetrics, decode};
+use crate::backoff::Reconnector;
+use crate::{Acker, Delivery, Health, PathError, SubscriberMetrics, decode};
 
 /// Concurrent streaming pulls on the subscription, merged into one channel. The emulator paces
 /// each stream (about 1000 messages per 500 ms, measured with 0.8.20), so one stream would cap
@@ -33,6 +35,8 @@ const MAX_OUTSTANDING_BYTES: i64 = 64 * 1024 * 1024;
 /// On shutdown, how long to wait for the sink to ack what it holds and for those acks to reach
 /// Pub/Sub before giving up (what is left unacked is redelivered later).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Longest wait for the service to answer while reconnecting.
+const RECONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn err<E: Into<BoxError>>(action: &'static str) -> impl FnOnce(E) -> PathError {
     PathError::during(Middleware::Pubsub, action)
@@ -73,8 +77,16 @@ impl PubsubAck {
 
 pub struct PubsubSource {
     client: Subscriber,
-    subscription: String,
+    settings: PubsubSettings,
     window: u16,
+}
+
+/// Why forwarding from one stream stopped.
+enum Stop {
+    /// Shut down, or the sink is gone.
+    Done,
+    /// The stream failed or ended on its own: subscribe again.
+    Lost(String),
 }
 
 impl PubsubSource {
@@ -89,41 +101,28 @@ impl PubsubSource {
             .map_err(err("build subscriber client"))?;
         Ok(Self {
             client,
-            subscription: settings.subscription_path(),
+            settings: settings.clone(),
             window,
         })
     }
 
+    /// Pulls on [`PARALLEL_STREAMS`] streams until shutdown or the sink is gone; a stream that
+    /// fails is subscribed again with backoff once the service answers (each stream's loss
+    /// counts as a reconnect).
     pub async fn run(
         self,
         metrics: SubscriberMetrics,
+        health: Arc<Health>,
         tx: mpsc::Sender<Delivery>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), PathError> {
-        let per_stream = i64::from(self.window.div_ceil(PARALLEL_STREAMS as u16));
         let window = Arc::new(Semaphore::new(self.window.into()));
-        let mut streams: Vec<MessageStream> = (0..PARALLEL_STREAMS)
-            .map(|_| {
-                self.client
-                    .subscribe(self.subscription.clone())
-                    .set_max_outstanding_messages(per_stream)
-                    .set_max_outstanding_bytes(MAX_OUTSTANDING_BYTES)
-                    .set_max_lease_extension(Duration::from_secs(
-                        ACK_DEADLINE_SECONDS.unsigned_abs().into(),
-                    ))
-                    // Keep accepting the sink's acks for what it already holds while shutting down.
-                    .set_shutdown_behavior(ShutdownBehavior::WaitForProcessing)
-                    .build()
-            })
-            .collect();
         let shutdown = shutdown.boxed().shared();
-        let result = try_join_all(
-            streams
-                .iter_mut()
-                .map(|stream| pull(stream, &window, &metrics, &tx, shutdown.clone())),
-        )
-        .await
-        .map(drop);
+        let streams = join_all((0..PARALLEL_STREAMS).map(|_| {
+            let reconnector = Reconnector::new(Middleware::Pubsub, &metrics, health.clone());
+            self.pull(reconnector, &window, &metrics, &tx, shutdown.clone())
+        }))
+        .await;
         // Let the sink drain: dropping our sender ends it once it has stored and acked the rest.
         drop(tx);
         // Waits until every handed-out handle was acked, nacked or dropped and the acks were sent.
@@ -137,31 +136,86 @@ impl PubsubSource {
                 "Pub/Sub subscriber shutdown timed out; unacked messages will be redelivered"
             );
         }
-        result
+        Ok(())
+    }
+
+    /// One streaming pull on the subscription.
+    fn subscribe(&self) -> MessageStream {
+        let per_stream = i64::from(self.window.div_ceil(PARALLEL_STREAMS as u16));
+        self.client
+            .subscribe(self.settings.subscription_path())
+            .set_max_outstanding_messages(per_stream)
+            .set_max_outstanding_bytes(MAX_OUTSTANDING_BYTES)
+            .set_max_lease_extension(Duration::from_secs(
+                ACK_DEADLINE_SECONDS.unsigned_abs().into(),
+            ))
+            // Keep accepting the sink's acks for what it already holds while shutting down.
+            .set_shutdown_behavior(ShutdownBehavior::WaitForProcessing)
+            .build()
+    }
+
+    /// Forwards one stream's messages until shutdown or the sink is gone, subscribing again
+    /// whenever the stream fails; returns the last stream, for its graceful shutdown.
+    async fn pull(
+        &self,
+        mut reconnector: Reconnector,
+        window: &Arc<Semaphore>,
+        metrics: &SubscriberMetrics,
+        tx: &mpsc::Sender<Delivery>,
+        mut shutdown: impl Future<Output = ()> + Unpin,
+    ) -> MessageStream {
+        let mut stream = self.subscribe();
+        loop {
+            let Stop::Lost(mut why) =
+                forward(&mut stream, window, metrics, tx, &mut shutdown).await
+            else {
+                return stream;
+            };
+            loop {
+                if !reconnector.failed(&why, Pin::new(&mut shutdown)).await {
+                    return stream;
+                }
+                match self.reachable().await {
+                    Ok(()) => break,
+                    Err(e) => why = e,
+                }
+            }
+            stream = self.subscribe();
+            reconnector.recovered();
+        }
+    }
+
+    /// Whether the service answers, and has the topic and subscription: an emulator that
+    /// restarted lost both, and a streaming pull on a missing subscription never succeeds.
+    async fn reachable(&self) -> Result<(), String> {
+        match tokio::time::timeout(RECONNECT_TIMEOUT, ensure_topology(&self.settings)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {RECONNECT_TIMEOUT:?}")),
+        }
     }
 }
 
 /// Forwards messages into `tx` until `shutdown` completes, `tx` closes or the stream fails.
-async fn pull(
+async fn forward(
     stream: &mut MessageStream,
     window: &Arc<Semaphore>,
     metrics: &SubscriberMetrics,
     tx: &mpsc::Sender<Delivery>,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), PathError> {
-    tokio::pin!(shutdown);
+    mut shutdown: impl Future<Output = ()> + Unpin,
+) -> Stop {
     loop {
         let place = tokio::select! {
-            () = &mut shutdown => return Ok(()),
+            () = &mut shutdown => return Stop::Done,
             place = window.clone().acquire_owned() => place.expect("the window semaphore is never closed"),
         };
         let (message, handler) = tokio::select! {
-            () = &mut shutdown => return Ok(()),
-            () = tx.closed() => return Ok(()),
+            () = &mut shutdown => return Stop::Done,
+            () = tx.closed() => return Stop::Done,
             next = stream.next() => match next {
                 Some(Ok(pair)) => pair,
-                Some(Err(e)) => return Err(err("streaming pull")(e)),
-                None => return Ok(()),
+                Some(Err(e)) => return Stop::Lost(err("streaming pull")(e).to_string()),
+                None => return Stop::Lost("the streaming pull ended".into()),
             },
         };
         match decode(&message.data, metrics) {
@@ -176,8 +230,8 @@ async fn pull(
                 // The bounded channel is the backpressure; the handle is dropped (nacked) if the
                 // sink is gone.
                 tokio::select! {
-                    () = &mut shutdown => return Ok(()),
-                    sent = tx.send(delivery) => if sent.is_err() { return Ok(()) },
+                    () = &mut shutdown => return Stop::Done,
+                    sent = tx.send(delivery) => if sent.is_err() { return Stop::Done },
                 }
             }
             // A message that can never decode would be redelivered forever: ack it away.

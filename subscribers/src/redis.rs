@@ -13,14 +13,15 @@ use std::time::Duration;
 
 use brokerbench_common::middleware::BoxError;
 use brokerbench_common::middleware::redis::{ENVELOPE_FIELD, connect, ensure_group};
-use brokerbench_common::settings::RedisSettings;
+use brokerbench_common::settings::{Middleware, RedisSettings};
 use redis::AsyncCommands as _;
 use redis::aio::ConnectionManager;
 use redis::streams::{StreamAutoClaimOptions, StreamId, StreamReadOptions, StreamReadReply};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
-use tokio::time::{Instant, sleep};
+use tokio::time::Instant;
 
-use crate::{Acker, Delivery, PathError, SubscriberMetrics, decode};
+use crate::backoff::Reconnector;
+use crate::{Acker, Delivery, Health, PathError, SubscriberMetrics, decode};
 
 /// How long an `XREADGROUP` waits for new entries (short, under the response timeout).
 const BLOCK_MS: usize = 200;
@@ -28,8 +29,6 @@ const BLOCK_MS: usize = 200;
 const READ_COUNT: usize = 500;
 /// Longest time between two looks for entries to claim.
 const MAX_CLAIM_EVERY: Duration = Duration::from_secs(5);
-/// Longest pause between retries after a failed read.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// The handle that acknowledges one stream entry; it holds one place of the consumer window.
 pub struct RedisAck {
@@ -49,7 +48,8 @@ impl RedisAck {
         Ok(())
     }
 
-    /// Leaves the entry pending: it is claimed and delivered again once idle long enough.
+    /// Leaves the entry pending: it is claimed and delivered again once idle for
+    /// `--redis-claim-idle-ms`, which is also the delay before it comes again.
     pub fn nack(self) {}
 }
 
@@ -86,19 +86,21 @@ impl RedisSource {
     }
 
     /// Feeds deliveries into `tx` until `shutdown` completes or the sink is gone. Failed reads
-    /// are retried with backoff: a broker restart pauses this path, it does not end it.
+    /// are retried with backoff (the connection manager reconnects): a broker restart pauses
+    /// this path, it does not end it.
     pub async fn run(
         mut self,
         metrics: SubscriberMetrics,
+        health: Arc<Health>,
         tx: mpsc::Sender<Delivery>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), PathError> {
         tokio::pin!(shutdown);
+        let mut reconnector = Reconnector::new(Middleware::Redis, &metrics, health);
         // First what this consumer read before a restart and never acknowledged.
         let mut own_pending = Some("0".to_string());
         let claim_every = (self.claim_idle / 2).min(MAX_CLAIM_EVERY);
         let mut next_claim = Instant::now() + claim_every;
-        let mut backoff = Duration::from_millis(100);
         loop {
             // Wait for room in the window, then ask for as many entries as there is room for.
             tokio::select! {
@@ -116,17 +118,14 @@ impl RedisSource {
             };
             let entries = match read {
                 Ok(entries) => {
-                    backoff = Duration::from_millis(100);
+                    reconnector.recovered();
                     entries
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "Redis read failed; retrying in {backoff:?}");
                     metrics.errors.add(1);
-                    tokio::select! {
-                        () = &mut shutdown => return Ok(()),
-                        () = sleep(backoff) => {}
+                    if !reconnector.failed(&e, shutdown.as_mut()).await {
+                        return Ok(());
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                     continue;
                 }
             };

@@ -3,7 +3,8 @@
 //! Batches close at `batch_size` envelopes or `batch_timeout` after their first one, whichever
 //! comes first. The write is unordered, so one duplicate `_id` (a redelivery) does not stop the
 //! rest; duplicates are counted and acknowledged like stored envelopes, because the case *is*
-//! stored. Anything else that fails is nacked so the middleware delivers it again.
+//! stored. Anything else that fails is delivered again after a backoff, and a case the store
+//! keeps refusing is set aside at the delivery limit ([`crate::store`]).
 //!
 //! Three stages run concurrently: batching, writing (`writers` concurrent writers, each batch
 //! acknowledged only after its own write) and acknowledging. Acks go out from their own task so
@@ -14,30 +15,36 @@
 //! [`Store::Discard`] stores nothing: every delivery is acknowledged on receipt, so a run
 //! measures the middleware alone (`--sink none`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use brokerbench_common::envelope::{Envelope, now_ns};
+use brokerbench_common::envelope::Envelope;
 use brokerbench_common::settings::Middleware;
 use mongodb::bson::{DateTime, Document, doc};
-use mongodb::error::{ErrorKind, InsertManyError};
+use mongodb::options::{CollectionOptions, WriteConcern};
 use mongodb::{Client, Collection};
 use tokio::sync::{Mutex, mpsc};
 use tokio::time::{Instant, timeout_at};
 
-use crate::{Delivery, PathError, SubscriberMetrics};
-
-/// MongoDB's duplicate-key error code.
-const DUPLICATE_KEY: i32 = 11000;
+use crate::dead_letter::{self, Attempts};
+use crate::store::{Outcome, Writer};
+use crate::{Delivery, Health, PathError, SubscriberMetrics};
 
 /// Where deliveries end up.
 #[derive(Debug, Clone)]
 pub enum Store {
-    Mongodb(Collection<Document>),
+    Mongodb(Collections),
     /// Acknowledge on receipt and store nothing: the middleware alone is measured.
     Discard,
+}
+
+/// The collections of one path: its cases, and the cases the store refused up to the delivery
+/// limit (`dead_<middleware>`, in the same database).
+#[derive(Debug, Clone)]
+pub struct Collections {
+    pub cases: Collection<Document>,
+    pub dead: Collection<Document>,
 }
 
 #[derive(Debug, Clone)]
@@ -50,38 +57,57 @@ pub struct SinkConfig {
     /// instrument). Shared so it can be changed while running, for a before/after comparison
     /// inside one run.
     pub hold_us: Arc<AtomicU64>,
+    /// Longest wait for any one write; a write that takes longer counts as the store being
+    /// away (it may still land: its redelivery then meets a duplicate).
+    pub write_timeout: Duration,
+    /// Refusals of a case's document after which it is set aside as a dead letter.
+    pub delivery_limit: u32,
 }
 
-/// Opens the collection of one path in `db`.
-pub async fn open_collection(
+/// Opens the collections of one path in `db`, writing with `write_concern`.
+pub async fn open(
     uri: &str,
     db: &str,
     middleware: Middleware,
-) -> Result<Collection<Document>, PathError> {
+    write_concern: WriteConcern,
+) -> Result<Collections, PathError> {
     let client = Client::with_uri_str(uri)
         .await
         .map_err(PathError::during(middleware, "connect to MongoDB"))?;
-    Ok(client.database(db).collection(&middleware.collection()))
-}
-
-/// What became of one delivery's write: the ack task tells the middleware.
-enum Outcome {
-    Stored,
-    Duplicate,
-    Failed,
+    let db = client.database(db);
+    let options = CollectionOptions::builder()
+        .write_concern(write_concern)
+        .build();
+    Ok(Collections {
+        cases: db.collection_with_options(&middleware.collection(), options.clone()),
+        dead: db.collection_with_options(&dead_letter::collection(middleware), options),
+    })
 }
 
 /// Stores deliveries until every sender of `rx` is gone, then flushes what is left, sends the
-/// last acks and returns.
+/// last acks and returns. `health` learns whether the store takes writes.
 pub async fn run(
     store: Store,
     middleware: Middleware,
     config: SinkConfig,
     metrics: SubscriberMetrics,
+    health: Arc<Health>,
     rx: mpsc::Receiver<Delivery>,
 ) {
     match store {
-        Store::Mongodb(collection) => write(collection, middleware, config, metrics, rx).await,
+        Store::Mongodb(collections) => {
+            let writer = Writer {
+                cases: collections.cases,
+                dead: collections.dead,
+                middleware,
+                metrics,
+                health,
+                timeout: config.write_timeout,
+                attempts: Attempts::new(config.delivery_limit),
+                outage: std::sync::Mutex::default(),
+            };
+            write(Arc::new(writer), config, rx).await;
+        }
         Store::Discard => discard(middleware, metrics, rx).await,
     }
 }
@@ -115,13 +141,8 @@ async fn discard(
 /// Batches fill while earlier ones are being written, `writers` writers take them in turn, and
 /// an ack task acknowledges each written batch. The diagnostic hold delays each batch's write to
 /// exactly `hold` after the batch closed, and changes nothing else, so it adds exactly its length.
-async fn write(
-    collection: Collection<Document>,
-    middleware: Middleware,
-    config: SinkConfig,
-    metrics: SubscriberMetrics,
-    mut rx: mpsc::Receiver<Delivery>,
-) {
+async fn write(writer: Arc<Writer>, config: SinkConfig, mut rx: mpsc::Receiver<Delivery>) {
+    let middleware = writer.middleware;
     let batch_size = config.batch_size.max(1);
     let writers = config.writers.max(1);
     let (batches, to_write) = mpsc::channel::<(Instant, Vec<Delivery>)>(writers * 2);
@@ -129,8 +150,7 @@ async fn write(
     let (written, to_ack) = mpsc::channel::<Vec<(Delivery, Outcome)>>(writers * 4);
     let writer_tasks: Vec<_> = (0..writers)
         .map(|_| {
-            let (to_write, written) = (to_write.clone(), written.clone());
-            let (collection, metrics) = (collection.clone(), metrics.clone());
+            let (to_write, written, writer) = (to_write.clone(), written.clone(), writer.clone());
             let hold_us = config.hold_us.clone();
             tokio::spawn(async move {
                 loop {
@@ -146,8 +166,9 @@ async fn write(
                         // The OS sleep is precise to tens of µs; tokio's timer rounds up to ms.
                         let _ = tokio::task::spawn_blocking(move || std::thread::sleep(wait)).await;
                     }
-                    let outcomes = store(&collection, middleware, &metrics, batch).await;
-                    metrics
+                    let outcomes = writer.store(batch).await;
+                    writer
+                        .metrics
                         .store_busy_us
                         .add(began.elapsed().as_micros() as u64);
                     if written.send(outcomes).await.is_err() {
@@ -179,63 +200,6 @@ async fn write(
     let _ = acker.await;
 }
 
-/// Writes one batch and records what each delivery's write came to.
-async fn store(
-    collection: &Collection<Document>,
-    middleware: Middleware,
-    metrics: &SubscriberMetrics,
-    batch: Vec<Delivery>,
-) -> Vec<(Delivery, Outcome)> {
-    let stored_at = DateTime::now();
-    let docs: Vec<Document> = batch
-        .iter()
-        .map(|d| to_document(&d.envelope, middleware, stored_at))
-        .collect();
-    let failed: HashMap<usize, i32> = match collection.insert_many(docs).ordered(false).await {
-        Ok(_) => HashMap::new(),
-        Err(e) => match *e.kind {
-            ErrorKind::InsertMany(InsertManyError {
-                write_errors: Some(errors),
-                write_concern_error: None,
-                ..
-            }) => errors.into_iter().map(|w| (w.index, w.code)).collect(),
-            _ => {
-                tracing::warn!(error = %e, batch = batch.len(), "MongoDB write failed; asking for redelivery");
-                (0..batch.len()).map(|i| (i, -1)).collect()
-            }
-        },
-    };
-    let written_ns = now_ns();
-    batch
-        .into_iter()
-        .enumerate()
-        .map(|(i, delivery)| {
-            let outcome = match failed.get(&i) {
-                None => {
-                    let origin = delivery.envelope.latency_origin_ns();
-                    metrics.stored.add(1);
-                    metrics
-                        .store
-                        .record_between_ns(origin, delivery.received_ns, written_ns);
-                    metrics
-                        .end_to_end
-                        .record_between_ns(origin, origin, written_ns);
-                    Outcome::Stored
-                }
-                Some(&DUPLICATE_KEY) => {
-                    metrics.duplicates.add(1);
-                    Outcome::Duplicate
-                }
-                Some(_) => {
-                    metrics.errors.add(1);
-                    Outcome::Failed
-                }
-            };
-            (delivery, outcome)
-        })
-        .collect()
-}
-
 /// Acknowledges what arrives on `to_ack` until its senders are gone. Everything waiting is
 /// acknowledged at once, concurrently: one round trip after another (an XACK that waits for
 /// Redis's fsync, a RabbitMQ ack frame) would cap a path at a few thousand cases a second.
@@ -247,8 +211,10 @@ async fn acknowledge_all(
     while to_ack.recv_many(&mut waiting, 256).await > 0 {
         let acks = waiting.drain(..).flatten().map(|(delivery, outcome)| async move {
             let result = match outcome {
-                Outcome::Stored | Outcome::Duplicate => delivery.ack.ack().await,
-                Outcome::Failed => delivery.ack.nack().await,
+                Outcome::Stored | Outcome::Duplicate | Outcome::DeadLettered => {
+                    delivery.ack.ack().await
+                }
+                Outcome::Retry(delay) => delivery.ack.nack_after(delay).await,
             };
             if let Err(e) = result {
                 tracing::warn!(error = %e, "acknowledging to {middleware} failed; it may redeliver");

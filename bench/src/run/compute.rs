@@ -245,6 +245,7 @@ fn accounting(
         received: counter(sub, "received", Some(m)),
         stored: counter(sub, "stored", Some(m)),
         duplicates: counter(sub, "duplicates", Some(m)),
+        dead_lettered: counter(sub, "dead_lettered", Some(m)),
         documents,
         drained_quietly,
         ..Default::default()
@@ -254,7 +255,7 @@ fn accounting(
 /// Fills `unstored_at_deadline`, `problems` and `consistent` from the counts: every identity a
 /// sound run keeps. A run is consistent only if every request sent got a 2xx.
 pub fn check_accounting(a: &mut Accounting, cases_per_request: u64) {
-    a.unstored_at_deadline = a.accepted as i64 - a.stored as i64;
+    a.unstored_at_deadline = a.accepted as i64 - a.stored as i64 - a.dead_lettered as i64;
     a.problems.clear();
     let answered = a.http_2xx + a.http_4xx + a.http_5xx + a.transport_errors;
     let mut check = |ok: bool, text: String| {
@@ -309,10 +310,10 @@ pub fn check_accounting(a: &mut Accounting, cases_per_request: u64) {
         ),
     );
     check(
-        a.received >= a.stored + a.duplicates,
+        a.received >= a.stored + a.duplicates + a.dead_lettered,
         format!(
-            "received {} < stored {} + duplicates {}",
-            a.received, a.stored, a.duplicates
+            "received {} < stored {} + duplicates {} + dead-lettered {}",
+            a.received, a.stored, a.duplicates, a.dead_lettered
         ),
     );
     check(a.drained_quietly, "the drain ended at its deadline, not after a quiet period: late redeliveries may be missing".into());

@@ -208,6 +208,11 @@ async fn start_processes(
                 brokerbench_common::settings::value_name(&opts.sink)
             ),
             format!("--sink-writers={}", opts.sink_writers),
+            format!(
+                "--write-concern={}",
+                brokerbench_common::settings::value_name(&opts.write_concern)
+            ),
+            format!("--delivery-limit={}", opts.delivery_limit),
         ];
         let initial_hold = if opts.hold_toggle_s.is_some() {
             0.0
@@ -215,6 +220,9 @@ async fn start_processes(
             opts.hold_batch_ms
         };
         args.push(format!("--hold-batch-ms={initial_hold}"));
+        if opts.hold_toggle_s.is_some() || opts.hold_batch_ms > 0.0 {
+            args.push("--diagnostics".into());
+        }
         args.extend(run.args.iter().cloned());
         let spawned = RoleProcess::spawn(&ctx.binary, "subscriber", &args, &log).await;
         let mut p = match spawned {

@@ -28,7 +28,7 @@ use std::time::SystemTime;
 use brokerbench_common::settings::{BrokerSettings, Middleware, MongoSettings};
 use clap::{Args, ValueEnum};
 
-use crate::subscriber::{DEFAULT_SINK_WRITERS, SinkKind};
+use crate::subscriber::{DEFAULT_SINK_WRITERS, SinkKind, WriteConcernKind};
 use serde::Serialize;
 
 use summary::{SCHEMA_VERSION, Summary, aggregate};
@@ -103,6 +103,13 @@ pub struct RunOpts {
     /// Batches each subscriber writes to MongoDB concurrently.
     #[arg(long, default_value_t = DEFAULT_SINK_WRITERS, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub sink_writers: u16,
+    /// How far MongoDB must have taken each write before the subscriber acknowledges the case
+    /// (recorded in summary.json's config): majority (w: majority, j: true), journaled, acknowledged.
+    #[arg(long, value_enum, default_value_t = WriteConcernKind::Majority)]
+    pub write_concern: WriteConcernKind,
+    /// Failed writes of one case before the subscriber moves it to `dead_<path>`.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub delivery_limit: u32,
     /// Before the paths, measure each stage alone (store, middleware, ingress) and show the
     /// ceilings beside the run's figures (`brokerbench ceilings`; adds about 15 s per path).
     #[arg(long)]

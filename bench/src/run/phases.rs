@@ -84,7 +84,8 @@ fn backlog(tick: &Tick) -> Option<(u64, u64)> {
     let (mut behind, mut activity) = (0, 0);
     for (m, stats) in &tick.subscribers {
         let count = |name: &str| stats.as_ref().and_then(|s| s.counter(name, Some(m.name())));
-        let stored = count("stored")?;
+        // A dead-lettered case is settled too: it will never be stored.
+        let stored = count("stored")? + count("dead_lettered").unwrap_or(0);
         behind += accepted.saturating_sub(stored);
         activity += count("received")? + stored + count("duplicates")?;
     }

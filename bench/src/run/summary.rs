@@ -177,6 +177,9 @@ pub struct Accounting {
     pub received: u64,
     pub stored: u64,
     pub duplicates: u64,
+    /// Cases the store refused up to the delivery limit, set aside in `dead_<path>`.
+    #[serde(default)]
+    pub dead_lettered: u64,
     /// accepted − stored when the drain ended: accepted cases not (yet) stored by its deadline.
     /// Not "lost": a case may still arrive later.
     pub unstored_at_deadline: i64,

@@ -11,10 +11,14 @@ mod support;
 
 mod browser;
 mod dashboard;
+mod diag_hold;
 mod duplicates;
 mod hostile_bodies;
 mod idempotency;
 mod locust_generator;
 mod paths;
+mod poison;
+mod rabbitmq_recovery;
 mod redis_pending;
 mod report_page;
+mod store_failures;

@@ -101,6 +101,18 @@ impl Pipeline {
         routing: &str,
         broker_extra: &[&str],
     ) -> Self {
+        Self::start_with(ns, middlewares, routing, broker_extra, &[]).await
+    }
+
+    /// [`Pipeline::start_in`] with `subscriber_extra`, options only the subscribers get (e.g.
+    /// `--delivery-limit=3`, `--diagnostics`).
+    pub async fn start_with(
+        ns: &str,
+        middlewares: &[Middleware],
+        routing: &str,
+        broker_extra: &[&str],
+        subscriber_extra: &[&str],
+    ) -> Self {
         let ns = ns.to_string();
         let db = format!("bbtest_{ns}");
         let mut settings = isolated_settings(&ns, broker_extra);
@@ -116,6 +128,7 @@ impl Pipeline {
             ];
             args.push(format!("--mongodb-db={db}"));
             args.extend(broker_args.iter().cloned());
+            args.extend(subscriber_extra.iter().map(|a| a.to_string()));
             subscribers.push((m, spawn(args, shutdown.clone()).await));
         }
         let mut args = vec![

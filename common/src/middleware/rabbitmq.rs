@@ -59,9 +59,21 @@ fn err<E: Into<super::BoxError>>(action: &'static str) -> impl FnOnce(E) -> Path
     PathError::during(Middleware::Rabbitmq, action)
 }
 
-/// A connection and a channel on it.
-pub async fn open(settings: &RabbitmqSettings) -> Result<(Connection, Channel), PathError> {
-    let connection = Connection::connect(&settings.url, ConnectionProperties::default())
+/// The name a connection of `role` (publisher, subscriber, …) shows in the broker
+/// (`rabbitmqctl list_connections client_properties`): it holds the queue's name, which a test or
+/// run makes its own, so that one side's connections can be found and closed on purpose.
+pub fn connection_name(role: &str, settings: &RabbitmqSettings) -> String {
+    format!("brokerbench-{role} {}", settings.queue)
+}
+
+/// A connection of `role` (see [`connection_name`]) and a channel on it.
+pub async fn open(
+    settings: &RabbitmqSettings,
+    role: &str,
+) -> Result<(Connection, Channel), PathError> {
+    let properties = ConnectionProperties::default()
+        .with_connection_name(connection_name(role, settings).into());
+    let connection = Connection::connect(&settings.url, properties)
         .await
         .map_err(err("connect"))?;
     let channel = connection
@@ -89,7 +101,7 @@ pub async fn declare_queue(channel: &Channel, queue: &str) -> Result<(), PathErr
 
 /// Deletes the queue (with whatever it still holds).
 pub async fn delete_queue(settings: &RabbitmqSettings) -> Result<(), PathError> {
-    let (connection, channel) = open(settings).await?;
+    let (connection, channel) = open(settings, "admin").await?;
     channel
         .queue_delete(
             settings.queue.as_str().into(),
