@@ -135,6 +135,7 @@ async fn sample_load(
                     .post(format!("{}/diag/hold?ms={ms}", p.url))
                     .send()
                     .await
+                    .and_then(reqwest::Response::error_for_status)
                     .context("cannot toggle the hold")?;
             }
         }
