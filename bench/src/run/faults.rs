@@ -207,7 +207,7 @@ pub async fn inject(
     let hold = Duration::from_secs_f64(spec.duration_s);
     let (target, result) = match stack_target(spec.kind, group) {
         Some(services) if services.is_empty() => (
-            String::new(),
+            "(no broker)".to_string(),
             Err(anyhow::anyhow!(
                 "not applied: no broker of its own on this path"
             )),

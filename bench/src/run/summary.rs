@@ -171,6 +171,14 @@ pub struct Accounting {
     pub transport_errors: u64,
     /// Requests with no answer when the generator's answer deadline passed.
     pub unanswered_requests: u64,
+    /// Re-sends under the same Idempotency-Key, and the failed attempts they followed (the
+    /// final answers are in `http_*`).
+    #[serde(default)]
+    pub retries: u64,
+    #[serde(default)]
+    pub retried_5xx: u64,
+    #[serde(default)]
+    pub retried_transport: u64,
     pub accepted: u64,
     pub published: u64,
     pub publish_errors: u64,

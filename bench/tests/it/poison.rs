@@ -100,12 +100,7 @@ async fn poison_case_is_dead_lettered(m: Middleware, broker_extra: &[&str]) {
         "{m}: dead_lettered"
     );
 
-    let stored: BTreeSet<String> = pipeline
-        .documents(m)
-        .await
-        .iter()
-        .map(|d| d.get_str("_id").expect("_id").to_string())
-        .collect();
+    let stored: BTreeSet<String> = pipeline.stored_ids(m).await;
     assert_eq!(
         stored, valid,
         "{m}: the collection holds exactly the valid cases"

@@ -109,12 +109,7 @@ async fn rabbitmq_recovers_closed_connections_without_losing_accepted_cases() {
 
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let stored: BTreeSet<String> = pipeline
-            .documents(m)
-            .await
-            .iter()
-            .map(|d| d.get_str("_id").expect("_id").to_string())
-            .collect();
+        let stored: BTreeSet<String> = pipeline.stored_ids(m).await;
         let missing = accepted.difference(&stored).count();
         if missing == 0 {
             break;

@@ -198,6 +198,15 @@ impl Pipeline {
 }
 
 impl Pipeline {
+    /// The `_id`s in path `m`'s collection.
+    pub async fn stored_ids(&self, m: Middleware) -> std::collections::BTreeSet<String> {
+        self.documents(m)
+            .await
+            .iter()
+            .map(|d| d.get_str("_id").expect("string _id").to_string())
+            .collect()
+    }
+
     /// The broker settings the pipeline's processes use, parsed the same way they parse theirs.
     pub fn settings(&self) -> BrokerSettings {
         broker_settings(self.broker_args.iter().cloned())
