@@ -1,16 +1,21 @@
 use super::*;
 
-#[test]
-fn schedule_is_exact_and_never_drifts() {
-    let config = LoadConfig {
-        url: String::new(),
-        rate: 1_000.0,
-        cases_per_request: 10,
-        connections: 1,
+/// A generator configuration without retries, for these tests.
+fn config(url: String, rate: f64, cases_per_request: usize, connections: usize) -> LoadConfig {
+    LoadConfig {
+        url,
+        rate,
+        cases_per_request,
+        connections,
         seed: 1,
         key_prefix: "t".into(),
         retries: 0,
-    };
+    }
+}
+
+#[test]
+fn schedule_is_exact_and_never_drifts() {
+    let config = config(String::new(), 1_000.0, 10, 1);
     assert_eq!(config.request_rate(), 100.0);
     let offsets: Vec<Duration> = schedule(config.request_rate(), Duration::from_secs(2)).collect();
     assert_eq!(offsets.len(), 200, "2 s at 100 requests/s");
@@ -37,15 +42,7 @@ async fn failures_go_to_the_error_histogram_and_every_request_is_accounted_for()
         .expect("free port")
         .port();
     let stats = Arc::new(LoadStats::default());
-    let config = LoadConfig {
-        url: format!("http://127.0.0.1:{port}"),
-        rate: 200.0,
-        cases_per_request: 1,
-        connections: 4,
-        seed: 1,
-        key_prefix: "t".into(),
-        retries: 0,
-    };
+    let config = config(format!("http://127.0.0.1:{port}"), 200.0, 1, 4);
     let load = LoadWindow {
         start: Instant::now(),
         wall_start_ns: brokerbench_common::envelope::now_ns(),
@@ -80,15 +77,7 @@ async fn requests_unanswered_at_the_deadline_are_recorded_not_dropped() {
         }
     });
     let stats = Arc::new(LoadStats::default());
-    let config = LoadConfig {
-        url: format!("http://{addr}"),
-        rate: 100.0,
-        cases_per_request: 1,
-        connections: 64,
-        seed: 1,
-        key_prefix: "t".into(),
-        retries: 0,
-    };
+    let config = config(format!("http://{addr}"), 100.0, 1, 64);
     let deadline = Duration::from_millis(400);
     let load = LoadWindow {
         start: Instant::now(),
