@@ -15,7 +15,7 @@ use super::{Middleware, PathError};
 use crate::settings::{BrokerSettings, Guarantee};
 
 /// Ack deadline of the subscription this creates (the subscriber also extends leases itself).
-pub const ACK_DEADLINE_SECONDS: i32 = 60;
+const ACK_DEADLINE_SECONDS: i32 = 60;
 
 #[derive(Debug, Clone, Args)]
 pub struct PubsubSettings {
