@@ -14,8 +14,7 @@
 #   rabbitmq  RabbitMQ PerfTest: 1 producer, 1 consumer, persistent messages on a durable queue,
 #             500 outstanding confirms, manual acks with prefetch 1000; figure = min(send, receive)
 #   grpc      ghz calling CaseSink.Deliver (one realistic Envelope per call, concurrency 32) on
-#             brokerbench's own subscriber, run with `--sink none` (if the binary has no such flag:
-#             the MongoDB sink, noted in the output); figure = OK calls/s
+#             brokerbench's own subscriber, run with `--sink none`; figure = OK calls/s
 # Results: results/<UTC timestamp>-peers/ (or --out): peers.json (figures, settings, tool versions,
 # install times, every sample), peers.md (the table, also printed) and raw/ (every tool's output).
 # Target: brokerbench median / native median >= 0.8.
@@ -190,34 +189,30 @@ native_rabbitmq() {
     --perftest "$f" --set "message_bytes=$SIZE")
 }
 
-SINK_ARGS=() SINK="" GRPC_PORT="" GHZ_DATA="" GHZ_BYTES=""
+GHZ_DATA="" GHZ_BYTES=""
 native_grpc() {
-  local r=$1 pre="$OUT/raw/grpc-r$1" i
-  if [[ -z $GRPC_PORT ]]; then
-    GRPC_PORT=$(python3 "$HELPER" free-port)
-    if "$BB" subscriber --help 2>/dev/null | grep -q -- '--sink '; then SINK_ARGS=(--sink none) SINK=none
-    else
-      say "grpc: this brokerbench has no --sink: the subscriber stores into MongoDB (db brokerbench_peers)"
-      "$ROOT/scripts/stack" up mongo >&2 || return 1
-      SINK_ARGS=(--mongodb-db brokerbench_peers) SINK=mongodb
-      meta note.grpc "grpc: subscriber without --sink none (old binary): ghz measured Deliver incl. the MongoDB write"
-    fi
+  local r=$1 pre="$OUT/raw/grpc-r$1" i port
+  if [[ -z $GHZ_DATA ]]; then
     GHZ_DATA=$(python3 "$HELPER" ghz-data "$SIZE" 2>"$OUT/raw/grpc-envelope-bytes.txt")
     GHZ_BYTES=$(<"$OUT/raw/grpc-envelope-bytes.txt")
     sed -E 's/^([[:space:]]*)optional[[:space:]]+/\1/' "$ROOT/proto/brokerbench.proto" >"$OUT/raw/brokerbench-ghz.proto"
   fi
-  rm -f "$pre-addr"
-  "$BB" subscriber --middleware grpc --grpc-addr "127.0.0.1:$GRPC_PORT" --listen 127.0.0.1:0 \
-    --address-file "$pre-addr" "${SINK_ARGS[@]}" >"$pre-subscriber.log" 2>&1 &
+  rm -f "$pre-addr" "$pre-grpc-port"
+  # The gRPC socket is bound by the helper and handed to the subscriber open (--grpc-listen-fd):
+  # a port looked up free and bound again later could be taken by anyone in between.
+  python3 "$HELPER" exec-listening --grpc-listen-fd "$pre-grpc-port" \
+    "$BB" subscriber --middleware grpc --sink none --listen 127.0.0.1:0 \
+    --address-file "$pre-addr" >"$pre-subscriber.log" 2>&1 &
   SUB_PID=$!
   for ((i = 0; i < 300; i++)); do [[ -s $pre-addr ]] && break; kill -0 "$SUB_PID" 2>/dev/null || break; sleep 0.1; done
-  [[ -s $pre-addr ]] || { say "grpc: subscriber did not start (see $pre-subscriber.log)"; return 1; }
+  [[ -s $pre-addr && -s $pre-grpc-port ]] || { say "grpc: subscriber did not start (see $pre-subscriber.log)"; return 1; }
+  port=$(<"$pre-grpc-port")
   ghz --insecure --proto "$OUT/raw/brokerbench-ghz.proto" --call brokerbench.v1.CaseSink.Deliver \
-    -d "$GHZ_DATA" -c "$GHZ_CONCURRENCY" -z "${SECONDS_PER_RUN}s" -O json "127.0.0.1:$GRPC_PORT" \
+    -d "$GHZ_DATA" -c "$GHZ_CONCURRENCY" -z "${SECONDS_PER_RUN}s" -O json "127.0.0.1:$port" \
     >"$pre-ghz.json" 2>"$pre-ghz.err" || true
   kill "$SUB_PID" 2>/dev/null || true; wait "$SUB_PID" 2>/dev/null || true; SUB_PID=""
   RATE=$(python3 "$HELPER" record "$SAMPLES" --path grpc --repeat "$r" --side native --tool ghz \
-    --ghz "$pre-ghz.json" --set "message_bytes=$GHZ_BYTES" --set "sink=$SINK")
+    --ghz "$pre-ghz.json" --set "message_bytes=$GHZ_BYTES" --set "sink=none")
 }
 
 # ------------------------------------------------------------------ per path
@@ -225,7 +220,7 @@ settings_of() {
   case $1 in
     nats) echo "JetStream file storage R1, async publish window 500, durable consumer batch 1000, explicit acks, 1 publisher + 1 consumer concurrently" ;;
     rabbitmq) echo "durable queue, persistent, confirms 500 outstanding, manual ack prefetch 1000, 1 producer + 1 consumer, -z $SECONDS_PER_RUN" ;;
-    grpc) echo "ghz -c $GHZ_CONCURRENCY -z ${SECONDS_PER_RUN}s, 1 Envelope per Deliver call, brokerbench subscriber, sink $SINK" ;;
+    grpc) echo "ghz -c $GHZ_CONCURRENCY -z ${SECONDS_PER_RUN}s, 1 Envelope per Deliver call, brokerbench subscriber, sink none" ;;
   esac
 }
 for p in "${PATH_LIST[@]}"; do
@@ -258,9 +253,5 @@ for p in "${PATH_LIST[@]}"; do
   case $p in grpc) m="Deliver call (receive + ack)" ;; *) m="publish+consume" ;; esac
   meta "measures.$p" "$m"
 done
-if [[ $SINK == mongodb ]] && command -v mongosh >/dev/null; then
-  mongosh --quiet "$MONGODB_URI" --eval 'db.getSiblingDB("brokerbench_peers").dropDatabase()' >/dev/null 2>&1 || true
-fi
-
 python3 "$HELPER" summarize "$OUT"
 say "results in $OUT (peers.json, peers.md, raw/)"

@@ -6,11 +6,14 @@ keeps one JSON line per measurement in samples.jsonl, and writes peers.json and 
       prints the figure (msg/s) it recorded, or exits 1 when the input holds none
   peers.py message-bytes CEILINGS_JSON      the envelope size brokerbench puts on the wire
   peers.py ghz-data [MIN_BYTES]             ghz -d template of one EnvelopeBatch; stderr: its bytes
-  peers.py free-port                        a free loopback TCP port
+  peers.py exec-listening FLAG PORTFILE CMD...
+                                            binds a loopback socket, writes its port to PORTFILE,
+                                            and runs CMD with FLAG=<descriptor> on that socket
   peers.py summarize OUTDIR                 samples.jsonl + meta.tsv -> peers.json, peers.md; prints the table
 """
 import argparse
 import json
+import os
 import re
 import socket
 import statistics
@@ -167,6 +170,17 @@ def summarize(outdir):
     print("\n".join(md))
 
 
+def exec_listening(flag, portfile, command):
+    """Replaces this process with `command FLAG=<fd>`, serving on a socket bound here and never
+    released, so the port written to `portfile` cannot be taken by anyone else meanwhile."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(128)
+    s.set_inheritable(True)
+    Path(portfile).write_text(str(s.getsockname()[1]))
+    os.execv(command[0], [*command, f"{flag}={s.fileno()}"])
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -178,7 +192,10 @@ def main():
     r.add_argument("--set", action="append")
     sub.add_parser("message-bytes").add_argument("ceilings")
     sub.add_parser("ghz-data").add_argument("min_bytes", nargs="?", type=int, default=0)
-    sub.add_parser("free-port")
+    e = sub.add_parser("exec-listening")
+    e.add_argument("flag")
+    e.add_argument("portfile")
+    e.add_argument("command", nargs=argparse.REMAINDER)
     sub.add_parser("summarize").add_argument("outdir")
     a = ap.parse_args()
     if a.cmd == "record":
@@ -187,10 +204,8 @@ def main():
         print(json.loads(Path(a.ceilings).read_text())["message_bytes"])
     elif a.cmd == "ghz-data":
         ghz_data(a.min_bytes)
-    elif a.cmd == "free-port":
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            print(s.getsockname()[1])
+    elif a.cmd == "exec-listening":
+        exec_listening(a.flag, a.portfile, a.command)
     else:
         summarize(a.outdir)
 

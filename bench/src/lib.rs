@@ -5,7 +5,9 @@
 
 pub mod ceilings;
 pub mod compare;
+mod diag;
 pub mod ingress;
+pub mod listener;
 mod observe;
 mod precise;
 pub mod report;
@@ -59,12 +61,12 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
     let shutdown = shutdown_on_signal();
     match opts.command {
         Command::Ingress(opts) => {
-            let listener = bind(&opts.listen).await?;
+            let listener = listener::open(&opts.listen, opts.listen_fd).await?;
             announce(&listener, opts.address_file.as_deref())?;
             ingress::run(opts, listener, shutdown).await
         }
         Command::Subscriber(opts) => {
-            let listener = bind(&opts.listen).await?;
+            let listener = listener::open(&opts.listen, opts.listen_fd).await?;
             announce(&listener, opts.address_file.as_deref())?;
             subscriber::run(opts, listener, shutdown).await
         }
@@ -77,16 +79,10 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve(opts) => {
-            let listener = bind(&opts.listen).await?;
+            let listener = listener::open(&opts.listen, None).await?;
             serve::run(opts, listener, shutdown).await
         }
     }
-}
-
-async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
 }
 
 /// Writes the address a server role actually listens on to `file`, so that a parent can start it

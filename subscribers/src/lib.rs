@@ -122,18 +122,21 @@ pub enum Source {
 
 impl Source {
     /// Connects to the middleware and prepares its topology (stream, consumer, queue,
-    /// subscription). The gRPC path instead binds its server on `settings.grpc.addr`.
+    /// subscription). The gRPC path instead serves on `grpc_listener` when its parent bound one,
+    /// else binds `settings.grpc.addr`.
     pub async fn connect(
         middleware: Middleware,
         settings: &BrokerSettings,
+        grpc_listener: Option<TcpListener>,
     ) -> Result<Self, PathError> {
         let window = settings.path.consumer_window;
         Ok(match middleware {
-            Middleware::Grpc => Self::Grpc(
-                TcpListener::bind(&settings.grpc.addr)
+            Middleware::Grpc => Self::Grpc(match grpc_listener {
+                Some(listener) => listener,
+                None => TcpListener::bind(&settings.grpc.addr)
                     .await
                     .map_err(PathError::during(Middleware::Grpc, "bind"))?,
-            ),
+            }),
             Middleware::Nats => {
                 Self::Nats(nats::NatsSource::connect(&settings.nats, settings.path).await?)
             }

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::{Ceiling, CeilingsOpts, StageKind, sample_envelope};
 use crate::run::brokers::RunBrokers;
-use crate::run::children::{self, RoleProcess};
+use crate::run::children::{self, Inherited, RoleProcess};
 use crate::run::sampler::fetch_stats;
 
 const WARMUP: Duration = Duration::from_secs(1);
@@ -37,14 +37,15 @@ pub async fn measure(
     result
 }
 
-/// Starts `brokerbench <role> <args>` and waits until it is healthy.
+/// Starts `brokerbench <role> <args>` on the runner's sockets and waits until it is healthy.
 async fn start(
     binary: &Path,
     role: &str,
     args: Vec<String>,
     log: &Path,
+    sockets: Vec<Inherited>,
 ) -> anyhow::Result<RoleProcess> {
-    let mut p = RoleProcess::spawn(binary, role, &args, log).await?;
+    let mut p = RoleProcess::spawn(binary, role, &args, log, sockets).await?;
     if let Err(e) = p.wait_healthy(Duration::from_secs(60), log).await {
         p.stop().await;
         return Err(e);
@@ -73,6 +74,7 @@ async fn measure_path(
         "subscriber",
         args,
         &logs.join(format!("{m}-subscriber.log")),
+        run.subscriber_sockets(m),
     )
     .await?;
     let ingress = if stage == StageKind::Ingress {
@@ -87,6 +89,7 @@ async fn measure_path(
             "ingress",
             args,
             &logs.join(format!("{m}-ingress.log")),
+            Vec::new(),
         )
         .await
         {

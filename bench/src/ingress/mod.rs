@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::diag::{Hold, parse_hold_ms};
 pub use handler::IDEMPOTENCY_KEY_HEADER;
 use routing::Routes;
 pub use routing::RoutingMode;
@@ -30,9 +31,13 @@ pub struct IngressOpts {
     #[arg(long, env = "BB_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
     /// Write the address actually listened on to this file once listening (for `--listen` with
-    /// port 0; how `run` starts its children).
+    /// port 0).
     #[arg(long)]
     pub address_file: Option<std::path::PathBuf>,
+    /// Serve on this inherited listening socket (an open file descriptor) instead of binding
+    /// `--listen`: how `run` starts its children, keeping each socket open across a restart.
+    #[arg(long)]
+    pub listen_fd: Option<std::os::fd::RawFd>,
     /// Middlewares to publish through (comma separated).
     #[arg(
         long,
@@ -64,11 +69,15 @@ pub struct IngressOpts {
     /// store once and count as a duplicate (checks the accounting). 0 = off.
     #[arg(long, env = "BB_DUPLICATE_EVERY", default_value_t = 0)]
     pub duplicate_every: u64,
-    /// Diagnostic: answer every request exactly this many milliseconds after it arrived (or
-    /// later, if publishing took longer). Calibrates the HTTP measurement against a known,
-    /// absolute server time. 0 = off. Never use it for real numbers.
-    #[arg(long, env = "BB_HOLD_ANSWER_MS", default_value_t = 0.0)]
+    /// Diagnostic: hold every answer this many milliseconds once it is ready, before it goes
+    /// out. Calibrates the HTTP measurement: its p50 must grow by exactly this much. 0 = off.
+    /// Never use it for real numbers.
+    #[arg(long, env = "BB_HOLD_ANSWER_MS", default_value_t = 0.0, value_parser = parse_hold_ms)]
     pub hold_answer_ms: f64,
+    /// Accept `POST /diag/hold` (changes the answer hold while running). Off by default: the
+    /// endpoint can slow every answer down for anyone who reaches the port.
+    #[arg(long, env = "BB_DIAGNOSTICS")]
+    pub diagnostics: bool,
     #[command(flatten)]
     pub brokers: BrokerSettings,
 }
@@ -105,7 +114,7 @@ struct Ingress {
     body_timeout: Duration,
     publish_timeout: Duration,
     duplicate_every: u64,
-    hold_answer: Option<std::time::Duration>,
+    hold_answer: Hold,
     accepted_total: std::sync::atomic::AtomicU64,
     counters: IngressCounters,
 }
@@ -128,6 +137,7 @@ pub async fn run(
     }
     let registry = Arc::new(Registry::with_settings("ingress", opts.brokers.to_args()));
     let routes = Routes::new(opts.routing, publishers, &registry)?;
+    let hold = Hold::new("ingress", opts.hold_answer_ms, opts.diagnostics);
     let ingress = Arc::new(Ingress {
         routes,
         in_flight: Semaphore::new(opts.max_in_flight),
@@ -136,8 +146,7 @@ pub async fn run(
         body_timeout: Duration::from_millis(opts.body_timeout_ms),
         publish_timeout: Duration::from_millis(opts.publish_timeout_ms),
         duplicate_every: opts.duplicate_every,
-        hold_answer: (opts.hold_answer_ms > 0.0)
-            .then(|| std::time::Duration::from_secs_f64(opts.hold_answer_ms / 1e3)),
+        hold_answer: hold.clone(),
         accepted_total: Default::default(),
         counters: IngressCounters::register(&registry),
     });
@@ -153,6 +162,7 @@ pub async fn run(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             longest,
         ))
+        .merge(hold.routes())
         .merge(crate::observe::routes(registry, readiness));
     tracing::info!(addr = ?listener.local_addr().ok(), routing = ?opts.routing, "ingress ready");
     axum::serve(listener, app)

@@ -6,6 +6,7 @@ use brokerbench_common::settings::{BrokerSettings, Middleware};
 
 use clap::Parser;
 
+use super::children::Inherited;
 use super::sampler::Tick;
 use super::summary::PathGuarantee;
 
@@ -13,19 +14,32 @@ pub struct RunBrokers {
     pub settings: BrokerSettings,
     /// `settings` as command-line options for the child processes.
     pub args: Vec<String>,
+    /// The gRPC subscriber's server socket, bound here and kept for the whole run (its address
+    /// is `settings.grpc.addr`), so a restarted subscriber serves on it again.
+    grpc: Inherited,
 }
 
 impl RunBrokers {
     pub fn new(brokers: &BrokerSettings) -> anyhow::Result<Self> {
         let ns = uuid::Uuid::now_v7().simple().to_string()[20..].to_string();
-        let grpc_port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let grpc = Inherited::bind("--grpc-listen-fd")?;
         let mut settings = brokers.clone();
-        settings.grpc.addr = format!("127.0.0.1:{grpc_port}");
+        settings.grpc.addr = grpc.addr()?.to_string();
         settings.isolate(&format!("run-{ns}"));
         let args = settings.to_args();
-        Ok(Self { settings, args })
+        Ok(Self {
+            settings,
+            args,
+            grpc,
+        })
+    }
+
+    /// The sockets the subscriber of `m` serves on besides its HTTP one.
+    pub fn subscriber_sockets(&self, m: Middleware) -> Vec<Inherited> {
+        match m {
+            Middleware::Grpc => vec![self.grpc.clone()],
+            _ => Vec::new(),
+        }
     }
 
     /// Deletes the run's stream, queue, topic and subscription (after its processes stopped).

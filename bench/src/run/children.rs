@@ -1,8 +1,10 @@
 //! The ingress and subscribers of a run, as child processes of the runner: real processes, so
 //! their CPU and memory can be measured apart and one can be stalled with SIGSTOP.
 
+use std::os::fd::{AsRawFd as _, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -11,9 +13,11 @@ use tokio::time::Instant;
 
 pub struct RoleProcess {
     pub role: String,
-    /// `http://127.0.0.1:<port>`, known once the process announced its address.
+    /// `http://127.0.0.1:<port>` of the socket the runner bound for it.
     pub url: String,
-    address_file: PathBuf,
+    /// The sockets it serves on, bound by the runner and kept open for as long as this handle
+    /// lives: a restart hands the same ones down again, so it can never lose its address.
+    sockets: Vec<Inherited>,
     child: Child,
     /// How it was started, so that a fault can start it again.
     binary: PathBuf,
@@ -21,58 +25,67 @@ pub struct RoleProcess {
     log: PathBuf,
 }
 
+/// A listening socket the runner bound and hands down to a child as `<flag>=<descriptor>`.
+#[derive(Clone)]
+pub struct Inherited {
+    pub flag: &'static str,
+    pub socket: Arc<std::net::TcpListener>,
+}
+
+impl Inherited {
+    /// Binds a loopback socket on a port the kernel chooses, to be handed down as `flag`.
+    pub fn bind(flag: &'static str) -> anyhow::Result<Self> {
+        let socket = std::net::TcpListener::bind("127.0.0.1:0")
+            .context("cannot bind a loopback socket for a child process")?;
+        Ok(Self {
+            flag,
+            socket: Arc::new(socket),
+        })
+    }
+
+    pub fn addr(&self) -> anyhow::Result<std::net::SocketAddr> {
+        Ok(self.socket.local_addr()?)
+    }
+}
+
 impl RoleProcess {
-    /// Starts `brokerbench <args>` on a loopback port of its own choosing (port 0; it writes the
-    /// address it got next to `log`), output to `log`.
+    /// Starts `brokerbench <args>` serving HTTP on a loopback socket the runner binds and keeps
+    /// (`--listen-fd`), plus any `extra` sockets (e.g. a gRPC subscriber's); output to `log`.
     pub async fn spawn(
         binary: &Path,
         role: &str,
         args: &[String],
         log: &Path,
+        extra: Vec<Inherited>,
     ) -> anyhow::Result<Self> {
-        Self::spawn_on(binary, role, args, log, "127.0.0.1:0").await
-    }
-
-    /// Starts it again on the address it had (so its URL stays valid), after it was killed;
-    /// output goes to `<log>.restarted`.
-    pub async fn respawn(&self) -> anyhow::Result<Self> {
-        let listen = self.url.trim_start_matches("http://").to_string();
-        let log = self.log.with_extension("restarted.log");
-        let mut p = Self::spawn_on(&self.binary, &self.role, &self.args, &log, &listen).await?;
-        p.url = self.url.clone();
-        Ok(p)
-    }
-
-    async fn spawn_on(
-        binary: &Path,
-        role: &str,
-        args: &[String],
-        log: &Path,
-        listen: &str,
-    ) -> anyhow::Result<Self> {
-        let address_file = log.with_extension("address");
-        let _ = std::fs::remove_file(&address_file);
-        let out = std::fs::File::create(log)
-            .with_context(|| format!("cannot write {}", log.display()))?;
-        let err = out.try_clone()?;
-        let child = Command::new(binary)
-            .args(args)
-            .arg(format!("--listen={listen}"))
-            .arg(format!("--address-file={}", address_file.display()))
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let http = Inherited::bind("--listen-fd")?;
+        let url = format!("http://{}", http.addr()?);
+        let sockets: Vec<Inherited> = std::iter::once(http).chain(extra).collect();
+        let child = start(binary, args, log, &sockets)?;
         Ok(Self {
             role: role.into(),
-            url: String::new(),
-            address_file,
+            url,
+            sockets,
             child,
             binary: binary.to_path_buf(),
             args: args.to_vec(),
             log: log.to_path_buf(),
+        })
+    }
+
+    /// Starts it again on the same sockets (so its URL stays valid), after it was killed;
+    /// output goes to `<log>.restarted.log`.
+    pub async fn respawn(&self) -> anyhow::Result<Self> {
+        let log = self.log.with_extension("restarted.log");
+        let child = start(&self.binary, &self.args, &log, &self.sockets)?;
+        Ok(Self {
+            role: self.role.clone(),
+            url: self.url.clone(),
+            sockets: self.sockets.clone(),
+            child,
+            binary: self.binary.clone(),
+            args: self.args.clone(),
+            log,
         })
     }
 
@@ -98,13 +111,7 @@ impl RoleProcess {
                     log.display()
                 );
             }
-            if self.url.is_empty()
-                && let Ok(addr) = std::fs::read_to_string(&self.address_file)
-            {
-                self.url = format!("http://{}", addr.trim());
-            }
-            if !self.url.is_empty()
-                && let Ok(r) = client.get(format!("{}/healthz", self.url)).send().await
+            if let Ok(r) = client.get(format!("{}/healthz", self.url)).send().await
                 && r.status().is_success()
             {
                 return Ok(());
@@ -134,6 +141,47 @@ impl RoleProcess {
     }
 }
 
+/// Spawns `binary args`, handing `sockets` down as open descriptors named by their flags.
+fn start(
+    binary: &Path,
+    args: &[String],
+    log: &Path,
+    sockets: &[Inherited],
+) -> anyhow::Result<Child> {
+    let out =
+        std::fs::File::create(log).with_context(|| format!("cannot write {}", log.display()))?;
+    let err = out.try_clone()?;
+    let fds: Vec<RawFd> = sockets.iter().map(|s| s.socket.as_raw_fd()).collect();
+    let mut command = Command::new(binary);
+    command
+        .args(args)
+        .args(
+            sockets
+                .iter()
+                .map(|s| format!("{}={}", s.flag, s.socket.as_raw_fd())),
+        )
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .kill_on_drop(true);
+    // SAFETY: runs in the forked child before exec and calls only fcntl, which is
+    // async-signal-safe; it clears close-on-exec on the sockets the child is to inherit (the
+    // descriptor flags are the child's own after the fork, so the runner's are untouched).
+    unsafe {
+        command.pre_exec(move || {
+            for &fd in &fds {
+                if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    command
+        .spawn()
+        .with_context(|| format!("cannot start {}", binary.display()))
+}
+
 /// Sends a signal by name with the system's `kill`, e.g. STOP / CONT for the stall diagnostic.
 pub fn signal(pid: u32, name: &str) {
     let _ = std::process::Command::new("kill")
@@ -142,8 +190,8 @@ pub fn signal(pid: u32, name: &str) {
         .status();
 }
 
-/// Waits (up to 10 s) until process `pid` is gone or a zombie: its sockets are closed then, so
-/// its address can be taken again.
+/// Waits (up to 10 s) until process `pid` is gone or a zombie, so that it accepts from its
+/// sockets no more before another takes them over.
 pub async fn wait_dead(pid: u32) {
     for _ in 0..200 {
         let state = procfs::process::Process::new(pid as i32).and_then(|p| p.stat());

@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 
 use super::rows::SeriesRow;
 use super::sampler::{Tick, broker_role, subscriber_role};
-use super::summary::{Accounting, HoldCalibration, LatencySummary, PathResult, ProcessCost, Rates};
+use super::summary::{Accounting, LatencySummary, PathResult, ProcessCost, Rates};
 
 /// Indices of the ticks bounding the phases of one run.
 #[derive(Debug, Clone, Copy)]
@@ -71,7 +71,7 @@ pub fn delta(later: &Histogram<u64>, earlier: &Histogram<u64>) -> Histogram<u64>
 
 /// One latency metric of path `m` at a tick, for one phase or all (`None`); `None` when the
 /// component holding it could not be read.
-fn metric_at(
+pub(super) fn metric_at(
     tick: &Tick,
     m: Middleware,
     metric: LatencyMetric,
@@ -159,6 +159,7 @@ pub fn path_result(m: Middleware, ticks: &[Tick], b: Bounds, ctx: PathContext) -
         host_source: last.ram.as_ref().map(|(s, _)| source_name(*s)),
         guarantee: None,
         hold_calibration: None,
+        answer_hold_calibration: None,
         attribution: None,
         loss: None,
         resilience: Vec::new(),
@@ -170,57 +171,6 @@ fn host_busy(a: &Tick, b: &Tick) -> Option<f64> {
     let (x, y) = (a.host_cpu?, b.host_cpu?);
     let total = y.total_s - x.total_s;
     (total > 0.0).then(|| ((y.busy_s - x.busy_s) / total).clamp(0.0, 1.0))
-}
-
-/// e2e p50 over the seconds the hold was off against the seconds it was on. The hold toggles at
-/// every `period`-th tick of the measure phase, starting off; each period's first second is
-/// left out, so every counted case was stored wholly under one setting.
-pub fn hold_calibration(
-    ticks: &[Tick],
-    m: Middleware,
-    b: Bounds,
-    period: u64,
-    hold_ms: f64,
-) -> Option<HoldCalibration> {
-    let e2e = |i: usize| {
-        ticks
-            .get(i)
-            .map(|t| metric_at(t, m, LatencyMetric::E2e, None).unwrap_or_else(new_histogram))
-    };
-    let (mut off, mut on) = (new_histogram(), new_histogram());
-    let period = usize::try_from(period.max(2)).ok()?;
-    let mut start = b.measure_start;
-    for segment in 0.. {
-        let end = start + period;
-        if end > b.measure_end {
-            break;
-        }
-        let counted = delta(&e2e(end)?, &e2e(start + 1)?);
-        let side = if segment % 2 == 0 { &mut off } else { &mut on };
-        side.add(&counted).ok()?;
-        start = end;
-    }
-    Some(HoldCalibration {
-        hold_ms,
-        toggle_period_s: period as u64,
-        e2e_p50_off_us: off.value_at_quantile(0.5),
-        e2e_p50_on_us: on.value_at_quantile(0.5),
-        samples_off: off.len(),
-        samples_on: on.len(),
-        standard_error_us: median_standard_error(&off).hypot(median_standard_error(&on)),
-    })
-}
-
-/// Standard error of a sample median: `sqrt(p(1−p)/n) / f(median)` with p = ½ and the density
-/// estimated as 0.2 / (p60 − p40).
-fn median_standard_error(h: &Histogram<u64>) -> f64 {
-    if h.is_empty() {
-        return f64::INFINITY;
-    }
-    let spread = h
-        .value_at_quantile(0.6)
-        .saturating_sub(h.value_at_quantile(0.4)) as f64;
-    0.5 / (h.len() as f64).sqrt() * spread / 0.2
 }
 
 fn accounting(

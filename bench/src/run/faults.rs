@@ -2,7 +2,7 @@
 //! store, a subscriber or the ingress of the path under test, START seconds into the measure
 //! phase, and undoes it DURATION seconds later (restart, resume). Brokers and the store are
 //! signalled through `scripts/stack` (so only services it started are touched); the run's own
-//! processes are killed and started again by the runner on the same address.
+//! processes are killed and started again by the runner on the same sockets, which it holds.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -246,7 +246,7 @@ pub async fn inject(
 }
 
 /// SIGKILLs every run process of `role` (its latest incarnation), waits `hold`, starts each
-/// again on its address and waits until it answers `/healthz`.
+/// again on its sockets and waits until it answers `/healthz`.
 async fn kill_and_restart(
     role: &str,
     hold: Duration,

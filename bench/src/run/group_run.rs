@@ -11,11 +11,11 @@ use mongodb::bson::{Document, doc};
 
 use super::attribution::{Evidence, attribute};
 use super::children::RoleProcess;
-use super::compute::{PathContext, SeriesContext, hold_calibration, path_result};
+use super::compute::{PathContext, SeriesContext, path_result};
 use super::measure::{Measured, measure};
 use super::resilience::{Timeline, assess};
 use super::summary::PathResult;
-use super::{RunOpts, RunRouting, brokers, loss, output};
+use super::{RunOpts, RunRouting, brokers, calibration, loss, output};
 use crate::subscriber::SinkKind;
 
 /// What every group of one invocation shares: the binary to run roles with and the folder.
@@ -92,6 +92,7 @@ async fn measure_group(
             started,
             load,
             faults,
+            hold_toggles,
             restarted,
         }) => {
             for p in restarted {
@@ -141,8 +142,20 @@ async fn measure_group(
                     }
                 }
                 if let Some(period) = opts.hold_toggle_s {
-                    result.hold_calibration =
-                        hold_calibration(&ticks, m, bounds, period, opts.hold_batch_ms);
+                    result.hold_calibration = (opts.hold_batch_ms > 0.0)
+                        .then(|| {
+                            calibration::e2e_hold(&ticks, m, bounds, period, opts.hold_batch_ms)
+                        })
+                        .flatten();
+                    result.answer_hold_calibration = match (&load, opts.hold_answer_ms > 0.0) {
+                        (Some((load, _)), true) => calibration::answer_hold(
+                            &load.answer_log(),
+                            &hold_toggles,
+                            period,
+                            opts.hold_answer_ms,
+                        ),
+                        _ => None,
+                    };
                 }
                 if let Some(stats) = &locust {
                     super::locust::apply(stats, &mut result, opts.cases_per_request as u64);
@@ -214,17 +227,10 @@ async fn start_processes(
             ),
             format!("--delivery-limit={}", opts.delivery_limit),
         ];
-        let initial_hold = if opts.hold_toggle_s.is_some() {
-            0.0
-        } else {
-            opts.hold_batch_ms
-        };
-        args.push(format!("--hold-batch-ms={initial_hold}"));
-        if opts.hold_toggle_s.is_some() || opts.hold_batch_ms > 0.0 {
-            args.push("--diagnostics".into());
-        }
+        args.extend(hold_args("--hold-batch-ms", opts.hold_batch_ms, opts));
         args.extend(run.args.iter().cloned());
-        let spawned = RoleProcess::spawn(&ctx.binary, "subscriber", &args, &log).await;
+        let sockets = run.subscriber_sockets(m);
+        let spawned = RoleProcess::spawn(&ctx.binary, "subscriber", &args, &log, sockets).await;
         let mut p = match spawned {
             Ok(p) => p,
             Err(e) => {
@@ -247,10 +253,10 @@ async fn start_processes(
         format!("--middlewares={}", names.join(",")),
         format!("--routing={routing}"),
         format!("--duplicate-every={}", opts.duplicate_every),
-        format!("--hold-answer-ms={}", opts.hold_answer_ms),
     ];
+    args.extend(hold_args("--hold-answer-ms", opts.hold_answer_ms, opts));
     args.extend(run.args.iter().cloned());
-    let ingress = match RoleProcess::spawn(&ctx.binary, "ingress", &args, &log).await {
+    let ingress = match RoleProcess::spawn(&ctx.binary, "ingress", &args, &log, Vec::new()).await {
         Ok(mut p) => match p.wait_healthy(Duration::from_secs(60), &log).await {
             Ok(()) => p,
             Err(e) => {
@@ -268,6 +274,16 @@ async fn start_processes(
         subscribers,
         ingress,
     })
+}
+
+/// A role's diagnostic hold options: `flag` at `ms` from the start, or at 0 with `--diagnostics`
+/// when `--hold-toggle-s` switches it during the run; nothing when there is no hold.
+fn hold_args(flag: &str, ms: f64, opts: &RunOpts) -> Vec<String> {
+    match (ms > 0.0, opts.hold_toggle_s.is_some()) {
+        (false, _) => Vec::new(),
+        (true, false) => vec![format!("{flag}={ms}")],
+        (true, true) => vec![format!("{flag}=0"), "--diagnostics".into()],
+    }
 }
 
 async fn stop_all(subscribers: Vec<(Middleware, RoleProcess)>) {

@@ -37,12 +37,15 @@ fn schedule_is_exact_and_never_drifts() {
 /// lateness of every request is recorded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_go_to_the_error_histogram_and_every_request_is_accounted_for() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    // Bound but never listening, and held for the whole test: every connect is refused, and no
+    // other process can take the port meanwhile (a released port could be).
+    let refusing = tokio::net::TcpSocket::new_v4().expect("socket");
+    refusing
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let addr = refusing.local_addr().expect("addr");
     let stats = Arc::new(LoadStats::default());
-    let config = config(format!("http://127.0.0.1:{port}"), 200.0, 1, 4);
+    let config = config(format!("http://{addr}"), 200.0, 1, 4);
     let load = LoadWindow {
         start: Instant::now(),
         wall_start_ns: brokerbench_common::envelope::now_ns(),

@@ -10,6 +10,7 @@ use brokerbench_common::metrics::PhaseBounds;
 use brokerbench_common::settings::Middleware;
 use tokio::time::Instant;
 
+use super::calibration::HoldToggle;
 use super::children::{RoleProcess, signal};
 use super::compute::Bounds;
 use super::faults::FaultRecord;
@@ -41,6 +42,8 @@ pub(super) struct Measured {
     /// The built-in generator's record (none with Locust) and its requests' key prefix.
     pub load: Option<(Arc<LoadStats>, String)>,
     pub faults: Vec<FaultRecord>,
+    /// When `--hold-toggle-s` switched the holds, in order.
+    pub hold_toggles: Vec<HoldToggle>,
     /// Processes a fault killed and started again: the runner stops them at the end.
     pub restarted: Vec<RoleProcess>,
 }
@@ -100,7 +103,7 @@ async fn announce_window(
 }
 
 /// Samples every process once a second while the load runs (warm-up and measure), toggling
-/// the diagnostic hold when asked to.
+/// the diagnostic holds when asked to; returns the ticks and when each toggle took effect.
 async fn sample_load(
     opts: &RunOpts,
     sampler: &Sampler,
@@ -108,8 +111,9 @@ async fn sample_load(
     start: Instant,
     load: &LoadStats,
     progress: &Progress,
-) -> anyhow::Result<Vec<Tick>> {
+) -> anyhow::Result<(Vec<Tick>, Vec<HoldToggle>)> {
     let mut ticks: Vec<Tick> = Vec::new();
+    let mut toggles = Vec::new();
     let total = opts.warmup + opts.duration;
     for k in 0..=total {
         tokio::time::sleep_until(start + TICK * u32::try_from(k).unwrap_or(u32::MAX)).await;
@@ -124,23 +128,46 @@ async fn sample_load(
             && k < total
             && (k - opts.warmup).is_multiple_of(period)
         {
-            let ms = if ((k - opts.warmup) / period) % 2 == 1 {
-                opts.hold_batch_ms
-            } else {
-                0.0
-            };
-            for (_, p) in subscribers {
-                sampler
-                    .client
-                    .post(format!("{}/diag/hold?ms={ms}", p.url))
-                    .send()
-                    .await
-                    .and_then(reqwest::Response::error_for_status)
-                    .context("cannot toggle the hold")?;
-            }
+            let on = ((k - opts.warmup) / period) % 2 == 1;
+            toggles.push(toggle_holds(opts, sampler, subscribers, on).await?);
         }
     }
-    Ok(ticks)
+    Ok((ticks, toggles))
+}
+
+/// Switches the subscribers' batch hold and the ingress's answer hold (those the run has) on or
+/// off; the toggle's time is taken once every role answered, so the new setting holds from it.
+async fn toggle_holds(
+    opts: &RunOpts,
+    sampler: &Sampler,
+    subscribers: &[(Middleware, RoleProcess)],
+    on: bool,
+) -> anyhow::Result<HoldToggle> {
+    let ms = |hold: f64| if on { hold } else { 0.0 };
+    let mut targets = Vec::new();
+    if opts.hold_batch_ms > 0.0 {
+        targets.extend(
+            subscribers
+                .iter()
+                .map(|(_, p)| (p.url.as_str(), ms(opts.hold_batch_ms))),
+        );
+    }
+    if opts.hold_answer_ms > 0.0 {
+        targets.push((sampler.ingress_url.as_str(), ms(opts.hold_answer_ms)));
+    }
+    for (url, ms) in targets {
+        sampler
+            .client
+            .post(format!("{url}/diag/hold?ms={ms}"))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .context("cannot toggle the hold")?;
+    }
+    Ok(HoldToggle {
+        at_ns: now_ns(),
+        on,
+    })
 }
 
 /// Warm-up, measure and drain.
@@ -253,8 +280,8 @@ pub(super) async fn measure(
             ),
         }
     }
-    let mut ticks = match sampled {
-        Ok(ticks) => ticks,
+    let (mut ticks, hold_toggles) = match sampled {
+        Ok(sampled) => sampled,
         Err(e) => {
             for p in restarted {
                 p.stop().await;
@@ -308,6 +335,7 @@ pub(super) async fn measure(
         locust,
         started,
         faults,
+        hold_toggles,
         restarted,
     })
 }

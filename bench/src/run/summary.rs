@@ -69,10 +69,15 @@ pub struct PathResult {
     /// What this path guaranteed in this run (durability profile, as its processes ran it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guarantee: Option<PathGuarantee>,
-    /// Only with `--hold-toggle-s`: end-to-end p50 while the diagnostic hold was off and while
-    /// it was on, toggled back and forth during the measure phase.
+    /// Only with `--hold-toggle-s` and `--hold-batch-ms`: end-to-end p50 while the subscriber's
+    /// diagnostic hold was off and while it was on, toggled back and forth during the measure
+    /// phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold_calibration: Option<HoldCalibration>,
+    /// Only with `--hold-toggle-s` and `--hold-answer-ms` (built-in generator): uncorrected HTTP
+    /// p50 while the ingress's answer hold was off and while it was on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_hold_calibration: Option<HoldCalibration>,
     /// Which stage limited this run, if it fell behind, and why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attribution: Option<Attribution>,
@@ -96,16 +101,18 @@ pub struct PathGuarantee {
     pub text: String,
 }
 
-/// The same path, same processes, same run: e2e p50 without and with the diagnostic hold. The
-/// hold alternates off and on every `toggle_period_s` seconds, so slow drift falls on both sides
-/// alike; the first second after each toggle (cases in flight across it) counts on neither.
+/// The same path, same processes, same run: a p50 without and with a diagnostic hold. The hold
+/// alternates off and on every `toggle_period_s` seconds, so slow drift falls on both sides
+/// alike; what was in flight across a toggle counts on neither.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HoldCalibration {
     pub hold_ms: f64,
     pub toggle_period_s: u64,
-    pub e2e_p50_off_us: u64,
-    pub e2e_p50_on_us: u64,
+    #[serde(alias = "e2e_p50_off_us")]
+    pub p50_off_us: u64,
+    #[serde(alias = "e2e_p50_on_us")]
+    pub p50_on_us: u64,
     pub samples_off: u64,
     pub samples_on: u64,
     /// Standard error of the difference of the two p50s, from each side's sample count and its
@@ -341,6 +348,7 @@ mod tests {
                 text: "JetStream".into(),
             }),
             hold_calibration: None,
+            answer_hold_calibration: None,
             attribution: None,
             loss: None,
             resilience: Vec::new(),

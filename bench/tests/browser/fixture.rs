@@ -196,6 +196,7 @@ fn path_result(
             text: format!("{m} as tested"),
         }),
         hold_calibration: None,
+        answer_hold_calibration: None,
         attribution: Some(Attribution {
             limited_by: (m == Middleware::Nats).then_some(Stage::Store),
             evidence: format!("{m} as the fixture says"),

@@ -39,11 +39,6 @@ pub fn case(i: usize) -> Value {
     })
 }
 
-async fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
 /// A MongoDB database of one test's own, dropped when the test ends: tests that call `run` pass
 /// `arg()` so they never share collections with each other or with a user's runs.
 pub struct OwnDb {
@@ -116,7 +111,11 @@ impl Pipeline {
         let ns = ns.to_string();
         let db = format!("bbtest_{ns}");
         let mut settings = isolated_settings(&ns, broker_extra);
-        settings.grpc.addr = format!("127.0.0.1:{}", free_port().await);
+        // The gRPC subscriber's socket is bound here and handed over open (as `run` does), so
+        // its address is known to the ingress without a port released and bound again.
+        let grpc = std::net::TcpListener::bind("127.0.0.1:0").expect("bind gRPC");
+        settings.grpc.addr = grpc.local_addr().expect("gRPC addr").to_string();
+        let mut grpc = Some(grpc);
         let broker_args = settings.to_args();
         let shutdown = CancellationToken::new();
         let mut subscribers = Vec::new();
@@ -129,6 +128,12 @@ impl Pipeline {
             args.push(format!("--mongodb-db={db}"));
             args.extend(broker_args.iter().cloned());
             args.extend(subscriber_extra.iter().map(|a| a.to_string()));
+            if m == Middleware::Grpc
+                && let Some(socket) = grpc.take()
+            {
+                let fd = std::os::fd::IntoRawFd::into_raw_fd(socket);
+                args.push(format!("--grpc-listen-fd={fd}"));
+            }
             subscribers.push((m, spawn(args, shutdown.clone()).await));
         }
         let mut args = vec![
