@@ -12,6 +12,13 @@ use super::loadgen::AnswerLog;
 use super::sampler::Tick;
 use super::summary::HoldCalibration;
 
+/// With `--hold-toggle-s`, the ingress's answer hold alternates between this and this plus
+/// `--hold-answer-ms`, never from zero: after a wait of 10 ms, idle CPUs at both ends wake up
+/// more slowly than after 1 ms, which read as 0.05–0.2 ms more on the side with the hold (2-core
+/// VM); with both sides waiting at least this long, that cost falls on both (difference 10.03
+/// and 10.05 ms in two runs of a 10 ms hold).
+pub const ANSWER_HOLD_BASE_MS: f64 = 2.0;
+
 /// Answers that came within this long of a toggle count on neither side: the new setting took
 /// effect somewhere between the toggle's request and its answer, which a busy machine can
 /// stretch to tens of milliseconds.
@@ -40,7 +47,7 @@ pub fn e2e_hold(
             .get(i)
             .map(|t| metric_at(t, m, LatencyMetric::E2e, None).unwrap_or_else(new_histogram))
     };
-    let (mut off, mut on) = (new_histogram(), new_histogram());
+    let mut segments = Vec::new();
     let period = usize::try_from(period.max(2)).ok()?;
     let mut start = b.measure_start;
     for segment in 0.. {
@@ -48,12 +55,13 @@ pub fn e2e_hold(
         if end > b.measure_end {
             break;
         }
-        let counted = delta(&e2e(end)?, &e2e(start + 1)?);
-        let side = if segment % 2 == 0 { &mut off } else { &mut on };
-        side.add(&counted).ok()?;
+        segments.push(Segment {
+            on: segment % 2 == 1,
+            latency: delta(&e2e(end)?, &e2e(start + 1)?),
+        });
         start = end;
     }
-    Some(calibration(hold_ms, period as u64, &off, &on))
+    calibration(hold_ms, period as u64, &segments)
 }
 
 /// Uncorrected HTTP p50 (sent → answered, as the client saw it) of the 2xx answers while the
@@ -66,7 +74,13 @@ pub fn answer_hold(
     period: u64,
     hold_ms: f64,
 ) -> Option<HoldCalibration> {
-    let (mut off, mut on) = (new_histogram(), new_histogram());
+    let mut segments: Vec<Segment> = toggles
+        .iter()
+        .map(|t| Segment {
+            on: t.on,
+            latency: new_histogram(),
+        })
+        .collect();
     for a in answers.iter().filter(|a| (200..300).contains(&a.status)) {
         let sent_ns = a.at_ns - i64::try_from(a.took_us).ok()?.saturating_mul(1_000);
         let Some(i) = toggles.iter().rposition(|t| t.at_ns <= sent_ns) else {
@@ -78,39 +92,68 @@ pub fn answer_hold(
         {
             continue;
         }
-        let side = if toggles[i].on { &mut on } else { &mut off };
-        side.saturating_record(a.took_us);
+        segments[i].latency.saturating_record(a.took_us);
     }
-    Some(calibration(hold_ms, period, &off, &on))
+    calibration(hold_ms, period, &segments)
 }
 
-fn calibration(
-    hold_ms: f64,
-    period: u64,
-    off: &Histogram<u64>,
-    on: &Histogram<u64>,
-) -> HoldCalibration {
-    HoldCalibration {
+/// What one toggle period recorded, under one setting.
+struct Segment {
+    on: bool,
+    latency: Histogram<u64>,
+}
+
+/// Both sides pooled, and each period with the hold on against the period before it.
+fn calibration(hold_ms: f64, period: u64, segments: &[Segment]) -> Option<HoldCalibration> {
+    let (mut off, mut on) = (new_histogram(), new_histogram());
+    for s in segments {
+        let side = if s.on { &mut on } else { &mut off };
+        side.add(&s.latency).ok()?;
+    }
+    let differences: Vec<f64> = segments
+        .windows(2)
+        .filter(|w| !w[0].on && w[1].on && !w[0].latency.is_empty() && !w[1].latency.is_empty())
+        .map(|w| {
+            w[1].latency.value_at_quantile(0.5) as f64 - w[0].latency.value_at_quantile(0.5) as f64
+        })
+        .collect();
+    Some(HoldCalibration {
         hold_ms,
         toggle_period_s: period,
         p50_off_us: off.value_at_quantile(0.5),
         p50_on_us: on.value_at_quantile(0.5),
         samples_off: off.len(),
         samples_on: on.len(),
-        standard_error_us: median_standard_error(off).hypot(median_standard_error(on)),
+        standard_error_us: median_standard_error(&off)
+            .zip(median_standard_error(&on))
+            .map(|(a, b)| a.hypot(b)),
+        segment_standard_error_us: standard_error_of_mean(&differences),
+        segment_differences_us: differences,
+    })
+}
+
+/// Standard error of the mean of `x`: the sample standard deviation over √n; none for fewer
+/// than two values.
+fn standard_error_of_mean(x: &[f64]) -> Option<f64> {
+    if x.len() < 2 {
+        return None;
     }
+    let n = x.len() as f64;
+    let mean = x.iter().sum::<f64>() / n;
+    let variance = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    Some((variance / n).sqrt())
 }
 
 /// Standard error of a sample median: `sqrt(p(1−p)/n) / f(median)` with p = ½ and the density
-/// estimated as 0.2 / (p60 − p40).
-fn median_standard_error(h: &Histogram<u64>) -> f64 {
+/// estimated as 0.2 / (p60 − p40); none for an empty sample.
+fn median_standard_error(h: &Histogram<u64>) -> Option<f64> {
     if h.is_empty() {
-        return f64::INFINITY;
+        return None;
     }
     let spread = h
         .value_at_quantile(0.6)
         .saturating_sub(h.value_at_quantile(0.4)) as f64;
-    0.5 / (h.len() as f64).sqrt() * spread / 0.2
+    Some(0.5 / (h.len() as f64).sqrt() * spread / 0.2)
 }
 
 #[cfg(test)]
@@ -160,6 +203,6 @@ mod tests {
         ];
         let c = answer_hold(&answers, &toggles(), 3, 10.0).expect("calibration");
         assert_eq!((c.samples_off, c.samples_on), (0, 1), "{c:?}");
-        assert!(c.standard_error_us.is_infinite(), "an empty side");
+        assert_eq!(c.standard_error_us, None, "an empty side");
     }
 }

@@ -227,7 +227,7 @@ async fn start_processes(
             ),
             format!("--delivery-limit={}", opts.delivery_limit),
         ];
-        args.extend(hold_args("--hold-batch-ms", opts.hold_batch_ms, opts));
+        args.extend(hold_args("--hold-batch-ms", opts.hold_batch_ms, 0.0, opts));
         args.extend(run.args.iter().cloned());
         let sockets = run.subscriber_sockets(m);
         let spawned = RoleProcess::spawn(&ctx.binary, "subscriber", &args, &log, sockets).await;
@@ -254,7 +254,12 @@ async fn start_processes(
         format!("--routing={routing}"),
         format!("--duplicate-every={}", opts.duplicate_every),
     ];
-    args.extend(hold_args("--hold-answer-ms", opts.hold_answer_ms, opts));
+    args.extend(hold_args(
+        "--hold-answer-ms",
+        opts.hold_answer_ms,
+        calibration::ANSWER_HOLD_BASE_MS,
+        opts,
+    ));
     args.extend(run.args.iter().cloned());
     let ingress = match RoleProcess::spawn(&ctx.binary, "ingress", &args, &log, Vec::new()).await {
         Ok(mut p) => match p.wait_healthy(Duration::from_secs(60), &log).await {
@@ -276,13 +281,14 @@ async fn start_processes(
     })
 }
 
-/// A role's diagnostic hold options: `flag` at `ms` from the start, or at 0 with `--diagnostics`
-/// when `--hold-toggle-s` switches it during the run; nothing when there is no hold.
-fn hold_args(flag: &str, ms: f64, opts: &RunOpts) -> Vec<String> {
+/// A role's diagnostic hold options: `flag` at `ms` from the start, or at `base` with
+/// `--diagnostics` when `--hold-toggle-s` switches it during the run; nothing when there is no
+/// hold.
+fn hold_args(flag: &str, ms: f64, base: f64, opts: &RunOpts) -> Vec<String> {
     match (ms > 0.0, opts.hold_toggle_s.is_some()) {
         (false, _) => Vec::new(),
         (true, false) => vec![format!("{flag}={ms}")],
-        (true, true) => vec![format!("{flag}=0"), "--diagnostics".into()],
+        (true, true) => vec![format!("{flag}={base}"), "--diagnostics".into()],
     }
 }
 

@@ -136,24 +136,26 @@ async fn sample_load(
 }
 
 /// Switches the subscribers' batch hold and the ingress's answer hold (those the run has) on or
-/// off; the toggle's time is taken once every role answered, so the new setting holds from it.
+/// off (the answer hold between its base and base + hold); the toggle's time is taken once every
+/// role answered, so the new setting holds from it.
 async fn toggle_holds(
     opts: &RunOpts,
     sampler: &Sampler,
     subscribers: &[(Middleware, RoleProcess)],
     on: bool,
 ) -> anyhow::Result<HoldToggle> {
-    let ms = |hold: f64| if on { hold } else { 0.0 };
+    let ms = |base: f64, hold: f64| if on { base + hold } else { base };
     let mut targets = Vec::new();
     if opts.hold_batch_ms > 0.0 {
         targets.extend(
             subscribers
                 .iter()
-                .map(|(_, p)| (p.url.as_str(), ms(opts.hold_batch_ms))),
+                .map(|(_, p)| (p.url.as_str(), ms(0.0, opts.hold_batch_ms))),
         );
     }
     if opts.hold_answer_ms > 0.0 {
-        targets.push((sampler.ingress_url.as_str(), ms(opts.hold_answer_ms)));
+        let base = super::calibration::ANSWER_HOLD_BASE_MS;
+        targets.push((sampler.ingress_url.as_str(), ms(base, opts.hold_answer_ms)));
     }
     for (url, ms) in targets {
         sampler

@@ -116,8 +116,16 @@ pub struct HoldCalibration {
     pub samples_off: u64,
     pub samples_on: u64,
     /// Standard error of the difference of the two p50s, from each side's sample count and its
-    /// density around the median (`(p60 − p40) / 0.2`): how precisely this run can tell.
-    pub standard_error_us: f64,
+    /// density around the median (`(p60 − p40) / 0.2`): how precisely this run can tell if the
+    /// samples were independent (none when a side is empty).
+    pub standard_error_us: Option<f64>,
+    /// Each period with the hold on, its p50 minus the p50 of the period before it (off).
+    #[serde(default)]
+    pub segment_differences_us: Vec<f64>,
+    /// Standard error of the mean of `segment_differences_us`: the precision the run really
+    /// had, drift within the run included (none with fewer than two pairs).
+    #[serde(default)]
+    pub segment_standard_error_us: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
