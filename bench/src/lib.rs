@@ -3,6 +3,7 @@
 //! `main` only parses [`Opts`] and calls [`run`], so tests build options with
 //! `Opts::parse_from` and run the very same code in-process.
 
+pub mod analysis;
 pub mod ceilings;
 pub mod compare;
 mod diag;
@@ -10,11 +11,12 @@ pub mod ingress;
 pub mod listener;
 mod observe;
 mod precise;
+pub mod processes;
 pub mod report;
+pub mod results;
 pub mod run;
 pub mod serve;
 pub mod subscriber;
-pub mod sweep;
 
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
@@ -40,7 +42,7 @@ pub enum Command {
     /// Measure each path in turn: warm-up, fixed-rate measure, drain; results under results/.
     Run(Box<run::RunOpts>),
     /// Step the offered rate up per path until it saturates; writes the latency-vs-rate curve.
-    Sweep(Box<sweep::SweepOpts>),
+    Sweep(Box<run::sweep::SweepOpts>),
     /// Measure each stage alone (store, middleware, ingress): the most each sustains here.
     Ceilings(Box<ceilings::CeilingsOpts>),
     /// Compare run folders: a table per path and metric with deltas, and a comparison page.
@@ -71,7 +73,7 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
             subscriber::run(opts, listener, shutdown).await
         }
         Command::Run(opts) => run::run(*opts).await.map(drop),
-        Command::Sweep(opts) => sweep::run(*opts).await,
+        Command::Sweep(opts) => run::sweep::run(*opts).await,
         Command::Ceilings(opts) => ceilings::run(*opts).await,
         Command::Compare(opts) => compare::run(&opts),
         Command::Report(opts) => {

@@ -20,25 +20,12 @@ use std::time::Duration;
 
 use brokerbench_common::envelope::{Envelope, now_ns};
 use brokerbench_common::settings::{BrokerSettings, Middleware, MongoSettings};
-use clap::{Args, ValueEnum};
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use serde::{Deserialize, Serialize};
+use clap::Args;
+use serde::Serialize;
 
-use crate::run::output;
+use crate::results::ceilings::{Ceilings, StageKind};
+use crate::results::files;
 use crate::subscriber::{DEFAULT_BATCH_SIZE, DEFAULT_SINK_WRITERS};
-
-/// A stage of the pipeline measured alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StageKind {
-    Store,
-    Middleware,
-    Ingress,
-}
-
-impl StageKind {
-    pub const ALL: [Self; 3] = [Self::Store, Self::Middleware, Self::Ingress];
-}
 
 #[derive(Debug, Clone, Args, Serialize)]
 pub struct CeilingsOpts {
@@ -77,54 +64,6 @@ pub struct CeilingsOpts {
     #[command(flatten)]
     #[serde(skip)]
     pub brokers: BrokerSettings,
-}
-
-/// One stage's ceiling.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Ceiling {
-    pub stage: StageKind,
-    /// The path, for the middleware and ingress stages.
-    pub middleware: Option<Middleware>,
-    /// Cases per second the stage sustained, saturated.
-    pub rate_per_s: f64,
-    /// Latency of one operation while saturated (a store batch, a publish, a request), µs.
-    pub p50_us: Option<u64>,
-    pub p99_us: Option<u64>,
-    pub seconds: f64,
-    /// What limited it, when the measurement can tell (e.g. "consuming: the broker's backlog
-    /// grew").
-    pub note: String,
-}
-
-/// What `ceilings.json` holds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Ceilings {
-    /// One envelope on the wire, bytes (what the native tools are given as message size).
-    pub message_bytes: usize,
-    pub concurrency: usize,
-    pub cases_per_request: usize,
-    pub sink_writers: u16,
-    pub batch_size: usize,
-    pub ceilings: Vec<Ceiling>,
-}
-
-impl Ceilings {
-    /// The ceiling of `stage` (for `m`, except the store's), if it was measured.
-    pub fn get(&self, stage: StageKind, m: Middleware) -> Option<&Ceiling> {
-        self.ceilings
-            .iter()
-            .find(|c| c.stage == stage && (stage == StageKind::Store || c.middleware == Some(m)))
-    }
-
-    /// The lowest ceiling on path `m`'s way: what the whole pipeline can sustain at most.
-    pub fn pipeline(&self, m: Middleware) -> Option<(StageKind, f64)> {
-        StageKind::ALL
-            .into_iter()
-            .filter_map(|s| self.get(s, m).map(|c| (s, c.rate_per_s)))
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-    }
 }
 
 /// A representative envelope, as the ingress builds them.
@@ -167,41 +106,6 @@ pub async fn measure(opts: &CeilingsOpts) -> anyhow::Result<Ceilings> {
     })
 }
 
-/// The table `ceilings` prints and the report shows.
-pub fn table(c: &Ceilings, saturation: &[(Middleware, f64)]) -> Table {
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
-        "stage",
-        "path",
-        "ceiling/s",
-        "p50 ms",
-        "p99 ms",
-        "note",
-    ]);
-    let ms = |us: Option<u64>| us.map_or("-".into(), |u| format!("{:.2}", u as f64 / 1e3));
-    for x in &c.ceilings {
-        table.add_row(vec![
-            brokerbench_common::settings::value_name(&x.stage),
-            x.middleware.map_or("all".into(), |m| m.to_string()),
-            format!("{:.0}", x.rate_per_s),
-            ms(x.p50_us),
-            ms(x.p99_us),
-            x.note.clone(),
-        ]);
-    }
-    for (m, rate) in saturation {
-        table.add_row(vec![
-            "pipeline (run)".into(),
-            m.to_string(),
-            format!("{rate:.0}"),
-            "-".into(),
-            "-".into(),
-            "stored/s of the run".into(),
-        ]);
-    }
-    table
-}
-
 /// `brokerbench ceilings`.
 pub async fn run(opts: CeilingsOpts) -> anyhow::Result<()> {
     let dir = match &opts.out {
@@ -209,11 +113,14 @@ pub async fn run(opts: CeilingsOpts) -> anyhow::Result<()> {
             std::fs::create_dir_all(dir)?;
             dir.clone()
         }
-        None => output::run_dir(&opts.results_dir, "ceilings")?,
+        None => files::run_dir(&opts.results_dir, "ceilings")?,
     };
     let ceilings = measure(&opts).await?;
-    output::write_json(&dir.join("ceilings.json"), &ceilings)?;
-    println!("{}", table(&ceilings, &[]));
+    files::write_json(&dir.join("ceilings.json"), &ceilings)?;
+    println!(
+        "{}",
+        crate::report::terminal::ceilings_table(&ceilings, &[])
+    );
     println!(
         "message size {} B; results: {}",
         ceilings.message_bytes,

@@ -14,10 +14,11 @@ use hdrhistogram::Histogram;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::{Ceiling, CeilingsOpts, StageKind, sample_envelope};
-use crate::run::brokers::RunBrokers;
-use crate::run::children::{self, Inherited, RoleProcess};
-use crate::run::sampler::fetch_stats;
+use super::{CeilingsOpts, sample_envelope};
+use crate::processes::brokers::RunBrokers;
+use crate::processes::children::fetch_stats;
+use crate::processes::children::{self, Inherited, RoleProcess};
+use crate::results::ceilings::{Ceiling, StageKind};
 
 const WARMUP: Duration = Duration::from_secs(1);
 /// The broker's backlog grew by more than this share of what was published: consuming limited.

@@ -13,7 +13,8 @@ use mongodb::bson::{DateTime, Document};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::{Ceiling, CeilingsOpts, StageKind, sample_envelope};
+use super::{CeilingsOpts, sample_envelope};
+use crate::results::ceilings::{Ceiling, StageKind};
 
 pub async fn measure(opts: &CeilingsOpts, seconds: Duration) -> anyhow::Result<Ceiling> {
     let client = mongodb::Client::with_uri_str(&opts.mongo.uri)

@@ -7,37 +7,12 @@ use maud::{Markup, html};
 
 use super::charts::{Line, nth_color, percentile_chart, percentile_points};
 use super::data::RunData;
-use super::layout::{Better, best, chart_or_error, ms, num};
+use super::layout::{best, chart_or_error, ms, num};
 use super::single::generator_label;
-use crate::compare::significance::Verdicts;
-use crate::compare::{Judging, config_differences, verdict_note, verdict_text};
-use crate::run::summary::{PathAggregate, Summary};
-
-/// The headline figures compared: key in `PathAggregate::figures`, title, which end is best.
-pub const FIGURES: [(&str, &str, Better); 10] = [
-    ("achieved_per_s", "achieved (cases/s)", Better::Higher),
-    ("stored_per_s", "stored (cases/s)", Better::Higher),
-    ("e2e_p50_us", "e2e p50 (ms)", Better::Lower),
-    ("e2e_p99_us", "e2e p99 (ms)", Better::Lower),
-    ("e2e_p999_us", "e2e p99.9 (ms)", Better::Lower),
-    (
-        "http_corrected_p99_us",
-        "HTTP corrected p99 (ms)",
-        Better::Lower,
-    ),
-    (
-        "http_uncorrected_p99_us",
-        "HTTP uncorrected p99 (ms)",
-        Better::Lower,
-    ),
-    ("publish_p99_us", "publish p99 (ms)", Better::Lower),
-    ("delivery_p99_us", "delivery p99 (ms)", Better::Lower),
-    (
-        "cpu_seconds_per_10k_cases",
-        "CPU s per 10k cases",
-        Better::Lower,
-    ),
-];
+use crate::analysis::comparison::{Judging, config_differences, verdict_note, verdict_text};
+use crate::analysis::significance::Verdicts;
+use crate::results::figures::{Better, FIGURES};
+use crate::results::summary::{PathAggregate, Summary};
 
 /// How a run is named in the legends and column heads.
 fn run_name(i: usize, run: &RunData) -> String {
@@ -140,7 +115,7 @@ fn figure_table(runs: &[RunData], m: Middleware, verdicts: &Verdicts) -> Markup 
                                             @if b.median != 0.0 {
                                                 " " (format!("{:+.1}%", (spread.median - b.median) / b.median * 100.0))
                                                 @match verdicts.get(m, key, i) {
-                                                    Some(v @ crate::compare::significance::Verdict::Tested { p, significant: true }) => { strong { " " (verdict_text(Some(v))) } span.muted { " p=" (format!("{p:.3}")) } }
+                                                    Some(v @ crate::analysis::significance::Verdict::Tested { p, significant: true }) => { strong { " " (verdict_text(Some(v))) } span.muted { " p=" (format!("{p:.3}")) } }
                                                     Some(v) => { span.muted { " (" (verdict_text(Some(v))) ")" } }
                                                     None => {}
                                                 }

@@ -15,12 +15,12 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use serde::Deserialize;
 
-use crate::run::output::read_summary;
-use crate::run::rows::{self, ResourceRow, SeriesRow, SweepRow};
+use crate::results::files::read_summary;
+use crate::results::rows::{self, ResourceRow, SeriesRow, SweepRow};
 
 /// Where `run --sweep-to` leaves its curve inside a run folder.
 pub const SWEEP_CSV: &str = "sweep/sweep.csv";
-use crate::run::summary::Summary;
+use crate::results::summary::Summary;
 
 /// Everything a report shows about one run.
 pub struct RunData {

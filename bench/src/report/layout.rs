@@ -3,6 +3,8 @@
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+use crate::results::figures::Better;
+
 const CSS: &str = r#"
 :root { --fg:#1d2430; --muted:#5b6675; --line:#d8dee6; --bg:#f6f8fa; --best:#d9f2dd; --bad:#fde2e1; --badline:#c62828; --warn:#fff4d6; }
 * { box-sizing: border-box; }
@@ -107,22 +109,6 @@ pub fn num(v: f64) -> String {
 
 pub fn mib(kib: u64) -> String {
     format!("{:.1}", kib as f64 / 1024.0)
-}
-
-/// Whether a column's best value is its smallest or its largest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Better {
-    Lower,
-    Higher,
-}
-
-impl Better {
-    pub fn arrow(self) -> &'static str {
-        match self {
-            Self::Lower => "↓",
-            Self::Higher => "↑",
-        }
-    }
 }
 
 /// The best of a column's values, if there are at least two to compare.

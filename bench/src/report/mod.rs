@@ -15,16 +15,16 @@ mod single;
 mod stages;
 mod sweep_page;
 mod tables;
+pub mod terminal;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::compare::Judging;
+use crate::analysis::comparison::Judging;
 
 pub use charts::{Line, bar_chart, line_chart, nth_color};
-pub use compare::FIGURES;
 pub use data::{RunData, SWEEP_CSV};
 pub use host::sampled_source;
 pub use single::LOCUST_LABEL;

@@ -7,10 +7,11 @@ use maud::{Markup, html};
 
 use super::charts::{Line, line_chart, path_color, percentile_chart, percentile_points};
 use super::data::RunData;
-use super::layout::{Better, best, cell, chart_or_error, ms};
+use super::layout::{best, cell, chart_or_error, ms};
 use super::{host, stages, tables};
-use crate::run::compute::LATE_GENERATOR_US;
-use crate::run::summary::PathResult;
+use crate::analysis::compute::LATE_GENERATOR_US;
+use crate::results::figures::Better;
+use crate::results::summary::PathResult;
 
 pub const LOCUST_LABEL: &str = "closed-loop generator without coordinated-omission correction";
 

@@ -9,8 +9,8 @@ use super::charts::{Line, line_chart};
 use super::data::RunData;
 use super::layout::chart_or_error;
 use super::single::row_name;
-use crate::ceilings::Ceilings;
-use crate::run::table::limited_by;
+use crate::report::terminal::limited_by;
+use crate::results::ceilings::Ceilings;
 
 /// The ranked answers the run opens with.
 pub fn verdict(run: &RunData) -> Markup {
@@ -57,7 +57,7 @@ pub fn ceilings(run: &RunData) -> Markup {
     let Some(c) = &run.summary.ceilings else {
         return html! { p.muted { "Stage ceilings were not measured in this run (" code { "run --ceilings" } ", or " code { "brokerbench ceilings" } ")." } };
     };
-    ceilings_table(c, &crate::run::table::run_rates(&run.summary))
+    ceilings_table(c, &crate::report::terminal::run_rates(&run.summary))
 }
 
 /// The ceilings, and beside them what the pipeline stored per path (`rates`).
@@ -92,11 +92,12 @@ pub fn backlog_chart(run: &RunData, m: Middleware) -> Markup {
         .iter()
         .filter(|row| row.middleware == m && row.repeat == 0)
         .collect();
-    let line = |label: &str, color: RGBColor, pick: fn(&crate::run::rows::SeriesRow) -> f64| Line {
-        label: label.into(),
-        color,
-        points: rows.iter().map(|x| (x.t_s, pick(x))).collect(),
-    };
+    let line =
+        |label: &str, color: RGBColor, pick: fn(&crate::results::rows::SeriesRow) -> f64| Line {
+            label: label.into(),
+            color,
+            points: rows.iter().map(|x| (x.t_s, pick(x))).collect(),
+        };
     let lines = [
         line("before the ingress", RGBColor(120, 120, 120), |x| {
             x.client_queue

@@ -11,9 +11,9 @@ use plotters::style::RGBColor;
 use super::charts::{Line, line_chart, nth_color};
 use super::layout::chart_or_error;
 use super::stages::ceilings_table;
-use crate::ceilings::Ceilings;
-use crate::run::rows::{self, SweepRow};
-use crate::run::summary::Spread;
+use crate::results::ceilings::Ceilings;
+use crate::results::rows::{self, SweepRow};
+use crate::results::summary::Spread;
 
 /// One rate step of one path, over its repeats.
 pub(super) struct Step {

@@ -4,10 +4,11 @@ use brokerbench_common::latency::LatencyMetric;
 use maud::{Markup, html};
 
 use super::data::RunData;
-use super::layout::{Better, best, cell, mib, ms, num};
+use super::layout::{best, cell, mib, ms, num};
 use super::single::row_name;
-use crate::run::compute::CONTENTION_BUSY;
-use crate::run::summary::{LatencySummary, PathResult};
+use crate::analysis::compute::CONTENTION_BUSY;
+use crate::results::figures::Better;
+use crate::results::summary::{LatencySummary, PathResult};
 
 /// A latency percentile column: its head and how to read it from a summary.
 type Pick = (&'static str, fn(&LatencySummary) -> u64);
@@ -209,7 +210,7 @@ pub fn accounting(run: &RunData) -> Markup {
 
 pub fn resources(run: &RunData) -> Markup {
     let repeated = run.repeated();
-    let rows: Vec<(&PathResult, &crate::run::summary::ProcessCost)> = run
+    let rows: Vec<(&PathResult, &crate::results::summary::ProcessCost)> = run
         .summary
         .paths
         .iter()
@@ -239,7 +240,7 @@ pub fn resources(run: &RunData) -> Markup {
             }
         }
         p.muted { "Each path is charged its own subscriber and broker, plus the ingress and the store when it had them to itself (routing single). Peak RSS is the largest total of those processes at any one sample. Host CPU busy above 90 % (marked) means the figures reflect CPU contention." }
-        @let shared: Vec<(&PathResult, &crate::run::summary::ProcessCost)> = run.summary.paths.iter().flat_map(|p| p.shared_resources.iter().map(move |r| (p, r))).collect();
+        @let shared: Vec<(&PathResult, &crate::results::summary::ProcessCost)> = run.summary.paths.iter().flat_map(|p| p.shared_resources.iter().map(move |r| (p, r))).collect();
         @if !shared.is_empty() {
             h3 { "Shared by every path (routing all; not charged to any path)" }
             table id="shared-cost-table" {

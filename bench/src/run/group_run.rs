@@ -9,13 +9,16 @@ use anyhow::Context as _;
 use brokerbench_common::settings::Middleware;
 use mongodb::bson::{Document, doc};
 
-use super::attribution::{Evidence, attribute};
-use super::children::RoleProcess;
-use super::compute::{PathContext, SeriesContext, path_result};
 use super::measure::{Measured, measure};
-use super::resilience::{Timeline, assess};
-use super::summary::PathResult;
-use super::{RunOpts, RunRouting, brokers, calibration, loss, output};
+use super::{RunOpts, RunRouting, loss, output};
+use crate::analysis::attribution::{Evidence, attribute};
+use crate::analysis::calibration;
+use crate::analysis::compute::{PathContext, SeriesContext, path_result};
+use crate::analysis::resilience::{Timeline, assess};
+use crate::processes::brokers;
+use crate::processes::children::RoleProcess;
+use crate::results::files;
+use crate::results::summary::PathResult;
 use crate::subscriber::SinkKind;
 
 /// What every group of one invocation shares: the binary to run roles with and the folder.
@@ -26,8 +29,8 @@ pub struct Context {
 
 impl Context {
     pub fn new(opts: &RunOpts) -> anyhow::Result<Self> {
-        let binary = super::children::binary(opts.binary.as_ref())?;
-        let dir = output::run_dir(&opts.results_dir, &opts.label)?;
+        let binary = crate::processes::children::binary(opts.binary.as_ref())?;
+        let dir = files::run_dir(&opts.results_dir, &opts.label)?;
         eprintln!("brokerbench {} → {}", opts.label, dir.display());
         Ok(Self { binary, dir })
     }
@@ -162,8 +165,8 @@ async fn measure_group(
                 }
                 if let (Some((load, key_prefix)), SinkKind::Mongodb) = (&load, opts.sink) {
                     let accepted = load.accepted_ids(key_prefix, opts.cases_per_request);
-                    let duplicates = super::compute::counter(
-                        super::compute::subscriber(&ticks[bounds.last], m),
+                    let duplicates = crate::analysis::compute::counter(
+                        crate::analysis::compute::subscriber(&ticks[bounds.last], m),
                         "duplicates",
                         Some(m),
                     );

@@ -31,6 +31,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::analysis::tick::AnswerLog;
 use crate::ingress::IDEMPOTENCY_KEY_HEADER;
 
 #[derive(Debug, Clone)]
@@ -98,17 +99,6 @@ pub struct LoadStats {
     accepted_requests: std::sync::Mutex<Vec<u64>>,
     /// Every attempt's answer, in the order they came: what a fault's window is read from.
     answers: std::sync::Mutex<Vec<AnswerLog>>,
-}
-
-/// One attempt's answer.
-#[derive(Debug, Clone, Copy)]
-pub struct AnswerLog {
-    /// When it came (wall clock, ns since the Unix epoch).
-    pub at_ns: i64,
-    /// Sent → answered, µs.
-    pub took_us: u64,
-    /// The HTTP status; 0 when there was none (a transport error).
-    pub status: u16,
 }
 
 impl Default for LoadStats {

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use tokio::process::{Child, Command};
 
 use super::RunOpts;
-use super::compute::check_accounting;
-use super::summary::{LatencySummary, PathResult};
+use crate::analysis::compute::check_accounting;
+use crate::results::summary::{LatencySummary, PathResult};
 
 pub struct LocustRun {
     child: Child,

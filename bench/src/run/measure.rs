@@ -10,15 +10,17 @@ use brokerbench_common::metrics::PhaseBounds;
 use brokerbench_common::settings::Middleware;
 use tokio::time::Instant;
 
-use super::calibration::HoldToggle;
-use super::children::{RoleProcess, signal};
-use super::compute::Bounds;
-use super::faults::FaultRecord;
 use super::group_run::{Context, Processes};
 use super::loadgen::{LoadConfig, LoadStats, LoadWindow, generate};
 use super::phases::{Progress, StoreBacklog, drain};
-use super::sampler::{ProcessTarget, Sampler, Tick, server_processes, subscriber_role};
+use super::sampler::{ProcessTarget, Sampler, server_processes};
 use super::{Generator, RunOpts};
+use crate::analysis::calibration::HoldToggle;
+use crate::analysis::compute::Bounds;
+use crate::analysis::tick::Tick;
+use crate::processes::children::{RoleProcess, signal};
+use crate::results::faults::FaultRecord;
+use crate::results::role::Role;
 use crate::subscriber::SinkKind;
 
 const TICK: Duration = Duration::from_secs(1);
@@ -55,14 +57,14 @@ fn process_targets(group: &[Middleware], processes: &Processes) -> Vec<ProcessTa
         .ingress
         .pid()
         .map(|pid| ProcessTarget {
-            role: "ingress".into(),
+            role: Role::Ingress,
             pid,
         })
         .into_iter()
         .collect();
     targets.extend(processes.subscribers.iter().filter_map(|(m, p)| {
         p.pid().map(|pid| ProcessTarget {
-            role: subscriber_role(*m),
+            role: Role::Subscriber(*m),
             pid,
         })
     }));
@@ -154,7 +156,7 @@ async fn toggle_holds(
         );
     }
     if opts.hold_answer_ms > 0.0 {
-        let base = super::calibration::ANSWER_HOLD_BASE_MS;
+        let base = crate::analysis::calibration::ANSWER_HOLD_BASE_MS;
         targets.push((sampler.ingress_url.as_str(), ms(base, opts.hold_answer_ms)));
     }
     for (url, ms) in targets {

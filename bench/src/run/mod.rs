@@ -2,11 +2,6 @@
 //! own subscriber and ingress processes: warm-up, measure at a fixed offered rate, drain, then
 //! results under `results/<UTC timestamp>-<label>/` and a table on the terminal.
 
-pub mod attribution;
-pub(crate) mod brokers;
-pub mod calibration;
-pub(crate) mod children;
-pub mod compute;
 mod environment;
 pub mod faults;
 pub(crate) mod group_run;
@@ -16,12 +11,8 @@ pub mod loss;
 mod measure;
 pub mod output;
 mod phases;
-pub mod resilience;
-pub mod rows;
 pub(crate) mod sampler;
-pub mod summary;
-pub mod table;
-pub mod verdict;
+pub mod sweep;
 
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -32,7 +23,9 @@ use clap::{Args, ValueEnum};
 use crate::subscriber::{DEFAULT_SINK_WRITERS, SinkKind, WriteConcernKind};
 use serde::Serialize;
 
-use summary::{SCHEMA_VERSION, Summary, aggregate};
+use crate::results::figures::aggregate;
+use crate::results::summary::{SCHEMA_VERSION, Summary};
+use crate::results::{files, rows};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -194,7 +187,7 @@ fn config_of(opts: &RunOpts) -> anyhow::Result<serde_json::Value> {
 /// The stage ceilings `run --ceilings` measures: the run's paths with its own settings.
 pub(crate) fn ceilings_opts(opts: &RunOpts) -> crate::ceilings::CeilingsOpts {
     crate::ceilings::CeilingsOpts {
-        stages: crate::ceilings::StageKind::ALL.to_vec(),
+        stages: crate::results::ceilings::StageKind::ALL.to_vec(),
         middlewares: opts.middlewares.clone(),
         seconds: 5.0,
         concurrency: opts.connections,
@@ -221,7 +214,7 @@ async fn sweep_into(opts: &RunOpts, ctx: &group_run::Context, to: f64) -> anyhow
     (step.duration, step.warmup, step.sweep_to, step.ceilings) =
         (opts.sweep_step_s.max(2), 1, None, false);
     step.faults.clear();
-    let sweep = crate::sweep::SweepOpts {
+    let sweep = crate::run::sweep::SweepOpts {
         start_rate: opts.rate,
         max_rate: to,
         bisect_steps: 1,
@@ -229,8 +222,8 @@ async fn sweep_into(opts: &RunOpts, ctx: &group_run::Context, to: f64) -> anyhow
     };
     let mut rows = Vec::new();
     for &m in &opts.middlewares {
-        let path = crate::sweep::sweep_path(&sweep, &sweep_ctx, m).await?;
-        rows.extend(path.points.iter().map(|r| crate::sweep::row(m, r)));
+        let path = crate::run::sweep::sweep_path(&sweep, &sweep_ctx, m).await?;
+        rows.extend(path.points.iter().map(|r| crate::run::sweep::row(m, r)));
     }
     rows::append(&ctx.dir.join(crate::report::SWEEP_CSV), rows)
 }
@@ -256,7 +249,7 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
     let started = SystemTime::now();
     let ceilings = if opts.ceilings {
         let c = crate::ceilings::measure(&ceilings_opts(&opts)).await?;
-        output::write_json(&dir.join("ceilings.json"), &c)?;
+        files::write_json(&dir.join("ceilings.json"), &c)?;
         Some(c)
     } else {
         None
@@ -295,17 +288,26 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
         config: config_of(&opts)?,
         environment: environment::describe(&opts.brokers),
         aggregate: aggregate(&paths),
-        verdict: verdict::verdict(&paths, ceilings.as_ref()),
+        verdict: crate::analysis::verdict::verdict(&paths, ceilings.as_ref()),
         ceilings,
         paths,
     };
-    output::write_json(&dir.join("summary.json"), &summary)?;
-    output::write_json(&dir.join("host.json"), &environment::host_snapshot())?;
-    println!("{}", table::verdict_text(&summary));
+    files::write_json(&dir.join("summary.json"), &summary)?;
+    files::write_json(&dir.join("host.json"), &environment::host_snapshot())?;
+    println!("{}", crate::report::terminal::verdict_text(&summary));
     if let Some(c) = &summary.ceilings {
-        println!("{}", crate::ceilings::table(c, &table::run_rates(&summary)));
+        println!(
+            "{}",
+            crate::report::terminal::ceilings_table(
+                c,
+                &crate::report::terminal::run_rates(&summary)
+            )
+        );
     }
-    println!("{}", table::summary_table(&summary, opts.wide));
+    println!(
+        "{}",
+        crate::report::terminal::summary_table(&summary, opts.wide)
+    );
     let report = crate::report::write_report(&dir)?;
     println!("results: {}\nreport:  {}", dir.display(), report.display());
     Ok(dir)

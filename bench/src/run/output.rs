@@ -1,8 +1,8 @@
-//! Writing a run's folder: `summary.json`, one `.hlog` per path and metric, `timeseries.csv`,
-//! `resources.csv` and `host.json`.
+//! Writing a run's samples into its folder: one `.hlog` per path and metric, `timeseries.csv` and
+//! `resources.csv` (`summary.json` and the folder itself: `results::files`).
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
@@ -12,28 +12,11 @@ use brokerbench_common::settings::Middleware;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 
-use super::compute::{Bounds, SeriesContext, delta, latencies_at, source_name, timeseries_row};
-use super::rows::{self, ResourceRow};
-use super::sampler::Tick;
-use super::summary::Summary;
-
-/// `results/<UTC timestamp>-<label>/`, created.
-pub fn run_dir(results: &Path, label: &str) -> anyhow::Result<PathBuf> {
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-    let safe: String = label
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let dir = results.join(format!("{stamp}-{safe}"));
-    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    Ok(dir)
-}
+use crate::analysis::compute::{
+    Bounds, SeriesContext, delta, latencies_at, source_name, timeseries_row,
+};
+use crate::analysis::tick::Tick;
+use crate::results::rows::{self, ResourceRow};
 
 /// Appends one run of one group (its ticks) to the folder's logs and CSV files.
 pub fn write_ticks(
@@ -70,7 +53,7 @@ pub fn write_ticks(
             repeat,
             paths: paths.clone(),
             t_s: rows::millis(t.at_s),
-            role: p.role.clone(),
+            role: p.role,
             pid: p.pid,
             name: p.name.clone(),
             cpu_seconds: rows::millis(p.cpu_seconds),
@@ -130,25 +113,4 @@ pub fn phase_of(i: usize, bounds: Bounds) -> &'static str {
     } else {
         "drain"
     }
-}
-
-pub fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(value)?;
-    fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))
-}
-
-pub fn read_summary(dir: &Path) -> anyhow::Result<Summary> {
-    let path = dir.join("summary.json");
-    let text =
-        fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let summary: Summary = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a brokerbench summary", path.display()))?;
-    anyhow::ensure!(
-        summary.schema_version == super::summary::SCHEMA_VERSION,
-        "{} has schema version {}; this brokerbench reads {}",
-        path.display(),
-        summary.schema_version,
-        super::summary::SCHEMA_VERSION
-    );
-    Ok(summary)
 }

@@ -12,7 +12,8 @@ use tokio::time::Instant;
 
 use super::RunOpts;
 use super::loadgen::LoadStats;
-use super::sampler::{Sampler, Tick};
+use super::sampler::Sampler;
+use crate::analysis::tick::Tick;
 
 /// How often the drain looks at the counters.
 const DRAIN_POLL: Duration = Duration::from_millis(500);

@@ -5,50 +5,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use brokerbench_common::host::{self, HostSource, RamInfo};
-use brokerbench_common::metrics::Stats;
+use brokerbench_common::host;
 use brokerbench_common::settings::Middleware;
 use procfs::process::Process;
-use serde::Serialize;
 use tokio::time::Instant;
 
 use super::loadgen::LoadStats;
+use crate::analysis::tick::{HostCpu, ProcSample, Tick};
+use crate::processes::children::fetch_stats;
+use crate::results::role::Role;
 
 /// A process whose cost is sampled.
-#[derive(Debug, Clone, Serialize)]
-pub struct ProcessTarget {
-    /// `ingress`, `subscriber:<path>`, `broker:<path>` or `store`.
-    pub role: String,
-    pub pid: u32,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ProcSample {
-    pub role: String,
-    pub pid: u32,
-    pub name: String,
-    pub cpu_seconds: f64,
-    pub rss_kib: u64,
-}
-
-/// CPU time of the whole host since boot, from /proc/stat.
-#[derive(Debug, Clone, Copy)]
-pub struct HostCpu {
-    pub busy_s: f64,
-    pub total_s: f64,
-}
-
 #[derive(Debug, Clone)]
-pub struct Tick {
-    /// Seconds since the measure phase began (negative during warm-up).
-    pub at_s: f64,
-    /// The generator's counters and histograms (component `generator`).
-    pub load: Stats,
-    pub ingress: Option<Stats>,
-    pub subscribers: Vec<(Middleware, Option<Stats>)>,
-    pub procs: Vec<ProcSample>,
-    pub ram: Option<(HostSource, RamInfo)>,
-    pub host_cpu: Option<HostCpu>,
+pub struct ProcessTarget {
+    pub role: Role,
+    pub pid: u32,
 }
 
 pub struct Sampler {
@@ -102,16 +73,6 @@ impl Sampler {
     }
 }
 
-pub async fn fetch_stats(client: &reqwest::Client, base: &str) -> Option<Stats> {
-    let response = client
-        .get(format!("{base}/stats"))
-        .timeout(Duration::from_secs(3))
-        .send()
-        .await
-        .ok()?;
-    response.json().await.ok()
-}
-
 fn host_cpu() -> Option<HostCpu> {
     use procfs::CurrentSI as _;
     let cpu = procfs::KernelStats::current().ok()?.total;
@@ -136,7 +97,7 @@ fn sample_process(target: &ProcessTarget) -> Option<ProcSample> {
         .ok()?;
     let ticks = procfs::ticks_per_second() as f64;
     Some(ProcSample {
-        role: target.role.clone(),
+        role: target.role,
         pid: target.pid,
         name: stat.comm.clone(),
         cpu_seconds: (stat.utime + stat.stime) as f64 / ticks,
@@ -160,23 +121,15 @@ pub fn server_processes(middleware: Middleware) -> Vec<ProcessTarget> {
         let pid = u32::try_from(process.pid).unwrap_or(0);
         if broker {
             found.push(ProcessTarget {
-                role: broker_role(middleware),
+                role: Role::Broker(middleware),
                 pid,
             });
         } else if store {
             found.push(ProcessTarget {
-                role: "store".into(),
+                role: Role::Store,
                 pid,
             });
         }
     }
     found
-}
-
-pub fn subscriber_role(m: Middleware) -> String {
-    format!("subscriber:{m}")
-}
-
-pub fn broker_role(m: Middleware) -> String {
-    format!("broker:{m}")
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{AppError, AppState, nav};
 use crate::report::layout;
-use crate::run::output::read_summary;
+use crate::results::files::read_summary;
 
 /// One run folder as the Runs page lists it.
 #[derive(Debug, Serialize)]
@@ -151,7 +151,7 @@ pub async fn compare(
         crate::report::comparison_page(
             &dirs,
             Some(nav("Runs")),
-            &crate::compare::Judging::default(),
+            &crate::analysis::comparison::Judging::default(),
         )
     })
     .await

@@ -6,17 +6,19 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use brokerbench::ceilings::{Ceiling, Ceilings, StageKind};
-use brokerbench::run::attribution::{Attribution, Backlog, Stage};
-use brokerbench::run::faults::{FaultKind, FaultRecord, FaultSpec};
-use brokerbench::run::loss::LossById;
-use brokerbench::run::resilience::Resilience;
-use brokerbench::run::rows::{self, ResourceRow, SeriesRow, SweepRow};
-use brokerbench::run::summary::{
+use brokerbench::analysis::verdict::verdict;
+use brokerbench::results::attribution::{Attribution, Backlog, Stage};
+use brokerbench::results::ceilings::{Ceiling, Ceilings, StageKind};
+use brokerbench::results::faults::{FaultKind, FaultRecord, FaultSpec};
+use brokerbench::results::figures::aggregate;
+use brokerbench::results::loss::LossById;
+use brokerbench::results::resilience::Resilience;
+use brokerbench::results::role::Role;
+use brokerbench::results::rows::{self, ResourceRow, SeriesRow, SweepRow};
+use brokerbench::results::summary::{
     Accounting, LatencySummary, PathGuarantee, PathResult, ProcessCost, Rates, SCHEMA_VERSION,
-    Summary, aggregate,
+    Summary,
 };
-use brokerbench::run::verdict::verdict;
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::metrics::new_histogram;
 use brokerbench_common::settings::Middleware;
@@ -170,14 +172,14 @@ fn path_result(
         accounting,
         resources: vec![
             ProcessCost {
-                role: "ingress".into(),
+                role: Role::Ingress,
                 name: "brokerbench".into(),
                 pid: 100,
                 cpu_seconds: 1.5,
                 peak_rss_kib: 30_000,
             },
             ProcessCost {
-                role: format!("subscriber:{m}"),
+                role: Role::Subscriber(m),
                 name: "brokerbench".into(),
                 pid: 101,
                 cpu_seconds: if m == Middleware::Nats { 0.5 } else { 1.0 },
@@ -327,12 +329,12 @@ fn write_series(dir: &Path) {
                 store_busy: Some(0.5),
             });
         }
-        for (pid, role) in [(100, "ingress"), (101, "subscriber")] {
+        for (pid, role) in [(100, Role::Ingress), (101, Role::Subscriber(Middleware::Nats))] {
             resources.push(ResourceRow {
                 repeat: 0,
                 paths: "grpc+nats".into(),
                 t_s: t as f64,
-                role: role.into(),
+                role,
                 pid,
                 name: "brokerbench".into(),
                 cpu_seconds: t as f64,

@@ -3,7 +3,7 @@
 
 use crate::support;
 
-use brokerbench::run::output;
+use brokerbench::results::files;
 use brokerbench::{Command, Opts};
 use brokerbench_common::latency::LatencyMetric;
 use clap::Parser;
@@ -38,7 +38,7 @@ async fn locust_run_accounts_for_every_request() {
     let run_dir = brokerbench::run::run(*opts)
         .await
         .expect("locust run completes");
-    let summary = output::read_summary(&run_dir).expect("summary");
+    let summary = files::read_summary(&run_dir).expect("summary");
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(summary.generator, "locust");
     let path = &summary.paths[0];

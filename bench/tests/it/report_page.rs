@@ -183,7 +183,7 @@ fn comparison_overlays_every_run() {
         brokerbench::report::write_comparison(
             &[a, b],
             &out,
-            &brokerbench::compare::Judging::default(),
+            &brokerbench::analysis::comparison::Judging::default(),
         )
         .expect("comparison"),
     )

@@ -2,8 +2,8 @@
 //! limit, and a rate beyond the ingress's ceiling with nothing stored must not be blamed on the
 //! store. Also `--sink none` and `brokerbench ceilings` end to end.
 
-use brokerbench::ceilings::{Ceilings, StageKind};
-use brokerbench::run::attribution::Stage;
+use brokerbench::analysis::attribution::Stage;
+use brokerbench::results::ceilings::{Ceilings, StageKind};
 use brokerbench::{Command, Opts};
 use brokerbench_common::settings::Middleware;
 use clap::Parser;

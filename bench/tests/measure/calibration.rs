@@ -5,8 +5,9 @@ use crate::support;
 
 use std::path::PathBuf;
 
-use brokerbench::run::summary::{HoldCalibration, PathResult, Summary};
-use brokerbench::run::{RunOpts, output};
+use brokerbench::results::files;
+use brokerbench::results::summary::{HoldCalibration, PathResult, Summary};
+use brokerbench::run::RunOpts;
 use brokerbench::{Command, Opts};
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
@@ -44,7 +45,7 @@ pub(crate) async fn run(args: &[&str]) -> Summary {
     let dir = brokerbench::run::run(opts(args, &db))
         .await
         .expect("run completes");
-    let summary = output::read_summary(&dir).expect("summary.json reads back");
+    let summary = files::read_summary(&dir).expect("summary.json reads back");
     let _ = std::fs::remove_dir_all(dir.parent().expect("results dir"));
     summary
 }

@@ -6,10 +6,10 @@ use crate::support;
 
 use std::path::{Path, PathBuf};
 
-use brokerbench::compare::Judging;
-use brokerbench::compare::significance::Verdict;
-use brokerbench::run::output::read_summary;
-use brokerbench::run::summary::Summary;
+use brokerbench::analysis::significance::Verdict;
+use brokerbench::analysis::comparison::Judging;
+use brokerbench::results::files::read_summary;
+use brokerbench::results::summary::Summary;
 use brokerbench::{Command, Opts};
 use brokerbench_common::settings::Middleware;
 use clap::Parser;

@@ -3,7 +3,7 @@
 //! Brokers and the store are signalled through `scripts/stack`, so these tests take the
 //! exclusive lock like every test of this binary: nothing else uses the stack meanwhile.
 
-use brokerbench::run::summary::{PathResult, Summary};
+use brokerbench::results::summary::{PathResult, Summary};
 use brokerbench_common::settings::Middleware;
 
 use crate::calibration::{path, run};

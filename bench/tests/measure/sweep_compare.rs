@@ -55,7 +55,7 @@ async fn sweep_writes_the_curve_and_compare_the_page() {
     let Command::Sweep(opts) = sweep.command else {
         panic!("parsed a sweep")
     };
-    brokerbench::sweep::run(*opts)
+    brokerbench::run::sweep::run(*opts)
         .await
         .expect("sweep completes");
     let dir = newest(&results);

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 
 use brokerbench_common::settings::Middleware;
 
-use crate::run::summary::{Summary, headline_figures};
+use crate::results::figures::headline_figures;
+use crate::results::summary::Summary;
 
 /// Below this many repeats on either side no verdict is given: with 4 + 4 the smallest two-sided
 /// p-value a rank test can reach is 0.029.

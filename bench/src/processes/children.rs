@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use brokerbench_common::metrics::Stats;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
@@ -208,4 +209,15 @@ pub fn binary(explicit: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
         Some(p) => Ok(p.clone()),
         None => std::env::current_exe().context("cannot locate the brokerbench binary"),
     }
+}
+
+/// A role's `/stats`, or none if it did not answer within 3 s.
+pub async fn fetch_stats(client: &reqwest::Client, base: &str) -> Option<Stats> {
+    let response = client
+        .get(format!("{base}/stats"))
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await
+        .ok()?;
+    response.json().await.ok()
 }

@@ -7,8 +7,8 @@ use brokerbench_common::settings::{BrokerSettings, Middleware};
 use clap::Parser;
 
 use super::children::Inherited;
-use super::sampler::Tick;
-use super::summary::PathGuarantee;
+use crate::analysis::tick::Tick;
+use crate::results::summary::PathGuarantee;
 
 pub struct RunBrokers {
     pub settings: BrokerSettings,

@@ -10,9 +10,10 @@ use brokerbench_common::metrics::{Phase, Stats, new_histogram};
 use brokerbench_common::settings::Middleware;
 use hdrhistogram::Histogram;
 
-use super::rows::SeriesRow;
-use super::sampler::{Tick, broker_role, subscriber_role};
-use super::summary::{Accounting, LatencySummary, PathResult, ProcessCost, Rates};
+use super::tick::Tick;
+use crate::results::role::Role;
+use crate::results::rows::SeriesRow;
+use crate::results::summary::{Accounting, LatencySummary, PathResult, ProcessCost, Rates};
 
 /// Indices of the ticks bounding the phases of one run.
 #[derive(Debug, Clone, Copy)]
@@ -44,14 +45,14 @@ pub const CONTENTION_BUSY: f64 = 0.9;
 /// Generator lateness p99 above this is an instrument problem the report states.
 pub const LATE_GENERATOR_US: u64 = 1_000;
 
-pub(super) fn counter(stats: &Option<Stats>, name: &str, m: Option<Middleware>) -> u64 {
+pub fn counter(stats: &Option<Stats>, name: &str, m: Option<Middleware>) -> u64 {
     stats
         .as_ref()
         .and_then(|s| s.counter(name, m.map(Middleware::name)))
         .unwrap_or(0)
 }
 
-pub(super) fn subscriber(tick: &Tick, m: Middleware) -> &Option<Stats> {
+pub fn subscriber(tick: &Tick, m: Middleware) -> &Option<Stats> {
     static NONE: Option<Stats> = None;
     tick.subscribers
         .iter()
@@ -71,7 +72,7 @@ pub fn delta(later: &Histogram<u64>, earlier: &Histogram<u64>) -> Histogram<u64>
 
 /// One latency metric of path `m` at a tick, for one phase or all (`None`); `None` when the
 /// component holding it could not be read.
-pub(super) fn metric_at(
+pub fn metric_at(
     tick: &Tick,
     m: Middleware,
     metric: LatencyMetric,
@@ -282,14 +283,13 @@ fn resources(
     shared_ingress: bool,
 ) -> (Vec<ProcessCost>, Vec<ProcessCost>) {
     let (mut own, mut shared) = (Vec::new(), Vec::new());
-    let (mine, my_broker) = (subscriber_role(m), broker_role(m));
     for p in &ticks[b.last].procs {
-        let is_mine = p.role == mine || p.role == my_broker;
-        let is_shared = p.role == "ingress" || p.role == "store";
+        let is_mine = p.role.path() == Some(m);
+        let is_shared = p.role.path().is_none();
         if shared_ingress && !is_mine && !is_shared {
             continue;
         }
-        if !shared_ingress && p.role.starts_with("subscriber:") && !is_mine {
+        if !shared_ingress && matches!(p.role, Role::Subscriber(_)) && !is_mine {
             continue;
         }
         let cpu_at = |t: &Tick| {
@@ -307,7 +307,7 @@ fn resources(
             .max()
             .unwrap_or(0);
         let cost = ProcessCost {
-            role: p.role.clone(),
+            role: p.role,
             name: p.name.clone(),
             pid: p.pid,
             cpu_seconds: (end - start).max(0.0),
@@ -365,7 +365,7 @@ pub fn timeseries_row(
     Some(SeriesRow {
         repeat: ctx.repeat,
         middleware: m,
-        t_s: super::rows::millis(b.at_s),
+        t_s: crate::results::rows::millis(b.at_s),
         offered_per_s: per_s(
             a.load.counter("sent_cases", None).unwrap_or(0),
             b.load.counter("sent_cases", None).unwrap_or(0),

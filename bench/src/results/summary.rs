@@ -9,8 +9,9 @@ use hdrhistogram::Histogram;
 use super::attribution::Attribution;
 use super::loss::LossById;
 use super::resilience::Resilience;
+use super::role::Role;
 use super::verdict::Answer;
-use crate::ceilings::Ceilings;
+use crate::results::ceilings::Ceilings;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a field changes meaning or disappears.
@@ -221,7 +222,7 @@ pub struct Accounting {
 #[serde(deny_unknown_fields)]
 pub struct ProcessCost {
     /// `ingress`, `subscriber:<path>`, `broker:<path>` or `store`.
-    pub role: String,
+    pub role: Role,
     pub name: String,
     pub pid: u32,
     /// CPU (user + system) used during the measure phase.
@@ -267,50 +268,6 @@ impl Spread {
     }
 }
 
-/// The headline figures aggregated across repeats, by name.
-pub fn headline_figures(p: &PathResult) -> Vec<(String, f64)> {
-    let mut out = vec![
-        ("achieved_per_s".to_string(), p.rates.achieved),
-        ("stored_per_s".to_string(), p.rates.stored_per_s),
-    ];
-    for (metric, l) in &p.latencies {
-        out.push((format!("{metric}_p50_us"), l.p50 as f64));
-        out.push((format!("{metric}_p99_us"), l.p99 as f64));
-        out.push((format!("{metric}_p999_us"), l.p999 as f64));
-    }
-    if let Some(cpu) = p.cpu_seconds_per_10k_cases {
-        out.push(("cpu_seconds_per_10k_cases".into(), cpu));
-    }
-    out
-}
-
-pub fn aggregate(paths: &[PathResult]) -> Vec<PathAggregate> {
-    let mut by_path: BTreeMap<Middleware, Vec<&PathResult>> = BTreeMap::new();
-    for p in paths {
-        by_path.entry(p.middleware).or_default().push(p);
-    }
-    by_path
-        .into_iter()
-        .map(|(middleware, runs)| {
-            let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-            for run in &runs {
-                for (name, v) in headline_figures(run) {
-                    values.entry(name).or_default().push(v);
-                }
-            }
-            let figures = values
-                .into_iter()
-                .filter_map(|(k, v)| Spread::of(&v).map(|s| (k, s)))
-                .collect();
-            PathAggregate {
-                middleware,
-                runs: runs.len() as u32,
-                figures,
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,7 +295,7 @@ mod tests {
                 ..Default::default()
             },
             resources: vec![ProcessCost {
-                role: "ingress".into(),
+                role: Role::Ingress,
                 name: "brokerbench".into(),
                 pid: 7,
                 cpu_seconds: 1.25,
@@ -368,7 +325,7 @@ mod tests {
             generator: "open-loop".into(),
             config: serde_json::json!({"rate": 500.0}),
             environment: serde_json::json!({"cores": 2}),
-            aggregate: aggregate(std::slice::from_ref(&path)),
+            aggregate: crate::results::figures::aggregate(std::slice::from_ref(&path)),
             paths: vec![path],
             ceilings: None,
             verdict: Vec::new(),

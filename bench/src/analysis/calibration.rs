@@ -8,9 +8,8 @@ use brokerbench_common::settings::Middleware;
 use hdrhistogram::Histogram;
 
 use super::compute::{Bounds, delta, metric_at};
-use super::loadgen::AnswerLog;
-use super::sampler::Tick;
-use super::summary::HoldCalibration;
+use super::tick::{AnswerLog, Tick};
+use crate::results::summary::HoldCalibration;
 
 /// With `--hold-toggle-s`, the ingress's answer hold alternates between this and this plus
 /// `--hold-answer-ms`, never from zero: after a wait of 10 ms, idle CPUs at both ends wake up

@@ -10,10 +10,11 @@ use brokerbench_common::settings::Middleware;
 use clap::Args;
 use serde::Serialize;
 
-use crate::run::rows::{self, SweepRow};
-use crate::run::summary::PathResult;
-use crate::run::table::limited_by;
-use crate::run::{RunOpts, group_run, output};
+use crate::report::terminal::limited_by;
+use crate::results::files;
+use crate::results::rows::{self, SweepRow};
+use crate::results::summary::PathResult;
+use crate::run::{RunOpts, group_run};
 
 #[derive(Debug, Clone, Args)]
 pub struct SweepOpts {
@@ -149,8 +150,8 @@ pub async fn run(mut opts: SweepOpts) -> anyhow::Result<()> {
     let ctx = group_run::Context::new(&opts.run)?;
     let ceilings = if opts.run.ceilings {
         let c = crate::ceilings::measure(&crate::run::ceilings_opts(&opts.run)).await?;
-        output::write_json(&ctx.dir.join("ceilings.json"), &c)?;
-        println!("{}", crate::ceilings::table(&c, &[]));
+        files::write_json(&ctx.dir.join("ceilings.json"), &c)?;
+        println!("{}", crate::report::terminal::ceilings_table(&c, &[]));
         Some(c)
     } else {
         None
@@ -173,7 +174,7 @@ pub async fn run(mut opts: SweepOpts) -> anyhow::Result<()> {
         );
     }
     rows::append(&ctx.dir.join("sweep.csv"), rows)?;
-    output::write_json(
+    files::write_json(
         &ctx.dir.join("sweep.json"),
         &serde_json::json!({ "repeat": opts.run.repeat, "ceilings": ceilings, "paths": paths }),
     )?;

@@ -5,7 +5,8 @@ use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
-use super::summary::{LatencySummary, PathResult, Summary};
+use crate::results::ceilings::Ceilings;
+use crate::results::summary::{LatencySummary, PathResult, Summary};
 
 fn ms(us: Option<u64>) -> String {
     us.map(|us| format!("{:.2}", us as f64 / 1000.0))
@@ -133,6 +134,41 @@ pub fn summary_table(summary: &Summary, wide: bool) -> Table {
             ]
         };
         table.add_row(row);
+    }
+    table
+}
+
+/// The table `ceilings` prints and the report shows.
+pub fn ceilings_table(c: &Ceilings, saturation: &[(Middleware, f64)]) -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+        "stage",
+        "path",
+        "ceiling/s",
+        "p50 ms",
+        "p99 ms",
+        "note",
+    ]);
+    let ms = |us: Option<u64>| us.map_or("-".into(), |u| format!("{:.2}", u as f64 / 1e3));
+    for x in &c.ceilings {
+        table.add_row(vec![
+            brokerbench_common::settings::value_name(&x.stage),
+            x.middleware.map_or("all".into(), |m| m.to_string()),
+            format!("{:.0}", x.rate_per_s),
+            ms(x.p50_us),
+            ms(x.p99_us),
+            x.note.clone(),
+        ]);
+    }
+    for (m, rate) in saturation {
+        table.add_row(vec![
+            "pipeline (run)".into(),
+            m.to_string(),
+            format!("{rate:.0}"),
+            "-".into(),
+            "-".into(),
+            "stored/s of the run".into(),
+        ]);
     }
     table
 }

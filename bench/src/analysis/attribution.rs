@@ -10,11 +10,12 @@
 
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
-use serde::{Deserialize, Serialize};
 
 use super::compute::{Bounds, counter, subscriber};
-use super::sampler::{Tick, broker_role};
-use super::summary::{PathResult, ProcessCost};
+use super::tick::Tick;
+pub use crate::results::attribution::{Attribution, Backlog, Stage};
+use crate::results::role::Role;
+use crate::results::summary::{PathResult, ProcessCost};
 
 /// A backlog grows when it rises by more than this share of the offered rate per second …
 const GROWTH_SHARE: f64 = 0.02;
@@ -30,55 +31,6 @@ const KEEPS_UP: f64 = 0.95;
 /// The host this busy, and the stage's own processes below one core: the host's CPU limits.
 const HOST_SATURATED: f64 = 0.95;
 const PEGGED_CORES: f64 = 0.9;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Stage {
-    Store,
-    Broker,
-    Ingress,
-    Generator,
-    HostCpu,
-}
-
-impl Stage {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Store => "store",
-            Self::Broker => "broker",
-            Self::Ingress => "ingress",
-            Self::Generator => "generator",
-            Self::HostCpu => "host CPU",
-        }
-    }
-}
-
-/// Cases waiting at each stage at one instant.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Backlog {
-    /// Requests due but not yet on a connection (every connection busy), in cases.
-    pub client_queue: f64,
-    /// Requests inside the ingress (received, not yet answered), in cases.
-    pub ingress_in_flight: f64,
-    /// Published, not yet received by the subscriber: the broker's queue and in-flight.
-    pub broker: f64,
-    /// Received, not yet stored: the sink's batches and writes.
-    pub sink: f64,
-}
-
-/// The verdict on one path run, with what it rests on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Attribution {
-    /// `None`: the path kept up with the offered rate.
-    pub limited_by: Option<Stage>,
-    /// Why, in words, with the figures.
-    pub evidence: String,
-    /// Growth of each backlog over the measure phase, cases per second (least squares).
-    pub growth_per_s: Backlog,
-    /// Share of the measure phase the sink's writers spent writing (none with `--sink none`).
-    pub store_busy: Option<f64>,
-}
 
 /// The backlogs of path `m` at one tick.
 pub fn backlog_at(tick: &Tick, m: Middleware, cases_per_request: u64) -> Backlog {
@@ -272,8 +224,8 @@ fn verdict(
 /// Cores the stage's own processes used during the measure phase, where the run sampled them.
 fn stage_cores(m: Middleware, stage: Stage, r: &PathResult) -> Option<f64> {
     let role = match stage {
-        Stage::Ingress => "ingress".to_string(),
-        Stage::Broker => broker_role(m),
+        Stage::Ingress => Role::Ingress,
+        Stage::Broker => Role::Broker(m),
         _ => return None,
     };
     let all = r.resources.iter().chain(&r.shared_resources);

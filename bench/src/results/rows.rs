@@ -8,6 +8,8 @@ use anyhow::Context as _;
 use brokerbench_common::settings::Middleware;
 use serde::{Deserialize, Serialize};
 
+use super::role::Role;
+
 /// One row of `timeseries.csv`: a path's rates and p99s over the second before a sample.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeriesRow {
@@ -35,7 +37,7 @@ pub struct ResourceRow {
     /// The paths measured together, e.g. `grpc+nats`.
     pub paths: String,
     pub t_s: f64,
-    pub role: String,
+    pub role: Role,
     pub pid: u32,
     pub name: String,
     pub cpu_seconds: f64,

@@ -8,27 +8,16 @@ use std::collections::BTreeMap;
 
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
-use serde::{Deserialize, Serialize};
 
-use super::summary::{PathResult, Spread};
-use crate::ceilings::Ceilings;
-use crate::compare::significance::{holm, mann_whitney_p, smallest_p};
+use super::significance::{holm, mann_whitney_p, smallest_p};
+use crate::results::ceilings::Ceilings;
+use crate::results::summary::{PathResult, Spread};
+use crate::results::verdict::Answer;
 
 /// The unit of the one answer that rests on a single measurement per path (the ceilings).
 const RATE_UNIT: &str = "cases/s";
 /// Significance level of every answer.
 const ALPHA: f64 = 0.05;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Answer {
-    pub question: String,
-    /// Paths best first, with their median figure.
-    pub ranking: Vec<(Middleware, f64)>,
-    pub unit: String,
-    /// The answer in words.
-    pub text: String,
-}
 
 /// Per path, every repeat's value of one figure.
 type Samples = BTreeMap<Middleware, Vec<f64>>;

@@ -1,0 +1,13 @@
+//! What the figures of a run are, computed from what the runner sampled (`tick`): phase totals
+//! and accounting, attribution of a limit, calibration of the holds, resilience under a fault,
+//! the verdict and the statistics it rests on. Pure functions over samples and results, no I/O,
+//! so each rule is unit-tested on synthetic samples.
+
+pub mod attribution;
+pub mod calibration;
+pub mod comparison;
+pub mod compute;
+pub mod resilience;
+pub mod significance;
+pub mod tick;
+pub mod verdict;

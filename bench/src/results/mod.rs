@@ -1,0 +1,16 @@
+//! The results format: what a run, a sweep and `ceilings` write, and what the report, `compare`
+//! and `serve` read. Plain data with its file I/O and nothing asynchronous, so that every reader
+//! depends on the format alone, never on the instrument that produced it. Documented field by
+//! field in results/README.md.
+
+pub mod attribution;
+pub mod ceilings;
+pub mod faults;
+pub mod figures;
+pub mod files;
+pub mod loss;
+pub mod resilience;
+pub mod role;
+pub mod rows;
+pub mod summary;
+pub mod verdict;

@@ -1,0 +1,29 @@
+//! What a fault did to a path, as `summary.json` records it (`analysis::resilience` measures it).
+
+use serde::{Deserialize, Serialize};
+
+use super::faults::FaultRecord;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resilience {
+    pub fault: FaultRecord,
+    /// Attempts answered with an error from the fault's start until the first 2xx after its
+    /// end, by class (re-sends included: one request may fail more than once).
+    pub failed_4xx: u64,
+    pub failed_5xx: u64,
+    pub failed_transport: u64,
+    /// The slowest attempt answered in that window, seconds: bounded by the timeouts when
+    /// nothing hangs.
+    pub slowest_answer_s: Option<f64>,
+    /// Fault end → the first 2xx answer after it, seconds (negative: the ingress accepted
+    /// again before the fault was over, e.g. a broker path while the store was paused).
+    pub first_accept_after_s: Option<f64>,
+    /// Fault end → the first second whose stored rate was back within 10 % of offered, during
+    /// the load; none if it never was.
+    pub stored_recovered_after_s: Option<f64>,
+    /// End-to-end p99 of the cases stored before, during and after the fault (µs).
+    pub e2e_p99_before_us: Option<u64>,
+    pub e2e_p99_during_us: Option<u64>,
+    pub e2e_p99_after_us: Option<u64>,
+}
