@@ -25,6 +25,7 @@ mod store;
 use std::future::Future;
 use std::sync::Arc;
 
+use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::envelope::{Envelope, now_ns};
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::metrics::{Counter, Latency, Registry};
@@ -81,15 +82,15 @@ pub struct SubscriberMetrics {
 
 impl SubscriberMetrics {
     pub fn register(registry: &Registry, middleware: Middleware) -> Self {
-        let m = Some(middleware.name());
+        let m = Some(middleware);
         Self {
-            received: registry.counter("received", m),
-            stored: registry.counter("stored", m),
-            duplicates: registry.counter("duplicates", m),
-            errors: registry.counter("errors", m),
-            reconnects: registry.counter("reconnects", m),
-            dead_lettered: registry.counter("dead_lettered", m),
-            store_busy_us: registry.counter("store_busy_us", m),
+            received: registry.counter(CounterMetric::Received, m),
+            stored: registry.counter(CounterMetric::Stored, m),
+            duplicates: registry.counter(CounterMetric::Duplicates, m),
+            errors: registry.counter(CounterMetric::Errors, m),
+            reconnects: registry.counter(CounterMetric::Reconnects, m),
+            dead_lettered: registry.counter(CounterMetric::DeadLettered, m),
+            store_busy_us: registry.counter(CounterMetric::StoreBusyUs, m),
             delivery: registry.latency(LatencyMetric::Delivery, m),
             store: registry.latency(LatencyMetric::Store, m),
             end_to_end: registry.latency(LatencyMetric::E2e, m),

@@ -8,6 +8,7 @@
 //! When that stage's own processes were not using a core while the host was nearly saturated,
 //! the honest answer on a small machine is the host's CPU, not the stage.
 
+use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
 
@@ -35,29 +36,34 @@ const PEGGED_CORES: f64 = 0.9;
 /// The backlogs of path `m` at one tick.
 pub fn backlog_at(tick: &Tick, m: Middleware, cases_per_request: u64) -> Backlog {
     let cpr = cases_per_request as f64;
-    let load = |name: &str| tick.load.counter(name, None).unwrap_or(0);
-    let ingress = |name: &str| counter(&tick.ingress, name, None);
-    let sub = |name: &str| counter(subscriber(tick, m), name, Some(m));
-    let answered = load("http_2xx")
-        + load("http_4xx")
-        + load("http_5xx")
-        + load("transport_errors")
-        + load("unanswered");
-    let ingress_open = ingress("requests").saturating_sub(
-        ingress("responses_2xx") + ingress("responses_4xx") + ingress("responses_5xx"),
+    let load = |metric: CounterMetric| tick.load.counter(metric, None).unwrap_or(0);
+    let ingress = |metric: CounterMetric| counter(&tick.ingress, metric, None);
+    let sub = |metric: CounterMetric| counter(subscriber(tick, m), metric, Some(m));
+    let answered = load(CounterMetric::Http2xx)
+        + load(CounterMetric::Http4xx)
+        + load(CounterMetric::Http5xx)
+        + load(CounterMetric::TransportErrors)
+        + load(CounterMetric::Unanswered);
+    let ingress_open = ingress(CounterMetric::Requests).saturating_sub(
+        ingress(CounterMetric::Responses2xx)
+            + ingress(CounterMetric::Responses4xx)
+            + ingress(CounterMetric::Responses5xx),
     );
-    let client_open = load("sent_requests").saturating_sub(answered);
+    let client_open = load(CounterMetric::SentRequests).saturating_sub(answered);
     Backlog {
         client_queue: client_open.saturating_sub(ingress_open) as f64 * cpr,
         ingress_in_flight: ingress_open as f64 * cpr,
-        broker: counter(&tick.ingress, "published", Some(m)).saturating_sub(sub("received")) as f64,
-        sink: sub("received").saturating_sub(sub("stored") + sub("duplicates")) as f64,
+        broker: counter(&tick.ingress, CounterMetric::Published, Some(m))
+            .saturating_sub(sub(CounterMetric::Received)) as f64,
+        sink: sub(CounterMetric::Received)
+            .saturating_sub(sub(CounterMetric::Stored) + sub(CounterMetric::Duplicates))
+            as f64,
     }
 }
 
 /// Share of the time between two ticks that `writers` writers spent writing.
 pub fn store_busy(a: &Tick, b: &Tick, m: Middleware, writers: u16) -> f64 {
-    let busy = |t: &Tick| counter(subscriber(t, m), "store_busy_us", Some(m));
+    let busy = |t: &Tick| counter(subscriber(t, m), CounterMetric::StoreBusyUs, Some(m));
     let span_us = (b.at_s - a.at_s).max(1e-9) * 1e6 * f64::from(writers.max(1));
     busy(b).saturating_sub(busy(a)) as f64 / span_us
 }

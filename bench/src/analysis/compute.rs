@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::latency::{LatencyMetric, Recorder};
 use brokerbench_common::metrics::{Phase, Stats, new_histogram};
 use brokerbench_common::settings::Middleware;
@@ -45,10 +46,10 @@ pub const CONTENTION_BUSY: f64 = 0.9;
 /// Generator lateness p99 above this is an instrument problem the report states.
 pub const LATE_GENERATOR_US: u64 = 1_000;
 
-pub fn counter(stats: &Option<Stats>, name: &str, m: Option<Middleware>) -> u64 {
+pub fn counter(stats: &Option<Stats>, metric: CounterMetric, m: Option<Middleware>) -> u64 {
     stats
         .as_ref()
-        .and_then(|s| s.counter(name, m.map(Middleware::name)))
+        .and_then(|s| s.counter(metric, m))
         .unwrap_or(0)
 }
 
@@ -79,8 +80,8 @@ pub fn metric_at(
     phase: Option<Phase>,
 ) -> Option<Histogram<u64>> {
     let (stats, middleware) = match metric.recorder() {
-        Recorder::Ingress => (tick.ingress.as_ref(), Some(m.name())),
-        Recorder::Subscriber => (subscriber(tick, m).as_ref(), Some(m.name())),
+        Recorder::Ingress => (tick.ingress.as_ref(), Some(m)),
+        Recorder::Subscriber => (subscriber(tick, m).as_ref(), Some(m)),
         Recorder::Generator => (Some(&tick.load), None),
     };
     let stats = stats?;
@@ -121,7 +122,7 @@ pub fn path_result(m: Middleware, ticks: &[Tick], b: Bounds, ctx: PathContext) -
         .iter()
         .map(|(metric, h)| (*metric, LatencySummary::of(h)))
         .collect();
-    let stored_at = |t: &Tick| counter(subscriber(t, m), "stored", Some(m));
+    let stored_at = |t: &Tick| counter(subscriber(t, m), CounterMetric::Stored, Some(m));
     let rates = Rates {
         offered: ctx.offered,
         achieved: measured[&LatencyMetric::HttpCorrected].len() as f64
@@ -157,7 +158,7 @@ pub fn path_result(m: Middleware, ticks: &[Tick], b: Bounds, ctx: PathContext) -
             .then(|| cpu / measured_cases as f64 * 10_000.0),
         host_cpu_busy,
         warnings,
-        host_source: last.ram.as_ref().map(|(s, _)| source_name(*s)),
+        host_source: last.ram.as_ref().map(|(s, _)| *s),
         guarantee: None,
         hold_calibration: None,
         answer_hold_calibration: None,
@@ -181,25 +182,25 @@ fn accounting(
     drained_quietly: bool,
 ) -> Accounting {
     let sub = subscriber(last, m);
-    let load = |name: &str| last.load.counter(name, None).unwrap_or(0);
+    let load = |metric: CounterMetric| last.load.counter(metric, None).unwrap_or(0);
     Accounting {
-        sent: load("sent_cases"),
-        sent_requests: load("sent_requests"),
-        http_2xx: load("http_2xx"),
-        http_4xx: load("http_4xx"),
-        http_5xx: load("http_5xx"),
-        transport_errors: load("transport_errors"),
-        unanswered_requests: load("unanswered"),
-        retries: load("retries"),
-        retried_5xx: load("retried_5xx"),
-        retried_transport: load("retried_transport"),
-        accepted: counter(&last.ingress, "accepted", None),
-        published: counter(&last.ingress, "published", Some(m)),
-        publish_errors: counter(&last.ingress, "publish_errors", Some(m)),
-        received: counter(sub, "received", Some(m)),
-        stored: counter(sub, "stored", Some(m)),
-        duplicates: counter(sub, "duplicates", Some(m)),
-        dead_lettered: counter(sub, "dead_lettered", Some(m)),
+        sent: load(CounterMetric::SentCases),
+        sent_requests: load(CounterMetric::SentRequests),
+        http_2xx: load(CounterMetric::Http2xx),
+        http_4xx: load(CounterMetric::Http4xx),
+        http_5xx: load(CounterMetric::Http5xx),
+        transport_errors: load(CounterMetric::TransportErrors),
+        unanswered_requests: load(CounterMetric::Unanswered),
+        retries: load(CounterMetric::Retries),
+        retried_5xx: load(CounterMetric::Retried5xx),
+        retried_transport: load(CounterMetric::RetriedTransport),
+        accepted: counter(&last.ingress, CounterMetric::Accepted, None),
+        published: counter(&last.ingress, CounterMetric::Published, Some(m)),
+        publish_errors: counter(&last.ingress, CounterMetric::PublishErrors, Some(m)),
+        received: counter(sub, CounterMetric::Received, Some(m)),
+        stored: counter(sub, CounterMetric::Stored, Some(m)),
+        duplicates: counter(sub, CounterMetric::Duplicates, Some(m)),
+        dead_lettered: counter(sub, CounterMetric::DeadLettered, Some(m)),
         documents,
         drained_quietly,
         ..Default::default()
@@ -367,16 +368,16 @@ pub fn timeseries_row(
         middleware: m,
         t_s: crate::results::rows::millis(b.at_s),
         offered_per_s: per_s(
-            a.load.counter("sent_cases", None).unwrap_or(0),
-            b.load.counter("sent_cases", None).unwrap_or(0),
+            a.load.counter(CounterMetric::SentCases, None).unwrap_or(0),
+            b.load.counter(CounterMetric::SentCases, None).unwrap_or(0),
         ),
         accepted_per_s: per_s(
-            counter(&a.ingress, "accepted", None),
-            counter(&b.ingress, "accepted", None),
+            counter(&a.ingress, CounterMetric::Accepted, None),
+            counter(&b.ingress, CounterMetric::Accepted, None),
         ),
         stored_per_s: per_s(
-            counter(subscriber(a, m), "stored", Some(m)),
-            counter(subscriber(b, m), "stored", Some(m)),
+            counter(subscriber(a, m), CounterMetric::Stored, Some(m)),
+            counter(subscriber(b, m), CounterMetric::Stored, Some(m)),
         ),
         e2e_p99_us: p99(LatencyMetric::E2e),
         http_corrected_p99_us: p99(LatencyMetric::HttpCorrected),
@@ -388,12 +389,4 @@ pub fn timeseries_row(
             .writers
             .map(|w| (super::attribution::store_busy(a, b, m, w) * 1000.0).round() / 1000.0),
     })
-}
-
-/// `kernel-module` or `proc`, as the host reader serializes its source.
-pub fn source_name(source: brokerbench_common::host::HostSource) -> String {
-    serde_json::to_value(source)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }

@@ -3,6 +3,7 @@
 //! (exact times); stored rates and latencies from the once-a-second ticks (1 s resolution, and
 //! a restarted subscriber's figures restart with it).
 
+use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
 use hdrhistogram::Histogram;
@@ -70,7 +71,7 @@ fn stored_recovered(m: Middleware, end_s: f64, line: &Timeline) -> Option<f64> {
 }
 
 fn stored(t: &Tick, m: Middleware) -> u64 {
-    counter(subscriber(t, m), "stored", Some(m))
+    counter(subscriber(t, m), CounterMetric::Stored, Some(m))
 }
 
 /// e2e p99 of what was stored between the ticks nearest `from_s` and `to_s`.

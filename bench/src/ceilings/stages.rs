@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::metrics::new_histogram;
 use brokerbench_common::settings::Middleware;
 use brokerbench_publishers::Publisher;
@@ -164,7 +165,7 @@ async fn drive_stage(
             async move {
                 fetch_stats(&client, &url)
                     .await
-                    .and_then(|s| s.counter("received", Some(m.name())))
+                    .and_then(|s| s.counter(CounterMetric::Received, Some(m)))
                     .unwrap_or(0)
             }
         }

@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use axum::Router;
 use axum::routing::post;
 use brokerbench_common::case::MAX_BATCH;
+use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::metrics::{Counter, Registry};
 use brokerbench_common::settings::{BrokerSettings, Middleware};
 use brokerbench_publishers::Publisher;
@@ -95,12 +96,12 @@ struct IngressCounters {
 impl IngressCounters {
     fn register(registry: &Registry) -> Self {
         Self {
-            requests: registry.counter("requests", None),
-            accepted: registry.counter("accepted", None),
-            saturated: registry.counter("saturated", None),
-            responses_2xx: registry.counter("responses_2xx", None),
-            responses_4xx: registry.counter("responses_4xx", None),
-            responses_5xx: registry.counter("responses_5xx", None),
+            requests: registry.counter(CounterMetric::Requests, None),
+            accepted: registry.counter(CounterMetric::Accepted, None),
+            saturated: registry.counter(CounterMetric::Saturated, None),
+            responses_2xx: registry.counter(CounterMetric::Responses2xx, None),
+            responses_4xx: registry.counter(CounterMetric::Responses4xx, None),
+            responses_5xx: registry.counter(CounterMetric::Responses5xx, None),
         }
     }
 }

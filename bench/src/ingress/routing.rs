@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::metrics::{Counter, Latency, Registry};
 use brokerbench_publishers::Publisher;
@@ -47,10 +48,10 @@ impl Routes {
         let routes = publishers
             .into_iter()
             .map(|publisher| {
-                let name = Some(publisher.middleware().name());
+                let name = Some(publisher.middleware());
                 Route {
-                    published: registry.counter("published", name),
-                    errors: registry.counter("publish_errors", name),
+                    published: registry.counter(CounterMetric::Published, name),
+                    errors: registry.counter(CounterMetric::PublishErrors, name),
                     latency: registry.latency(LatencyMetric::Publish, name),
                     publisher,
                 }

@@ -12,6 +12,7 @@ use super::single::generator_label;
 use crate::analysis::comparison::{Judging, config_differences, verdict_note, verdict_text};
 use crate::analysis::significance::Verdicts;
 use crate::results::figures::{Better, FIGURES};
+use crate::results::generator::Generator;
 use crate::results::summary::{PathAggregate, Summary};
 
 /// How a run is named in the legends and column heads.
@@ -59,7 +60,7 @@ pub fn body(runs: &[RunData], judging: &Judging) -> Markup {
         @if !differences.is_empty() {
             div.banner id="config-differences" { "CONFIGURATIONS DIFFER: these runs do not compare like with like." ul { @for d in &differences { li { (d) } } } }
         }
-        @if runs.iter().any(|r| r.summary.generator == "locust") {
+        @if runs.iter().any(|r| r.summary.generator == Generator::Locust) {
             p.note { "Some runs used locust, a closed-loop generator without coordinated-omission correction: their HTTP latencies are not comparable with open-loop runs." }
         }
         @if !problems.is_empty() {
@@ -71,7 +72,7 @@ pub fn body(runs: &[RunData], judging: &Judging) -> Markup {
                 @for (i, r) in runs.iter().enumerate() {
                     tr {
                         td.l { (run_name(i, r)) } td.l { (r.summary.label) } td.l { (r.summary.started_at.get(..19).unwrap_or(&r.summary.started_at)) }
-                        td.l { (generator_label(&r.summary.generator)) }
+                        td.l { (generator_label(r.summary.generator)) }
                         td { (r.summary.paths.first().map(|p| num(p.rates.offered)).unwrap_or_default()) }
                         td.l { (r.middlewares().iter().map(|m| m.name()).collect::<Vec<_>>().join(", ")) }
                         td { (r.summary.aggregate.iter().map(|a| a.runs).max().unwrap_or(0)) }

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use brokerbench_common::host::{ProcessSnapshot, RamInfo, Sampled};
+use brokerbench_common::host::{HostSource, ProcessSnapshot, RamInfo, Sampled};
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::metrics::{decode_histogram, new_histogram};
 use brokerbench_common::settings::Middleware;
@@ -47,7 +47,8 @@ pub struct RamRow {
     pub t_s: f64,
     pub used_kib: u64,
     pub total_kib: u64,
-    pub source: String,
+    /// None for rows written without one.
+    pub source: Option<HostSource>,
 }
 
 /// `host.json`: the RAM and process snapshot taken at the end of the run.
@@ -176,17 +177,17 @@ fn ram_rows(rows: Vec<ResourceRow>) -> Vec<RamRow> {
             t_s: r.t_s,
             used_kib,
             total_kib,
-            source: r.host_source.unwrap_or_default(),
+            source: r.host_source,
         });
     }
     out
 }
 
 /// The source label a person reads: which reader produced the figures.
-pub fn source_label(source: &str) -> &'static str {
+pub fn source_label(source: Option<HostSource>) -> &'static str {
     match source {
-        "kernel-module" => "kernel module (/proc/bb_ram, /proc/bb_procs)",
-        "proc" => "/proc (kernel modules not loaded)",
-        _ => "unknown source",
+        Some(HostSource::KernelModule) => "kernel module (/proc/bb_ram, /proc/bb_procs)",
+        Some(HostSource::Proc) => "/proc (kernel modules not loaded)",
+        None => "unknown source",
     }
 }

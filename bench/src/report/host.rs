@@ -15,10 +15,7 @@ const TOP_PROCESSES: usize = 25;
 
 /// The label of a host reading's source.
 pub fn sampled_source(source: HostSource) -> &'static str {
-    match source {
-        HostSource::KernelModule => source_label("kernel-module"),
-        HostSource::Proc => source_label("proc"),
-    }
+    source_label(Some(source))
 }
 
 pub fn section(run: &RunData) -> Markup {
@@ -38,12 +35,12 @@ pub fn section(run: &RunData) -> Markup {
             points,
         })
         .collect();
-    let mut sources: Vec<&str> = run.host_ram.iter().map(|r| r.source.as_str()).collect();
+    let mut sources: Vec<Option<HostSource>> = run.host_ram.iter().map(|r| r.source).collect();
     sources.dedup();
     let total = run.host_ram.iter().map(|r| r.total_kib).max();
     let source_text = sources
         .iter()
-        .map(|s| source_label(s))
+        .map(|s| source_label(*s))
         .collect::<Vec<_>>()
         .join(", then ");
     html! {

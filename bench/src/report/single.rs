@@ -11,16 +11,18 @@ use super::layout::{best, cell, chart_or_error, ms};
 use super::{host, stages, tables};
 use crate::analysis::compute::LATE_GENERATOR_US;
 use crate::results::figures::Better;
+use crate::results::generator::Generator;
 use crate::results::summary::PathResult;
 
 pub const LOCUST_LABEL: &str = "closed-loop generator without coordinated-omission correction";
 
 /// How a run's generator is named on every page.
-pub fn generator_label(generator: &str) -> String {
-    if generator == "locust" {
-        format!("locust — {LOCUST_LABEL}")
-    } else {
-        format!("{generator} — open-loop, fixed rate, latency corrected for coordinated omission")
+pub fn generator_label(generator: Generator) -> String {
+    match generator {
+        Generator::Locust => format!("locust — {LOCUST_LABEL}"),
+        Generator::Builtin => {
+            "open-loop — fixed rate, latency corrected for coordinated omission".into()
+        }
     }
 }
 
@@ -48,9 +50,9 @@ pub fn body(run: &RunData) -> Markup {
         .filter(|p| !p.accounting.consistent)
         .collect();
     html! {
-        h1 { "brokerbench run " (s.label) @if s.config["sink"] == "none" { " — middleware only (sink none: nothing stored, e2e ends at the subscriber)" } }
-        p.muted { "Folder " code { (run.name) } " · started " (s.started_at) " · generator: " strong { (generator_label(&s.generator)) } }
-        @if s.generator == "locust" {
+        h1 { "brokerbench run " (s.label) @if s.config["sink"] == serde_json::json!(crate::subscriber::SinkKind::None) { " — middleware only (sink none: nothing stored, e2e ends at the subscriber)" } }
+        p.muted { "Folder " code { (run.name) } " · started " (s.started_at) " · generator: " strong { (generator_label(s.generator)) } }
+        @if s.generator == Generator::Locust {
             p.note id="locust-note" {
                 "This run was driven by locust, a " strong { (LOCUST_LABEL) } ": it waits for each answer before sending the next request, so when the system stalls it sends less and the HTTP latencies below leave out the time requests would have waited. Compare its latencies with open-loop runs only with that in mind."
             }
@@ -218,7 +220,7 @@ fn e2e_p99_chart(run: &RunData) -> Markup {
 
 /// Per path, how much the uncorrected HTTP latency understates the corrected one.
 fn omission_note(run: &RunData) -> Markup {
-    let locust = run.summary.generator == "locust";
+    let locust = run.summary.generator == Generator::Locust;
     let repeated = run.repeated();
     let rows: Vec<(&PathResult, [(u64, u64); 4])> = run
         .summary

@@ -8,6 +8,7 @@ pub mod ceilings;
 pub mod faults;
 pub mod figures;
 pub mod files;
+pub mod generator;
 pub mod loss;
 pub mod resilience;
 pub mod role;

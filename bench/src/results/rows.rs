@@ -5,6 +5,7 @@ use std::fs;
 use std::path::Path;
 
 use anyhow::Context as _;
+use brokerbench_common::host::HostSource;
 use brokerbench_common::settings::Middleware;
 use serde::{Deserialize, Serialize};
 
@@ -44,7 +45,7 @@ pub struct ResourceRow {
     pub rss_kib: u64,
     pub host_used_kib: Option<u64>,
     pub host_total_kib: Option<u64>,
-    pub host_source: Option<String>,
+    pub host_source: Option<HostSource>,
 }
 
 /// One row of `sweep.csv`: one rate step of one path.

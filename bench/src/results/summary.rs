@@ -2,11 +2,13 @@
 
 use std::collections::BTreeMap;
 
+use brokerbench_common::host::HostSource;
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
 use hdrhistogram::Histogram;
 
 use super::attribution::Attribution;
+use super::generator::Generator;
 use super::loss::LossById;
 use super::resilience::Resilience;
 use super::role::Role;
@@ -25,7 +27,8 @@ pub struct Summary {
     /// UTC, RFC 3339.
     pub started_at: String,
     /// `open-loop` (built-in, coordinated-omission corrected) or `locust` (closed loop, uncorrected).
-    pub generator: String,
+    #[serde(with = "super::generator::by_name")]
+    pub generator: Generator,
     pub config: serde_json::Value,
     pub environment: serde_json::Value,
     pub paths: Vec<PathResult>,
@@ -66,7 +69,7 @@ pub struct PathResult {
     #[serde(default)]
     pub warnings: Vec<String>,
     /// Where the host RAM series came from: `kernel-module` or `proc`.
-    pub host_source: Option<String>,
+    pub host_source: Option<HostSource>,
     /// What this path guaranteed in this run (durability profile, as its processes ran it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guarantee: Option<PathGuarantee>,
@@ -306,7 +309,7 @@ mod tests {
             peak_rss_kib: 30_000,
             host_cpu_busy: Some(0.5),
             warnings: Vec::new(),
-            host_source: Some("proc".into()),
+            host_source: Some(HostSource::Proc),
             guarantee: Some(PathGuarantee {
                 durability: "disk".into(),
                 durable: true,
@@ -322,7 +325,7 @@ mod tests {
             schema_version: SCHEMA_VERSION,
             label: "t".into(),
             started_at: "2026-11-22T10:00:00+00:00".into(),
-            generator: "open-loop".into(),
+            generator: Generator::Builtin,
             config: serde_json::json!({"rate": 500.0}),
             environment: serde_json::json!({"cores": 2}),
             aggregate: crate::results::figures::aggregate(std::slice::from_ref(&path)),

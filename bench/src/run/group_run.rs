@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::settings::Middleware;
 use mongodb::bson::{Document, doc};
 
@@ -167,7 +168,7 @@ async fn measure_group(
                     let accepted = load.accepted_ids(key_prefix, opts.cases_per_request);
                     let duplicates = crate::analysis::compute::counter(
                         crate::analysis::compute::subscriber(&ticks[bounds.last], m),
-                        "duplicates",
+                        CounterMetric::Duplicates,
                         Some(m),
                     );
                     result.loss = Some(loss::count(&db, m, &accepted, duplicates).await?);

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brokerbench_common::casegen::CaseGenerator;
+use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::envelope::idempotent_id;
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::metrics::{Counter, Latency, PhaseWindow, Registry, Stats};
@@ -105,20 +106,20 @@ impl Default for LoadStats {
     fn default() -> Self {
         let registry = Registry::new("generator");
         Self {
-            sent_requests: registry.counter("sent_requests", None),
-            sent_cases: registry.counter("sent_cases", None),
-            http_2xx: registry.counter("http_2xx", None),
-            http_4xx: registry.counter("http_4xx", None),
-            http_5xx: registry.counter("http_5xx", None),
-            transport_errors: registry.counter("transport_errors", None),
-            unanswered: registry.counter("unanswered", None),
+            sent_requests: registry.counter(CounterMetric::SentRequests, None),
+            sent_cases: registry.counter(CounterMetric::SentCases, None),
+            http_2xx: registry.counter(CounterMetric::Http2xx, None),
+            http_4xx: registry.counter(CounterMetric::Http4xx, None),
+            http_5xx: registry.counter(CounterMetric::Http5xx, None),
+            transport_errors: registry.counter(CounterMetric::TransportErrors, None),
+            unanswered: registry.counter(CounterMetric::Unanswered, None),
             corrected: registry.latency(LatencyMetric::HttpCorrected, None),
             uncorrected: registry.latency(LatencyMetric::HttpUncorrected, None),
             errors: registry.latency(LatencyMetric::HttpErrors, None),
             lateness: registry.latency(LatencyMetric::GeneratorLateness, None),
-            retries: registry.counter("retries", None),
-            retried_5xx: registry.counter("retried_5xx", None),
-            retried_transport: registry.counter("retried_transport", None),
+            retries: registry.counter(CounterMetric::Retries, None),
+            retried_5xx: registry.counter(CounterMetric::Retried5xx, None),
+            retried_transport: registry.counter(CounterMetric::RetriedTransport, None),
             accepted_requests: Default::default(),
             answers: Default::default(),
             registry,

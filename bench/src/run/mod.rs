@@ -24,6 +24,7 @@ use crate::subscriber::{DEFAULT_SINK_WRITERS, SinkKind, WriteConcernKind};
 use serde::Serialize;
 
 use crate::results::figures::aggregate;
+use crate::results::generator::Generator;
 use crate::results::summary::{SCHEMA_VERSION, Summary};
 use crate::results::{files, rows};
 
@@ -34,15 +35,6 @@ pub enum RunRouting {
     Single,
     /// All paths at once from one ingress: identical traffic, shared cores.
     All,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Generator {
-    /// The built-in open-loop generator, corrected for coordinated omission.
-    Builtin,
-    /// Locust, headless, one worker per core: closed loop, no coordinated-omission correction.
-    Locust,
 }
 
 #[derive(Debug, Clone, Args, Serialize)]
@@ -281,10 +273,7 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
         schema_version: SCHEMA_VERSION,
         label: opts.label.clone(),
         started_at: chrono::DateTime::<chrono::Utc>::from(started).to_rfc3339(),
-        generator: match opts.generator {
-            Generator::Builtin => "open-loop".into(),
-            Generator::Locust => "locust".into(),
-        },
+        generator: opts.generator,
         config: config_of(&opts)?,
         environment: environment::describe(&opts.brokers),
         aggregate: aggregate(&paths),

@@ -12,9 +12,7 @@ use brokerbench_common::settings::Middleware;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 
-use crate::analysis::compute::{
-    Bounds, SeriesContext, delta, latencies_at, source_name, timeseries_row,
-};
+use crate::analysis::compute::{Bounds, SeriesContext, delta, latencies_at, timeseries_row};
 use crate::analysis::tick::Tick;
 use crate::results::rows::{self, ResourceRow};
 
@@ -45,7 +43,7 @@ pub fn write_ticks(
     let paths = paths.join("+");
     let resources = ticks.iter().flat_map(|t| {
         let (used, total, source) = match &t.ram {
-            Some((s, r)) => (Some(r.used_kib), Some(r.total_kib), Some(source_name(*s))),
+            Some((s, r)) => (Some(r.used_kib), Some(r.total_kib), Some(*s)),
             None => (None, None, None),
         };
         let paths = &paths;
@@ -60,7 +58,7 @@ pub fn write_ticks(
             rss_kib: p.rss_kib,
             host_used_kib: used,
             host_total_kib: total,
-            host_source: source.clone(),
+            host_source: source,
         })
     });
     rows::append(&dir.join("resources.csv"), resources)

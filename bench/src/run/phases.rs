@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::settings::Middleware;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -81,14 +82,19 @@ impl Progress {
 /// Cases accepted but not yet stored, and a running total of everything the subscribers did
 /// (received + stored + duplicates): when it stops moving, nothing is arriving any more.
 fn backlog(tick: &Tick) -> Option<(u64, u64)> {
-    let accepted = tick.ingress.as_ref()?.counter("accepted", None)?;
+    let accepted = tick
+        .ingress
+        .as_ref()?
+        .counter(CounterMetric::Accepted, None)?;
     let (mut behind, mut activity) = (0, 0);
     for (m, stats) in &tick.subscribers {
-        let count = |name: &str| stats.as_ref().and_then(|s| s.counter(name, Some(m.name())));
+        let count =
+            |metric: CounterMetric| stats.as_ref().and_then(|s| s.counter(metric, Some(*m)));
         // A dead-lettered case is settled too: it will never be stored.
-        let stored = count("stored")? + count("dead_lettered").unwrap_or(0);
+        let stored =
+            count(CounterMetric::Stored)? + count(CounterMetric::DeadLettered).unwrap_or(0);
         behind += accepted.saturating_sub(stored);
-        activity += count("received")? + stored + count("duplicates")?;
+        activity += count(CounterMetric::Received)? + stored + count(CounterMetric::Duplicates)?;
     }
     Some((behind, activity))
 }

@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::{AppError, AppState, nav};
 use crate::report::layout;
 use crate::results::files::read_summary;
+use crate::results::generator::Generator;
 
 /// One run folder as the Runs page lists it.
 #[derive(Debug, Serialize)]
@@ -19,7 +20,7 @@ pub struct RunInfo {
     pub name: String,
     pub label: String,
     pub started_at: String,
-    pub generator: String,
+    pub generator: Generator,
     pub paths: Vec<String>,
     /// False when any path's accounting did not add up.
     pub consistent: bool,

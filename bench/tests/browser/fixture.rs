@@ -11,6 +11,7 @@ use brokerbench::results::attribution::{Attribution, Backlog, Stage};
 use brokerbench::results::ceilings::{Ceiling, Ceilings, StageKind};
 use brokerbench::results::faults::{FaultKind, FaultRecord, FaultSpec};
 use brokerbench::results::figures::aggregate;
+use brokerbench::results::generator::Generator;
 use brokerbench::results::loss::LossById;
 use brokerbench::results::resilience::Resilience;
 use brokerbench::results::role::Role;
@@ -30,7 +31,7 @@ use mongodb::bson::{DateTime, Document, doc};
 /// What to vary between fixture runs.
 pub struct RunSpec {
     pub name: String,
-    pub generator: &'static str,
+    pub generator: Generator,
     /// Multiplies every latency: runs with different factors give different curves.
     pub slowdown: u64,
     /// Make the nats path's accounting fail.
@@ -41,7 +42,7 @@ impl RunSpec {
     pub fn new(name: &str) -> Self {
         Self {
             name: name.into(),
-            generator: "open-loop",
+            generator: Generator::Builtin,
             slowdown: 1,
             inconsistent_nats: false,
         }
@@ -113,7 +114,7 @@ pub fn write_run(results: &Path, spec: &RunSpec) -> PathBuf {
         schema_version: SCHEMA_VERSION,
         label: spec.name.clone(),
         started_at: chrono::Utc::now().to_rfc3339(),
-        generator: spec.generator.into(),
+        generator: spec.generator,
         config: serde_json::json!({ "middlewares": ["grpc", "nats"], "rate": 200.0, "duration": SECONDS, "warmup": 1, "repeat": 1, "seed": 42 }),
         environment: serde_json::json!({ "brokerbench": "0.1.0", "kernel": "test", "cores": 2, "brokers": { "nats-server": "v2.9.10", "ferretdb": "v1.24.2" } }),
         aggregate: aggregate(&paths),
@@ -191,7 +192,7 @@ fn path_result(
         peak_rss_kib: 70_000,
         host_cpu_busy: Some(0.4),
         warnings: Vec::new(),
-        host_source: Some("proc".into()),
+        host_source: Some(brokerbench_common::host::HostSource::Proc),
         guarantee: Some(PathGuarantee {
             durability: "disk".into(),
             durable: m == Middleware::Nats,
@@ -329,7 +330,10 @@ fn write_series(dir: &Path) {
                 store_busy: Some(0.5),
             });
         }
-        for (pid, role) in [(100, Role::Ingress), (101, Role::Subscriber(Middleware::Nats))] {
+        for (pid, role) in [
+            (100, Role::Ingress),
+            (101, Role::Subscriber(Middleware::Nats)),
+        ] {
             resources.push(ResourceRow {
                 repeat: 0,
                 paths: "grpc+nats".into(),
@@ -341,7 +345,7 @@ fn write_series(dir: &Path) {
                 rss_kib: 30000,
                 host_used_kib: Some(1_000_000 + t * 2048),
                 host_total_kib: Some(24683656),
-                host_source: Some("proc".into()),
+                host_source: Some(brokerbench_common::host::HostSource::Proc),
             });
         }
     }

@@ -2,6 +2,7 @@
 
 use crate::support;
 
+use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::envelope::{Case, Envelope, now_ns};
 use brokerbench_common::settings::Middleware;
 use brokerbench_publishers::Publisher;
@@ -34,17 +35,17 @@ async fn redelivered_case_is_stored_once_and_counted() {
             .expect("second publish");
         let stats = pipeline.wait_stored(m, 2).await;
         assert_eq!(
-            stats.counter("stored", Some(m.name())),
+            stats.counter(CounterMetric::Stored, Some(m)),
             Some(1),
             "{m}: stored"
         );
         assert_eq!(
-            stats.counter("duplicates", Some(m.name())),
+            stats.counter(CounterMetric::Duplicates, Some(m)),
             Some(1),
             "{m}: duplicates"
         );
         assert_eq!(
-            stats.counter("errors", Some(m.name())),
+            stats.counter(CounterMetric::Errors, Some(m)),
             Some(0),
             "{m}: errors"
         );

@@ -5,6 +5,7 @@ use crate::support;
 
 use std::time::Duration;
 
+use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::settings::Middleware;
 use serde_json::{Value, json};
 use support::{Pipeline, case};
@@ -156,8 +157,14 @@ async fn hostile_bodies_get_the_right_4xx_and_store_nothing() {
     assert!(health.status().is_success());
     tokio::time::sleep(Duration::from_millis(500)).await;
     let ingress = support::stats(&pipeline.ingress).await;
-    assert_eq!(ingress.counter("accepted", None).unwrap_or(0), 0);
+    assert_eq!(
+        ingress.counter(CounterMetric::Accepted, None).unwrap_or(0),
+        0
+    );
     let subscriber = support::stats(pipeline.subscriber(Middleware::Nats)).await;
-    assert_eq!(subscriber.counter("received", Some("nats")), Some(0));
+    assert_eq!(
+        subscriber.counter(CounterMetric::Received, Some(Middleware::Nats)),
+        Some(0)
+    );
     assert!(pipeline.documents(Middleware::Nats).await.is_empty());
 }

@@ -3,6 +3,7 @@
 
 use crate::support;
 
+use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::envelope::idempotent_id;
 use brokerbench_common::settings::Middleware;
 use serde_json::Value;
@@ -37,8 +38,14 @@ async fn a_request_sent_twice_with_one_key_is_stored_once_under_the_same_ids() {
     );
     assert_eq!(answers[0], answers[1], "the retry got the same ids");
     let stats = pipeline.wait_stored(Middleware::Nats, 6).await;
-    assert_eq!(stats.counter("stored", Some("nats")), Some(3));
-    assert_eq!(stats.counter("duplicates", Some("nats")), Some(3));
+    assert_eq!(
+        stats.counter(CounterMetric::Stored, Some(Middleware::Nats)),
+        Some(3)
+    );
+    assert_eq!(
+        stats.counter(CounterMetric::Duplicates, Some(Middleware::Nats)),
+        Some(3)
+    );
     let stored = pipeline.stored_ids(Middleware::Nats).await;
     assert_eq!(stored, expected.into_iter().collect());
 }

@@ -4,6 +4,7 @@
 use crate::support;
 
 use brokerbench::results::files;
+use brokerbench::results::generator::Generator;
 use brokerbench::{Command, Opts};
 use brokerbench_common::latency::LatencyMetric;
 use clap::Parser;
@@ -40,7 +41,7 @@ async fn locust_run_accounts_for_every_request() {
         .expect("locust run completes");
     let summary = files::read_summary(&run_dir).expect("summary");
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(summary.generator, "locust");
+    assert_eq!(summary.generator, Generator::Locust);
     let path = &summary.paths[0];
     let a = &path.accounting;
     assert!(a.sent_requests > 0, "Locust sent nothing");

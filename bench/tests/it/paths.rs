@@ -2,6 +2,7 @@
 
 use crate::support;
 
+use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
 use futures::StreamExt;
@@ -44,25 +45,25 @@ async fn thousand_cases_through(m: Middleware, broker_extra: &[&str]) {
     assert_eq!(ids.len(), 1000);
     let stats = pipeline.wait_stored(m, 1000).await;
     assert_eq!(
-        stats.counter("stored", Some(m.name())),
+        stats.counter(CounterMetric::Stored, Some(m)),
         Some(1000),
         "{m}: stored counter"
     );
     assert_eq!(
-        stats.counter("duplicates", Some(m.name())),
+        stats.counter(CounterMetric::Duplicates, Some(m)),
         Some(0),
         "{m}: duplicates"
     );
     assert_eq!(
         stats
-            .histogram(LatencyMetric::E2e, Some(m.name()), None)
+            .histogram(LatencyMetric::E2e, Some(m), None)
             .map(|h| h.len()),
         Some(1000),
         "{m}: e2e samples"
     );
     assert_eq!(
         stats
-            .histogram(LatencyMetric::Store, Some(m.name()), None)
+            .histogram(LatencyMetric::Store, Some(m), None)
             .map(|h| h.len()),
         Some(1000),
         "{m}: store samples"
@@ -139,7 +140,11 @@ async fn all_routing_stores_each_case_in_every_collection() {
     ids.sort();
     for m in Middleware::ALL {
         let stats = pipeline.wait_stored(m, 200).await;
-        assert_eq!(stats.counter("stored", Some(m.name())), Some(200), "{m}");
+        assert_eq!(
+            stats.counter(CounterMetric::Stored, Some(m)),
+            Some(200),
+            "{m}"
+        );
         let mut stored: Vec<String> = pipeline
             .documents(m)
             .await

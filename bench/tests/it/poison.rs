@@ -8,6 +8,7 @@ use crate::support;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::envelope::{Case, Envelope, now_ns};
 use brokerbench_common::metrics::Stats;
 use brokerbench_common::settings::Middleware;
@@ -35,8 +36,8 @@ pub async fn store_refuses_nul(db: &str) -> bool {
     refused
 }
 
-fn counter(stats: &Stats, name: &str, m: Middleware) -> u64 {
-    stats.counter(name, Some(m.name())).unwrap_or(0)
+fn counter(stats: &Stats, metric: CounterMetric, m: Middleware) -> u64 {
+    stats.counter(metric, Some(m)).unwrap_or(0)
 }
 
 async fn poison_case_is_dead_lettered(m: Middleware, broker_extra: &[&str]) {
@@ -83,19 +84,20 @@ async fn poison_case_is_dead_lettered(m: Middleware, broker_extra: &[&str]) {
     let deadline = Instant::now() + Duration::from_secs(120);
     let settled = loop {
         let s = stats(&subscriber).await;
-        let stored = counter(&s, "stored", m) + counter(&s, "duplicates", m);
-        if counter(&s, "dead_lettered", m) >= 1 && stored >= valid.len() as u64 {
+        let stored =
+            counter(&s, CounterMetric::Stored, m) + counter(&s, CounterMetric::Duplicates, m);
+        if counter(&s, CounterMetric::DeadLettered, m) >= 1 && stored >= valid.len() as u64 {
             break s;
         }
         assert!(
             Instant::now() < deadline,
             "{m}: poison case not dead-lettered or valid cases not stored in time: stored {stored}, dead_lettered {}",
-            counter(&s, "dead_lettered", m)
+            counter(&s, CounterMetric::DeadLettered, m)
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(
-        counter(&settled, "dead_lettered", m),
+        counter(&settled, CounterMetric::DeadLettered, m),
         1,
         "{m}: dead_lettered"
     );
@@ -140,15 +142,19 @@ async fn poison_case_is_dead_lettered(m: Middleware, broker_extra: &[&str]) {
     assert!(letter.get_datetime("accepted_at").is_ok() && letter.get_datetime("dead_at").is_ok());
 
     // Acknowledged once set aside: the broker does not deliver it again.
-    let received = counter(&stats(&subscriber).await, "received", m);
+    let received = counter(&stats(&subscriber).await, CounterMetric::Received, m);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let after = stats(&subscriber).await;
     assert_eq!(
-        counter(&after, "received", m),
+        counter(&after, CounterMetric::Received, m),
         received,
         "{m}: something was delivered again after the dead letter"
     );
-    assert_eq!(counter(&after, "dead_lettered", m), 1, "{m}: dead_lettered");
+    assert_eq!(
+        counter(&after, CounterMetric::DeadLettered, m),
+        1,
+        "{m}: dead_lettered"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,7 @@ use crate::support;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::envelope::{Case, Envelope, now_ns};
 use brokerbench_common::middleware::rabbitmq::{connection_name, delete_queue};
 use brokerbench_common::settings::{Middleware, RabbitmqSettings};
@@ -123,7 +124,7 @@ async fn rabbitmq_recovers_closed_connections_without_losing_accepted_cases() {
     }
     let s = stats(pipeline.subscriber(m)).await;
     assert!(
-        s.counter("reconnects", Some(m.name())).unwrap_or(0) >= 1,
+        s.counter(CounterMetric::Reconnects, Some(m)).unwrap_or(0) >= 1,
         "the subscriber counted no reconnect"
     );
     let health = reqwest::get(format!("{}/healthz", pipeline.subscriber(m)))

@@ -7,6 +7,7 @@ use crate::support;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::envelope::{Case, Envelope, now_ns};
 use brokerbench_common::middleware::redis::{ENVELOPE_FIELD, connect, ensure_group};
 use brokerbench_common::settings::Middleware;
@@ -59,7 +60,7 @@ async fn entries_a_dead_consumer_held_are_claimed_and_stored_once() {
     let pipeline = Pipeline::start_in(&ns, &[Middleware::Redis], "single", &[CLAIM_IDLE]).await;
     let stats = pipeline.wait_stored(Middleware::Redis, CASES as u64).await;
     assert_eq!(
-        stats.counter("stored", Some("redis")),
+        stats.counter(CounterMetric::Stored, Some(Middleware::Redis)),
         Some(CASES as u64),
         "every held entry was claimed and stored, once"
     );

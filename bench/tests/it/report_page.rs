@@ -156,7 +156,7 @@ fn report_has_every_chart_table_and_note() {
 fn locust_runs_and_broken_accounting_are_labelled() {
     let tmp = tempdir();
     let mut spec = RunSpec::new("20260101T000000Z-locust");
-    spec.generator = "locust";
+    spec.generator = brokerbench::results::generator::Generator::Locust;
     spec.inconsistent_nats = true;
     let dir = write_run(&tmp, &spec);
     let html = std::fs::read_to_string(brokerbench::report::write_report(&dir).expect("report"))

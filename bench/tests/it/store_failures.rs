@@ -7,6 +7,7 @@ use crate::support;
 use std::time::{Duration, Instant};
 
 use brokerbench::subscriber::WriteConcernKind;
+use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::envelope::{Case, Envelope, now_ns};
 use brokerbench_common::settings::Middleware;
 use brokerbench_subscribers::failure::{BatchFailure, classify_batch};
@@ -127,11 +128,11 @@ async fn an_unreachable_store_makes_the_subscriber_unready_and_dead_letters_noth
         let status = response.status();
         let text = response.text().await.expect("body");
         let s = stats(&subscriber).await;
-        let errors = s.counter("errors", Some(m.name())).unwrap_or(0);
+        let errors = s.counter(CounterMetric::Errors, Some(m)).unwrap_or(0);
         if status == 503 && errors >= 10 {
             assert!(text.contains("store: "), "{text}");
-            assert_eq!(s.counter("dead_lettered", Some(m.name())), Some(0));
-            assert_eq!(s.counter("stored", Some(m.name())), Some(0));
+            assert_eq!(s.counter(CounterMetric::DeadLettered, Some(m)), Some(0));
+            assert_eq!(s.counter(CounterMetric::Stored, Some(m)), Some(0));
             break;
         }
         assert!(

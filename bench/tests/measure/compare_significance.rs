@@ -6,8 +6,8 @@ use crate::support;
 
 use std::path::{Path, PathBuf};
 
-use brokerbench::analysis::significance::Verdict;
 use brokerbench::analysis::comparison::Judging;
+use brokerbench::analysis::significance::Verdict;
 use brokerbench::results::files::read_summary;
 use brokerbench::results::summary::Summary;
 use brokerbench::{Command, Opts};

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use brokerbench::{Command, Opts};
+use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::metrics::Stats;
 use brokerbench_common::settings::{BrokerSettings, Middleware};
 use clap::Parser;
@@ -178,8 +179,10 @@ impl Pipeline {
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             let stats = stats(self.subscriber(m)).await;
-            let done = stats.counter("stored", Some(m.name())).unwrap_or(0)
-                + stats.counter("duplicates", Some(m.name())).unwrap_or(0);
+            let done = stats.counter(CounterMetric::Stored, Some(m)).unwrap_or(0)
+                + stats
+                    .counter(CounterMetric::Duplicates, Some(m))
+                    .unwrap_or(0);
             if done >= n || Instant::now() > deadline {
                 return stats;
             }

@@ -15,7 +15,9 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
 use serde::{Deserialize, Serialize};
 
+use crate::counter::CounterMetric;
 use crate::latency::LatencyMetric;
+use crate::settings::Middleware;
 pub use phase::{Phase, PhaseBounds, PhaseWindow};
 pub use stats::{CounterValue, LatencyValue, Stats};
 
@@ -128,6 +130,13 @@ pub struct MetricKey {
     pub phase: Option<Phase>,
 }
 
+impl MetricKey {
+    /// Whether this key is the metric of path `middleware` (or of no path, for `None`).
+    pub fn is_for(&self, middleware: Option<Middleware>) -> bool {
+        self.middleware.as_deref() == middleware.map(Middleware::name)
+    }
+}
+
 /// Every counter and histogram of one process (component).
 #[derive(Debug)]
 pub struct Registry {
@@ -161,12 +170,12 @@ impl Registry {
     }
 
     /// The counter under this key, created at zero on first use.
-    pub fn counter(&self, name: &str, middleware: Option<&str>) -> Arc<Counter> {
-        find_or_insert(&self.counters, name, middleware, Counter::default)
+    pub fn counter(&self, metric: CounterMetric, middleware: Option<Middleware>) -> Arc<Counter> {
+        find_or_insert(&self.counters, metric.key(), middleware, Counter::default)
     }
 
     /// The latency histogram under this key, created empty on first use.
-    pub fn latency(&self, metric: LatencyMetric, middleware: Option<&str>) -> Arc<Latency> {
+    pub fn latency(&self, metric: LatencyMetric, middleware: Option<Middleware>) -> Arc<Latency> {
         find_or_insert(&self.latencies, metric.key(), middleware, || {
             Latency::new(self.window.clone())
         })
@@ -239,12 +248,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 fn find_or_insert<T>(
     list: &Mutex<Vec<(MetricKey, Arc<T>)>>,
     name: &str,
-    middleware: Option<&str>,
+    middleware: Option<Middleware>,
     make: impl FnOnce() -> T,
 ) -> Arc<T> {
     let key = MetricKey {
         name: name.into(),
-        middleware: middleware.map(Into::into),
+        middleware: middleware.map(|m| m.name().into()),
         phase: None,
     };
     let mut list = lock(list);
@@ -278,7 +287,7 @@ mod tests {
     #[test]
     fn histogram_survives_encoding_and_merges() {
         let reg = Registry::new("test");
-        let lat = reg.latency(LatencyMetric::E2e, Some("nats"));
+        let lat = reg.latency(LatencyMetric::E2e, Some(Middleware::Nats));
         for us in 1..=1000 {
             lat.record_us(0, us);
         }
@@ -286,7 +295,7 @@ mod tests {
             serde_json::from_str(&serde_json::to_string(&reg.stats()).expect("json"))
                 .expect("back");
         let mut h = stats
-            .histogram(LatencyMetric::E2e, Some("nats"), None)
+            .histogram(LatencyMetric::E2e, Some(Middleware::Nats), None)
             .expect("present");
         assert_eq!(h.len(), 1000);
         h.add(lat.snapshot(None)).expect("same bounds merge");
@@ -351,11 +360,16 @@ mod tests {
     #[test]
     fn counters_render_as_prometheus() {
         let reg = Registry::new("ingress");
-        reg.counter("accepted", None).add(3);
-        reg.counter("published", Some("grpc")).add(2);
+        reg.counter(CounterMetric::Accepted, None).add(3);
+        reg.counter(CounterMetric::Published, Some(Middleware::Grpc))
+            .add(2);
         let text = reg.prometheus();
         assert!(text.contains("brokerbench_ingress_accepted_total 3"));
         assert!(text.contains("brokerbench_ingress_published_total{middleware=\"grpc\"} 2"));
-        assert_eq!(reg.stats().counter("published", Some("grpc")), Some(2));
+        assert_eq!(
+            reg.stats()
+                .counter(CounterMetric::Published, Some(Middleware::Grpc)),
+            Some(2)
+        );
     }
 }

@@ -4,7 +4,9 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use super::{MetricKey, Phase, decode_histogram, encode_histogram, new_histogram};
+use crate::counter::CounterMetric;
 use crate::latency::LatencyMetric;
+use crate::settings::Middleware;
 
 /// What `/stats` returns: one component's counters and full latency histograms.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,10 +54,10 @@ impl LatencyValue {
 }
 
 impl Stats {
-    pub fn counter(&self, name: &str, middleware: Option<&str>) -> Option<u64> {
+    pub fn counter(&self, metric: CounterMetric, middleware: Option<Middleware>) -> Option<u64> {
         self.counters
             .iter()
-            .find(|c| c.key.name == name && c.key.middleware.as_deref() == middleware)
+            .find(|c| c.key.name == metric.key() && c.key.is_for(middleware))
             .map(|c| c.value)
     }
 
@@ -64,13 +66,13 @@ impl Stats {
     pub fn histogram(
         &self,
         metric: LatencyMetric,
-        middleware: Option<&str>,
+        middleware: Option<Middleware>,
         phase: Option<Phase>,
     ) -> Option<Histogram<u64>> {
         let mut found = self
             .latencies
             .iter()
-            .filter(|l| l.key.name == metric.key() && l.key.middleware.as_deref() == middleware)
+            .filter(|l| l.key.name == metric.key() && l.key.is_for(middleware))
             .filter(|l| phase.is_none() || l.key.phase == phase)
             .peekable();
         found.peek()?;
