@@ -22,11 +22,19 @@ use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+/// The one-line description of `brokerbench --help`, naming every middleware.
+fn about() -> String {
+    format!(
+        "Compare messaging middlewares on a real pipeline: HTTP ingress → {} → MongoDB.",
+        brokerbench_common::middleware::Middleware::names(" / ")
+    )
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "brokerbench",
     version,
-    about = "Compare messaging middlewares on a real pipeline: HTTP ingress → gRPC / NATS / RabbitMQ / Pub/Sub → MongoDB."
+    about = about()
 )]
 pub struct Opts {
     #[command(subcommand)]

@@ -96,7 +96,41 @@ pub struct BrokerSettings {
     pub redis: RedisSettings,
 }
 
+/// What one middleware's block of settings gives the shared code. Every block is reached through
+/// [`BrokerSettings::block`], one exhaustive match, so a new middleware's block is pointed at by
+/// the compiler instead of being left out of a hand-written list.
+pub trait MiddlewareSettings {
+    /// The block as command-line options, as the child processes of a run get it.
+    fn to_args(&self) -> Vec<String>;
+    /// Names of this path's own (stream, queue, topic, subscription, consumer group) for a run or
+    /// test tagged `tag`.
+    fn isolate(&mut self, tag: &str);
+    /// Where its broker (gRPC: the subscriber) is, without credentials: safe to record and show.
+    fn endpoint(&self) -> String;
+}
+
 impl BrokerSettings {
+    /// The settings block of middleware `m`.
+    pub fn block(&self, m: Middleware) -> &dyn MiddlewareSettings {
+        match m {
+            Middleware::Grpc => &self.grpc,
+            Middleware::Nats => &self.nats,
+            Middleware::Rabbitmq => &self.rabbitmq,
+            Middleware::Pubsub => &self.pubsub,
+            Middleware::Redis => &self.redis,
+        }
+    }
+
+    fn block_mut(&mut self, m: Middleware) -> &mut dyn MiddlewareSettings {
+        match m {
+            Middleware::Grpc => &mut self.grpc,
+            Middleware::Nats => &mut self.nats,
+            Middleware::Rabbitmq => &mut self.rabbitmq,
+            Middleware::Pubsub => &mut self.pubsub,
+            Middleware::Redis => &mut self.redis,
+        }
+    }
+
     /// These settings as command-line options, for the child processes of a run: every option
     /// given to `run` reaches the ingress and the subscribers.
     pub fn to_args(&self) -> Vec<String> {
@@ -104,21 +138,31 @@ impl BrokerSettings {
             format!("--consumer-window={}", self.path.consumer_window),
             format!("--durability={}", self.path.durability),
         ];
-        args.extend(self.grpc.to_args());
-        args.extend(self.nats.to_args());
-        args.extend(self.rabbitmq.to_args());
-        args.extend(self.pubsub.to_args());
-        args.extend(self.redis.to_args());
+        for m in Middleware::ALL {
+            args.extend(self.block(m).to_args());
+        }
         args
     }
 
-    /// Gives every path names of its own (stream, queue, topic, subscription, consumer group)
-    /// for a run or test tagged `tag`, so it starts empty and touches nobody else's.
+    /// Gives every path names of its own for a run or test tagged `tag`, so it starts empty and
+    /// touches nobody else's.
     pub fn isolate(&mut self, tag: &str) {
-        self.nats.isolate(tag);
-        self.rabbitmq.isolate(tag);
-        self.pubsub.isolate(tag);
-        self.redis.isolate(tag);
+        for m in Middleware::ALL {
+            self.block_mut(m).isolate(tag);
+        }
+    }
+}
+
+/// `url` without the user and password it may carry (`amqp://user:pass@host:5672/` becomes
+/// `amqp://host:5672/`).
+pub fn without_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => url.to_string(),
     }
 }
 
@@ -149,6 +193,23 @@ mod tests {
                 both.brokers.pubsub.project, both.brokers.pubsub.topic
             )
         );
+    }
+
+    #[test]
+    fn credentials_are_left_out_of_endpoints() {
+        assert_eq!(
+            without_credentials("amqp://bb:secret@127.0.0.1:5672/%2f"),
+            "amqp://127.0.0.1:5672/%2f"
+        );
+        assert_eq!(
+            without_credentials("redis://:p@ss@host:6379"),
+            "redis://host:6379"
+        );
+        assert_eq!(
+            without_credentials("nats://127.0.0.1:4222"),
+            "nats://127.0.0.1:4222"
+        );
+        assert_eq!(without_credentials("127.0.0.1:50051"), "127.0.0.1:50051");
     }
 
     #[test]

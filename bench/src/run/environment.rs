@@ -2,7 +2,7 @@
 //! the kernel, the CPU, and a snapshot of the host.
 
 use brokerbench_common::host;
-use brokerbench_common::middleware::{DESCRIPTORS, first_line};
+use brokerbench_common::middleware::{DESCRIPTORS, Middleware, first_line};
 use brokerbench_common::settings::BrokerSettings;
 use serde_json::{Value, json};
 
@@ -31,13 +31,18 @@ pub fn describe(brokers: &BrokerSettings) -> Value {
         "cpu_model": cpu_model(),
         "cores": std::thread::available_parallelism().map(|n| n.get()).ok(),
         "brokers": versions,
-        "endpoints": {
-            "nats": brokers.nats.url,
-            "amqp": brokers.rabbitmq.url.split('@').next_back(),
-            "pubsub_emulator": brokers.pubsub.emulator_host,
-            "redis": brokers.redis.url.split('@').next_back(),
-        },
+        "endpoints": endpoints(brokers),
     })
+}
+
+/// Where each middleware's broker (gRPC: its subscriber) was, keyed by middleware name, without
+/// credentials.
+fn endpoints(brokers: &BrokerSettings) -> Value {
+    Middleware::ALL
+        .into_iter()
+        .map(|m| (m.name().to_string(), json!(brokers.block(m).endpoint())))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 /// `host.json`: RAM and the process list at the end of the run, with their source.

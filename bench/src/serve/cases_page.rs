@@ -21,7 +21,10 @@ pub struct CasesQuery {
 impl CasesQuery {
     fn route(&self) -> Result<Route, AppError> {
         Route::parse(self.route.as_deref()).ok_or_else(|| {
-            AppError::bad_request("route must be all, grpc, nats, rabbitmq or pubsub")
+            AppError::bad_request(format!(
+                "route must be all or one of {}",
+                Middleware::names(", ")
+            ))
         })
     }
 }

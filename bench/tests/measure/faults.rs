@@ -89,8 +89,8 @@ async fn a_killed_core_nats_broker_reports_its_loss_by_id() {
 /// publish timeout (5 s) — gRPC answers 504, the broker paths keep accepting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_store_loses_nothing_and_holds_no_request() {
-    let all = "grpc,nats,rabbitmq,pubsub,redis";
-    let summary = with_fault(all, "store-pause@5+10", &[REDELIVERY_DRAIN]).await;
+    let all = Middleware::names(",");
+    let summary = with_fault(&all, "store-pause@5+10", &[REDELIVERY_DRAIN]).await;
     for m in Middleware::ALL {
         let p = recovered_without_loss(&summary, m);
         let slowest = p.resilience[0].slowest_answer_s.unwrap_or(0.0);
@@ -120,8 +120,8 @@ async fn a_paused_broker_a_killed_store_and_a_killed_ingress_lose_nothing_on_jet
 /// Idempotency-Key, so each case is stored once under its accepted id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_subscriber_loses_nothing_and_retries_store_each_case_once() {
-    let all = "grpc,nats,rabbitmq,pubsub,redis";
-    let summary = with_fault(all, "subscriber-kill@5", &[REDELIVERY_DRAIN]).await;
+    let all = Middleware::names(",");
+    let summary = with_fault(&all, "subscriber-kill@5", &[REDELIVERY_DRAIN]).await;
     for m in Middleware::ALL {
         let p = recovered_without_loss(&summary, m);
         let loss = p.loss.as_ref().expect("loss counted by id");

@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use crate::settings::Guarantee;
+use crate::settings::{Guarantee, MiddlewareSettings};
 
 #[derive(Debug, Clone, Args)]
 pub struct GrpcSettings {
@@ -16,9 +16,16 @@ pub struct GrpcSettings {
     pub addr: String,
 }
 
-impl GrpcSettings {
-    pub fn to_args(&self) -> Vec<String> {
+impl MiddlewareSettings for GrpcSettings {
+    fn to_args(&self) -> Vec<String> {
         vec![format!("--grpc-addr={}", self.addr)]
+    }
+
+    /// No names of its own: gRPC has no broker-side topology.
+    fn isolate(&mut self, _tag: &str) {}
+
+    fn endpoint(&self) -> String {
+        self.addr.clone()
     }
 }
 

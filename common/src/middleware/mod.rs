@@ -113,6 +113,12 @@ impl Middleware {
         self.descriptor().name
     }
 
+    /// Every middleware's name, in [`Middleware::ALL`] order, joined by `separator`: the one
+    /// source of the lists in help and error texts.
+    pub fn names(separator: &str) -> String {
+        Self::ALL.map(Self::name).join(separator)
+    }
+
     /// The MongoDB collection this path's subscriber writes to.
     pub fn collection(self) -> String {
         format!("cases_{}", self.name())

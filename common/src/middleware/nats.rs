@@ -6,7 +6,9 @@ use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
 use super::{Middleware, PathError};
-use crate::settings::{BrokerSettings, Durability, Guarantee, value_name};
+use crate::settings::{
+    BrokerSettings, Durability, Guarantee, MiddlewareSettings, value_name, without_credentials,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -53,8 +55,8 @@ pub struct NatsSettings {
     pub consumer: String,
 }
 
-impl NatsSettings {
-    pub fn to_args(&self) -> Vec<String> {
+impl MiddlewareSettings for NatsSettings {
+    fn to_args(&self) -> Vec<String> {
         vec![
             format!("--nats-url={}", self.url),
             format!("--nats-mode={}", value_name(&self.mode)),
@@ -65,10 +67,14 @@ impl NatsSettings {
     }
 
     /// Names of this path's own, for a run or test tagged `tag`.
-    pub fn isolate(&mut self, tag: &str) {
+    fn isolate(&mut self, tag: &str) {
         self.subject = format!("brokerbench.{tag}");
         self.stream = format!("BB_{}", tag.to_uppercase());
         self.consumer = format!("bb-{tag}");
+    }
+
+    fn endpoint(&self) -> String {
+        without_credentials(&self.url)
     }
 }
 

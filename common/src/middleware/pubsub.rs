@@ -12,7 +12,7 @@ use google_cloud_auth::credentials::anonymous::Builder as Anonymous;
 use google_cloud_pubsub::client::{SubscriptionAdmin, TopicAdmin};
 
 use super::{Middleware, PathError};
-use crate::settings::{BrokerSettings, Guarantee};
+use crate::settings::{BrokerSettings, Guarantee, MiddlewareSettings};
 
 /// Ack deadline of the subscription this creates (the subscriber also extends leases itself).
 const ACK_DEADLINE_SECONDS: i32 = 60;
@@ -62,8 +62,10 @@ impl PubsubSettings {
             self.project, self.subscription
         )
     }
+}
 
-    pub fn to_args(&self) -> Vec<String> {
+impl MiddlewareSettings for PubsubSettings {
+    fn to_args(&self) -> Vec<String> {
         let mut args = vec![
             format!("--pubsub-project={}", self.project),
             format!("--pubsub-topic={}", self.topic),
@@ -78,9 +80,15 @@ impl PubsubSettings {
     }
 
     /// Names of this path's own, for a run or test tagged `tag`.
-    pub fn isolate(&mut self, tag: &str) {
+    fn isolate(&mut self, tag: &str) {
         self.topic = format!("bb-{tag}");
         self.subscription = format!("bb-{tag}-sub");
+    }
+
+    fn endpoint(&self) -> String {
+        self.emulator_host
+            .clone()
+            .unwrap_or_else(|| "pubsub.googleapis.com".into())
     }
 }
 

@@ -6,7 +6,9 @@ use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties};
 
 use super::{Middleware, PathError};
-use crate::settings::{BrokerSettings, Durability, Guarantee};
+use crate::settings::{
+    BrokerSettings, Durability, Guarantee, MiddlewareSettings, without_credentials,
+};
 
 #[derive(Debug, Clone, Args)]
 pub struct RabbitmqSettings {
@@ -27,8 +29,8 @@ pub struct RabbitmqSettings {
     pub queue: String,
 }
 
-impl RabbitmqSettings {
-    pub fn to_args(&self) -> Vec<String> {
+impl MiddlewareSettings for RabbitmqSettings {
+    fn to_args(&self) -> Vec<String> {
         vec![
             format!("--amqp-url={}", self.url),
             format!("--rabbitmq-queue={}", self.queue),
@@ -36,8 +38,12 @@ impl RabbitmqSettings {
     }
 
     /// Names of this path's own, for a run or test tagged `tag`.
-    pub fn isolate(&mut self, tag: &str) {
+    fn isolate(&mut self, tag: &str) {
         self.queue = format!("brokerbench.{tag}");
+    }
+
+    fn endpoint(&self) -> String {
+        without_credentials(&self.url)
     }
 }
 

@@ -9,7 +9,9 @@ use redis::AsyncCommands as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{Middleware, PathError};
-use crate::settings::{BrokerSettings, Durability, Guarantee};
+use crate::settings::{
+    BrokerSettings, Durability, Guarantee, MiddlewareSettings, without_credentials,
+};
 
 /// The stream entry field that carries the envelope's protobuf bytes.
 pub const ENVELOPE_FIELD: &str = "e";
@@ -64,7 +66,22 @@ pub struct RedisSettings {
 }
 
 impl RedisSettings {
-    pub fn to_args(&self) -> Vec<String> {
+    /// The consumer name: the one given, else the host name.
+    pub fn consumer_name(&self) -> String {
+        self.consumer.clone().unwrap_or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .ok()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "subscriber".into())
+        })
+    }
+}
+
+/// Redis has no per-message durability: what survives a restart is the server's persistence,
+/// whatever the profile asks.
+impl MiddlewareSettings for RedisSettings {
+    fn to_args(&self) -> Vec<String> {
         vec![
             format!("--redis-url={}", self.url),
             format!("--redis-stream={}", self.stream),
@@ -80,26 +97,17 @@ impl RedisSettings {
         .collect()
     }
 
-    /// The consumer name: the one given, else the host name.
-    pub fn consumer_name(&self) -> String {
-        self.consumer.clone().unwrap_or_else(|| {
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .map(|h| h.trim().to_string())
-                .ok()
-                .filter(|h| !h.is_empty())
-                .unwrap_or_else(|| "subscriber".into())
-        })
-    }
-
     /// Names of this path's own, for a run or test tagged `tag`.
-    pub fn isolate(&mut self, tag: &str) {
+    fn isolate(&mut self, tag: &str) {
         self.stream = format!("brokerbench.{tag}");
         self.group = format!("bb-{tag}");
     }
+
+    fn endpoint(&self) -> String {
+        without_credentials(&self.url)
+    }
 }
 
-/// Redis has no per-message durability: what survives a restart is the server's persistence,
-/// whatever the profile asks.
 pub fn guarantee(settings: &BrokerSettings) -> Guarantee {
     let text = match settings.path.durability {
         Durability::Disk => {
