@@ -9,4 +9,5 @@ pub mod host;
 pub mod latency;
 pub mod metrics;
 pub mod middleware;
+pub mod path_settings;
 pub mod settings;

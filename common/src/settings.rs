@@ -3,10 +3,7 @@
 //! every path shares, and the store's. Every option can come from an environment variable (shown
 //! by `--help`), which is how docker compose and the bench runner configure processes.
 
-use std::fmt;
-
-use clap::{Args, ValueEnum};
-use serde::{Deserialize, Serialize};
+use clap::Args;
 
 pub use crate::middleware::Middleware;
 pub use crate::middleware::grpc::GrpcSettings;
@@ -14,6 +11,10 @@ pub use crate::middleware::nats::{NatsMode, NatsSettings};
 pub use crate::middleware::pubsub::PubsubSettings;
 pub use crate::middleware::rabbitmq::RabbitmqSettings;
 pub use crate::middleware::redis::RedisSettings;
+use crate::middleware::{PathError, nats, pubsub, rabbitmq, redis};
+pub use crate::path_settings::{
+    Durability, Guarantee, MiddlewareSettings, PathSettings, value_name, without_credentials,
+};
 
 #[derive(Debug, Clone, Args)]
 pub struct MongoSettings {
@@ -33,52 +34,6 @@ pub struct MongoSettings {
     pub db: String,
 }
 
-/// How durable every path is asked to be; each takes its nearest equivalent, and the report
-/// prints what each path guaranteed (see [`Middleware::guarantee`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Durability {
-    /// On disk before the publish is acknowledged: JetStream file storage, RabbitMQ persistent
-    /// messages.
-    Disk,
-    /// In the broker's memory: JetStream memory storage, RabbitMQ transient messages.
-    Memory,
-}
-
-/// The settings all paths share, so that they are compared alike.
-#[derive(Debug, Clone, Copy, Args)]
-pub struct PathSettings {
-    /// Deliveries a subscriber may hold unacknowledged, on every path alike: RabbitMQ prefetch,
-    /// JetStream max_ack_pending, Pub/Sub flow control (enforced by the subscriber too, because
-    /// the emulator ignores it).
-    #[arg(long = "consumer-window", env = "BB_CONSUMER_WINDOW", default_value_t = 1000, value_parser = clap::value_parser!(u16).range(1..))]
-    pub consumer_window: u16,
-    #[arg(long = "durability", env = "BB_DURABILITY", value_enum, default_value_t = Durability::Disk)]
-    pub durability: Durability,
-}
-
-/// What a path guarantees with given settings: whether an acknowledged case survives a broker
-/// restart, and how, in words for the report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Guarantee {
-    pub durable: bool,
-    pub text: &'static str,
-}
-
-/// The command-line spelling of a value of a clap `ValueEnum`.
-pub fn value_name(value: &impl ValueEnum) -> String {
-    value
-        .to_possible_value()
-        .map(|v| v.get_name().to_string())
-        .unwrap_or_default()
-}
-
-impl fmt::Display for Durability {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&value_name(self))
-    }
-}
-
 /// Settings of every middleware; a process uses the blocks of the paths it serves.
 #[derive(Debug, Clone, Args)]
 pub struct BrokerSettings {
@@ -94,19 +49,6 @@ pub struct BrokerSettings {
     pub pubsub: PubsubSettings,
     #[command(flatten)]
     pub redis: RedisSettings,
-}
-
-/// What one middleware's block of settings gives the shared code. Every block is reached through
-/// [`BrokerSettings::block`], one exhaustive match, so a new middleware's block is pointed at by
-/// the compiler instead of being left out of a hand-written list.
-pub trait MiddlewareSettings {
-    /// The block as command-line options, as the child processes of a run get it.
-    fn to_args(&self) -> Vec<String>;
-    /// Names of this path's own (stream, queue, topic, subscription, consumer group) for a run or
-    /// test tagged `tag`.
-    fn isolate(&mut self, tag: &str);
-    /// Where its broker (gRPC: the subscriber) is, without credentials: safe to record and show.
-    fn endpoint(&self) -> String;
 }
 
 impl BrokerSettings {
@@ -151,18 +93,23 @@ impl BrokerSettings {
             self.block_mut(m).isolate(tag);
         }
     }
-}
 
-/// `url` without the user and password it may carry (`amqp://user:pass@host:5672/` becomes
-/// `amqp://host:5672/`).
-pub fn without_credentials(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
-        None => url.to_string(),
+    /// What path `m` guarantees under these settings.
+    pub fn guarantee(&self, m: Middleware) -> Guarantee {
+        self.block(m).guarantee(self.path.durability)
+    }
+
+    /// Deletes what the publisher and subscriber of path `m` created (stream, queue, topic,
+    /// subscription, consumer group), for runs and tests that use names of their own. Call it
+    /// once the subscriber has stopped.
+    pub async fn remove_topology(&self, m: Middleware) -> Result<(), PathError> {
+        match m {
+            Middleware::Grpc => Ok(()),
+            Middleware::Nats => nats::remove_stream(&self.nats).await,
+            Middleware::Rabbitmq => rabbitmq::delete_queue(&self.rabbitmq).await,
+            Middleware::Pubsub => pubsub::remove_topology(&self.pubsub).await,
+            Middleware::Redis => redis::remove_stream(&self.redis).await,
+        }
     }
 }
 
@@ -196,23 +143,6 @@ mod tests {
     }
 
     #[test]
-    fn credentials_are_left_out_of_endpoints() {
-        assert_eq!(
-            without_credentials("amqp://bb:secret@127.0.0.1:5672/%2f"),
-            "amqp://127.0.0.1:5672/%2f"
-        );
-        assert_eq!(
-            without_credentials("redis://:p@ss@host:6379"),
-            "redis://host:6379"
-        );
-        assert_eq!(
-            without_credentials("nats://127.0.0.1:4222"),
-            "nats://127.0.0.1:4222"
-        );
-        assert_eq!(without_credentials("127.0.0.1:50051"), "127.0.0.1:50051");
-    }
-
-    #[test]
     fn to_args_round_trips_every_setting() {
         let given = Both::parse_from([
             "t",
@@ -232,11 +162,11 @@ mod tests {
         );
         assert_eq!(again.brokers.path.consumer_window, 7);
         assert!(
-            !Middleware::Nats.guarantee(&again.brokers).durable,
+            !again.brokers.guarantee(Middleware::Nats).durable,
             "core NATS is not durable"
         );
         assert!(
-            !Middleware::Pubsub.guarantee(&again.brokers).durable,
+            !again.brokers.guarantee(Middleware::Pubsub).durable,
             "the emulator is not durable"
         );
     }

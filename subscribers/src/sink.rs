@@ -19,15 +19,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use brokerbench_common::envelope::Envelope;
 use brokerbench_common::settings::Middleware;
-use mongodb::bson::{DateTime, Document, doc};
+use mongodb::bson::Document;
 use mongodb::options::{CollectionOptions, WriteConcern};
 use mongodb::{Client, Collection};
 use tokio::sync::{Mutex, mpsc};
 use tokio::time::{Instant, timeout_at};
 
 use crate::dead_letter::{self, Attempts};
+pub use crate::store::to_document;
 use crate::store::{Outcome, Writer};
 use crate::{Delivery, Health, PathError, SubscriberMetrics};
 
@@ -221,21 +221,5 @@ async fn acknowledge_all(
             }
         });
         futures::future::join_all(acks).await;
-    }
-}
-
-/// The stored form of a case: `_id` is the case id, times are BSON dates (millisecond precision).
-pub fn to_document(envelope: &Envelope, middleware: Middleware, stored_at: DateTime) -> Document {
-    let case = envelope.case.clone().unwrap_or_default();
-    doc! {
-        "_id": &envelope.id,
-        "name": case.name,
-        "location": case.location,
-        "age": i32::try_from(case.age).unwrap_or(i32::MAX),
-        "infectedtype": case.infectedtype,
-        "state": case.state,
-        "route": middleware.name(),
-        "accepted_at": DateTime::from_millis(envelope.accepted_at_ns / 1_000_000),
-        "stored_at": stored_at,
     }
 }

@@ -9,10 +9,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use brokerbench_common::envelope::now_ns;
+use brokerbench_common::envelope::{Envelope, now_ns};
 use brokerbench_common::settings::Middleware;
 use mongodb::Collection;
-use mongodb::bson::{DateTime, Document};
+use mongodb::bson::{DateTime, Document, doc};
 use tokio::time::timeout;
 
 use crate::backoff::{Backoff, delay_after};
@@ -20,7 +20,6 @@ use crate::dead_letter::{self, Attempts};
 use crate::failure::{
     BatchFailure, DUPLICATE_KEY, DocumentFailure, TimedOut, classify_batch, classify_document,
 };
-use crate::sink::to_document;
 use crate::{Delivery, Health, SubscriberMetrics};
 
 /// What the middleware is told about one delivery.
@@ -249,5 +248,21 @@ impl Writer {
                 Outcome::Retry(self.store_state(&[Written::Transient(failure)]))
             }
         }
+    }
+}
+
+/// The stored form of a case: `_id` is the case id, times are BSON dates (millisecond precision).
+pub fn to_document(envelope: &Envelope, middleware: Middleware, stored_at: DateTime) -> Document {
+    let case = envelope.case.clone().unwrap_or_default();
+    doc! {
+        "_id": &envelope.id,
+        "name": case.name,
+        "location": case.location,
+        "age": i32::try_from(case.age).unwrap_or(i32::MAX),
+        "infectedtype": case.infectedtype,
+        "state": case.state,
+        "route": middleware.name(),
+        "accepted_at": DateTime::from_millis(envelope.accepted_at_ns / 1_000_000),
+        "stored_at": stored_at,
     }
 }

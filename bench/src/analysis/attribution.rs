@@ -8,12 +8,11 @@
 //! When that stage's own processes were not using a core while the host was nearly saturated,
 //! the honest answer on a small machine is the host's CPU, not the stage.
 
-use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
 
-use super::compute::{Bounds, counter, subscriber};
-use super::tick::Tick;
+use super::compute::Bounds;
+use super::tick::{Tick, backlog_at, store_busy};
 pub use crate::results::attribution::{Attribution, Backlog, Stage};
 use crate::results::role::Role;
 use crate::results::summary::{PathResult, ProcessCost};
@@ -32,41 +31,6 @@ const KEEPS_UP: f64 = 0.95;
 /// The host this busy, and the stage's own processes below one core: the host's CPU limits.
 const HOST_SATURATED: f64 = 0.95;
 const PEGGED_CORES: f64 = 0.9;
-
-/// The backlogs of path `m` at one tick.
-pub fn backlog_at(tick: &Tick, m: Middleware, cases_per_request: u64) -> Backlog {
-    let cpr = cases_per_request as f64;
-    let load = |metric: CounterMetric| tick.load.counter(metric, None).unwrap_or(0);
-    let ingress = |metric: CounterMetric| counter(&tick.ingress, metric, None);
-    let sub = |metric: CounterMetric| counter(subscriber(tick, m), metric, Some(m));
-    let answered = load(CounterMetric::Http2xx)
-        + load(CounterMetric::Http4xx)
-        + load(CounterMetric::Http5xx)
-        + load(CounterMetric::TransportErrors)
-        + load(CounterMetric::Unanswered);
-    let ingress_open = ingress(CounterMetric::Requests).saturating_sub(
-        ingress(CounterMetric::Responses2xx)
-            + ingress(CounterMetric::Responses4xx)
-            + ingress(CounterMetric::Responses5xx),
-    );
-    let client_open = load(CounterMetric::SentRequests).saturating_sub(answered);
-    Backlog {
-        client_queue: client_open.saturating_sub(ingress_open) as f64 * cpr,
-        ingress_in_flight: ingress_open as f64 * cpr,
-        broker: counter(&tick.ingress, CounterMetric::Published, Some(m))
-            .saturating_sub(sub(CounterMetric::Received)) as f64,
-        sink: sub(CounterMetric::Received)
-            .saturating_sub(sub(CounterMetric::Stored) + sub(CounterMetric::Duplicates))
-            as f64,
-    }
-}
-
-/// Share of the time between two ticks that `writers` writers spent writing.
-pub fn store_busy(a: &Tick, b: &Tick, m: Middleware, writers: u16) -> f64 {
-    let busy = |t: &Tick| counter(subscriber(t, m), CounterMetric::StoreBusyUs, Some(m));
-    let span_us = (b.at_s - a.at_s).max(1e-9) * 1e6 * f64::from(writers.max(1));
-    busy(b).saturating_sub(busy(a)) as f64 / span_us
-}
 
 /// Least-squares slope of `y` against `x`.
 fn slope(points: &[(f64, f64)]) -> f64 {

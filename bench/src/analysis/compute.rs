@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 
 use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::latency::{LatencyMetric, Recorder};
-use brokerbench_common::metrics::{Phase, Stats, new_histogram};
+use brokerbench_common::metrics::{Phase, new_histogram};
 use brokerbench_common::settings::Middleware;
 use hdrhistogram::Histogram;
 
-use super::tick::Tick;
+use super::tick::{Tick, counter, subscriber};
 use crate::results::role::Role;
 use crate::results::rows::SeriesRow;
 use crate::results::summary::{Accounting, LatencySummary, PathResult, ProcessCost, Rates};
@@ -45,22 +45,6 @@ pub struct PathContext {
 pub const CONTENTION_BUSY: f64 = 0.9;
 /// Generator lateness p99 above this is an instrument problem the report states.
 pub const LATE_GENERATOR_US: u64 = 1_000;
-
-pub fn counter(stats: &Option<Stats>, metric: CounterMetric, m: Option<Middleware>) -> u64 {
-    stats
-        .as_ref()
-        .and_then(|s| s.counter(metric, m))
-        .unwrap_or(0)
-}
-
-pub fn subscriber(tick: &Tick, m: Middleware) -> &Option<Stats> {
-    static NONE: Option<Stats> = None;
-    tick.subscribers
-        .iter()
-        .find(|(x, _)| *x == m)
-        .map(|(_, s)| s)
-        .unwrap_or(&NONE)
-}
 
 /// `later − earlier`, or `later` alone if they cannot be subtracted (a restarted process).
 pub fn delta(later: &Histogram<u64>, earlier: &Histogram<u64>) -> Histogram<u64> {
@@ -362,7 +346,7 @@ pub fn timeseries_row(
         let d = delta(&hb[&metric], &ha[&metric]);
         (!d.is_empty()).then(|| d.value_at_quantile(0.99))
     };
-    let backlog = super::attribution::backlog_at(b, m, ctx.cases_per_request);
+    let backlog = super::tick::backlog_at(b, m, ctx.cases_per_request);
     Some(SeriesRow {
         repeat: ctx.repeat,
         middleware: m,
@@ -387,6 +371,6 @@ pub fn timeseries_row(
         sink_backlog: backlog.sink,
         store_busy: ctx
             .writers
-            .map(|w| (super::attribution::store_busy(a, b, m, w) * 1000.0).round() / 1000.0),
+            .map(|w| (super::tick::store_busy(a, b, m, w) * 1000.0).round() / 1000.0),
     })
 }

@@ -8,8 +8,9 @@ use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
 use hdrhistogram::Histogram;
 
-use super::compute::{counter, delta, latencies_at, subscriber};
+use super::compute::{delta, latencies_at};
 use super::tick::{AnswerLog, Tick};
+use super::tick::{counter, subscriber};
 use crate::results::faults::FaultRecord;
 use crate::results::resilience::Resilience;
 

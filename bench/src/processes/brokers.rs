@@ -45,7 +45,7 @@ impl RunBrokers {
     /// Deletes the run's stream, queue, topic and subscription (after its processes stopped).
     pub async fn remove_topology(&self, group: &[Middleware]) {
         for &m in group {
-            if let Err(e) = m.remove_topology(&self.settings).await {
+            if let Err(e) = self.settings.remove_topology(m).await {
                 eprintln!("note: could not remove this run's {m} topology: {e}");
             }
         }
@@ -83,7 +83,7 @@ pub fn guarantee(m: Middleware, ticks: &[Tick]) -> Result<PathGuarantee, String>
     let settings = Reported::try_parse_from(args)
         .map_err(|e| format!("unreadable settings reported by the ingress: {e}"))?
         .brokers;
-    let g = m.guarantee(&settings);
+    let g = settings.guarantee(m);
     Ok(PathGuarantee {
         durability: settings.path.durability.to_string(),
         durable: g.durable,

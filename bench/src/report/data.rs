@@ -59,6 +59,21 @@ pub struct HostFile {
 }
 
 impl RunData {
+    /// The fault windows (seconds since the measure phase began) of path `m`'s runs, or of every
+    /// path's with `None`.
+    pub fn fault_bands(&self, m: Option<Middleware>) -> Vec<(f64, f64)> {
+        self.summary
+            .paths
+            .iter()
+            .filter(|p| m.is_none_or(|m| p.middleware == m))
+            .flat_map(|p| {
+                p.resilience
+                    .iter()
+                    .map(|r| (r.fault.start_s, r.fault.end_s))
+            })
+            .collect()
+    }
+
     pub fn load(dir: &Path) -> anyhow::Result<Self> {
         let summary = read_summary(dir)?;
         let mut missing = Vec::new();

@@ -49,7 +49,7 @@ pub fn section(run: &RunData) -> Markup {
             "Source: " strong { (if source_text.is_empty() { "no readings".to_string() } else { source_text }) }
             @if let Some(total) = total { " · total " (format!("{:.1}", total as f64 / 1_048_576.0)) " GiB" }
         }
-        div.charts { (chart_or_error("chart-host-ram", line_chart("host RAM used", "time since the measure phase began (s)", "used (GiB)", &lines, &super::resilience::bands(run, None)), "one line per group of paths measured together and repeat")) }
+        div.charts { (chart_or_error("chart-host-ram", line_chart("host RAM used", "time since the measure phase began (s)", "used (GiB)", &lines, &run.fault_bands(None)), "one line per group of paths measured together and repeat")) }
         h3 { "Snapshot at the end of the run (host.json)" }
         (snapshot(run))
     }

@@ -4,6 +4,7 @@
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::results::figures::Better;
+use crate::results::summary::PathResult;
 
 const CSS: &str = r#"
 :root { --fg:#1d2430; --muted:#5b6675; --line:#d8dee6; --bg:#f6f8fa; --best:#d9f2dd; --bad:#fde2e1; --badline:#c62828; --warn:#fff4d6; }
@@ -134,6 +135,22 @@ pub fn cell(value: Option<f64>, best: Option<f64>, format: fn(f64) -> String) ->
         Some(v) if best == Some(v) => html! { td.best title="best of this column" { (format(v)) } },
         Some(v) => html! { td { (format(v)) } },
         None => html! { td.muted { "–" } },
+    }
+}
+
+/// The name of one measured path in tables: `grpc`, or `grpc r1` when paths were repeated.
+/// A path's row head; a path that was not durable in this run is marked †, so its figures are
+/// not read as like for like beside durable ones (the guarantees table says why).
+pub fn row_name(p: &PathResult, repeated: bool) -> String {
+    let mark = if p.guarantee.as_ref().is_some_and(|g| !g.durable) {
+        " †"
+    } else {
+        ""
+    };
+    if repeated {
+        format!("{} r{}{mark}", p.middleware, p.repeat)
+    } else {
+        format!("{}{mark}", p.middleware)
     }
 }
 

@@ -2,26 +2,10 @@
 //! to recover, loss by id and e2e p99 before, during and after; and the fault bands every time
 //! series chart shades.
 
-use brokerbench_common::settings::Middleware;
 use maud::{Markup, html};
 
 use super::data::RunData;
-use super::single::row_name;
-
-/// The fault windows (seconds since the measure phase began) of path `m`'s runs, or of every
-/// path's with `None`.
-pub fn bands(run: &RunData, m: Option<Middleware>) -> Vec<(f64, f64)> {
-    run.summary
-        .paths
-        .iter()
-        .filter(|p| m.is_none_or(|m| p.middleware == m))
-        .flat_map(|p| {
-            p.resilience
-                .iter()
-                .map(|r| (r.fault.start_s, r.fault.end_s))
-        })
-        .collect()
-}
+use super::layout::row_name;
 
 fn seconds(v: Option<f64>) -> String {
     v.map_or("never".into(), |s| format!("{s:.1} s"))

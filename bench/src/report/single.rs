@@ -7,7 +7,7 @@ use maud::{Markup, html};
 
 use super::charts::{Line, line_chart, path_color, percentile_chart, percentile_points};
 use super::data::RunData;
-use super::layout::{best, cell, chart_or_error, ms};
+use super::layout::{best, cell, chart_or_error, ms, row_name};
 use super::{host, stages, tables};
 use crate::analysis::compute::LATE_GENERATOR_US;
 use crate::results::figures::Better;
@@ -23,22 +23,6 @@ pub fn generator_label(generator: Generator) -> String {
         Generator::Builtin => {
             "open-loop — fixed rate, latency corrected for coordinated omission".into()
         }
-    }
-}
-
-/// The name of one measured path in tables: `grpc`, or `grpc r1` when paths were repeated.
-/// A path's row head; a path that was not durable in this run is marked †, so its figures are
-/// not read as like for like beside durable ones (the guarantees table says why).
-pub fn row_name(p: &PathResult, repeated: bool) -> String {
-    let mark = if p.guarantee.as_ref().is_some_and(|g| !g.durable) {
-        " †"
-    } else {
-        ""
-    };
-    if repeated {
-        format!("{} r{}{mark}", p.middleware, p.repeat)
-    } else {
-        format!("{}{mark}", p.middleware)
     }
 }
 
@@ -182,7 +166,7 @@ fn rates_chart(run: &RunData, m: Middleware) -> Markup {
             "time since the measure phase began (s) — faults shaded red",
             "cases per second",
             &lines,
-            &super::resilience::bands(run, Some(m)),
+            &run.fault_bands(Some(m)),
         ),
         "measure phase, then the drain: the subscriber stores what is still in flight",
     )
@@ -212,7 +196,7 @@ fn e2e_p99_chart(run: &RunData) -> Markup {
             "time since the measure phase began (s)",
             "p99 e2e latency (ms)",
             &lines,
-            &super::resilience::bands(run, None),
+            &run.fault_bands(None),
         ),
         "p99 of the cases stored in each one-second interval",
     )

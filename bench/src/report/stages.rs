@@ -8,7 +8,7 @@ use plotters::style::RGBColor;
 use super::charts::{Line, line_chart};
 use super::data::RunData;
 use super::layout::chart_or_error;
-use super::single::row_name;
+use super::layout::row_name;
 use crate::report::terminal::limited_by;
 use crate::results::ceilings::Ceilings;
 
@@ -117,7 +117,7 @@ pub fn backlog_chart(run: &RunData, m: Middleware) -> Markup {
             "time since the measure phase began (s)",
             "cases waiting",
             &lines,
-            &super::resilience::bands(run, Some(m)),
+            &run.fault_bands(Some(m)),
         ),
         "a stage that cannot keep up shows a growing line; the furthest one down the pipeline is the limit",
     )

@@ -4,8 +4,8 @@ use brokerbench_common::latency::LatencyMetric;
 use maud::{Markup, html};
 
 use super::data::RunData;
+use super::layout::row_name;
 use super::layout::{best, cell, mib, ms, num};
-use super::single::row_name;
 use crate::analysis::compute::CONTENTION_BUSY;
 use crate::results::figures::Better;
 use crate::results::summary::{LatencySummary, PathResult};

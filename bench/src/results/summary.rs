@@ -328,7 +328,14 @@ mod tests {
             generator: Generator::Builtin,
             config: serde_json::json!({"rate": 500.0}),
             environment: serde_json::json!({"cores": 2}),
-            aggregate: crate::results::figures::aggregate(std::slice::from_ref(&path)),
+            aggregate: vec![PathAggregate {
+                middleware: Middleware::Nats,
+                runs: 1,
+                figures: BTreeMap::from([(
+                    "e2e_p50_us".to_string(),
+                    Spread::of(&[1_500.0]).expect("a value"),
+                )]),
+            }],
             paths: vec![path],
             ceilings: None,
             verdict: Vec::new(),

@@ -10,8 +10,9 @@ use brokerbench_common::metrics::PhaseBounds;
 use brokerbench_common::settings::Middleware;
 use tokio::time::Instant;
 
-use super::group_run::{Context, Processes};
-use super::loadgen::{LoadConfig, LoadStats, LoadWindow, generate};
+use super::group_processes::{Context, Processes};
+use super::loadgen::{LoadStats, LoadWindow};
+use super::offered_load::RunLoad;
 use super::phases::{Progress, StoreBacklog, drain};
 use super::sampler::{ProcessTarget, Sampler, server_processes};
 use super::{Generator, RunOpts};
@@ -26,13 +27,6 @@ use crate::subscriber::SinkKind;
 const TICK: Duration = Duration::from_secs(1);
 /// Time between telling the processes the measure window and the first intended send.
 const LEAD: Duration = Duration::from_millis(500);
-
-/// Whoever offers the load in this run.
-#[expect(clippy::large_enum_variant, reason = "one per group run, built once")]
-enum Load {
-    Builtin(tokio::task::JoinHandle<()>),
-    Locust(super::locust::LocustRun),
-}
 
 /// What the load phases produced.
 pub(super) struct Measured {
@@ -184,7 +178,6 @@ pub(super) async fn measure(
     processes: &Processes,
 ) -> anyhow::Result<Measured> {
     let (ingress, subscribers) = (&processes.ingress, &processes.subscribers);
-    let targets = process_targets(group, processes);
     let load = Arc::new(LoadStats::default());
     let warmup = Duration::from_secs(opts.warmup);
     let span = warmup + Duration::from_secs(opts.duration);
@@ -204,57 +197,27 @@ pub(super) async fn measure(
             .iter()
             .map(|(m, p)| (*m, p.url.clone()))
             .collect(),
-        targets,
+        targets: process_targets(group, processes),
         load: load.clone(),
         measure_start: start + warmup,
     };
     load.window().set(bounds);
     announce_window(&sampler, processes, bounds).await?;
-    let names: Vec<&str> = group.iter().map(|m| m.name()).collect();
-    let run_name = ctx
-        .dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned());
-    let key_prefix = format!(
-        "{}-{}-r{repeat}",
-        run_name.unwrap_or_default(),
-        names.join("+")
-    );
-    let config = LoadConfig {
-        url: ingress.url.clone(),
-        rate: opts.rate,
-        cases_per_request: opts.cases_per_request,
-        connections: opts.connections,
-        seed: opts.seed + u64::from(repeat),
-        key_prefix: key_prefix.clone(),
-        retries: opts.retries,
-    };
     let window = LoadWindow {
         start,
         wall_start_ns,
         span,
         answer_deadline: Duration::from_secs(opts.answer_deadline),
     };
-    let generator = match opts.generator {
-        Generator::Builtin => Load::Builtin(tokio::spawn(generate(config, load.clone(), window))),
-        Generator::Locust => Load::Locust(super::locust::spawn(
-            opts,
-            &ingress.url,
-            opts.warmup + opts.duration,
-            &ctx.dir,
-            &format!("{}-r{repeat}", names.join("+")),
-        )?),
+    let run_load = RunLoad {
+        opts,
+        ctx,
+        group,
+        repeat,
     };
-    if let (Some(at), Some(pid)) = (opts.stall_at, ingress.pid()) {
-        let stall = Duration::from_millis(opts.stall_ms);
-        let when = start + warmup + Duration::from_secs_f64(at.max(0.0));
-        tokio::spawn(async move {
-            tokio::time::sleep_until(when).await;
-            signal(pid, "STOP");
-            tokio::time::sleep(stall).await;
-            signal(pid, "CONT");
-        });
-    }
+    let key_prefix = run_load.key_prefix();
+    let generator = run_load.start(&ingress.url, &key_prefix, &load, window)?;
+    schedule_stall(opts, ingress, start + warmup);
     let started = SystemTime::now();
     let progress = Progress::new(title, opts);
     let restarted = tokio::sync::Mutex::new(Vec::new());
@@ -272,18 +235,7 @@ pub(super) async fn measure(
     )
     .await;
     let restarted = restarted.into_inner();
-    for f in &faults {
-        match &f.error {
-            Some(e) => eprintln!("\n!!! fault {} on {}: {e}", f.spec.kind.name(), f.target),
-            None => eprintln!(
-                "\nfault {} on {}: {:.1} s → {:.1} s",
-                f.spec.kind.name(),
-                f.target,
-                f.start_s,
-                f.end_s
-            ),
-        }
-    }
+    report_faults(&faults);
     let (mut ticks, hold_toggles) = match sampled {
         Ok(sampled) => sampled,
         Err(e) => {
@@ -295,32 +247,13 @@ pub(super) async fn measure(
     };
     let measure_end = ticks.len() - 1;
     progress.answers();
-    let locust = match generator {
-        Load::Builtin(task) => {
-            task.await.context("the load generator failed")?;
-            None
-        }
-        Load::Locust(run) => Some(run.wait().await?),
-    };
-    let quiet = Duration::from_millis(opts.quiet_period_ms);
-    // After a fault restarted a counting process, only the store itself says what is stored.
-    let store_backlog = match (opts.faults.is_empty(), opts.sink, opts.generator) {
-        (false, SinkKind::Mongodb, Generator::Builtin) => Some(StoreBacklog {
-            db: mongodb::Client::with_uri_str(&opts.mongo.uri)
-                .await
-                .context("cannot reach MongoDB")?
-                .database(&opts.mongo.db),
-            group: group.to_vec(),
-            load: load.clone(),
-            cases_per_request: opts.cases_per_request as u64,
-        }),
-        _ => None,
-    };
+    let locust = generator.finish().await?;
+    let store_backlog = store_backlog(opts, group, &load).await?;
     let drained_quietly = drain(
         &sampler,
         &mut ticks,
         Duration::from_secs(opts.drain_timeout),
-        quiet,
+        Duration::from_millis(opts.quiet_period_ms),
         &progress,
         store_backlog.as_ref(),
     )
@@ -342,4 +275,60 @@ pub(super) async fn measure(
         hold_toggles,
         restarted,
     })
+}
+
+/// `--stall-at`: stops the ingress (SIGSTOP) for `--stall-ms` that many seconds into the measure
+/// phase.
+fn schedule_stall(opts: &RunOpts, ingress: &RoleProcess, measure_start: Instant) {
+    let (Some(at), Some(pid)) = (opts.stall_at, ingress.pid()) else {
+        return;
+    };
+    let stall = Duration::from_millis(opts.stall_ms);
+    let when = measure_start + Duration::from_secs_f64(at.max(0.0));
+    tokio::spawn(async move {
+        tokio::time::sleep_until(when).await;
+        signal(pid, "STOP");
+        tokio::time::sleep(stall).await;
+        signal(pid, "CONT");
+    });
+}
+
+fn report_faults(faults: &[FaultRecord]) {
+    for f in faults {
+        match &f.error {
+            Some(e) => eprintln!("\n!!! fault {} on {}: {e}", f.spec.kind.name(), f.target),
+            None => eprintln!(
+                "\nfault {} on {}: {:.1} s → {:.1} s",
+                f.spec.kind.name(),
+                f.target,
+                f.start_s,
+                f.end_s
+            ),
+        }
+    }
+}
+
+/// After a fault restarted a counting process, only the store itself says what is stored: the
+/// drain then watches the store (built-in generator and a store only).
+async fn store_backlog(
+    opts: &RunOpts,
+    group: &[Middleware],
+    load: &Arc<LoadStats>,
+) -> anyhow::Result<Option<StoreBacklog>> {
+    if opts.faults.is_empty()
+        || opts.sink != SinkKind::Mongodb
+        || opts.generator != Generator::Builtin
+    {
+        return Ok(None);
+    }
+    let db = mongodb::Client::with_uri_str(&opts.mongo.uri)
+        .await
+        .context("cannot reach MongoDB")?
+        .database(&opts.mongo.db);
+    Ok(Some(StoreBacklog {
+        db,
+        group: group.to_vec(),
+        load: load.clone(),
+        cases_per_request: opts.cases_per_request as u64,
+    }))
 }

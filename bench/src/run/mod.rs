@@ -4,11 +4,13 @@
 
 mod environment;
 pub mod faults;
+pub(crate) mod group_processes;
 pub(crate) mod group_run;
 pub mod loadgen;
 mod locust;
 pub mod loss;
 mod measure;
+mod offered_load;
 pub mod output;
 mod phases;
 pub(crate) mod sampler;
@@ -195,9 +197,9 @@ pub(crate) fn ceilings_opts(opts: &RunOpts) -> crate::ceilings::CeilingsOpts {
 }
 
 /// The latency-vs-throughput curve of every path, into `<run>/sweep/`.
-async fn sweep_into(opts: &RunOpts, ctx: &group_run::Context, to: f64) -> anyhow::Result<()> {
+async fn sweep_into(opts: &RunOpts, ctx: &group_processes::Context, to: f64) -> anyhow::Result<()> {
     anyhow::ensure!(to > opts.rate, "--sweep-to must be above --rate");
-    let sweep_ctx = group_run::Context {
+    let sweep_ctx = group_processes::Context {
         binary: ctx.binary.clone(),
         dir: ctx.dir.join("sweep"),
     };
@@ -236,7 +238,7 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
         );
     }
     faults::validate(&opts.faults, &opts.middlewares, opts.duration as f64)?;
-    let ctx = group_run::Context::new(&opts)?;
+    let ctx = group_processes::Context::new(&opts)?;
     let dir = ctx.dir.clone();
     let started = SystemTime::now();
     let ceilings = if opts.ceilings {

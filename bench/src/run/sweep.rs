@@ -14,7 +14,7 @@ use crate::report::terminal::limited_by;
 use crate::results::files;
 use crate::results::rows::{self, SweepRow};
 use crate::results::summary::PathResult;
-use crate::run::{RunOpts, group_run};
+use crate::run::{RunOpts, group_processes, group_run};
 
 #[derive(Debug, Clone, Args)]
 pub struct SweepOpts {
@@ -52,7 +52,7 @@ fn keeps_up(results: &[PathResult]) -> bool {
 /// Runs the step at `rate` `repeat` times; the results and whether all kept up.
 async fn step(
     opts: &SweepOpts,
-    ctx: &group_run::Context,
+    ctx: &group_processes::Context,
     m: Middleware,
     rate: f64,
     done: u32,
@@ -79,7 +79,7 @@ async fn step(
 
 pub(crate) async fn sweep_path(
     opts: &SweepOpts,
-    ctx: &group_run::Context,
+    ctx: &group_processes::Context,
     m: Middleware,
 ) -> anyhow::Result<SweepPath> {
     let mut points: Vec<PathResult> = Vec::new();
@@ -147,7 +147,7 @@ pub async fn run(mut opts: SweepOpts) -> anyhow::Result<()> {
     if opts.run.label == "run" {
         opts.run.label = "sweep".into();
     }
-    let ctx = group_run::Context::new(&opts.run)?;
+    let ctx = group_processes::Context::new(&opts.run)?;
     let ceilings = if opts.run.ceilings {
         let c = crate::ceilings::measure(&crate::run::ceilings_opts(&opts.run)).await?;
         files::write_json(&ctx.dir.join("ceilings.json"), &c)?;

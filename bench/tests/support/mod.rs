@@ -260,7 +260,7 @@ impl Drop for Pipeline {
             rt.block_on(async {
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 for m in middlewares {
-                    let _ = m.remove_topology(&settings).await;
+                    let _ = settings.remove_topology(m).await;
                 }
                 mongo().await.database(&db).drop().await
             })

@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use crate::settings::{Guarantee, MiddlewareSettings};
+use crate::path_settings::{Durability, Guarantee, MiddlewareSettings};
 
 #[derive(Debug, Clone, Args)]
 pub struct GrpcSettings {
@@ -27,9 +27,13 @@ impl MiddlewareSettings for GrpcSettings {
     fn endpoint(&self) -> String {
         self.addr.clone()
     }
+
+    fn guarantee(&self, _: Durability) -> Guarantee {
+        guarantee()
+    }
 }
 
-pub fn guarantee() -> Guarantee {
+fn guarantee() -> Guarantee {
     Guarantee {
         durable: false,
         text: "no broker: the ingress hands each case to the subscriber directly; nothing is kept before the store",

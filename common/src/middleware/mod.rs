@@ -17,8 +17,6 @@ use std::fmt;
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
-use crate::settings::{BrokerSettings, Guarantee};
-
 /// The middlewares under comparison.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum, Serialize, Deserialize,
@@ -123,30 +121,6 @@ impl Middleware {
     pub fn collection(self) -> String {
         format!("cases_{}", self.name())
     }
-
-    /// What this path guarantees under `settings`.
-    pub fn guarantee(self, settings: &BrokerSettings) -> Guarantee {
-        match self {
-            Self::Grpc => grpc::guarantee(),
-            Self::Nats => nats::guarantee(settings),
-            Self::Rabbitmq => rabbitmq::guarantee(settings),
-            Self::Pubsub => pubsub::guarantee(settings),
-            Self::Redis => redis::guarantee(settings),
-        }
-    }
-
-    /// Deletes what the publisher and subscriber of this path created (stream, queue, topic,
-    /// subscription, consumer group), for runs and tests that use names of their own. Call it
-    /// once the subscriber has stopped.
-    pub async fn remove_topology(self, settings: &BrokerSettings) -> Result<(), PathError> {
-        match self {
-            Self::Grpc => Ok(()),
-            Self::Nats => nats::remove_stream(&settings.nats).await,
-            Self::Rabbitmq => rabbitmq::delete_queue(&settings.rabbitmq).await,
-            Self::Pubsub => pubsub::remove_topology(&settings.pubsub).await,
-            Self::Redis => redis::remove_stream(&settings.redis).await,
-        }
-    }
 }
 
 impl fmt::Display for Middleware {
@@ -222,7 +196,7 @@ mod tests {
             assert_eq!(m.descriptor().middleware, m);
             assert_eq!(
                 m.name(),
-                crate::settings::value_name(&m),
+                crate::path_settings::value_name(&m),
                 "the descriptor's name is the command-line name"
             );
         }

@@ -6,8 +6,8 @@ use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
 use super::{Middleware, PathError};
-use crate::settings::{
-    BrokerSettings, Durability, Guarantee, MiddlewareSettings, value_name, without_credentials,
+use crate::path_settings::{
+    Durability, Guarantee, MiddlewareSettings, value_name, without_credentials,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
@@ -76,10 +76,14 @@ impl MiddlewareSettings for NatsSettings {
     fn endpoint(&self) -> String {
         without_credentials(&self.url)
     }
+
+    fn guarantee(&self, durability: Durability) -> Guarantee {
+        guarantee(self, durability)
+    }
 }
 
-pub fn guarantee(settings: &BrokerSettings) -> Guarantee {
-    let (durable, text) = match (settings.nats.mode, settings.path.durability) {
+fn guarantee(settings: &NatsSettings, durability: Durability) -> Guarantee {
+    let (durable, text) = match (settings.mode, durability) {
         (NatsMode::Core, _) => (
             false,
             "core NATS: at most once, in memory, nothing redelivered",

@@ -12,7 +12,7 @@ use google_cloud_auth::credentials::anonymous::Builder as Anonymous;
 use google_cloud_pubsub::client::{SubscriptionAdmin, TopicAdmin};
 
 use super::{Middleware, PathError};
-use crate::settings::{BrokerSettings, Guarantee, MiddlewareSettings};
+use crate::path_settings::{Durability, Guarantee, MiddlewareSettings};
 
 /// Ack deadline of the subscription this creates (the subscriber also extends leases itself).
 const ACK_DEADLINE_SECONDS: i32 = 60;
@@ -90,10 +90,14 @@ impl MiddlewareSettings for PubsubSettings {
             .clone()
             .unwrap_or_else(|| "pubsub.googleapis.com".into())
     }
+
+    fn guarantee(&self, _: Durability) -> Guarantee {
+        guarantee(self)
+    }
 }
 
-pub fn guarantee(settings: &BrokerSettings) -> Guarantee {
-    if settings.pubsub.emulator_host.is_some() {
+fn guarantee(settings: &PubsubSettings) -> Guarantee {
+    if settings.emulator_host.is_some() {
         Guarantee {
             durable: false,
             text: "Pub/Sub emulator: in memory, not durable in either profile",

@@ -6,9 +6,7 @@ use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties};
 
 use super::{Middleware, PathError};
-use crate::settings::{
-    BrokerSettings, Durability, Guarantee, MiddlewareSettings, without_credentials,
-};
+use crate::path_settings::{Durability, Guarantee, MiddlewareSettings, without_credentials};
 
 #[derive(Debug, Clone, Args)]
 pub struct RabbitmqSettings {
@@ -45,10 +43,14 @@ impl MiddlewareSettings for RabbitmqSettings {
     fn endpoint(&self) -> String {
         without_credentials(&self.url)
     }
+
+    fn guarantee(&self, durability: Durability) -> Guarantee {
+        guarantee(durability)
+    }
 }
 
-pub fn guarantee(settings: &BrokerSettings) -> Guarantee {
-    let (durable, text) = match settings.path.durability {
+fn guarantee(durability: Durability) -> Guarantee {
+    let (durable, text) = match durability {
         Durability::Disk => (
             true,
             "durable queue, persistent messages, publisher confirms (on disk before the confirm)",

@@ -9,9 +9,7 @@ use redis::AsyncCommands as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{Middleware, PathError};
-use crate::settings::{
-    BrokerSettings, Durability, Guarantee, MiddlewareSettings, without_credentials,
-};
+use crate::path_settings::{Durability, Guarantee, MiddlewareSettings, without_credentials};
 
 /// The stream entry field that carries the envelope's protobuf bytes.
 pub const ENVELOPE_FIELD: &str = "e";
@@ -106,10 +104,14 @@ impl MiddlewareSettings for RedisSettings {
     fn endpoint(&self) -> String {
         without_credentials(&self.url)
     }
+
+    fn guarantee(&self, durability: Durability) -> Guarantee {
+        guarantee(durability)
+    }
 }
 
-pub fn guarantee(settings: &BrokerSettings) -> Guarantee {
-    let text = match settings.path.durability {
+fn guarantee(durability: Durability) -> Guarantee {
+    let text = match durability {
         Durability::Disk => {
             "XADD acknowledged after the server's AOF policy (scripts/stack: appendfsync always, on disk before the reply)"
         }

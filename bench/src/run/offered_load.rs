@@ -1,0 +1,89 @@
+//! Who offers a group run's load: the built-in open-loop generator or Locust, started on the
+//! ingress with the run's Idempotency-Key prefix, and waited for at the end of the load phases.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use brokerbench_common::settings::Middleware;
+
+use super::group_processes::Context;
+use super::loadgen::{LoadConfig, LoadStats, LoadWindow, generate};
+use super::{Generator, RunOpts};
+
+/// Whoever offers the load in this run.
+#[expect(clippy::large_enum_variant, reason = "one per group run, built once")]
+pub(super) enum Load {
+    Builtin(tokio::task::JoinHandle<()>),
+    Locust(super::locust::LocustRun),
+}
+
+/// What names and starts the load of one group run.
+pub(super) struct RunLoad<'a> {
+    pub opts: &'a RunOpts,
+    pub ctx: &'a Context,
+    pub group: &'a [Middleware],
+    pub repeat: u32,
+}
+
+impl RunLoad<'_> {
+    fn names(&self) -> String {
+        let names: Vec<&str> = self.group.iter().map(|m| m.name()).collect();
+        names.join("+")
+    }
+
+    /// The prefix of every request's Idempotency-Key: run folder, paths, repeat.
+    pub fn key_prefix(&self) -> String {
+        let run_name = self.ctx.dir.file_name().map(|n| n.to_string_lossy());
+        format!(
+            "{}-{}-r{}",
+            run_name.unwrap_or_default(),
+            self.names(),
+            self.repeat
+        )
+    }
+
+    /// Starts the built-in generator or Locust on the ingress at `url`.
+    pub fn start(
+        &self,
+        url: &str,
+        key_prefix: &str,
+        load: &Arc<LoadStats>,
+        window: LoadWindow,
+    ) -> anyhow::Result<Load> {
+        let opts = self.opts;
+        let config = LoadConfig {
+            url: url.to_string(),
+            rate: opts.rate,
+            cases_per_request: opts.cases_per_request,
+            connections: opts.connections,
+            seed: opts.seed + u64::from(self.repeat),
+            key_prefix: key_prefix.to_string(),
+            retries: opts.retries,
+        };
+        Ok(match opts.generator {
+            Generator::Builtin => {
+                Load::Builtin(tokio::spawn(generate(config, load.clone(), window)))
+            }
+            Generator::Locust => Load::Locust(super::locust::spawn(
+                opts,
+                url,
+                opts.warmup + opts.duration,
+                &self.ctx.dir,
+                &format!("{}-r{}", self.names(), self.repeat),
+            )?),
+        })
+    }
+}
+
+impl Load {
+    /// Waits for the load to end; Locust's own statistics when it offered the load.
+    pub async fn finish(self) -> anyhow::Result<Option<super::locust::LocustStats>> {
+        match self {
+            Load::Builtin(task) => {
+                task.await.context("the load generator failed")?;
+                Ok(None)
+            }
+            Load::Locust(run) => Ok(Some(run.wait().await?)),
+        }
+    }
+}
