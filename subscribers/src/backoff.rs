@@ -104,6 +104,37 @@ impl Reconnector {
             self.health.source_ok();
         }
     }
+
+    /// Every source's way back after it was lost with `why`: wait (backing off), try `restore`,
+    /// again until it succeeds. The restored value, or `None` if `shutdown` completed first.
+    pub(crate) async fn restore<T, E: Display, F: Future<Output = Result<T, E>>>(
+        &mut self,
+        why: impl Display,
+        mut shutdown: Pin<&mut impl Future<Output = ()>>,
+        mut restore: impl FnMut() -> F,
+    ) -> Option<T> {
+        let mut why = why.to_string();
+        loop {
+            if !self.failed(&why, shutdown.as_mut()).await {
+                return None;
+            }
+            match restore().await {
+                Ok(restored) => {
+                    self.recovered();
+                    return Some(restored);
+                }
+                Err(e) => why = e.to_string(),
+            }
+        }
+    }
+}
+
+/// Why a source stopped consuming.
+pub(crate) enum Stop {
+    /// Shut down, or the sink is gone: the source is done.
+    Done,
+    /// The connection, subscription or stream failed or ended: restore it.
+    Lost(String),
 }
 
 #[cfg(test)]

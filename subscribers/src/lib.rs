@@ -11,6 +11,7 @@
 
 mod ack;
 mod backoff;
+mod busy;
 mod dead_letter;
 pub mod failure;
 mod grpc;

@@ -1,6 +1,7 @@
 //! NATS path: a plain subscription (core) or a durable pull consumer with explicit acks (JetStream).
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use async_nats::jetstream::{self, AckKind, consumer};
@@ -10,7 +11,7 @@ use brokerbench_common::settings::{Middleware, NatsMode, NatsSettings, PathSetti
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::backoff::Reconnector;
+use crate::backoff::{Reconnector, Stop};
 use crate::{Acker, Delivery, Health, PathError, SubscriberMetrics, decode};
 
 fn err<E: Into<BoxError>>(action: &'static str) -> impl FnOnce(E) -> PathError {
@@ -82,48 +83,34 @@ impl NatsSource {
     ) -> Result<(), PathError> {
         tokio::pin!(shutdown);
         let mut reconnector = Reconnector::new(Middleware::Nats, &metrics, health);
+        let forward = Forward {
+            metrics: &metrics,
+            tx: &tx,
+        };
         match self {
             Self::Core {
                 client,
                 subject,
                 mut sub,
             } => loop {
-                let message = tokio::select! {
-                    () = &mut shutdown => return Ok(()),
-                    m = sub.next() => m,
-                };
-                let Some(message) = message else {
-                    // Core NATS keeps nothing for an absent subscriber: what is published until
-                    // the subscription is back is lost, as on any core NATS gap.
-                    let mut why = "the subscription ended".to_string();
-                    sub = loop {
-                        if !reconnector.failed(&why, shutdown.as_mut()).await {
-                            return Ok(());
-                        }
-                        match client.subscribe(subject.clone()).await {
-                            Ok(sub) => break sub,
-                            Err(e) => why = err("subscribe")(e).to_string(),
-                        }
-                    };
-                    reconnector.recovered();
-                    continue;
-                };
-                if let Some(envelope) = decode(&message.payload, &metrics)
-                    && tx
-                        .send(Delivery::new(envelope, Acker::NatsCore))
-                        .await
-                        .is_err()
-                {
+                if let Stop::Done = forward.core(&mut sub, shutdown.as_mut()).await {
                     return Ok(());
+                }
+                // Core NATS keeps nothing for an absent subscriber: what is published until the
+                // subscription is back is lost, as on any core NATS gap.
+                let resubscribe = || async { client.subscribe(subject.clone()).await };
+                let why = "the subscription ended";
+                match reconnector
+                    .restore(why, shutdown.as_mut(), resubscribe)
+                    .await
+                {
+                    Some(again) => sub = again,
+                    None => return Ok(()),
                 }
             },
             Self::Jetstream(consumer, batch) => loop {
-                let mut messages = match consumer
-                    .stream()
-                    .max_messages_per_batch(batch)
-                    .messages()
-                    .await
-                {
+                let pulled = consumer.stream().max_messages_per_batch(batch).messages();
+                let mut messages = match pulled.await {
                     Ok(messages) => {
                         reconnector.recovered();
                         messages
@@ -136,55 +123,95 @@ impl NatsSource {
                         continue;
                     }
                 };
-                loop {
-                    let message = tokio::select! {
-                        () = &mut shutdown => return Ok(()),
-                        m = messages.next() => m,
-                    };
-                    let message = match message {
-                        Some(Ok(m)) => m,
-                        // The stream resumes its pulls by itself after an error: read on once
-                        // the server answers again.
-                        Some(Err(e)) => {
-                            metrics.errors.add(1);
-                            let mut why = err("pull")(e).to_string();
-                            loop {
-                                if !reconnector.failed(&why, shutdown.as_mut()).await {
-                                    return Ok(());
-                                }
-                                match consumer.get_info().await {
-                                    Ok(_) => break,
-                                    Err(e) => why = err("read consumer info")(e).to_string(),
-                                }
-                            }
-                            reconnector.recovered();
-                            continue;
-                        }
-                        None => {
-                            let why = "the message stream ended";
-                            if !reconnector.failed(&why, shutdown.as_mut()).await {
-                                return Ok(());
-                            }
-                            break;
-                        }
-                    };
-                    match decode(&message.payload, &metrics) {
-                        Some(envelope) => {
-                            if tx
-                                .send(Delivery::new(envelope, Acker::NatsJetstream(message)))
-                                .await
-                                .is_err()
-                            {
-                                return Ok(());
-                            }
-                        }
-                        // A message that can never decode would be redelivered forever: terminate it.
-                        None => {
-                            let _ = message.ack_with(AckKind::Term).await;
-                        }
-                    }
+                let stop = forward
+                    .jetstream(
+                        &mut messages,
+                        &consumer,
+                        &mut reconnector,
+                        shutdown.as_mut(),
+                    )
+                    .await;
+                let Stop::Lost(why) = stop else {
+                    return Ok(());
+                };
+                if !reconnector.failed(&why, shutdown.as_mut()).await {
+                    return Ok(());
                 }
             },
+        }
+    }
+}
+
+/// Where a NATS source hands its deliveries.
+struct Forward<'a> {
+    metrics: &'a SubscriberMetrics,
+    tx: &'a mpsc::Sender<Delivery>,
+}
+
+impl Forward<'_> {
+    /// Forwards a core subscription until shutdown, the sink is gone or the subscription ends.
+    async fn core(
+        &self,
+        sub: &mut async_nats::Subscriber,
+        mut shutdown: Pin<&mut impl Future<Output = ()>>,
+    ) -> Stop {
+        loop {
+            let message = tokio::select! {
+                () = &mut shutdown => return Stop::Done,
+                m = sub.next() => m,
+            };
+            let Some(message) = message else {
+                return Stop::Lost("the subscription ended".into());
+            };
+            if let Some(envelope) = decode(&message.payload, self.metrics) {
+                let delivery = Delivery::new(envelope, Acker::NatsCore);
+                if self.tx.send(delivery).await.is_err() {
+                    return Stop::Done;
+                }
+            }
+        }
+    }
+
+    /// Forwards a JetStream pull until shutdown, the sink is gone or the message stream ends.
+    /// The stream resumes its pulls by itself after an error: it is read on once the server
+    /// answers again.
+    async fn jetstream(
+        &self,
+        messages: &mut consumer::pull::Stream,
+        consumer: &consumer::Consumer<consumer::pull::Config>,
+        reconnector: &mut Reconnector,
+        mut shutdown: Pin<&mut impl Future<Output = ()>>,
+    ) -> Stop {
+        loop {
+            let message = tokio::select! {
+                () = &mut shutdown => return Stop::Done,
+                m = messages.next() => m,
+            };
+            let message = match message {
+                Some(Ok(m)) => m,
+                Some(Err(e)) => {
+                    self.metrics.errors.add(1);
+                    let why = err("pull")(e);
+                    let answers = || async { consumer.get_info().await.map(|_| ()) };
+                    match reconnector.restore(why, shutdown.as_mut(), answers).await {
+                        Some(()) => continue,
+                        None => return Stop::Done,
+                    }
+                }
+                None => return Stop::Lost("the message stream ended".into()),
+            };
+            match decode(&message.payload, self.metrics) {
+                Some(envelope) => {
+                    let delivery = Delivery::new(envelope, Acker::NatsJetstream(message));
+                    if self.tx.send(delivery).await.is_err() {
+                        return Stop::Done;
+                    }
+                }
+                // A message that can never decode would be redelivered forever: terminate it.
+                None => {
+                    let _ = message.ack_with(AckKind::Term).await;
+                }
+            }
         }
     }
 }

@@ -23,7 +23,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use brokerbench_common::middleware::BoxError;
 
-use crate::backoff::Reconnector;
+use crate::backoff::{Reconnector, Stop};
 use crate::{Acker, Delivery, Health, PathError, SubscriberMetrics, decode};
 
 /// Concurrent streaming pulls on the subscription, merged into one channel. The emulator paces
@@ -84,14 +84,6 @@ pub struct PubsubSource {
     client: Subscriber,
     settings: PubsubSettings,
     window: u16,
-}
-
-/// Why forwarding from one stream stopped.
-enum Stop {
-    /// Shut down, or the sink is gone.
-    Done,
-    /// The stream failed or ended on its own: subscribe again.
-    Lost(String),
 }
 
 impl PubsubSource {
@@ -169,22 +161,15 @@ impl PubsubSource {
     ) -> MessageStream {
         let mut stream = self.subscribe();
         loop {
-            let Stop::Lost(mut why) =
-                forward(&mut stream, window, metrics, tx, &mut shutdown).await
+            let Stop::Lost(why) = forward(&mut stream, window, metrics, tx, &mut shutdown).await
             else {
                 return stream;
             };
-            loop {
-                if !reconnector.failed(&why, Pin::new(&mut shutdown)).await {
-                    return stream;
-                }
-                match self.reachable().await {
-                    Ok(()) => break,
-                    Err(e) => why = e,
-                }
+            let reachable = reconnector.restore(why, Pin::new(&mut shutdown), || self.reachable());
+            if reachable.await.is_none() {
+                return stream;
             }
             stream = self.subscribe();
-            reconnector.recovered();
         }
     }
 

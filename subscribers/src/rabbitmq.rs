@@ -19,7 +19,7 @@ use lapin::{Connection, Consumer};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
-use crate::backoff::Reconnector;
+use crate::backoff::{Reconnector, Stop};
 use crate::{Acker, Delivery, Health, PathError, SubscriberMetrics, decode};
 
 /// Longest wait for a new connection, channel and consumer while reconnecting.
@@ -66,14 +66,6 @@ pub struct RabbitmqSource {
     consuming: Consuming,
 }
 
-/// Why consuming stopped.
-enum Stop {
-    /// Shut down, or the sink is gone: the source is done.
-    Done,
-    /// The connection, channel or consumer failed: reconnect.
-    Lost(String),
-}
-
 impl RabbitmqSource {
     /// Connects once: a broker that is not there at start is an error, not a wait.
     pub async fn connect(settings: RabbitmqSettings, window: u16) -> Result<Self, PathError> {
@@ -102,22 +94,22 @@ impl RabbitmqSource {
                     Stop::Lost(why) => why,
                 };
             drop(consuming);
-            let mut why = lost;
-            consuming = loop {
-                if !reconnector.failed(&why, shutdown.as_mut()).await {
-                    return Ok(());
-                }
-                let opened = timeout(
+            let reopen = || {
+                timeout(
                     RECONNECT_TIMEOUT,
                     Consuming::open(&self.settings, self.window),
-                );
-                match opened.await {
-                    Ok(Ok(c)) => break c,
-                    Ok(Err(e)) => why = e.to_string(),
-                    Err(_) => why = format!("no answer within {RECONNECT_TIMEOUT:?}"),
-                }
+                )
             };
-            reconnector.recovered();
+            let reopened = reconnector.restore(lost, shutdown.as_mut(), || async {
+                match reopen().await {
+                    Ok(opened) => opened.map_err(|e| e.to_string()),
+                    Err(_) => Err(format!("no answer within {RECONNECT_TIMEOUT:?}")),
+                }
+            });
+            match reopened.await {
+                Some(c) => consuming = c,
+                None => return Ok(()),
+            }
         }
     }
 }

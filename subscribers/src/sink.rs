@@ -26,6 +26,7 @@ use mongodb::{Client, Collection};
 use tokio::sync::{Mutex, mpsc};
 use tokio::time::{Instant, timeout_at};
 
+use crate::busy::BusyClock;
 use crate::dead_letter::{self, Attempts};
 pub use crate::store::to_document;
 use crate::store::{Outcome, Writer};
@@ -148,10 +149,12 @@ async fn write(writer: Arc<Writer>, config: SinkConfig, mut rx: mpsc::Receiver<D
     let (batches, to_write) = mpsc::channel::<(Instant, Vec<Delivery>)>(writers * 2);
     let to_write = Arc::new(Mutex::new(to_write));
     let (written, to_ack) = mpsc::channel::<Vec<(Delivery, Outcome)>>(writers * 4);
+    let busy = BusyClock::new(writer.metrics.store_busy_us.clone());
+    let keep_current = tokio::spawn(busy.clone().keep_current());
     let writer_tasks: Vec<_> = (0..writers)
         .map(|_| {
             let (to_write, written, writer) = (to_write.clone(), written.clone(), writer.clone());
-            let hold_us = config.hold_us.clone();
+            let (hold_us, busy) = (config.hold_us.clone(), busy.clone());
             tokio::spawn(async move {
                 loop {
                     let next = to_write.lock().await.recv().await;
@@ -159,7 +162,7 @@ async fn write(writer: Arc<Writer>, config: SinkConfig, mut rx: mpsc::Receiver<D
                         break;
                     };
                     // The hold stands for a slower store, so it counts as time spent writing.
-                    let began = Instant::now();
+                    let writing = busy.begin();
                     let hold = Duration::from_micros(hold_us.load(Ordering::Relaxed));
                     let wait = (closed_at + hold).saturating_duration_since(Instant::now());
                     if !wait.is_zero() {
@@ -167,10 +170,7 @@ async fn write(writer: Arc<Writer>, config: SinkConfig, mut rx: mpsc::Receiver<D
                         let _ = tokio::task::spawn_blocking(move || std::thread::sleep(wait)).await;
                     }
                     let outcomes = writer.store(batch).await;
-                    writer
-                        .metrics
-                        .store_busy_us
-                        .add(began.elapsed().as_micros() as u64);
+                    drop(writing);
                     if written.send(outcomes).await.is_err() {
                         break;
                     }
@@ -178,6 +178,7 @@ async fn write(writer: Arc<Writer>, config: SinkConfig, mut rx: mpsc::Receiver<D
             })
         })
         .collect();
+    drop(busy);
     drop(written);
     let acker = tokio::spawn(acknowledge_all(middleware, to_ack));
     while let Some(first) = rx.recv().await {
@@ -197,6 +198,7 @@ async fn write(writer: Arc<Writer>, config: SinkConfig, mut rx: mpsc::Receiver<D
     for task in writer_tasks {
         let _ = task.await;
     }
+    keep_current.abort();
     let _ = acker.await;
 }
 

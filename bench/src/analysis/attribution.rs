@@ -83,99 +83,122 @@ pub fn attribute(ticks: &[Tick], b: Bounds, m: Middleware, ev: &Evidence) -> Att
     }
 }
 
+/// The keep-up rule of one path's run: stored at least [`KEEPS_UP`] of the offered rate, no
+/// backlog growing, and the generator on schedule.
+struct KeepUpRule<'a> {
+    r: &'a PathResult,
+    threshold: f64,
+}
+
+impl<'a> KeepUpRule<'a> {
+    fn new(r: &'a PathResult) -> Self {
+        let threshold = (r.rates.offered * GROWTH_SHARE).max(GROWTH_FLOOR);
+        Self { r, threshold }
+    }
+
+    /// A backlog growing `per_s` grows as a trend, not in one hiccup.
+    fn grows(&self, per_s: f64) -> bool {
+        per_s > self.threshold
+            && per_s * self.r.measure_seconds > GROWTH_SECONDS * self.r.rates.offered
+    }
+
+    /// Generator lateness (p50, p99), µs.
+    fn lateness(&self) -> (u64, u64) {
+        let lateness = self.r.latencies.get(&LatencyMetric::GeneratorLateness);
+        lateness.map_or((0, 0), |l| (l.p50, l.p99))
+    }
+
+    /// Behind schedule as a rule, not in one hiccup: a few late sends of a short phase move its
+    /// p99 (which the run's warnings report), only a generator that cannot keep up moves its p50.
+    fn late(&self) -> bool {
+        self.lateness().0 > super::compute::LATE_GENERATOR_US
+    }
+
+    fn behind(&self, growth: &Backlog) -> bool {
+        let backlogs = [
+            growth.client_queue,
+            growth.ingress_in_flight,
+            growth.broker,
+            growth.sink,
+        ];
+        self.r.rates.stored_per_s < KEEPS_UP * self.r.rates.offered
+            || backlogs.into_iter().any(|g| self.grows(g))
+            || self.late()
+    }
+
+    fn p50_ms(&self, metric: LatencyMetric) -> f64 {
+        self.r.latencies.get(&metric).map_or(0, |l| l.p50) as f64 / 1e3
+    }
+
+    /// The furthest stage along the pipeline that is behind, and why.
+    fn furthest_behind(&self, growth: &Backlog, store_busy: Option<f64>) -> (Stage, String) {
+        let r = self.r;
+        if store_busy.is_some_and(|b| b >= STORE_BUSY) || self.grows(growth.sink) {
+            let busy = store_busy.unwrap_or(0.0) * 100.0;
+            let why = format!(
+                "the sink's writers were busy {busy:.0} % of the time and its backlog grew {:.0}/s",
+                growth.sink
+            );
+            return (Stage::Store, why);
+        }
+        if self.grows(growth.broker) {
+            let why = format!(
+                "the broker's backlog (published − received) grew {:.0}/s",
+                growth.broker
+            );
+            return (Stage::Broker, why);
+        }
+        if self.grows(growth.client_queue) || self.grows(growth.ingress_in_flight) {
+            let (publish, http) = (
+                self.p50_ms(LatencyMetric::Publish),
+                self.p50_ms(LatencyMetric::HttpUncorrected),
+            );
+            let queued = format!(
+                "requests piled up before the ingress ({:.0}/s) and inside it ({:.0}/s)",
+                growth.client_queue, growth.ingress_in_flight
+            );
+            if http > 0.0 && publish >= 0.5 * http {
+                let why = format!(
+                    "{queued}; publishing took {publish:.2} of the {http:.2} ms a request took (p50)"
+                );
+                return (Stage::Broker, why);
+            }
+            return (Stage::Ingress, queued);
+        }
+        if self.late() {
+            let (p50, p99) = self.lateness();
+            let why = format!(
+                "the generator fell behind its schedule (lateness p50 {:.2} ms, p99 {:.2} ms)",
+                p50 as f64 / 1e3,
+                p99 as f64 / 1e3
+            );
+            return (Stage::Generator, why);
+        }
+        let why = format!(
+            "stored {:.0}/s of {:.0}/s but no backlog grew",
+            r.rates.stored_per_s, r.rates.offered
+        );
+        (Stage::HostCpu, why)
+    }
+}
+
 fn verdict(
     m: Middleware,
     r: &PathResult,
     growth: &Backlog,
     store_busy: Option<f64>,
 ) -> (Option<Stage>, String) {
-    let offered = r.rates.offered;
-    let threshold = (offered * GROWTH_SHARE).max(GROWTH_FLOOR);
-    let grows = |x: f64| x > threshold && x * r.measure_seconds > GROWTH_SECONDS * offered;
-    let p50 = |metric: LatencyMetric| r.latencies.get(&metric).map_or(0, |l| l.p50) as f64;
-    // Behind schedule as a rule, not in one hiccup: a few late sends of a short phase move its
-    // p99 (which the run's warnings report), only a generator that cannot keep up moves its p50.
-    let lateness = r.latencies.get(&LatencyMetric::GeneratorLateness);
-    let (lateness_p50, lateness_p99) = lateness.map_or((0, 0), |l| (l.p50, l.p99));
-    let late = lateness_p50 > super::compute::LATE_GENERATOR_US;
-    let behind = r.rates.stored_per_s < KEEPS_UP * offered
-        || [
-            growth.client_queue,
-            growth.ingress_in_flight,
-            growth.broker,
-            growth.sink,
-        ]
-        .into_iter()
-        .any(grows)
-        || late;
-    if !behind {
-        return (
-            None,
-            format!(
-                "kept up: stored {:.0}/s of {offered:.0}/s offered, no backlog grew faster than {threshold:.0}/s",
-                r.rates.stored_per_s
-            ),
+    let rule = KeepUpRule::new(r);
+    if !rule.behind(growth) {
+        let why = format!(
+            "kept up: stored {:.0}/s of {:.0}/s offered, no backlog grew faster than {:.0}/s",
+            r.rates.stored_per_s, r.rates.offered, rule.threshold
         );
+        return (None, why);
     }
-    let (stage, why) = if store_busy.is_some_and(|b| b >= STORE_BUSY) || grows(growth.sink) {
-        (
-            Stage::Store,
-            format!(
-                "the sink's writers were busy {:.0} % of the time and its backlog grew {:.0}/s",
-                store_busy.unwrap_or(0.0) * 100.0,
-                growth.sink
-            ),
-        )
-    } else if grows(growth.broker) {
-        (
-            Stage::Broker,
-            format!(
-                "the broker's backlog (published − received) grew {:.0}/s",
-                growth.broker
-            ),
-        )
-    } else if grows(growth.client_queue) || grows(growth.ingress_in_flight) {
-        let (publish, http) = (
-            p50(LatencyMetric::Publish),
-            p50(LatencyMetric::HttpUncorrected),
-        );
-        let queued = format!(
-            "requests piled up before the ingress ({:.0}/s) and inside it ({:.0}/s)",
-            growth.client_queue, growth.ingress_in_flight
-        );
-        if http > 0.0 && publish >= 0.5 * http {
-            (
-                Stage::Broker,
-                format!(
-                    "{queued}; publishing took {:.2} of the {:.2} ms a request took (p50)",
-                    publish / 1e3,
-                    http / 1e3
-                ),
-            )
-        } else {
-            (Stage::Ingress, queued)
-        }
-    } else if late {
-        (
-            Stage::Generator,
-            format!(
-                "the generator fell behind its schedule (lateness p50 {:.2} ms, p99 {:.2} ms)",
-                lateness_p50 as f64 / 1e3,
-                lateness_p99 as f64 / 1e3
-            ),
-        )
-    } else {
-        (
-            Stage::HostCpu,
-            format!(
-                "stored {:.0}/s of {offered:.0}/s but no backlog grew",
-                r.rates.stored_per_s
-            ),
-        )
-    };
+    let (stage, why) = rule.furthest_behind(growth, store_busy);
     let busy = r.host_cpu_busy.unwrap_or(0.0);
-    let cores = stage_cores(m, stage, r);
-    match cores {
+    match stage_cores(m, stage, r) {
         Some(c) if busy >= HOST_SATURATED && c < PEGGED_CORES && stage != Stage::Store => (
             Some(Stage::HostCpu),
             format!(
@@ -221,5 +244,98 @@ mod tests {
             .collect();
         assert!(slope(&flat).abs() < 0.5);
         assert_eq!(slope(&[(1.0, 2.0)]), 0.0);
+    }
+
+    /// 500/s offered for 20 s, `stored` of it per second.
+    fn path(stored: f64) -> PathResult {
+        let mut p = crate::results::summary::tests::sample().paths.remove(0);
+        p.rates.stored_per_s = stored;
+        p
+    }
+
+    fn growing(broker: f64, sink: f64) -> Backlog {
+        Backlog {
+            client_queue: 0.0,
+            ingress_in_flight: 0.0,
+            broker,
+            sink,
+        }
+    }
+
+    #[test]
+    fn a_path_that_stores_what_is_offered_with_no_growing_backlog_kept_up() {
+        let (stage, why) = verdict(
+            Middleware::Nats,
+            &path(499.0),
+            &growing(0.0, 0.0),
+            Some(0.2),
+        );
+        assert_eq!(stage, None, "{why}");
+        // 5/s is under the floor of 10/s; 11/s for 20 s (220 cases) is over both the floor and a
+        // quarter second of the offered rate (125 cases), so it grows.
+        assert_eq!(
+            verdict(Middleware::Nats, &path(499.0), &growing(5.0, 0.0), None).0,
+            None
+        );
+        assert_eq!(
+            verdict(Middleware::Nats, &path(499.0), &growing(11.0, 0.0), None).0,
+            Some(Stage::Broker)
+        );
+    }
+
+    #[test]
+    fn a_short_hiccup_is_not_a_trend() {
+        let mut short = path(499.0);
+        short.measure_seconds = 2.0;
+        // 20/s for 2 s is 40 cases, under a quarter second of 500/s.
+        assert_eq!(
+            verdict(Middleware::Nats, &short, &growing(20.0, 0.0), None).0,
+            None
+        );
+    }
+
+    #[test]
+    fn the_furthest_stage_behind_is_the_limit() {
+        let behind = path(400.0);
+        let both = growing(50.0, 50.0);
+        assert_eq!(
+            verdict(Middleware::Nats, &behind, &both, Some(0.3)).0,
+            Some(Stage::Store)
+        );
+        let broker = growing(50.0, 0.0);
+        assert_eq!(
+            verdict(Middleware::Nats, &behind, &broker, Some(0.3)).0,
+            Some(Stage::Broker)
+        );
+        assert_eq!(
+            verdict(Middleware::Nats, &behind, &growing(0.0, 0.0), Some(0.9)).0,
+            Some(Stage::Store),
+            "writers busy 90 % of the time"
+        );
+        assert_eq!(
+            verdict(Middleware::Nats, &behind, &growing(0.0, 0.0), Some(0.3)).0,
+            Some(Stage::HostCpu),
+            "stored too little with no backlog growing"
+        );
+    }
+
+    #[test]
+    fn a_stage_that_was_not_using_a_core_on_a_saturated_host_is_charged_to_the_host() {
+        let mut behind = path(400.0);
+        behind.host_cpu_busy = Some(0.97);
+        behind.resources = vec![ProcessCost {
+            role: Role::Broker(Middleware::Nats),
+            name: "nats-server".into(),
+            pid: 1,
+            cpu_seconds: 4.0,
+            peak_rss_kib: 0,
+        }];
+        let (stage, why) = verdict(Middleware::Nats, &behind, &growing(50.0, 0.0), None);
+        assert_eq!(stage, Some(Stage::HostCpu), "{why}");
+        behind.resources[0].cpu_seconds = 19.0;
+        assert_eq!(
+            verdict(Middleware::Nats, &behind, &growing(50.0, 0.0), None).0,
+            Some(Stage::Broker)
+        );
     }
 }

@@ -272,10 +272,11 @@ impl Spread {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn sample() -> Summary {
+    /// A run of one NATS path at 500/s for 20 s that stored everything, e2e p50 1.5 ms.
+    pub(crate) fn sample() -> Summary {
         let mut h = brokerbench_common::metrics::new_histogram();
         h.record(1_500).expect("in range");
         let latencies = BTreeMap::from([(LatencyMetric::E2e, LatencySummary::of(&h))]);
