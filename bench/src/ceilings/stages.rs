@@ -63,6 +63,25 @@ async fn measure_path(
     run: &RunBrokers,
     logs: &Path,
 ) -> anyhow::Result<Ceiling> {
+    let (subscriber, ingress) = start_path(opts, stage, m, run, logs).await?;
+    let measured = drive_stage(opts, m, seconds, run, &subscriber.url, ingress.as_ref()).await;
+    if let Some(p) = ingress {
+        p.stop().await;
+    }
+    subscriber.stop().await;
+    let (window, received) = measured?;
+    Ok(ceiling_of(opts, stage, m, &window, received))
+}
+
+/// Starts the path's subscriber (storing nothing) and, for the ingress stage, an ingress
+/// publishing to this path only.
+async fn start_path(
+    opts: &CeilingsOpts,
+    stage: StageKind,
+    m: Middleware,
+    run: &RunBrokers,
+    logs: &Path,
+) -> anyhow::Result<(RoleProcess, Option<RoleProcess>)> {
     let binary = children::binary(opts.binary.as_ref())?;
     let mut args = vec![
         "subscriber".to_string(),
@@ -71,45 +90,37 @@ async fn measure_path(
         format!("--mongodb-uri={}", opts.mongo.uri),
     ];
     args.extend(run.args.iter().cloned());
-    let subscriber = start(
-        &binary,
-        "subscriber",
-        args,
-        &logs.join(format!("{m}-subscriber.log")),
-        run.subscriber_sockets(m),
-    )
-    .await?;
-    let ingress = if stage == StageKind::Ingress {
-        let mut args = vec![
-            "ingress".to_string(),
-            format!("--middlewares={m}"),
-            "--routing=single".to_string(),
-        ];
-        args.extend(run.args.iter().cloned());
-        match start(
-            &binary,
-            "ingress",
-            args,
-            &logs.join(format!("{m}-ingress.log")),
-            Vec::new(),
-        )
-        .await
-        {
-            Ok(p) => Some(p),
-            Err(e) => {
-                subscriber.stop().await;
-                return Err(e);
-            }
-        }
-    } else {
-        None
-    };
-    let measured = drive_stage(opts, m, seconds, run, &subscriber.url, ingress.as_ref()).await;
-    if let Some(p) = ingress {
-        p.stop().await;
+    let subscriber_log = logs.join(format!("{m}-subscriber.log"));
+    let sockets = run.subscriber_sockets(m);
+    let subscriber = start(&binary, "subscriber", args, &subscriber_log, sockets).await?;
+    if stage != StageKind::Ingress {
+        return Ok((subscriber, None));
     }
-    subscriber.stop().await;
-    let (window, received) = measured?;
+    let mut args = vec![
+        "ingress".to_string(),
+        format!("--middlewares={m}"),
+        "--routing=single".to_string(),
+    ];
+    args.extend(run.args.iter().cloned());
+    let ingress_log = logs.join(format!("{m}-ingress.log"));
+    match start(&binary, "ingress", args, &ingress_log, Vec::new()).await {
+        Ok(p) => Ok((subscriber, Some(p))),
+        Err(e) => {
+            subscriber.stop().await;
+            Err(e)
+        }
+    }
+}
+
+/// The stage's ceiling from its window: what the ingress accepted, or what the subscriber
+/// received, and what limited it.
+fn ceiling_of(
+    opts: &CeilingsOpts,
+    stage: StageKind,
+    m: Middleware,
+    window: &Window,
+    received: u64,
+) -> Ceiling {
     let cpr = opts.cases_per_request.max(1) as f64;
     let sent = window.ok as f64 * cpr;
     let (rate, note) = match stage {
@@ -136,7 +147,7 @@ async fn measure_path(
         ),
     };
     let h = &window.latency;
-    Ok(Ceiling {
+    Ceiling {
         stage,
         middleware: Some(m),
         rate_per_s: rate,
@@ -144,7 +155,7 @@ async fn measure_path(
         p99_us: (!h.is_empty()).then(|| h.value_at_quantile(0.99)),
         seconds: window.seconds,
         note,
-    })
+    }
 }
 
 /// Drives the stage and returns the window's figures and what the subscriber received in it.

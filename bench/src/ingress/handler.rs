@@ -12,6 +12,7 @@ use brokerbench_common::case::{CaseError, FieldProblem, parse_cases};
 use brokerbench_common::envelope::{Envelope, idempotent_id, now_ns};
 use futures::future::join_all;
 use serde_json::json;
+use tokio::sync::SemaphorePermit;
 
 use super::Ingress;
 use super::routing::Route;
@@ -41,66 +42,30 @@ pub async fn post_cases(
 }
 
 async fn accept(ingress: &Ingress, headers: &HeaderMap, body: Body) -> Response {
-    if let Some(problem) = content_type_problem(headers) {
-        return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, problem, Vec::new());
-    }
-    let (intended_at_ns, key) = match (intended_send(headers), idempotency_key(headers)) {
-        (Ok(t), Ok(k)) => (t, k),
-        (Err(problem), _) | (_, Err(problem)) => {
-            return error(StatusCode::BAD_REQUEST, "invalid header", vec![problem]);
-        }
+    let admitted = match admit(ingress, headers) {
+        Ok(admitted) => admitted,
+        Err(refusal) => return refusal.into_response(ingress),
     };
-    let waiting = ingress.routes.not_ready();
-    if !waiting.is_empty() {
-        let text = format!("not ready: {}; retry shortly", waiting.join("; "));
-        return retry_later(StatusCode::SERVICE_UNAVAILABLE, text);
-    }
-    // One permit before the body is read, so a flood of large bodies is bounded too; the rest
-    // once the body says how many cases it carries.
-    let Ok(mut permit) = ingress.in_flight.try_acquire() else {
-        return saturated(ingress);
-    };
-    let read = tokio::time::timeout(ingress.body_timeout, to_bytes(body, ingress.max_body_bytes));
-    let bytes = match read.await {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(_)) => {
-            let text = format!("body is larger than {} bytes", ingress.max_body_bytes);
-            return error(StatusCode::PAYLOAD_TOO_LARGE, text, Vec::new());
-        }
-        Err(_) => {
-            let text = format!("body not received within {:?}", ingress.body_timeout);
-            return error(StatusCode::REQUEST_TIMEOUT, text, Vec::new());
-        }
-    };
-    let cases = match parse_cases(&bytes) {
-        Ok(cases) => cases,
-        Err(CaseError {
-            error: text,
-            fields,
-        }) => return error(StatusCode::BAD_REQUEST, text, fields),
+    // The permits stay held until every route has answered.
+    let (cases, permit) = match read_cases(ingress, body).await {
+        Ok(read) => read,
+        Err(refusal) => return refusal.into_response(ingress),
     };
     let n = cases.len();
-    if n > 1 {
-        let more = u32::try_from(n - 1).unwrap_or(u32::MAX);
-        let Ok(rest) = ingress.in_flight.try_acquire_many(more) else {
-            return saturated(ingress);
-        };
-        permit.merge(rest);
-    }
     let accepted_at_ns = now_ns();
     let envelopes: Vec<Envelope> = cases
         .into_iter()
         .enumerate()
         .map(|(i, c)| {
-            let envelope = Envelope::accept(c, accepted_at_ns, intended_at_ns);
-            match &key {
+            let envelope = Envelope::accept(c, accepted_at_ns, admitted.intended_at_ns);
+            match &admitted.key {
                 Some(key) => envelope.with_id(idempotent_id(key, i)),
                 None => envelope,
             }
         })
         .collect();
     let outgoing = with_forced_duplicates(ingress, &envelopes);
-    let origin_ns = intended_at_ns.unwrap_or(accepted_at_ns);
+    let origin_ns = admitted.intended_at_ns.unwrap_or(accepted_at_ns);
     let results = join_all(ingress.routes.pick().iter().map(|route| {
         publish(
             route,
@@ -126,6 +91,106 @@ async fn accept(ingress: &Ingress, headers: &HeaderMap, body: Body) -> Response 
         Json(json!({ "accepted": n, "ids": ids })),
     )
         .into_response()
+}
+
+/// Why a request is answered before any of its cases is published.
+enum Refusal {
+    /// The request is wrong: sending it again will not help.
+    Invalid(StatusCode, String, Vec<FieldProblem>),
+    /// The ingress cannot take it now: send it again shortly, under the same key.
+    NotNow(StatusCode, String),
+    /// Too many cases in flight.
+    Saturated,
+}
+
+impl Refusal {
+    fn into_response(self, ingress: &Ingress) -> Response {
+        match self {
+            Self::Invalid(status, text, fields) => error(status, text, fields),
+            Self::NotNow(status, text) => retry_later(status, text),
+            Self::Saturated => saturated(ingress),
+        }
+    }
+}
+
+/// What the headers say about a request the ingress is ready for.
+struct Admitted {
+    intended_at_ns: Option<i64>,
+    key: Option<String>,
+}
+
+/// Checks the headers and that every route is ready, before the body is read.
+fn admit(ingress: &Ingress, headers: &HeaderMap) -> Result<Admitted, Refusal> {
+    if let Some(problem) = content_type_problem(headers) {
+        return Err(Refusal::Invalid(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            problem,
+            Vec::new(),
+        ));
+    }
+    let (intended_at_ns, key) = match (intended_send(headers), idempotency_key(headers)) {
+        (Ok(t), Ok(k)) => (t, k),
+        (Err(problem), _) | (_, Err(problem)) => {
+            let text = "invalid header".into();
+            return Err(Refusal::Invalid(
+                StatusCode::BAD_REQUEST,
+                text,
+                vec![problem],
+            ));
+        }
+    };
+    let waiting = ingress.routes.not_ready();
+    if !waiting.is_empty() {
+        let text = format!("not ready: {}; retry shortly", waiting.join("; "));
+        return Err(Refusal::NotNow(StatusCode::SERVICE_UNAVAILABLE, text));
+    }
+    Ok(Admitted {
+        intended_at_ns,
+        key,
+    })
+}
+
+/// Reads and parses the body, holding one in-flight permit per case.
+async fn read_cases(
+    ingress: &Ingress,
+    body: Body,
+) -> Result<(Vec<brokerbench_common::case::Case>, SemaphorePermit<'_>), Refusal> {
+    // One permit before the body is read, so a flood of large bodies is bounded too; the rest
+    // once the body says how many cases it carries.
+    let Ok(mut permit) = ingress.in_flight.try_acquire() else {
+        return Err(Refusal::Saturated);
+    };
+    let read = tokio::time::timeout(ingress.body_timeout, to_bytes(body, ingress.max_body_bytes));
+    let bytes = match read.await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => {
+            let text = format!("body is larger than {} bytes", ingress.max_body_bytes);
+            return Err(Refusal::Invalid(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                text,
+                Vec::new(),
+            ));
+        }
+        Err(_) => {
+            let text = format!("body not received within {:?}", ingress.body_timeout);
+            return Err(Refusal::Invalid(
+                StatusCode::REQUEST_TIMEOUT,
+                text,
+                Vec::new(),
+            ));
+        }
+    };
+    let cases = parse_cases(&bytes).map_err(|CaseError { error, fields }| {
+        Refusal::Invalid(StatusCode::BAD_REQUEST, error, fields)
+    })?;
+    if cases.len() > 1 {
+        let more = u32::try_from(cases.len() - 1).unwrap_or(u32::MAX);
+        let Ok(rest) = ingress.in_flight.try_acquire_many(more) else {
+            return Err(Refusal::Saturated);
+        };
+        permit.merge(rest);
+    }
+    Ok((cases, permit))
 }
 
 fn saturated(ingress: &Ingress) -> Response {

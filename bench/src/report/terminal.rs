@@ -44,96 +44,134 @@ pub fn limited_by(p: &PathResult) -> String {
     }
 }
 
+/// One column of the path table: its header in `--wide`, its header in the default table (none
+/// when only `--wide` shows it: the default fits 120 columns) and its cell.
+struct Column {
+    wide: &'static str,
+    narrow: Option<&'static str>,
+    cell: fn(&PathResult) -> String,
+}
+
+fn latency_ms(p: &PathResult, metric: LatencyMetric, pick: fn(&LatencySummary) -> u64) -> String {
+    ms(p.latencies.get(&metric).map(pick))
+}
+
+const COLUMNS: &[Column] = &[
+    Column {
+        wide: "path",
+        narrow: Some("path"),
+        cell: |p| p.middleware.to_string(),
+    },
+    Column {
+        wide: "rep",
+        narrow: Some("rep"),
+        cell: |p| p.repeat.to_string(),
+    },
+    Column {
+        wide: "offered/s",
+        narrow: None,
+        cell: |p| format!("{:.0}", p.rates.offered),
+    },
+    Column {
+        wide: "achieved/s",
+        narrow: Some("achieved/s"),
+        cell: |p| format!("{:.0}", p.rates.achieved),
+    },
+    Column {
+        wide: "stored/s",
+        narrow: None,
+        cell: |p| format!("{:.1}", p.rates.stored_per_s),
+    },
+    Column {
+        wide: "e2e p50 ms",
+        narrow: Some("e2e p50 ms"),
+        cell: |p| latency_ms(p, LatencyMetric::E2e, |x| x.p50),
+    },
+    Column {
+        wide: "e2e p99 ms",
+        narrow: Some("e2e p99 ms"),
+        cell: |p| latency_ms(p, LatencyMetric::E2e, |x| x.p99),
+    },
+    Column {
+        wide: "e2e max ms",
+        narrow: None,
+        cell: |p| latency_ms(p, LatencyMetric::E2e, |x| x.max),
+    },
+    Column {
+        wide: "delivery p99 ms",
+        narrow: Some("delivery p99"),
+        cell: |p| latency_ms(p, LatencyMetric::Delivery, |x| x.p99),
+    },
+    Column {
+        wide: "http p99 ms (corr)",
+        narrow: None,
+        cell: |p| latency_ms(p, LatencyMetric::HttpCorrected, |x| x.p99),
+    },
+    Column {
+        wide: "http p99 ms (uncorr)",
+        narrow: None,
+        cell: |p| latency_ms(p, LatencyMetric::HttpUncorrected, |x| x.p99),
+    },
+    Column {
+        wide: "sent",
+        narrow: None,
+        cell: |p| p.accounting.sent.to_string(),
+    },
+    Column {
+        wide: "stored",
+        narrow: None,
+        cell: |p| p.accounting.stored.to_string(),
+    },
+    Column {
+        wide: "unstored",
+        narrow: Some("unstored"),
+        cell: |p| p.accounting.unstored_at_deadline.to_string(),
+    },
+    Column {
+        wide: "no 2xx",
+        narrow: None,
+        cell: |p| {
+            let a = &p.accounting;
+            a.sent_requests.saturating_sub(a.http_2xx).to_string()
+        },
+    },
+    Column {
+        wide: "dups",
+        narrow: Some("dups"),
+        cell: |p| p.accounting.duplicates.to_string(),
+    },
+    Column {
+        wide: "cpu s/10k",
+        narrow: Some("cpu s/10k"),
+        cell: |p| {
+            p.cpu_seconds_per_10k_cases
+                .map_or_else(|| "-".into(), |c| format!("{c:.2}"))
+        },
+    },
+    Column {
+        wide: "limited by",
+        narrow: Some("limited by"),
+        cell: limited_by,
+    },
+    Column {
+        wide: "ok",
+        narrow: Some("ok"),
+        cell: |p| if p.accounting.consistent { "yes" } else { "NO" }.into(),
+    },
+];
+
+/// One row per path and repeat: every column with `wide`, else those that fit 120 columns.
 pub fn summary_table(summary: &Summary, wide: bool) -> Table {
+    let shown: Vec<(&str, &Column)> = COLUMNS
+        .iter()
+        .filter_map(|c| if wide { Some(c.wide) } else { c.narrow }.map(|h| (h, c)))
+        .collect();
     let mut table = Table::new();
-    let header: &[&str] = if wide {
-        &[
-            "path",
-            "rep",
-            "offered/s",
-            "achieved/s",
-            "stored/s",
-            "e2e p50 ms",
-            "e2e p99 ms",
-            "e2e max ms",
-            "delivery p99 ms",
-            "http p99 ms (corr)",
-            "http p99 ms (uncorr)",
-            "sent",
-            "stored",
-            "unstored",
-            "no 2xx",
-            "dups",
-            "cpu s/10k",
-            "limited by",
-            "ok",
-        ]
-    } else {
-        &[
-            "path",
-            "rep",
-            "achieved/s",
-            "e2e p50 ms",
-            "e2e p99 ms",
-            "delivery p99",
-            "unstored",
-            "dups",
-            "cpu s/10k",
-            "limited by",
-            "ok",
-        ]
-    };
     table
         .load_preset(UTF8_FULL_CONDENSED)
-        .set_header(header.to_vec());
+        .set_header(shown.iter().map(|(h, _)| *h).collect::<Vec<_>>());
     for p in &summary.paths {
-        let l = |metric: LatencyMetric, pick: fn(&LatencySummary) -> u64| {
-            p.latencies.get(&metric).map(pick)
-        };
-        let a = &p.accounting;
-        let cpu = p
-            .cpu_seconds_per_10k_cases
-            .map(|c| format!("{c:.2}"))
-            .unwrap_or_else(|| "-".into());
-        let ok = if a.consistent { "yes" } else { "NO" };
-        let row: Vec<String> = if wide {
-            vec![
-                p.middleware.to_string(),
-                p.repeat.to_string(),
-                format!("{:.0}", p.rates.offered),
-                format!("{:.1}", p.rates.achieved),
-                format!("{:.1}", p.rates.stored_per_s),
-                ms(l(LatencyMetric::E2e, |x| x.p50)),
-                ms(l(LatencyMetric::E2e, |x| x.p99)),
-                ms(l(LatencyMetric::E2e, |x| x.max)),
-                ms(l(LatencyMetric::Delivery, |x| x.p99)),
-                ms(l(LatencyMetric::HttpCorrected, |x| x.p99)),
-                ms(l(LatencyMetric::HttpUncorrected, |x| x.p99)),
-                a.sent.to_string(),
-                a.stored.to_string(),
-                a.unstored_at_deadline.to_string(),
-                a.sent_requests.saturating_sub(a.http_2xx).to_string(),
-                a.duplicates.to_string(),
-                cpu,
-                limited_by(p),
-                ok.into(),
-            ]
-        } else {
-            vec![
-                p.middleware.to_string(),
-                p.repeat.to_string(),
-                format!("{:.0}", p.rates.achieved),
-                ms(l(LatencyMetric::E2e, |x| x.p50)),
-                ms(l(LatencyMetric::E2e, |x| x.p99)),
-                ms(l(LatencyMetric::Delivery, |x| x.p99)),
-                a.unstored_at_deadline.to_string(),
-                a.duplicates.to_string(),
-                cpu,
-                limited_by(p),
-                ok.into(),
-            ]
-        };
-        table.add_row(row);
+        table.add_row(shown.iter().map(|(_, c)| (c.cell)(p)).collect::<Vec<_>>());
     }
     table
 }

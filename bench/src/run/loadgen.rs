@@ -201,77 +201,32 @@ pub async fn generate(config: LoadConfig, stats: Arc<LoadStats>, window: LoadWin
             return;
         }
     };
-    let url = format!("{}/cases", config.url.trim_end_matches('/'));
-    let connections = Arc::new(Semaphore::new(config.connections.max(1)));
-    let mut cases = CaseGenerator::new(config.seed);
-    let (due_tx, mut due) = mpsc::unbounded_channel::<Duration>();
-    let (per_second, span, std_start) =
-        (config.request_rate(), window.span, window.start.into_std());
-    let timer = std::thread::Builder::new()
-        .name("bb-schedule".into())
-        .spawn(move || {
-            for offset in schedule(per_second, span) {
-                crate::precise::wait_until(std_start + offset);
-                if due_tx.send(offset).is_err() {
-                    return;
-                }
-            }
-        });
-    if let Err(e) = timer {
-        tracing::error!(error = %e, "cannot start the schedule thread");
+    let Some(mut due) = start_schedule(config.request_rate(), &window) else {
         return;
-    }
+    };
+    let sender = Sender {
+        client,
+        url: format!("{}/cases", config.url.trim_end_matches('/')),
+        connections: Arc::new(Semaphore::new(config.connections.max(1))),
+        retries: config.retries,
+        stats,
+    };
+    let mut cases = CaseGenerator::new(config.seed);
     let mut in_flight = JoinSet::new();
     let mut number = 0u64;
     while let Some(offset) = due.recv().await {
-        let intended = window.start + offset;
-        let intended_ns =
-            window.wall_start_ns + i64::try_from(offset.as_nanos()).unwrap_or(i64::MAX);
         let request = Request {
             number,
             key: request_key(&config.key_prefix, number),
-            intended_ns,
+            intended: window.start + offset,
+            intended_ns: window.wall_start_ns
+                + i64::try_from(offset.as_nanos()).unwrap_or(i64::MAX),
             body: bytes::Bytes::from(cases.next_body(config.cases_per_request)),
         };
         number += 1;
-        stats.sent_requests.add(1);
-        stats.sent_cases.add(config.cases_per_request as u64);
-        let (stats, connections) = (stats.clone(), connections.clone());
-        let (client, url, retries) = (client.clone(), url.clone(), config.retries);
-        in_flight.spawn(async move {
-            stats
-                .lateness
-                .record_us(intended_ns, micros(Instant::now() - intended));
-            let mut pending = Unanswered {
-                stats: stats.clone(),
-                intended,
-                intended_ns,
-                armed: true,
-            };
-            let (answer, sent) =
-                send_with_retries(&client, &url, &request, &connections, &stats, retries).await;
-            let done = Instant::now();
-            pending.armed = false;
-            match answer {
-                Answer::Status(200..=299) => {
-                    stats.http_2xx.add(1);
-                    if let Ok(mut accepted) = stats.accepted_requests.lock() {
-                        accepted.push(request.number);
-                    }
-                    stats
-                        .corrected
-                        .record_us(intended_ns, micros(done - intended));
-                    stats
-                        .uncorrected
-                        .record_us(intended_ns, micros(done - sent));
-                    return;
-                }
-                Answer::Status(400..=499) => stats.http_4xx.add(1),
-                Answer::Status(_) => stats.http_5xx.add(1),
-                Answer::Transport => stats.transport_errors.add(1),
-            }
-            stats.errors.record_us(intended_ns, micros(done - intended));
-        });
+        sender.stats.sent_requests.add(1);
+        sender.stats.sent_cases.add(config.cases_per_request as u64);
+        in_flight.spawn(sender.clone().send(request));
         while in_flight.try_join_next().is_some() {}
     }
     let deadline = Instant::now() + window.answer_deadline;
@@ -282,10 +237,94 @@ pub async fn generate(config: LoadConfig, stats: Arc<LoadStats>, window: LoadWin
     in_flight.shutdown().await;
 }
 
+/// Starts the thread that keeps the schedule: it hands each intended send offset over when it
+/// falls due ([`crate::precise::wait_until`]: a coarse sleep, then a spin to within a few µs).
+fn start_schedule(
+    per_second: f64,
+    window: &LoadWindow,
+) -> Option<mpsc::UnboundedReceiver<Duration>> {
+    let (due_tx, due) = mpsc::unbounded_channel::<Duration>();
+    let (span, std_start) = (window.span, window.start.into_std());
+    let timer = std::thread::Builder::new()
+        .name("bb-schedule".into())
+        .spawn(move || {
+            for offset in schedule(per_second, span) {
+                crate::precise::wait_until(std_start + offset);
+                if due_tx.send(offset).is_err() {
+                    return;
+                }
+            }
+        });
+    match timer {
+        Ok(_) => Some(due),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the schedule thread");
+            None
+        }
+    }
+}
+
+/// What every request's task shares: the client, the connection limit and the record.
+#[derive(Clone)]
+struct Sender {
+    client: reqwest::Client,
+    url: String,
+    connections: Arc<Semaphore>,
+    retries: u32,
+    stats: Arc<LoadStats>,
+}
+
+impl Sender {
+    /// Sends one request (with its retries) and records how and when it was answered.
+    async fn send(self, request: Request) {
+        let (stats, intended, intended_ns) = (&self.stats, request.intended, request.intended_ns);
+        stats
+            .lateness
+            .record_us(intended_ns, micros(Instant::now() - intended));
+        let mut pending = Unanswered {
+            stats: stats.clone(),
+            intended,
+            intended_ns,
+            armed: true,
+        };
+        let (answer, sent) = send_with_retries(
+            &self.client,
+            &self.url,
+            &request,
+            &self.connections,
+            stats,
+            self.retries,
+        )
+        .await;
+        let done = Instant::now();
+        pending.armed = false;
+        match answer {
+            Answer::Status(200..=299) => {
+                stats.http_2xx.add(1);
+                if let Ok(mut accepted) = stats.accepted_requests.lock() {
+                    accepted.push(request.number);
+                }
+                stats
+                    .corrected
+                    .record_us(intended_ns, micros(done - intended));
+                stats
+                    .uncorrected
+                    .record_us(intended_ns, micros(done - sent));
+                return;
+            }
+            Answer::Status(400..=499) => stats.http_4xx.add(1),
+            Answer::Status(_) => stats.http_5xx.add(1),
+            Answer::Transport => stats.transport_errors.add(1),
+        }
+        stats.errors.record_us(intended_ns, micros(done - intended));
+    }
+}
+
 /// One request of the schedule: sent, and re-sent, under its own key.
 struct Request {
     number: u64,
     key: String,
+    intended: Instant,
     intended_ns: i64,
     body: bytes::Bytes,
 }

@@ -14,14 +14,13 @@ use super::group_processes::{Context, Processes};
 use super::loadgen::{LoadStats, LoadWindow};
 use super::offered_load::RunLoad;
 use super::phases::{Progress, StoreBacklog, drain};
-use super::sampler::{ProcessTarget, Sampler, server_processes};
+use super::sampler::Sampler;
 use super::{Generator, RunOpts};
 use crate::analysis::calibration::HoldToggle;
 use crate::analysis::compute::Bounds;
 use crate::analysis::tick::Tick;
 use crate::processes::children::{RoleProcess, signal};
 use crate::results::faults::FaultRecord;
-use crate::results::role::Role;
 use crate::subscriber::SinkKind;
 
 const TICK: Duration = Duration::from_secs(1);
@@ -42,34 +41,6 @@ pub(super) struct Measured {
     pub hold_toggles: Vec<HoldToggle>,
     /// Processes a fault killed and started again: the runner stops them at the end.
     pub restarted: Vec<RoleProcess>,
-}
-
-/// The processes whose CPU and memory the run samples: its own, and the brokers and store of
-/// its paths.
-fn process_targets(group: &[Middleware], processes: &Processes) -> Vec<ProcessTarget> {
-    let mut targets: Vec<ProcessTarget> = processes
-        .ingress
-        .pid()
-        .map(|pid| ProcessTarget {
-            role: Role::Ingress,
-            pid,
-        })
-        .into_iter()
-        .collect();
-    targets.extend(processes.subscribers.iter().filter_map(|(m, p)| {
-        p.pid().map(|pid| ProcessTarget {
-            role: Role::Subscriber(*m),
-            pid,
-        })
-    }));
-    for &m in group {
-        for t in server_processes(m) {
-            if !targets.iter().any(|x| x.pid == t.pid) {
-                targets.push(t);
-            }
-        }
-    }
-    targets
 }
 
 /// Tells the ingress and the subscribers the measure window, so that they file each case under
@@ -168,6 +139,49 @@ async fn toggle_holds(
     })
 }
 
+/// When the load phases happen: fixed before the first send, told to every process.
+struct Schedule {
+    /// The first intended send.
+    start: Instant,
+    wall_start_ns: i64,
+    warmup: Duration,
+    /// Warm-up and measure together.
+    span: Duration,
+    bounds: PhaseBounds,
+}
+
+impl Schedule {
+    fn new(opts: &RunOpts) -> Self {
+        let nanos = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+        let warmup = Duration::from_secs(opts.warmup);
+        let span = warmup + Duration::from_secs(opts.duration);
+        let wall_start_ns = now_ns() + nanos(LEAD);
+        Self {
+            start: Instant::now() + LEAD,
+            wall_start_ns,
+            warmup,
+            span,
+            bounds: PhaseBounds {
+                measure_start_ns: wall_start_ns + nanos(warmup),
+                measure_end_ns: wall_start_ns + nanos(span),
+            },
+        }
+    }
+
+    fn measure_start(&self) -> Instant {
+        self.start + self.warmup
+    }
+
+    fn load_window(&self, opts: &RunOpts) -> LoadWindow {
+        LoadWindow {
+            start: self.start,
+            wall_start_ns: self.wall_start_ns,
+            span: self.span,
+            answer_deadline: Duration::from_secs(opts.answer_deadline),
+        }
+    }
+}
+
 /// Warm-up, measure and drain.
 pub(super) async fn measure(
     opts: &RunOpts,
@@ -177,38 +191,11 @@ pub(super) async fn measure(
     title: &str,
     processes: &Processes,
 ) -> anyhow::Result<Measured> {
-    let (ingress, subscribers) = (&processes.ingress, &processes.subscribers);
     let load = Arc::new(LoadStats::default());
-    let warmup = Duration::from_secs(opts.warmup);
-    let span = warmup + Duration::from_secs(opts.duration);
-    let (start, wall_start_ns) = (
-        Instant::now() + LEAD,
-        now_ns() + i64::try_from(LEAD.as_nanos()).unwrap_or(0),
-    );
-    let nanos = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
-    let bounds = PhaseBounds {
-        measure_start_ns: wall_start_ns + nanos(warmup),
-        measure_end_ns: wall_start_ns + nanos(span),
-    };
-    let sampler = Sampler {
-        client: reqwest::Client::new(),
-        ingress_url: ingress.url.clone(),
-        subscribers: subscribers
-            .iter()
-            .map(|(m, p)| (*m, p.url.clone()))
-            .collect(),
-        targets: process_targets(group, processes),
-        load: load.clone(),
-        measure_start: start + warmup,
-    };
-    load.window().set(bounds);
-    announce_window(&sampler, processes, bounds).await?;
-    let window = LoadWindow {
-        start,
-        wall_start_ns,
-        span,
-        answer_deadline: Duration::from_secs(opts.answer_deadline),
-    };
+    let schedule = Schedule::new(opts);
+    let sampler = Sampler::for_group(group, processes, &load, schedule.measure_start());
+    load.window().set(schedule.bounds);
+    announce_window(&sampler, processes, schedule.bounds).await?;
     let run_load = RunLoad {
         opts,
         ctx,
@@ -216,25 +203,23 @@ pub(super) async fn measure(
         repeat,
     };
     let key_prefix = run_load.key_prefix();
-    let generator = run_load.start(&ingress.url, &key_prefix, &load, window)?;
-    schedule_stall(opts, ingress, start + warmup);
+    let generator = run_load.start(
+        &processes.ingress.url,
+        &key_prefix,
+        &load,
+        schedule.load_window(opts),
+    )?;
+    schedule_stall(opts, &processes.ingress, schedule.measure_start());
     let started = SystemTime::now();
     let progress = Progress::new(title, opts);
-    let restarted = tokio::sync::Mutex::new(Vec::new());
-    let own: Vec<&RoleProcess> = std::iter::once(ingress)
-        .chain(subscribers.iter().map(|(_, p)| p))
-        .collect();
-    let injected = futures::future::join_all(
-        opts.faults
-            .iter()
-            .map(|f| super::faults::inject(*f, group, start + warmup, &own, &restarted)),
-    );
-    let (sampled, faults) = futures::future::join(
-        sample_load(opts, &sampler, subscribers, start, &load, &progress),
-        injected,
-    )
-    .await;
-    let restarted = restarted.into_inner();
+    let under_load = UnderLoad {
+        opts,
+        sampler: &sampler,
+        processes,
+        load: &load,
+        progress: &progress,
+    };
+    let (sampled, faults, restarted) = under_load.run(group, &schedule).await;
     report_faults(&faults);
     let (mut ticks, hold_toggles) = match sampled {
         Ok(sampled) => sampled,
@@ -248,25 +233,14 @@ pub(super) async fn measure(
     let measure_end = ticks.len() - 1;
     progress.answers();
     let locust = generator.finish().await?;
-    let store_backlog = store_backlog(opts, group, &load).await?;
-    let drained_quietly = drain(
-        &sampler,
-        &mut ticks,
-        Duration::from_secs(opts.drain_timeout),
-        Duration::from_millis(opts.quiet_period_ms),
-        &progress,
-        store_backlog.as_ref(),
-    )
-    .await;
-    ticks.push(sampler.complete_tick(Duration::from_secs(30)).await?);
-    let bounds = Bounds {
-        measure_start: usize::try_from(opts.warmup).unwrap_or(0),
-        measure_end,
-        last: ticks.len() - 1,
-    };
+    let drained_quietly = under_load.drain(group, &mut ticks).await?;
     Ok(Measured {
+        bounds: Bounds {
+            measure_start: usize::try_from(opts.warmup).unwrap_or(0),
+            measure_end,
+            last: ticks.len() - 1,
+        },
         ticks,
-        bounds,
         drained_quietly,
         load: locust.is_none().then_some((load, key_prefix)),
         locust,
@@ -275,6 +249,69 @@ pub(super) async fn measure(
         hold_toggles,
         restarted,
     })
+}
+
+/// What the phases under load share: the run's options, its sampler and processes, the
+/// generator's record and the progress line.
+struct UnderLoad<'a> {
+    opts: &'a RunOpts,
+    sampler: &'a Sampler,
+    processes: &'a Processes,
+    load: &'a Arc<LoadStats>,
+    progress: &'a Progress,
+}
+
+/// The ticks and hold toggles of the loaded phases (or why sampling failed), the faults' records
+/// and the processes the faults started again.
+type Sampled = (
+    anyhow::Result<(Vec<Tick>, Vec<HoldToggle>)>,
+    Vec<FaultRecord>,
+    Vec<RoleProcess>,
+);
+
+impl UnderLoad<'_> {
+    /// Samples every second through warm-up and measure while the faults are injected.
+    async fn run(&self, group: &[Middleware], schedule: &Schedule) -> Sampled {
+        let (ingress, subscribers) = (&self.processes.ingress, &self.processes.subscribers);
+        let restarted = tokio::sync::Mutex::new(Vec::new());
+        let own: Vec<&RoleProcess> = std::iter::once(ingress)
+            .chain(subscribers.iter().map(|(_, p)| p))
+            .collect();
+        let measure_start = schedule.measure_start();
+        let injected = futures::future::join_all(
+            self.opts
+                .faults
+                .iter()
+                .map(|f| super::faults::inject(*f, group, measure_start, &own, &restarted)),
+        );
+        let sampling = sample_load(
+            self.opts,
+            self.sampler,
+            subscribers,
+            schedule.start,
+            self.load,
+            self.progress,
+        );
+        let (sampled, faults) = futures::future::join(sampling, injected).await;
+        (sampled, faults, restarted.into_inner())
+    }
+
+    /// Drains until quiet (or the timeout), then takes one complete tick; says whether it was
+    /// quiet.
+    async fn drain(&self, group: &[Middleware], ticks: &mut Vec<Tick>) -> anyhow::Result<bool> {
+        let store_backlog = store_backlog(self.opts, group, self.load).await?;
+        let drained_quietly = drain(
+            self.sampler,
+            ticks,
+            Duration::from_secs(self.opts.drain_timeout),
+            Duration::from_millis(self.opts.quiet_period_ms),
+            self.progress,
+            store_backlog.as_ref(),
+        )
+        .await;
+        ticks.push(self.sampler.complete_tick(Duration::from_secs(30)).await?);
+        Ok(drained_quietly)
+    }
 }
 
 /// `--stall-at`: stops the ingress (SIGSTOP) for `--stall-ms` that many seconds into the measure

@@ -10,6 +10,7 @@ use brokerbench_common::settings::Middleware;
 use procfs::process::Process;
 use tokio::time::Instant;
 
+use super::group_processes::Processes;
 use super::loadgen::LoadStats;
 use crate::analysis::tick::{HostCpu, ProcSample, Tick};
 use crate::processes::children::fetch_stats;
@@ -32,6 +33,27 @@ pub struct Sampler {
 }
 
 impl Sampler {
+    /// The sampler of one group run: the ingress, every subscriber and the processes to account.
+    pub(super) fn for_group(
+        group: &[Middleware],
+        processes: &Processes,
+        load: &Arc<LoadStats>,
+        measure_start: Instant,
+    ) -> Self {
+        Self {
+            client: reqwest::Client::new(),
+            ingress_url: processes.ingress.url.clone(),
+            subscribers: processes
+                .subscribers
+                .iter()
+                .map(|(m, p)| (*m, p.url.clone()))
+                .collect(),
+            targets: process_targets(group, processes),
+            load: load.clone(),
+            measure_start,
+        }
+    }
+
     pub async fn tick(&self) -> Tick {
         let ingress = fetch_stats(&self.client, &self.ingress_url).await;
         let mut subscribers = Vec::new();
@@ -132,4 +154,32 @@ pub fn server_processes(middleware: Middleware) -> Vec<ProcessTarget> {
         }
     }
     found
+}
+
+/// The processes whose CPU and memory the run samples: its own, and the brokers and store of
+/// its paths.
+fn process_targets(group: &[Middleware], processes: &Processes) -> Vec<ProcessTarget> {
+    let mut targets: Vec<ProcessTarget> = processes
+        .ingress
+        .pid()
+        .map(|pid| ProcessTarget {
+            role: Role::Ingress,
+            pid,
+        })
+        .into_iter()
+        .collect();
+    targets.extend(processes.subscribers.iter().filter_map(|(m, p)| {
+        p.pid().map(|pid| ProcessTarget {
+            role: Role::Subscriber(*m),
+            pid,
+        })
+    }));
+    for &m in group {
+        for t in server_processes(m) {
+            if !targets.iter().any(|x| x.pid == t.pid) {
+                targets.push(t);
+            }
+        }
+    }
+    targets
 }
