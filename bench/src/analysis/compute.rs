@@ -374,3 +374,7 @@ pub fn timeseries_row(
             .map(|w| (super::tick::store_busy(a, b, m, w) * 1000.0).round() / 1000.0),
     })
 }
+
+#[cfg(test)]
+#[path = "compute_tests.rs"]
+mod tests;

@@ -9,5 +9,7 @@ pub mod comparison;
 pub mod compute;
 pub mod resilience;
 pub mod significance;
+#[cfg(test)]
+pub mod synthetic;
 pub mod tick;
 pub mod verdict;

@@ -91,3 +91,121 @@ fn e2e_p99(m: Middleware, line: &Timeline, from_s: f64, to_s: f64) -> Option<u64
     let d = delta(&at(last), &at(first));
     (!d.is_empty()).then(|| d.value_at_quantile(0.99))
 }
+
+#[cfg(test)]
+mod tests {
+    use brokerbench_common::metrics::Phase;
+
+    use super::*;
+    use crate::analysis::synthetic::TickBuilder;
+    use crate::results::faults::{FaultKind, FaultSpec};
+
+    const M: Middleware = Middleware::Rabbitmq;
+    const S: i64 = 1_000_000_000;
+
+    /// A fault from 2 s to 4 s of the measure phase (the wall clock starts with it).
+    fn fault() -> FaultRecord {
+        FaultRecord {
+            spec: FaultSpec {
+                kind: FaultKind::SubscriberKill,
+                start_s: 2.0,
+                duration_s: 2.0,
+            },
+            target: "subscriber:rabbitmq".into(),
+            start_s: 2.0,
+            end_s: 4.0,
+            start_ns: 2 * S,
+            end_ns: 4 * S,
+            error: None,
+        }
+    }
+
+    fn answer(at_ns: i64, status: u16, took_us: u64) -> AnswerLog {
+        AnswerLog {
+            at_ns,
+            took_us,
+            status,
+        }
+    }
+
+    /// Ticks at 0–10 s; `stored(t)` and `e2e(t)` (µs, 100 cases a second) give each second.
+    fn ticks(stored: impl Fn(u64) -> u64, e2e_us: impl Fn(u64) -> u64) -> Vec<Tick> {
+        (0..=10)
+            .map(|t| {
+                let tick =
+                    TickBuilder::at(t as f64, &[M]).subscriber(M, CounterMetric::Stored, stored(t));
+                (1..=t).fold(tick, |tick, second| {
+                    tick.latency(M, LatencyMetric::E2e, Phase::Measure, e2e_us(second), 100)
+                })
+            })
+            .map(TickBuilder::build)
+            .collect()
+    }
+
+    fn timeline(ticks: &[Tick]) -> Timeline<'_> {
+        Timeline {
+            ticks,
+            load_end: 10,
+            offered: 100.0,
+        }
+    }
+
+    #[test]
+    fn answers_in_the_fault_window_are_counted_by_class() {
+        let answers = [
+            answer(S, 202, 1_000),
+            answer(2 * S + S / 2, 503, 2_000),
+            answer(3 * S, 0, 3_000_000),
+            answer(3 * S + S / 2, 400, 1_000),
+            answer(4 * S + S / 2, 202, 1_000),
+            answer(5 * S, 503, 9_000_000),
+        ];
+        let ticks = ticks(|t| 100 * t, |_| 1_000);
+        let r = assess(M, &fault(), &answers, &timeline(&ticks));
+        assert_eq!((r.failed_4xx, r.failed_5xx, r.failed_transport), (1, 1, 1));
+        assert_eq!(r.first_accept_after_s, Some(0.5));
+        assert_eq!(r.slowest_answer_s, Some(3.0));
+        let never_again = &answers[..4];
+        let r = assess(M, &fault(), never_again, &timeline(&ticks));
+        assert_eq!(r.first_accept_after_s, None);
+    }
+
+    #[test]
+    fn stored_recovers_at_the_first_second_storing_nine_tenths_of_offered() {
+        // Nothing stored while the subscriber is down (2–4 s); restarted at 4 s, it counts from
+        // zero: 50 in its first second, 100 in each after.
+        let stored = |t: u64| match t {
+            0..=2 => 100 * t,
+            3 => 200,
+            4 => 0,
+            _ => 50 + 100 * (t - 5),
+        };
+        let ticks = ticks(stored, |_| 1_000);
+        let r = assess(M, &fault(), &[], &timeline(&ticks));
+        assert_eq!(r.stored_recovered_after_s, Some(2.0));
+        let never = ticks_stored_at(|t| if t <= 2 { 100 * t } else { 200 + 80 * (t - 2) });
+        let r = assess(M, &fault(), &[], &timeline(&never));
+        assert_eq!(r.stored_recovered_after_s, None);
+    }
+
+    fn ticks_stored_at(stored: impl Fn(u64) -> u64) -> Vec<Tick> {
+        ticks(stored, |_| 1_000)
+    }
+
+    #[test]
+    fn e2e_p99_is_split_before_during_and_after_the_fault() {
+        let slow_while_faulted = |second: u64| {
+            if (3..=4).contains(&second) {
+                300_000
+            } else {
+                5_000
+            }
+        };
+        let ticks = ticks(|t| 100 * t, slow_while_faulted);
+        let r = assess(M, &fault(), &[], &timeline(&ticks));
+        let ms = |us: Option<u64>| us.map(|u| u / 1_000);
+        assert_eq!(ms(r.e2e_p99_before_us), Some(5));
+        assert_eq!(ms(r.e2e_p99_during_us), Some(300));
+        assert_eq!(ms(r.e2e_p99_after_us), Some(5));
+    }
+}

@@ -2,7 +2,7 @@
 //! `Idempotency-Key` of each request answered 2xx) against the `_id`s in the path's collection
 //! after the drain. Counters live in processes a fault may restart; ids in the store do not.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use anyhow::Context as _;
 use brokerbench_common::settings::Middleware;
@@ -46,7 +46,18 @@ pub async fn count(
 ) -> anyhow::Result<LossById> {
     let stored = ids(db, &m.collection()).await?;
     let dead = ids(db, &dead_letters(m)).await?;
-    let accepted_set: HashSet<&str> = accepted.iter().map(String::as_str).collect();
+    Ok(compare(accepted, &stored, &dead, duplicates))
+}
+
+/// Sorts each accepted id into stored, dead-lettered or lost, and counts stored ids nobody
+/// accepted; the ids listed are the first in sort order, so two runs list comparable ids.
+fn compare(
+    accepted: &[String],
+    stored: &HashSet<String>,
+    dead: &HashSet<String>,
+    duplicates: u64,
+) -> LossById {
+    let accepted_set: BTreeSet<&str> = accepted.iter().map(String::as_str).collect();
     let mut loss = LossById {
         accepted: accepted_set.len() as u64,
         duplicates,
@@ -64,18 +75,14 @@ pub async fn count(
             }
         }
     }
-    for id in stored
+    let mut unexpected: Vec<&String> = stored
         .iter()
         .filter(|id| !accepted_set.contains(id.as_str()))
-    {
-        loss.unexpected += 1;
-        if loss.unexpected_ids.len() < LISTED {
-            loss.unexpected_ids.push(id.clone());
-        }
-    }
-    loss.lost_ids.sort();
-    loss.unexpected_ids.sort();
-    Ok(loss)
+        .collect();
+    unexpected.sort();
+    loss.unexpected = unexpected.len() as u64;
+    loss.unexpected_ids = unexpected.into_iter().take(LISTED).cloned().collect();
+    loss
 }
 
 /// Accepted cases not yet in the store (collection or dead letters) of any of `group`'s paths:
@@ -94,4 +101,47 @@ pub async fn not_yet_stored(db: &Database, group: &[Middleware], accepted: u64) 
         behind += accepted.saturating_sub(there);
     }
     Some(behind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(ids: &[&str]) -> HashSet<String> {
+        ids.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn every_accepted_id_is_stored_dead_lettered_or_lost() {
+        let accepted: Vec<String> = ["a", "b", "c", "d", "b"].map(String::from).to_vec();
+        let loss = compare(&accepted, &set(&["a", "x"]), &set(&["c"]), 4);
+        assert_eq!(
+            (loss.accepted, loss.stored, loss.dead_lettered, loss.lost),
+            (4, 1, 1, 2)
+        );
+        assert_eq!(loss.lost_ids, ["b", "d"]);
+        assert_eq!(
+            (loss.unexpected, loss.unexpected_ids),
+            (1, vec!["x".to_string()])
+        );
+        assert_eq!(loss.duplicates, 4);
+    }
+
+    #[test]
+    fn listed_ids_stop_at_twenty_but_the_counts_do_not() {
+        let accepted: Vec<String> = (0..50).map(|i| format!("id-{i:02}")).collect();
+        let strangers: HashSet<String> = (0..30).map(|i| format!("other-{i:02}")).collect();
+        let loss = compare(&accepted, &strangers, &HashSet::new(), 0);
+        assert_eq!((loss.lost, loss.unexpected), (50, 30));
+        assert_eq!(
+            (loss.lost_ids.len(), loss.unexpected_ids.len()),
+            (LISTED, LISTED)
+        );
+        assert_eq!(loss.lost_ids.first().map(String::as_str), Some("id-00"));
+        assert_eq!(loss.lost_ids.last().map(String::as_str), Some("id-19"));
+        assert_eq!(
+            loss.unexpected_ids.last().map(String::as_str),
+            Some("other-19")
+        );
+    }
 }

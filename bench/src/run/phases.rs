@@ -115,6 +115,63 @@ impl StoreBacklog {
     }
 }
 
+/// What one drain reading says.
+#[derive(Debug, PartialEq)]
+enum Reading {
+    /// Nothing behind, and no subscriber activity for the quiet period.
+    Quiet,
+    /// Nothing behind; waiting for the quiet period (late redeliveries may still come).
+    Settling,
+    /// Cases accepted but not yet stored.
+    Behind(u64),
+    /// A component's figures could not be read.
+    Unreadable,
+}
+
+/// Follows the drain's readings: quiet once nothing is behind and the subscribers' activity
+/// total has not moved for `quiet`.
+struct QuietWatch {
+    quiet: Duration,
+    /// The activity total when it was last seen to change, and when.
+    idle_since: Option<(u64, Instant)>,
+}
+
+impl QuietWatch {
+    fn new(quiet: Duration) -> Self {
+        Self {
+            quiet,
+            idle_since: None,
+        }
+    }
+
+    /// One reading: `(behind, activity)`, or none when a component could not be read.
+    fn read(&mut self, state: Option<(u64, u64)>, now: Instant) -> Reading {
+        match state {
+            Some((0, activity)) => match self.idle_since {
+                Some((seen, since)) if seen == activity => {
+                    if now - since >= self.quiet {
+                        Reading::Quiet
+                    } else {
+                        Reading::Settling
+                    }
+                }
+                _ => {
+                    self.idle_since = Some((activity, now));
+                    Reading::Settling
+                }
+            },
+            Some((behind, _)) => {
+                self.idle_since = None;
+                Reading::Behind(behind)
+            }
+            None => {
+                self.idle_since = None;
+                Reading::Unreadable
+            }
+        }
+    }
+}
+
 /// Waits until every accepted case is stored and the subscribers were idle for `quiet`, or
 /// until `timeout`; returns whether it ended quietly. Every reading is appended to `ticks`.
 /// With `store`, "stored" is read from the store (the counters may have restarted).
@@ -127,7 +184,7 @@ pub async fn drain(
     store: Option<&StoreBacklog>,
 ) -> bool {
     let began = Instant::now();
-    let mut idle_since: Option<(u64, Instant)> = None;
+    let mut watch = QuietWatch::new(quiet);
     loop {
         let tick = sampler.tick().await;
         let now = Instant::now();
@@ -139,39 +196,90 @@ pub async fn drain(
             };
         }
         ticks.push(tick);
-        match state {
-            Some((0, activity)) => match idle_since {
-                Some((seen, since)) if seen == activity => {
-                    if now - since >= quiet {
-                        progress.drained(format!(
-                            "all stored, quiet for {:.1} s",
-                            quiet.as_secs_f64()
-                        ));
-                        return true;
-                    }
-                    progress.draining(
-                        now - began,
-                        "all stored; waiting for late redeliveries".into(),
-                    );
-                }
-                _ => idle_since = Some((activity, now)),
-            },
-            Some((behind, _)) => {
-                idle_since = None;
-                progress.draining(now - began, format!("{behind} cases not yet stored"));
+        let text = match watch.read(state, now) {
+            Reading::Quiet => {
+                let text = format!("all stored, quiet for {:.1} s", quiet.as_secs_f64());
+                progress.drained(text);
+                return true;
             }
-            None => {
-                idle_since = None;
-                progress.draining(
-                    now - began,
-                    "cannot read a component's /stats; retrying".into(),
-                );
-            }
-        }
+            Reading::Settling => "all stored; waiting for late redeliveries".into(),
+            Reading::Behind(behind) => format!("{behind} cases not yet stored"),
+            Reading::Unreadable => "cannot read a component's /stats; retrying".into(),
+        };
+        progress.draining(now - began, text);
         if now - began >= timeout {
             progress.drained("deadline reached".into());
             return false;
         }
         tokio::time::sleep(DRAIN_POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use brokerbench_common::counter::CounterMetric as C;
+
+    use super::*;
+    use crate::analysis::synthetic::TickBuilder;
+
+    const PATHS: [Middleware; 2] = [Middleware::Nats, Middleware::Redis];
+
+    /// The ingress accepted 100; each path received, stored, dead-lettered and found duplicate
+    /// as given.
+    fn tick(per_path: [(u64, u64, u64, u64); 2]) -> TickBuilder {
+        let tick = TickBuilder::at(0.0, &PATHS).ingress(C::Accepted, None, 100);
+        PATHS
+            .iter()
+            .zip(per_path)
+            .fold(tick, |t, (&m, (received, stored, dead, dups))| {
+                t.subscriber(m, C::Received, received)
+                    .subscriber(m, C::Stored, stored)
+                    .subscriber(m, C::DeadLettered, dead)
+                    .subscriber(m, C::Duplicates, dups)
+            })
+    }
+
+    #[test]
+    fn the_backlog_counts_dead_letters_as_settled_on_every_path() {
+        let t = tick([(100, 90, 5, 0), (100, 100, 0, 2)]).build();
+        assert_eq!(backlog(&t), Some((5, 100 + 95 + 100 + 100 + 2)));
+        let t = tick([(100, 100, 0, 0), (100, 100, 0, 0)]).build();
+        assert_eq!(backlog(&t).map(|(behind, _)| behind), Some(0));
+    }
+
+    #[test]
+    fn an_unreadable_component_leaves_the_backlog_unknown() {
+        let sound = || tick([(100, 100, 0, 0), (100, 100, 0, 0)]);
+        assert_eq!(
+            backlog(&sound().subscriber_unreadable(PATHS[1]).build()),
+            None
+        );
+        assert_eq!(backlog(&sound().ingress_unreadable().build()), None);
+    }
+
+    #[test]
+    fn quiet_means_nothing_behind_and_no_activity_for_the_whole_period() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut watch = QuietWatch::new(Duration::from_millis(1_000));
+        assert_eq!(watch.read(Some((3, 10)), at(0)), Reading::Behind(3));
+        assert_eq!(watch.read(Some((0, 13)), at(500)), Reading::Settling);
+        assert_eq!(watch.read(Some((0, 13)), at(1_400)), Reading::Settling);
+        // A late redelivery moves the activity total: the quiet period starts again.
+        assert_eq!(watch.read(Some((0, 14)), at(1_600)), Reading::Settling);
+        assert_eq!(watch.read(Some((0, 14)), at(2_500)), Reading::Settling);
+        assert_eq!(watch.read(Some((0, 14)), at(2_600)), Reading::Quiet);
+    }
+
+    #[test]
+    fn an_unreadable_reading_restarts_the_quiet_period() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut watch = QuietWatch::new(Duration::from_millis(1_000));
+        assert_eq!(watch.read(Some((0, 5)), at(0)), Reading::Settling);
+        assert_eq!(watch.read(None, at(600)), Reading::Unreadable);
+        assert_eq!(watch.read(Some((0, 5)), at(1_200)), Reading::Settling);
+        assert_eq!(watch.read(Some((0, 5)), at(2_100)), Reading::Settling);
+        assert_eq!(watch.read(Some((0, 5)), at(2_200)), Reading::Quiet);
     }
 }
