@@ -86,12 +86,10 @@ pub struct SubscriberOpts {
     /// leaves the store idle during each round trip.
     #[arg(long, env = "BB_SINK_WRITERS", default_value_t = DEFAULT_SINK_WRITERS, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub sink_writers: u16,
-    /// Most cases written to MongoDB in one insert.
+    /// Most cases written to MongoDB in one insert. A batch never waits to fill: it closes as
+    /// soon as a writer is free, with whatever arrived while every writer was busy.
     #[arg(long, env = "BB_BATCH_SIZE", default_value_t = DEFAULT_BATCH_SIZE)]
     pub batch_size: usize,
-    /// Longest a batch waits for more cases after its first, in milliseconds.
-    #[arg(long, env = "BB_BATCH_TIMEOUT_MS", default_value_t = 5)]
-    pub batch_timeout_ms: u64,
     /// Diagnostic: hold every batch this many milliseconds before writing it. Calibrates the
     /// instrument: end-to-end p50 must grow by exactly this much. Never use it for real numbers.
     #[arg(long, env = "BB_HOLD_BATCH_MS", default_value_t = 0.0, value_parser = parse_hold_ms)]
@@ -148,7 +146,6 @@ pub async fn run(
     let config = SinkConfig {
         batch_size: opts.batch_size.max(1),
         writers: usize::from(opts.sink_writers),
-        batch_timeout: Duration::from_millis(opts.batch_timeout_ms),
         hold_us: hold.cell(),
         write_timeout: Duration::from_millis(opts.store_timeout_ms),
         delivery_limit: opts.delivery_limit,

@@ -1,7 +1,10 @@
 //! The MongoDB side of every subscriber: batch, write, then acknowledge.
 //!
-//! Batches close at `batch_size` envelopes or `batch_timeout` after their first one, whichever
-//! comes first. The write is unordered, so one duplicate `_id` (a redelivery) does not stop the
+//! Batching is natural (group commit): a batch closes as soon as a writer is free to take it,
+//! with everything that arrived while every writer was busy (at most `batch_size`). An idle
+//! writer takes a case at once, so at low rates the store adds one write's round trip and no
+//! waiting; under load, batches grow by themselves while the writers are busy. The write is
+//! unordered, so one duplicate `_id` (a redelivery) does not stop the
 //! rest; duplicates are counted and acknowledged like stored envelopes, because the case *is*
 //! stored. Anything else that fails is delivered again after a backoff, and a case the store
 //! keeps refusing is set aside at the delivery limit ([`crate::store`]).
@@ -23,8 +26,8 @@ use brokerbench_common::settings::Middleware;
 use mongodb::bson::Document;
 use mongodb::options::{CollectionOptions, WriteConcern};
 use mongodb::{Client, Collection};
-use tokio::sync::{Mutex, mpsc};
-use tokio::time::{Instant, timeout_at};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::time::Instant;
 
 use crate::busy::BusyClock;
 use crate::dead_letter::{self, Attempts};
@@ -53,7 +56,6 @@ pub struct SinkConfig {
     pub batch_size: usize,
     /// Batches written concurrently (each acknowledged after its own write).
     pub writers: usize,
-    pub batch_timeout: Duration,
     /// Diagnostic: hold every batch this many microseconds before writing it (calibrates the
     /// instrument). Shared so it can be changed while running, for a before/after comparison
     /// inside one run.
@@ -139,14 +141,13 @@ async fn discard(
     let _ = acker.await;
 }
 
-/// Batches fill while earlier ones are being written, `writers` writers take them in turn, and
-/// an ack task acknowledges each written batch. The diagnostic hold delays each batch's write to
-/// exactly `hold` after the batch closed, and changes nothing else, so it adds exactly its length.
-async fn write(writer: Arc<Writer>, config: SinkConfig, mut rx: mpsc::Receiver<Delivery>) {
+/// Batches fill while every writer is busy, `writers` writers take them in turn, and an ack task
+/// acknowledges each written batch. The diagnostic hold delays each batch's write to exactly
+/// `hold` after the batch closed, and changes nothing else, so it adds exactly its length.
+async fn write(writer: Arc<Writer>, config: SinkConfig, rx: mpsc::Receiver<Delivery>) {
     let middleware = writer.middleware;
-    let batch_size = config.batch_size.max(1);
     let writers = config.writers.max(1);
-    let (batches, to_write) = mpsc::channel::<(Instant, Vec<Delivery>)>(writers * 2);
+    let (batches, to_write) = mpsc::channel::<Batch>(writers);
     let to_write = Arc::new(Mutex::new(to_write));
     let (written, to_ack) = mpsc::channel::<Vec<(Delivery, Outcome)>>(writers * 4);
     let busy = BusyClock::new(writer.metrics.store_busy_us.clone());
@@ -158,19 +159,20 @@ async fn write(writer: Arc<Writer>, config: SinkConfig, mut rx: mpsc::Receiver<D
             tokio::spawn(async move {
                 loop {
                     let next = to_write.lock().await.recv().await;
-                    let Some((closed_at, batch)) = next else {
+                    let Some(batch) = next else {
                         break;
                     };
                     // The hold stands for a slower store, so it counts as time spent writing.
                     let writing = busy.begin();
                     let hold = Duration::from_micros(hold_us.load(Ordering::Relaxed));
-                    let wait = (closed_at + hold).saturating_duration_since(Instant::now());
+                    let wait = (batch.closed_at + hold).saturating_duration_since(Instant::now());
                     if !wait.is_zero() {
                         // The OS sleep is precise to tens of µs; tokio's timer rounds up to ms.
                         let _ = tokio::task::spawn_blocking(move || std::thread::sleep(wait)).await;
                     }
-                    let outcomes = writer.store(batch).await;
+                    let outcomes = writer.store(batch.deliveries).await;
                     drop(writing);
+                    drop(batch.writer);
                     if written.send(outcomes).await.is_err() {
                         break;
                     }
@@ -181,25 +183,64 @@ async fn write(writer: Arc<Writer>, config: SinkConfig, mut rx: mpsc::Receiver<D
     drop(busy);
     drop(written);
     let acker = tokio::spawn(acknowledge_all(middleware, to_ack));
-    while let Some(first) = rx.recv().await {
-        let deadline = Instant::now() + config.batch_timeout;
-        let mut batch = vec![first];
-        while batch.len() < batch_size {
-            match timeout_at(deadline, rx.recv()).await {
-                Ok(Some(delivery)) => batch.push(delivery),
-                Ok(None) | Err(_) => break,
-            }
-        }
-        if batches.send((Instant::now(), batch)).await.is_err() {
-            break;
-        }
-    }
-    drop(batches);
+    batch_while_busy(rx, config.batch_size.max(1), writers, batches).await;
     for task in writer_tasks {
         let _ = task.await;
     }
     keep_current.abort();
     let _ = acker.await;
+}
+
+/// A closed batch on its way to a writer, holding that writer's turn until its write ends.
+struct Batch {
+    closed_at: Instant,
+    deliveries: Vec<Delivery>,
+    writer: OwnedSemaphorePermit,
+}
+
+/// Closes a batch whenever a writer is free for it: what waits is taken at once (up to
+/// `batch_size`); while every writer is busy, arriving deliveries join the open batch. Returns
+/// when `rx` has no senders left and everything received was handed over.
+async fn batch_while_busy(
+    mut rx: mpsc::Receiver<Delivery>,
+    batch_size: usize,
+    writers: usize,
+    batches: mpsc::Sender<Batch>,
+) {
+    let free = Arc::new(Semaphore::new(writers));
+    while let Some(first) = rx.recv().await {
+        let mut deliveries = vec![first];
+        let mut open = true;
+        let writer = loop {
+            while deliveries.len() < batch_size
+                && let Ok(delivery) = rx.try_recv()
+            {
+                deliveries.push(delivery);
+            }
+            if deliveries.len() >= batch_size || !open {
+                break free.clone().acquire_owned().await;
+            }
+            tokio::select! {
+                biased;
+                writer = free.clone().acquire_owned() => break writer,
+                delivery = rx.recv() => match delivery {
+                    Some(delivery) => deliveries.push(delivery),
+                    None => open = false,
+                },
+            }
+        };
+        let Ok(writer) = writer else {
+            return;
+        };
+        let batch = Batch {
+            closed_at: Instant::now(),
+            deliveries,
+            writer,
+        };
+        if batches.send(batch).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// Acknowledges what arrives on `to_ack` until its senders are gone. Everything waiting is
@@ -223,5 +264,66 @@ async fn acknowledge_all(
             }
         });
         futures::future::join_all(acks).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use brokerbench_common::envelope::{Case, Envelope};
+
+    use super::*;
+    use crate::ack::Acker;
+
+    fn delivery(n: i64) -> Delivery {
+        let case = Case {
+            name: format!("case {n}"),
+            location: "Escuintla".into(),
+            age: 34,
+            infectedtype: "communitary".into(),
+            state: "symptomatic".into(),
+        };
+        Delivery::new(Envelope::accept(case, n, None), Acker::NatsCore)
+    }
+
+    /// Waits (at most 5 s) until the batcher has taken all but `left` of what was sent.
+    async fn taken_until(tx: &mpsc::Sender<Delivery>, left: usize) {
+        let all_taken = async {
+            while tx.max_capacity() - tx.capacity() != left {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), all_taken)
+            .await
+            .expect("the batcher takes what it can");
+    }
+
+    #[tokio::test]
+    async fn a_free_writer_takes_a_case_at_once_and_a_busy_one_lets_the_next_batch_grow() {
+        let (tx, rx) = mpsc::channel(64);
+        let (batches, mut to_write) = mpsc::channel(1);
+        let batcher = tokio::spawn(batch_while_busy(rx, 10, 1, batches));
+        tx.send(delivery(0)).await.expect("batcher listens");
+        let first = to_write.recv().await.expect("a batch at once");
+        assert_eq!(first.deliveries.len(), 1);
+        for n in 1..=25 {
+            tx.send(delivery(n)).await.expect("batcher listens");
+        }
+        // The only writer is busy with the first batch: the next one fills to its size and waits.
+        taken_until(&tx, 15).await;
+        assert!(to_write.try_recv().is_err(), "no writer was free");
+        drop(first);
+        let second = to_write.recv().await.expect("the freed writer gets a batch");
+        assert_eq!(second.deliveries.len(), 10);
+        taken_until(&tx, 5).await;
+        assert!(to_write.try_recv().is_err(), "one writer, one batch at a time");
+        drop(second);
+        let third = to_write.recv().await.expect("a batch");
+        assert_eq!(third.deliveries.len(), 10);
+        drop(third);
+        let fourth = to_write.recv().await.expect("a batch");
+        assert_eq!(fourth.deliveries.len(), 5);
+        drop((fourth, tx));
+        batcher.await.expect("the batcher ends with its input");
+        assert!(to_write.recv().await.is_none());
     }
 }
