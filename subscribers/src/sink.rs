@@ -312,10 +312,16 @@ mod tests {
         taken_until(&tx, 15).await;
         assert!(to_write.try_recv().is_err(), "no writer was free");
         drop(first);
-        let second = to_write.recv().await.expect("the freed writer gets a batch");
+        let second = to_write
+            .recv()
+            .await
+            .expect("the freed writer gets a batch");
         assert_eq!(second.deliveries.len(), 10);
         taken_until(&tx, 5).await;
-        assert!(to_write.try_recv().is_err(), "one writer, one batch at a time");
+        assert!(
+            to_write.try_recv().is_err(),
+            "one writer, one batch at a time"
+        );
         drop(second);
         let third = to_write.recv().await.expect("a batch");
         assert_eq!(third.deliveries.len(), 10);

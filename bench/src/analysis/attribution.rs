@@ -27,7 +27,7 @@ const GROWTH_SECONDS: f64 = 0.25;
 /// The sink's writers busy this share of the time: the store is the limit.
 const STORE_BUSY: f64 = 0.85;
 /// Stored below this share of offered: the path fell behind.
-const KEEPS_UP: f64 = 0.95;
+const KEEPS_UP: f64 = 0.99;
 /// The host this busy, and the stage's own processes below one core: the host's CPU limits.
 const HOST_SATURATED: f64 = 0.95;
 const PEGGED_CORES: f64 = 0.9;

@@ -58,7 +58,11 @@ fn rates_are_differences_over_the_measure_phase() {
     // 1,000 answered requests intended in the measure phase, 200 in the warm-up; a burst of 500
     // stored in the warm-up's last second.
     let ticks = sound_run(|t, at| {
-        let t = if at >= -1.0 { t.subscriber(M, C::Stored, 500) } else { t };
+        let t = if at >= -1.0 {
+            t.subscriber(M, C::Stored, 500)
+        } else {
+            t
+        };
         if at < 12.0 {
             return t;
         }

@@ -157,6 +157,14 @@ pub fn smallest_p(n: usize, m: usize) -> f64 {
     2.0 / binomial(n + m, n)
 }
 
+/// Repeats each side needs before the strongest answer of a Holm-corrected family of `family`
+/// tests can reach `alpha`: the first step compares the smallest p with `alpha / family`.
+pub fn repeats_needed(family: usize, alpha: f64) -> usize {
+    (1..=64)
+        .find(|&n| smallest_p(n, n) * (family.max(1) as f64) < alpha)
+        .unwrap_or(64)
+}
+
 fn mid_ranks(values: &[f64]) -> Vec<f64> {
     let mut order: Vec<usize> = (0..values.len()).collect();
     order.sort_by(|&i, &j| values[i].total_cmp(&values[j]));
@@ -228,6 +236,16 @@ fn standard_normal_cdf(z: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeats_needed_follow_the_family_size() {
+        // 4 + 4 reach p = 2/70 = 0.029 at best: enough alone, not for two answers (α/2 = 0.025).
+        assert_eq!(repeats_needed(1, 0.05), 4);
+        assert_eq!(repeats_needed(2, 0.05), 5);
+        assert!(smallest_p(4, 4) * 2.0 > 0.05);
+        // compare's headline family, 10 figures × 5 paths: 7 repeats a side.
+        assert_eq!(repeats_needed(50, 0.05), 7);
+    }
 
     #[test]
     fn exact_p_values_match_the_tables() {

@@ -1,23 +1,29 @@
 //! The answers a run opens with: which path had the lowest e2e p99 at the offered rate, which
-//! can sustain the most (from the stage ceilings), which costs the least CPU, and for each
+//! sustains the most (the knee its own sweep measured), which costs the least CPU, and for each
 //! whether the lead over the runner-up is beyond run-to-run noise (Mann–Whitney U over the
 //! repeats, Holm-corrected over the answers, as `compare` judges). "Not distinguishable" is an
-//! answer too.
+//! answer too, and so is "not testable with this many repeats".
+//!
+//! Only measurements rank: a path that fell behind, lost cases or left cases unstored is not
+//! ranked on latency (its percentiles describe the survivors), and the stage ceilings, each
+//! measured alone with the machine to itself, are upper bounds, never a sustainable rate.
 
 use std::collections::BTreeMap;
 
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
 
-use super::significance::{holm, mann_whitney_p, smallest_p};
+use super::significance::{holm, mann_whitney_p, repeats_needed, smallest_p};
 use crate::results::ceilings::Ceilings;
+use crate::results::knee::Knee;
 use crate::results::summary::{PathResult, Spread};
 use crate::results::verdict::Answer;
 
-/// The unit of the one answer that rests on a single measurement per path (the ceilings).
 const RATE_UNIT: &str = "cases/s";
 /// Significance level of every answer.
 const ALPHA: f64 = 0.05;
+/// The answers tested against noise (e2e and CPU): Holm's family.
+const FAMILY: usize = 2;
 
 /// Per path, every repeat's value of one figure.
 type Samples = BTreeMap<Middleware, Vec<f64>>;
@@ -46,25 +52,19 @@ fn answer(
 ) -> Option<Answer> {
     let ranking = ranked(samples, higher_wins);
     let (first, value) = *ranking.first()?;
-    // Rates in whole cases, times and CPU to the hundredth.
-    let digits = if unit == RATE_UNIT { 0 } else { 2 };
     let text = match ranking.get(1) {
-        None => format!("{first}: {value:.digits$} {unit} (the only path)"),
+        None => format!("{first}: {value:.2} {unit} (the only path ranked)"),
         Some((second, v2)) => {
             let runs = samples[&first].len().min(samples[second].len());
             let judgement = match p {
-                None if unit == RATE_UNIT => {
-                    "one measurement each, no repeats to judge noise by".to_string()
-                }
                 Some(p) if p < ALPHA => format!("ahead beyond noise (p = {p:.3})"),
                 Some(p) => format!("{first} and {second}: not distinguishable (p = {p:.2})"),
                 None => format!(
-                    "{first} and {second}: not distinguishable with {runs} run(s) each (≥ 4 repeats needed)"
+                    "not testable with {runs} run(s) each ({} repeats each needed)",
+                    repeats_needed(FAMILY, ALPHA)
                 ),
             };
-            format!(
-                "{first}: {value:.digits$} {unit}, then {second}: {v2:.digits$} {unit} — {judgement}"
-            )
+            format!("{first}: {value:.2} {unit}, then {second}: {v2:.2} {unit} — {judgement}")
         }
     };
     Some(Answer {
@@ -79,11 +79,131 @@ fn answer(
 fn raw_p(samples: &Samples, higher_wins: bool) -> Option<f64> {
     let medians = ranked(samples, higher_wins);
     let (a, b) = (&samples[&medians.first()?.0], &samples[&medians.get(1)?.0]);
-    (smallest_p(a.len(), b.len()) < ALPHA).then(|| mann_whitney_p(a, b))
+    (smallest_p(a.len(), b.len()) * (FAMILY as f64) < ALPHA).then(|| mann_whitney_p(a, b))
 }
 
-/// The run's answers, from every repeat of every path and the ceilings if measured.
-pub fn verdict(paths: &[PathResult], ceilings: Option<&Ceilings>) -> Vec<Answer> {
+/// Why a repeat of a path cannot be ranked on latency, if it cannot.
+fn not_rankable(p: &PathResult) -> Option<String> {
+    let a = &p.accounting;
+    let lost = p.loss.as_ref().map_or(0, |l| l.lost);
+    let e2e_count = p.latencies.get(&LatencyMetric::E2e).map_or(0, |l| l.count);
+    if let Some(stage) = p.attribution.as_ref().and_then(|x| x.limited_by) {
+        Some(format!("fell behind ({})", stage.label()))
+    } else if lost > 0 {
+        Some(format!("{lost} cases lost"))
+    } else if a.unstored_at_deadline > 0 {
+        Some(format!("{} cases unstored", a.unstored_at_deadline))
+    } else if e2e_count == 0 {
+        Some("no case stored in the measure phase".into())
+    } else {
+        None
+    }
+}
+
+/// The latency answer over the paths every repeat of which can be ranked; the others are named
+/// with the reason.
+fn latency_answer(paths: &[PathResult], e2e: &Samples, p: Option<f64>) -> Option<Answer> {
+    let offered = paths.first().map_or(0.0, |p| p.rates.offered);
+    let mut left_out: BTreeMap<Middleware, String> = BTreeMap::new();
+    for p in paths {
+        if let Some(why) = not_rankable(p) {
+            left_out.entry(p.middleware).or_insert(why);
+        }
+    }
+    let question = format!("lowest e2e p99 at {offered:.0} cases/s");
+    let mut answer = answer(&question, "ms", e2e, false, p).unwrap_or_else(|| Answer {
+        question: question.clone(),
+        ranking: Vec::new(),
+        unit: "ms".into(),
+        text: "no path can be ranked".into(),
+    });
+    if !left_out.is_empty() {
+        let named: Vec<String> = left_out
+            .iter()
+            .map(|(m, why)| format!("{m}: {why}"))
+            .collect();
+        answer
+            .text
+            .push_str(&format!("; not ranked: {}", named.join(", ")));
+    }
+    Some(answer)
+}
+
+/// The sustainable-rate answer: each path's knee from the run's own sweep, best first; a stage
+/// ceiling below a measured knee is named as the measurement error it is.
+fn rate_answer(knees: &[Knee], ceilings: Option<&Ceilings>) -> Answer {
+    let question = "highest sustainable rate (the sweep's knee)".to_string();
+    let mut ranking: Vec<(Middleware, f64)> = knees
+        .iter()
+        .filter_map(|k| k.kept_up_per_s.map(|r| (k.middleware, r)))
+        .collect();
+    ranking.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let text = if knees.is_empty() {
+        "not measured in this run (run --sweep-to RATE, or brokerbench sweep); \
+         stage ceilings are upper bounds, measured alone"
+            .to_string()
+    } else {
+        let mut parts: Vec<String> = ranking
+            .iter()
+            .take(2)
+            .filter_map(|(m, _)| knees.iter().find(|k| k.middleware == *m))
+            .map(knee_text)
+            .collect();
+        let never: Vec<String> = knees
+            .iter()
+            .filter(|k| k.kept_up_per_s.is_none())
+            .map(|k| k.middleware.to_string())
+            .collect();
+        if !never.is_empty() {
+            parts.push(format!("kept up at no step: {}", never.join(", ")));
+        }
+        parts.extend(ceiling_errors(knees, ceilings));
+        parts.join("; ")
+    };
+    Answer {
+        question,
+        ranking,
+        unit: RATE_UNIT.into(),
+        text,
+    }
+}
+
+/// "grpc kept up at 3000/s, fell behind at 4000/s (broker)".
+fn knee_text(k: &Knee) -> String {
+    let kept = k.kept_up_per_s.unwrap_or(0.0);
+    match (k.failed_per_s, &k.failed_because) {
+        (Some(failed), why) => format!(
+            "{} kept up at {kept:.0}/s, fell behind at {failed:.0}/s ({})",
+            k.middleware,
+            why.as_deref().unwrap_or("?")
+        ),
+        (None, _) => format!("{} kept up at {kept:.0}/s, the sweep's top", k.middleware),
+    }
+}
+
+/// Ceilings below the rate their path was measured to sustain: they cannot be upper bounds.
+fn ceiling_errors(knees: &[Knee], ceilings: Option<&Ceilings>) -> Vec<String> {
+    let Some(c) = ceilings else {
+        return Vec::new();
+    };
+    knees
+        .iter()
+        .filter_map(|k| {
+            let kept = k.kept_up_per_s?;
+            let (stage, rate) = c.pipeline(k.middleware)?;
+            (rate < kept).then(|| {
+                format!(
+                    "{} {} ceiling {rate:.0}/s is below its knee: a measurement error",
+                    k.middleware,
+                    brokerbench_common::settings::value_name(&stage)
+                )
+            })
+        })
+        .collect()
+}
+
+/// The run's answers, from every repeat of every path, the sweep's knees and the ceilings.
+pub fn verdict(paths: &[PathResult], knees: &[Knee], ceilings: Option<&Ceilings>) -> Vec<Answer> {
     let collect = |pick: &dyn Fn(&PathResult) -> Option<f64>| -> Samples {
         let mut s = Samples::new();
         for p in paths {
@@ -93,49 +213,24 @@ pub fn verdict(paths: &[PathResult], ceilings: Option<&Ceilings>) -> Vec<Answer>
         }
         s
     };
-    let offered = paths.first().map_or(0.0, |p| p.rates.offered);
+    let rankable = |m: Middleware| {
+        paths
+            .iter()
+            .filter(|p| p.middleware == m)
+            .all(|p| not_rankable(p).is_none())
+    };
     let e2e = collect(&|p| {
-        p.latencies
-            .get(&LatencyMetric::E2e)
-            .map(|l| l.p99 as f64 / 1e3)
+        let l = p.latencies.get(&LatencyMetric::E2e)?;
+        rankable(p.middleware).then_some(l.p99 as f64 / 1e3)
     });
     let cpu = collect(&|p| p.cpu_seconds_per_10k_cases);
-    let mut ceiling = Samples::new();
-    if let Some(c) = ceilings {
-        for p in paths {
-            if let Some((_, rate)) = c.pipeline(p.middleware) {
-                ceiling.insert(p.middleware, vec![rate]);
-            }
-        }
-    }
     let raw = [raw_p(&e2e, false), raw_p(&cpu, false)];
     let testable: Vec<f64> = raw.iter().flatten().copied().collect();
     let mut adjusted = holm(&testable).into_iter();
     let [p_e2e, p_cpu] = raw.map(|p| p.and_then(|_| adjusted.next()));
     let mut answers = Vec::new();
-    answers.extend(answer(
-        &format!("lowest e2e p99 at {offered:.0} cases/s"),
-        "ms",
-        &e2e,
-        false,
-        p_e2e,
-    ));
-    if ceiling.is_empty() {
-        answers.push(Answer {
-            question: "highest sustainable rate".into(),
-            ranking: Vec::new(),
-            unit: RATE_UNIT.into(),
-            text: "not measured in this run (run --ceilings, or brokerbench sweep)".into(),
-        });
-    } else {
-        answers.extend(answer(
-            "highest sustainable rate (lowest stage ceiling on the path)",
-            RATE_UNIT,
-            &ceiling,
-            true,
-            None,
-        ));
-    }
+    answers.extend(latency_answer(paths, &e2e, p_e2e));
+    answers.push(rate_answer(knees, ceilings));
     answers.extend(answer(
         "least CPU per 10k cases",
         "CPU s",
@@ -149,6 +244,8 @@ pub fn verdict(paths: &[PathResult], ceilings: Option<&Ceilings>) -> Vec<Answer>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::results::attribution::{Attribution, Backlog, Stage};
+    use crate::results::loss::LossById;
 
     #[test]
     fn one_run_each_is_never_called_distinguishable() {
@@ -156,7 +253,12 @@ mod tests {
         assert_eq!(raw_p(&samples, false), None);
         let a = answer("q", "ms", &samples, false, None).expect("an answer");
         assert_eq!(a.ranking[0].0, Middleware::Nats);
-        assert!(a.text.contains("not distinguishable"), "{}", a.text);
+        assert!(
+            a.text
+                .contains("not testable with 1 run(s) each (5 repeats each needed)"),
+            "{}",
+            a.text
+        );
     }
 
     #[test]
@@ -170,5 +272,80 @@ mod tests {
         let higher = answer("q", "/s", &samples, true, Some(p)).expect("an answer");
         assert_eq!(higher.ranking[0].0, Middleware::Redis);
         assert!(higher.text.contains("beyond noise"), "{}", higher.text);
+    }
+
+    fn run_of(m: Middleware, p99_us: u64, limited: Option<Stage>) -> PathResult {
+        let mut r = crate::results::summary::tests::sample().paths.remove(0);
+        r.middleware = m;
+        if let Some(e2e) = r.latencies.get_mut(&LatencyMetric::E2e) {
+            e2e.p99 = p99_us;
+        }
+        r.attribution = Some(Attribution {
+            limited_by: limited,
+            evidence: String::new(),
+            growth_per_s: Backlog::default(),
+            store_busy: None,
+        });
+        r
+    }
+
+    #[test]
+    fn a_path_that_fell_behind_or_lost_cases_is_not_ranked_on_latency() {
+        let mut lossy = run_of(Middleware::Redis, 1_000, None);
+        lossy.loss = Some(LossById {
+            lost: 3,
+            ..LossById::default()
+        });
+        let paths = [
+            run_of(Middleware::Grpc, 500, Some(Stage::Ingress)),
+            run_of(Middleware::Nats, 9_000, None),
+            run_of(Middleware::Rabbitmq, 7_000, None),
+            lossy,
+        ];
+        let answers = verdict(&paths, &[], None);
+        let latency = &answers[0];
+        let ranked: Vec<Middleware> = latency.ranking.iter().map(|(m, _)| *m).collect();
+        assert_eq!(ranked, [Middleware::Rabbitmq, Middleware::Nats]);
+        assert!(
+            latency
+                .text
+                .ends_with("not ranked: grpc: fell behind (ingress), redis: 3 cases lost"),
+            "{}",
+            latency.text
+        );
+    }
+
+    #[test]
+    fn the_rate_answer_is_the_knee_and_never_a_ceiling() {
+        let knee = |m, kept: Option<f64>, failed: Option<f64>| Knee {
+            middleware: m,
+            kept_up_per_s: kept,
+            e2e_p50_us: None,
+            e2e_p99_us: None,
+            failed_per_s: failed,
+            failed_because: failed.map(|_| "broker".to_string()),
+        };
+        let none = verdict(&[run_of(Middleware::Nats, 1, None)], &[], None);
+        assert!(
+            none[1].text.starts_with("not measured in this run"),
+            "{}",
+            none[1].text
+        );
+        assert!(none[1].ranking.is_empty());
+        let knees = [
+            knee(Middleware::Nats, Some(2_000.0), Some(3_000.0)),
+            knee(Middleware::Grpc, Some(4_000.0), None),
+            knee(Middleware::Redis, None, Some(500.0)),
+        ];
+        let a = verdict(&[run_of(Middleware::Nats, 1, None)], &knees, None);
+        assert_eq!(
+            a[1].ranking,
+            [(Middleware::Grpc, 4_000.0), (Middleware::Nats, 2_000.0)]
+        );
+        assert_eq!(
+            a[1].text,
+            "grpc kept up at 4000/s, the sweep's top; \
+             nats kept up at 2000/s, fell behind at 3000/s (broker); kept up at no step: redis"
+        );
     }
 }

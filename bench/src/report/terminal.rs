@@ -13,11 +13,19 @@ fn ms(us: Option<u64>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-/// The ranked answers, one line each.
+/// Width of every line the terminal output prints.
+const COLUMNS: usize = 120;
+
+/// The ranked answers: each question, then its answer wrapped to 120 columns.
 pub fn verdict_text(summary: &Summary) -> String {
     let mut out = String::from("verdict:\n");
+    let indent = textwrap::Options::new(COLUMNS)
+        .initial_indent("    ")
+        .subsequent_indent("    ");
     for a in &summary.verdict {
-        out.push_str(&format!("  {}: {}\n", a.question, a.text));
+        out.push_str(&format!("  {}:\n", a.question));
+        out.push_str(&textwrap::fill(&a.text, &indent));
+        out.push('\n');
     }
     out
 }
@@ -56,7 +64,7 @@ fn latency_ms(p: &PathResult, metric: LatencyMetric, pick: fn(&LatencySummary) -
     ms(p.latencies.get(&metric).map(pick))
 }
 
-const COLUMNS: &[Column] = &[
+const TABLE: &[Column] = &[
     Column {
         wide: "path",
         narrow: Some("path"),
@@ -162,7 +170,7 @@ const COLUMNS: &[Column] = &[
 
 /// One row per path and repeat: every column with `wide`, else those that fit 120 columns.
 pub fn summary_table(summary: &Summary, wide: bool) -> Table {
-    let shown: Vec<(&str, &Column)> = COLUMNS
+    let shown: Vec<(&str, &Column)> = TABLE
         .iter()
         .filter_map(|c| if wide { Some(c.wide) } else { c.narrow }.map(|h| (h, c)))
         .collect();
@@ -209,4 +217,33 @@ pub fn ceilings_table(c: &Ceilings, saturation: &[(Middleware, f64)]) -> Table {
         ]);
     }
     table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::verdict::Answer;
+
+    fn widest(text: &str) -> usize {
+        text.lines().map(|l| l.chars().count()).max().unwrap_or(0)
+    }
+
+    #[test]
+    fn the_verdict_and_the_default_table_fit_120_columns() {
+        let mut summary = crate::results::summary::tests::sample();
+        let long = "rabbitmq kept up at 3000/s, fell behind at 4000/s (broker); ".repeat(6);
+        summary.verdict = vec![Answer {
+            question: "highest sustainable rate (the sweep's knee)".into(),
+            ranking: Vec::new(),
+            unit: "cases/s".into(),
+            text: long.clone(),
+        }];
+        let verdict = verdict_text(&summary);
+        assert!(widest(&verdict) <= COLUMNS, "{verdict}");
+        assert!(verdict.replace(['\n', ' '], "").contains(&long.replace(' ', "")));
+        let table = summary_table(&summary, false).to_string();
+        assert!(widest(&table) <= COLUMNS, "{table}");
+        let wide = summary_table(&summary, true).to_string();
+        assert!(widest(&wide) > COLUMNS, "--wide shows every figure");
+    }
 }

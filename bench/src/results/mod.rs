@@ -9,6 +9,7 @@ pub mod faults;
 pub mod figures;
 pub mod files;
 pub mod generator;
+pub mod knee;
 pub mod loss;
 pub mod resilience;
 pub mod role;

@@ -9,6 +9,7 @@ use hdrhistogram::Histogram;
 
 use super::attribution::Attribution;
 use super::generator::Generator;
+use super::knee::Knee;
 use super::loss::LossById;
 use super::resilience::Resilience;
 use super::role::Role;
@@ -36,6 +37,9 @@ pub struct Summary {
     /// Each stage alone, measured in the same invocation (`run --ceilings`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ceilings: Option<Ceilings>,
+    /// Each path's knee, from the sweep of the same run (`run --sweep-to`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub knees: Vec<Knee>,
     /// The ranked answers the run opens with.
     #[serde(default)]
     pub verdict: Vec<Answer>,
@@ -338,6 +342,7 @@ pub(crate) mod tests {
                 )]),
             }],
             paths: vec![path],
+            knees: Vec::new(),
             ceilings: None,
             verdict: Vec::new(),
         }

@@ -27,6 +27,7 @@ use serde::Serialize;
 
 use crate::results::figures::aggregate;
 use crate::results::generator::Generator;
+use crate::results::knee::Knee;
 use crate::results::summary::{SCHEMA_VERSION, Summary};
 use crate::results::{files, rows};
 
@@ -196,8 +197,16 @@ pub(crate) fn ceilings_opts(opts: &RunOpts) -> crate::ceilings::CeilingsOpts {
     }
 }
 
-/// The latency-vs-throughput curve of every path, into `<run>/sweep/`.
-async fn sweep_into(opts: &RunOpts, ctx: &group_processes::Context, to: f64) -> anyhow::Result<()> {
+/// Warm-up of each sweep step: long enough for the backlogs to reach their steady state before
+/// their slope is judged.
+const SWEEP_WARMUP_S: u64 = 3;
+
+/// The latency-vs-throughput curve of every path, into `<run>/sweep/`; returns each path's knee.
+async fn sweep_into(
+    opts: &RunOpts,
+    ctx: &group_processes::Context,
+    to: f64,
+) -> anyhow::Result<Vec<Knee>> {
     anyhow::ensure!(to > opts.rate, "--sweep-to must be above --rate");
     let sweep_ctx = group_processes::Context {
         binary: ctx.binary.clone(),
@@ -206,7 +215,7 @@ async fn sweep_into(opts: &RunOpts, ctx: &group_processes::Context, to: f64) -> 
     std::fs::create_dir_all(&sweep_ctx.dir)?;
     let mut step = opts.clone();
     (step.duration, step.warmup, step.sweep_to, step.ceilings) =
-        (opts.sweep_step_s.max(2), 1, None, false);
+        (opts.sweep_step_s.max(2), SWEEP_WARMUP_S, None, false);
     step.faults.clear();
     let sweep = crate::run::sweep::SweepOpts {
         start_rate: opts.rate,
@@ -214,12 +223,14 @@ async fn sweep_into(opts: &RunOpts, ctx: &group_processes::Context, to: f64) -> 
         bisect_steps: 1,
         run: step,
     };
-    let mut rows = Vec::new();
+    let (mut rows, mut knees) = (Vec::new(), Vec::new());
     for &m in &opts.middlewares {
         let path = crate::run::sweep::sweep_path(&sweep, &sweep_ctx, m).await?;
         rows.extend(path.points.iter().map(|r| crate::run::sweep::row(m, r)));
+        knees.push(path.knee());
     }
-    rows::append(&ctx.dir.join(crate::report::SWEEP_CSV), rows)
+    rows::append(&ctx.dir.join(crate::report::SWEEP_CSV), rows)?;
+    Ok(knees)
 }
 
 /// Runs every path (and repeat) and writes the results folder; returns its path.
@@ -268,9 +279,10 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
             paths.extend(results);
         }
     }
-    if let Some(to) = opts.sweep_to {
-        sweep_into(&opts, &ctx, to).await?;
-    }
+    let knees = match opts.sweep_to {
+        Some(to) => sweep_into(&opts, &ctx, to).await?,
+        None => Vec::new(),
+    };
     let summary = Summary {
         schema_version: SCHEMA_VERSION,
         label: opts.label.clone(),
@@ -279,7 +291,8 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
         config: config_of(&opts)?,
         environment: environment::describe(&opts.brokers),
         aggregate: aggregate(&paths),
-        verdict: crate::analysis::verdict::verdict(&paths, ceilings.as_ref()),
+        verdict: crate::analysis::verdict::verdict(&paths, &knees, ceilings.as_ref()),
+        knees,
         ceilings,
         paths,
     };

@@ -12,8 +12,9 @@ use serde::Serialize;
 
 use crate::report::terminal::limited_by;
 use crate::results::files;
+use crate::results::knee::Knee;
 use crate::results::rows::{self, SweepRow};
-use crate::results::summary::PathResult;
+use crate::results::summary::{LatencySummary, PathResult};
 use crate::run::{RunOpts, group_processes, group_run};
 
 #[derive(Debug, Clone, Args)]
@@ -113,6 +114,62 @@ pub(crate) async fn sweep_path(
     })
 }
 
+impl SweepPath {
+    /// The path's knee: the highest step every repeat kept up with below the lowest step one
+    /// did not (a step kept up above a failed one is noise, and not believed), with the worst
+    /// repeat's e2e at it and why the failed step failed.
+    pub(crate) fn knee(&self) -> Knee {
+        let mut steps: Vec<(f64, Vec<&PathResult>)> = Vec::new();
+        for p in &self.points {
+            match steps
+                .iter_mut()
+                .find(|(rate, _)| (*rate - p.rates.offered).abs() < 1.0)
+            {
+                Some((_, repeats)) => repeats.push(p),
+                None => steps.push((p.rates.offered, vec![p])),
+            }
+        }
+        steps.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let held =
+            |repeats: &[&PathResult]| repeats.iter().all(|r| keeps_up(std::slice::from_ref(*r)));
+        let failed = steps.iter().find(|(_, repeats)| !held(repeats));
+        let kept = steps
+            .iter()
+            .rfind(|(rate, repeats)| held(repeats) && failed.is_none_or(|(f, _)| rate < f));
+        let e2e = |pick: fn(&LatencySummary) -> u64| {
+            kept.and_then(|(_, repeats)| {
+                repeats
+                    .iter()
+                    .filter_map(|r| r.latencies.get(&LatencyMetric::E2e).map(pick))
+                    .max()
+            })
+        };
+        Knee {
+            middleware: self.middleware,
+            kept_up_per_s: kept.map(|(rate, _)| *rate),
+            e2e_p50_us: e2e(|l| l.p50),
+            e2e_p99_us: e2e(|l| l.p99),
+            failed_per_s: failed.map(|(rate, _)| *rate),
+            failed_because: failed.map(|(_, repeats)| why_failed(repeats)),
+        }
+    }
+}
+
+/// What limited the first repeat of a step that fell behind: its stage, else its accounting.
+fn why_failed(repeats: &[&PathResult]) -> String {
+    let failing = repeats.iter().find(|r| !keeps_up(std::slice::from_ref(*r)));
+    match failing {
+        Some(r) if !r.accounting.consistent => r
+            .accounting
+            .problems
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "inconsistent accounting".into()),
+        Some(r) => limited_by(r),
+        None => "kept up".into(),
+    }
+}
+
 pub(crate) fn row(m: Middleware, r: &PathResult) -> SweepRow {
     let e2e = r
         .latencies
@@ -185,4 +242,80 @@ pub async fn run(mut opts: SweepOpts) -> anyhow::Result<()> {
         report.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::attribution::{Attribution, Backlog, Stage};
+
+    /// One repeat of a step at `offered`, limited by `limited` (none: kept up), e2e p99 `p99_us`.
+    pub(crate) fn step_result(offered: f64, limited: Option<Stage>, p99_us: u64) -> PathResult {
+        let mut r = crate::results::summary::tests::sample().paths.remove(0);
+        r.rates.offered = offered;
+        if let Some(e2e) = r.latencies.get_mut(&LatencyMetric::E2e) {
+            e2e.p99 = p99_us;
+        }
+        r.attribution = Some(Attribution {
+            limited_by: limited,
+            evidence: String::new(),
+            growth_per_s: Backlog::default(),
+            store_busy: None,
+        });
+        r
+    }
+
+    fn path(points: Vec<PathResult>) -> SweepPath {
+        SweepPath {
+            middleware: Middleware::Nats,
+            saturation_rate: None,
+            points,
+        }
+    }
+
+    #[test]
+    fn the_knee_lies_between_the_last_step_kept_up_and_the_first_failed() {
+        let knee = path(vec![
+            step_result(500.0, None, 8_000),
+            step_result(1_000.0, None, 9_000),
+            step_result(1_000.0, None, 12_000),
+            step_result(2_000.0, Some(Stage::Broker), 900_000),
+            step_result(1_500.0, None, 20_000),
+        ])
+        .knee();
+        assert_eq!(knee.kept_up_per_s, Some(1_500.0));
+        assert_eq!(knee.e2e_p99_us, Some(20_000));
+        assert_eq!(knee.failed_per_s, Some(2_000.0));
+        assert_eq!(knee.failed_because.as_deref(), Some("broker"));
+    }
+
+    #[test]
+    fn one_failed_repeat_fails_the_step_and_a_later_success_is_not_believed() {
+        let knee = path(vec![
+            step_result(500.0, None, 8_000),
+            step_result(1_000.0, None, 9_000),
+            step_result(1_000.0, Some(Stage::Store), 9_000),
+            step_result(1_500.0, None, 9_000),
+        ])
+        .knee();
+        assert_eq!(
+            (knee.kept_up_per_s, knee.failed_per_s),
+            (Some(500.0), Some(1_000.0))
+        );
+        let mut inconsistent = step_result(500.0, None, 8_000);
+        inconsistent.accounting.consistent = false;
+        inconsistent.accounting.problems = vec!["3 accepted cases were not stored".into()];
+        let knee = path(vec![inconsistent]).knee();
+        assert_eq!(knee.kept_up_per_s, None);
+        assert_eq!(
+            knee.failed_because.as_deref(),
+            Some("3 accepted cases were not stored")
+        );
+    }
+
+    #[test]
+    fn a_path_that_never_failed_has_no_failed_step() {
+        let knee = path(vec![step_result(500.0, None, 8_000)]).knee();
+        assert_eq!((knee.kept_up_per_s, knee.failed_per_s), (Some(500.0), None));
+    }
 }

@@ -118,7 +118,8 @@ pub fn write_run(results: &Path, spec: &RunSpec) -> PathBuf {
         config: serde_json::json!({ "middlewares": ["grpc", "nats"], "rate": 200.0, "duration": SECONDS, "warmup": 1, "repeat": 1, "seed": 42 }),
         environment: serde_json::json!({ "brokerbench": "0.1.0", "kernel": "test", "cores": 2, "brokers": { "nats-server": "v2.9.10", "ferretdb": "v1.24.2" } }),
         aggregate: aggregate(&paths),
-        verdict: verdict(&paths, Some(&ceilings())),
+        verdict: verdict(&paths, &[], Some(&ceilings())),
+        knees: Vec::new(),
         ceilings: Some(ceilings()),
         paths,
     };
