@@ -118,7 +118,8 @@ pub async fn run(opts: CeilingsOpts) -> anyhow::Result<()> {
     let ceilings = measure(&opts).await?;
     files::write_json(&dir.join("ceilings.json"), &ceilings)?;
     println!(
-        "{}",
+        "{}\n{}",
+        crate::report::terminal::CEILINGS_CAPTION,
         crate::report::terminal::ceilings_table(&ceilings, &[])
     );
     println!(

@@ -64,8 +64,9 @@ pub fn ceilings(run: &RunData) -> Markup {
 pub fn ceilings_table(c: &Ceilings, rates: &[(Middleware, f64)]) -> Markup {
     let ms = |us: Option<u64>| us.map_or("-".into(), |u| format!("{:.2}", u as f64 / 1e3));
     html! {
+        p.muted { (crate::report::terminal::CEILINGS_CAPTION) "." }
         table id="ceilings" {
-            thead { tr { th.l { "stage" } th.l { "path" } th { "ceiling (cases/s)" } th { "p50 ms" } th { "p99 ms" } th.l { "note" } } }
+            thead { tr { th.l { "stage" } th.l { "path" } th { "upper bound (cases/s)" } th { "p50 ms" } th { "p99 ms" } th.l { "note" } } }
             tbody {
                 @for x in &c.ceilings {
                     tr {

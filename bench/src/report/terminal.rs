@@ -3,7 +3,7 @@
 
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use crate::results::ceilings::Ceilings;
 use crate::results::summary::{LatencySummary, PathResult, Summary};
@@ -184,17 +184,18 @@ pub fn summary_table(summary: &Summary, wide: bool) -> Table {
     table
 }
 
-/// The table `ceilings` prints and the report shows.
+/// What the ceilings are, printed above their table.
+pub const CEILINGS_CAPTION: &str = "stage ceilings, each measured alone with the machine to itself: upper bounds, not sustainable rates";
+
+/// The table `ceilings` prints and the report shows, wrapped to 120 columns.
 pub fn ceilings_table(c: &Ceilings, saturation: &[(Middleware, f64)]) -> Table {
     let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
-        "stage",
-        "path",
-        "ceiling/s",
-        "p50 ms",
-        "p99 ms",
-        "note",
-    ]);
+    table
+        .set_width(COLUMNS as u16)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_header(vec!["stage", "path", "cases/s", "p50 ms", "p99 ms", "note"]);
     let ms = |us: Option<u64>| us.map_or("-".into(), |u| format!("{:.2}", u as f64 / 1e3));
     for x in &c.ceilings {
         table.add_row(vec![
@@ -240,7 +241,11 @@ mod tests {
         }];
         let verdict = verdict_text(&summary);
         assert!(widest(&verdict) <= COLUMNS, "{verdict}");
-        assert!(verdict.replace(['\n', ' '], "").contains(&long.replace(' ', "")));
+        assert!(
+            verdict
+                .replace(['\n', ' '], "")
+                .contains(&long.replace(' ', ""))
+        );
         let table = summary_table(&summary, false).to_string();
         assert!(widest(&table) <= COLUMNS, "{table}");
         let wide = summary_table(&summary, true).to_string();

@@ -301,7 +301,8 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
     println!("{}", crate::report::terminal::verdict_text(&summary));
     if let Some(c) = &summary.ceilings {
         println!(
-            "{}",
+            "{}\n{}",
+            crate::report::terminal::CEILINGS_CAPTION,
             crate::report::terminal::ceilings_table(
                 c,
                 &crate::report::terminal::run_rates(&summary)

@@ -208,7 +208,11 @@ pub async fn run(mut opts: SweepOpts) -> anyhow::Result<()> {
     let ceilings = if opts.run.ceilings {
         let c = crate::ceilings::measure(&crate::run::ceilings_opts(&opts.run)).await?;
         files::write_json(&ctx.dir.join("ceilings.json"), &c)?;
-        println!("{}", crate::report::terminal::ceilings_table(&c, &[]));
+        println!(
+            "{}\n{}",
+            crate::report::terminal::CEILINGS_CAPTION,
+            crate::report::terminal::ceilings_table(&c, &[])
+        );
         Some(c)
     } else {
         None
