@@ -17,6 +17,7 @@ pub mod results;
 pub mod run;
 pub mod serve;
 pub mod subscriber;
+mod units;
 
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;

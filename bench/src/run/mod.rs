@@ -62,22 +62,22 @@ pub struct RunOpts {
     /// Offered load in cases per second (open loop: sent on schedule whatever the answers).
     #[arg(long, default_value_t = 500.0)]
     pub rate: f64,
-    /// Length of the measure phase, seconds.
-    #[arg(long, default_value_t = 20)]
+    /// Length of the measure phase: seconds, or a duration with its unit (90s, 2m).
+    #[arg(long, default_value = "20s", value_parser = crate::units::whole_seconds)]
     pub duration: u64,
-    /// Warm-up before measuring, seconds (excluded from the results).
-    #[arg(long, default_value_t = 5)]
+    /// Warm-up before measuring (excluded from the results): seconds, or with a unit.
+    #[arg(long, default_value = "5s", value_parser = crate::units::whole_seconds)]
     pub warmup: u64,
-    /// Longest wait after the load stops for stored to reach accepted, seconds.
-    #[arg(long, default_value_t = 60)]
+    /// Longest wait after the load stops for stored to reach accepted: seconds, or with a unit.
+    #[arg(long, default_value = "60s", value_parser = crate::units::whole_seconds)]
     pub drain_timeout: u64,
     /// The drain ends only after this long with every accepted case stored and no new
     /// delivery or duplicate, so late redeliveries are counted (milliseconds).
     #[arg(long, default_value_t = 2_000)]
     pub quiet_period_ms: u64,
-    /// Longest the generator waits for an answer, seconds; a request still unanswered then is
-    /// recorded as an error at least that long, never dropped.
-    #[arg(long, default_value_t = 30)]
+    /// Longest the generator waits for an answer (seconds, or with a unit); a request still
+    /// unanswered then is recorded as an error at least that long, never dropped.
+    #[arg(long, default_value = "30s", value_parser = crate::units::whole_seconds)]
     pub answer_deadline: u64,
     /// Keep-alive HTTP connections of the generator (its most requests in flight).
     #[arg(long, default_value_t = 64)]
@@ -154,8 +154,9 @@ pub struct RunOpts {
     /// the HTTP figures). 0 = off.
     #[arg(long, default_value_t = 0.0, value_parser = crate::diag::parse_hold_ms)]
     pub hold_answer_ms: f64,
-    /// Diagnostic: SIGSTOP the ingress this many seconds into the measure phase…
-    #[arg(long)]
+    /// Diagnostic: SIGSTOP the ingress this long into the measure phase (seconds, or with a
+    /// unit)…
+    #[arg(long, value_parser = crate::units::seconds)]
     pub stall_at: Option<f64>,
     /// …for this many milliseconds, then SIGCONT.
     #[arg(long, default_value_t = 1000)]

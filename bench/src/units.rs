@@ -1,0 +1,49 @@
+//! Durations on the command line: a bare number is seconds (as the flags always took), or a
+//! value with its unit (`90s`, `2m`, `1m30s`, `500ms`), so no flag's unit has to be guessed.
+
+use std::time::Duration;
+
+fn parse(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<f64>() {
+        return Duration::try_from_secs_f64(seconds)
+            .map_err(|_| format!("{text}: not a duration in seconds"));
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{text}: {e} (seconds, or a number with a unit: 90s, 2m, 500ms)"))
+}
+
+/// A duration of whole seconds: `20`, `20s`, `2m`.
+pub fn whole_seconds(text: &str) -> Result<u64, String> {
+    let d = parse(text)?;
+    if d.subsec_nanos() != 0 {
+        return Err(format!("{text}: whole seconds only"));
+    }
+    Ok(d.as_secs())
+}
+
+/// A duration in seconds, fractions allowed: `2.5`, `2500ms`.
+pub fn seconds(text: &str) -> Result<f64, String> {
+    parse(text).map(|d| d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_numbers_are_seconds_and_units_are_read() {
+        assert_eq!(whole_seconds("20"), Ok(20));
+        assert_eq!(whole_seconds("2m"), Ok(120));
+        assert_eq!(whole_seconds("1m 30s"), Ok(90));
+        assert_eq!(seconds("2500ms"), Ok(2.5));
+        assert_eq!(seconds("2.5"), Ok(2.5));
+    }
+
+    #[test]
+    fn what_is_not_a_duration_is_refused_with_the_reason() {
+        assert!(whole_seconds("1500ms").is_err_and(|e| e.contains("whole seconds")));
+        assert!(whole_seconds("-3").is_err());
+        assert!(seconds("soon").is_err_and(|e| e.contains("90s, 2m")));
+    }
+}
