@@ -18,7 +18,7 @@ fn project_file(relative: &str) -> (PathBuf, String) {
 }
 
 /// What each file must contain for middleware `m`: (file, the text it must contain).
-fn expected_mentions(m: Middleware) -> Vec<(&'static str, String)> {
+fn expected_mentions(m: Middleware) -> Vec<(String, String)> {
     let name = m.name();
     let mut wanted = vec![
         ("compose/all.yml", format!("subscriber-{name}:")),
@@ -31,8 +31,15 @@ fn expected_mentions(m: Middleware) -> Vec<(&'static str, String)> {
         ("README.md", format!("cases_{name}")),
     ];
     if let Some(service) = m.descriptor().stack_service {
-        wanted.push(("scripts/stack", format!("service {service} ")));
         wanted.push(("compose/all.yml", format!("\n  {service}:")));
+    }
+    let mut wanted: Vec<(String, String)> = wanted
+        .into_iter()
+        .map(|(file, text)| (file.to_string(), text))
+        .collect();
+    if let Some(service) = m.descriptor().stack_service {
+        let file = format!("scripts/stack.d/{service}.sh");
+        wanted.push((file, format!("\nservice {service} ")));
     }
     wanted
 }
@@ -42,7 +49,7 @@ fn every_file_outside_rust_names_every_middleware() {
     let mut missing = Vec::new();
     for m in Middleware::ALL {
         for (file, text) in expected_mentions(m) {
-            if !project_file(file).1.contains(&text) {
+            if !project_file(&file).1.contains(&text) {
                 missing.push(format!("{file} lacks {text:?} ({m})"));
             }
         }
@@ -53,6 +60,20 @@ fn every_file_outside_rust_names_every_middleware() {
             .exists()
         {
             missing.push(format!("{own_compose} is missing ({m})"));
+        }
+    }
+    let (_, stack) = project_file("scripts/stack");
+    let sourced = stack
+        .lines()
+        .find(|l| l.starts_with("for svc_file in "))
+        .unwrap_or_default();
+    for m in Middleware::ALL {
+        if let Some(service) = m.descriptor().stack_service
+            && !sourced.split_whitespace().any(|w| w == service)
+        {
+            missing.push(format!(
+                "scripts/stack does not source stack.d/{service}.sh ({m})"
+            ));
         }
     }
     let every = format!("BB_MIDDLEWARES: {}", Middleware::names(","));
