@@ -7,7 +7,7 @@ BB_RELEASE := $(TARGET_DIR)/release/brokerbench
 BENCH_ARGS ?=
 
 .PHONY: bench sweep peers test tools build-tools stack-up stack-down stack-status build-release locust-venv \
-        test-rust test-kernel test-locust test-compose
+        prepare-bench prepare-test test-rust test-kernel test-locust test-compose
 
 stack-up:
 	scripts/stack up
@@ -26,14 +26,23 @@ build-tools:
 
 # One profile (release) for both commands, so a fresh machine compiles the workspace once.
 build-release: build-tools
-	@test -x $(BB_RELEASE) || echo "[make] building brokerbench in release, first time only: 7–9 min on 2 cores"
-	$(CARGO) build --release -p brokerbench
+	@test -x $(BB_RELEASE) || echo "[make] building brokerbench in release, first time only: about 10 min on 2 cores"
+	env -u MAKEFLAGS -u MFLAGS $(CARGO) build --release -p brokerbench
 
 locust-venv:
 	locust/venv.sh
 
-## The main job: the four-middleware comparison on the local stack, ending in a report.
-bench: stack-up build-release locust-venv
+# The stack, the build and Locust's venv are prepared side by side, so that installs and
+# downloads overlap the compile; apt runs one at a time (scripts/apt-install). Cargo is kept out
+# of make's job slots (env -u MAKEFLAGS above): inside them it would compile one crate at a time.
+prepare-bench:
+	$(MAKE) --no-print-directory -j3 stack-up build-release locust-venv
+
+prepare-test:
+	$(MAKE) --no-print-directory -j4 tools stack-up build-release locust-venv
+
+## The main job: the five-middleware comparison on the local stack, ending in a report.
+bench: prepare-bench
 	source .stack/env && $(BB_RELEASE) run --label bench --ceilings --sweep-to 4000 $(BENCH_ARGS)
 
 ## Latency vs throughput: every path's rate stepped up until it falls behind, 3 repeats a step.
@@ -45,7 +54,7 @@ peers: stack-up build-release
 	bench/peers.sh $(PEERS_ARGS)
 
 ## Every test, against the real stack.
-test: tools stack-up build-release locust-venv
+test: prepare-test
 	$(MAKE) test-rust test-kernel test-locust test-compose
 
 # Tests build in the release profile like `make bench` (no second, debug compile), and the
