@@ -43,7 +43,7 @@ prepare-test:
 
 ## The main job: the five-middleware comparison on the local stack, ending in a report.
 bench: prepare-bench
-	source .stack/env && $(BB_RELEASE) run --label bench --ceilings --sweep-to 4000 $(BENCH_ARGS)
+	source .stack/env && $(BB_RELEASE) run --label bench --sweep-to 4000 $(BENCH_ARGS)
 
 ## Latency vs throughput: every path's rate stepped up until it falls behind, 3 repeats a step.
 sweep: stack-up build-release
