@@ -82,22 +82,22 @@ const TABLE: &[Column] = &[
     },
     Column {
         wide: "achieved/s",
-        narrow: Some("achieved/s"),
+        narrow: Some("2xx/s"),
         cell: |p| format!("{:.0}", p.rates.achieved),
     },
     Column {
         wide: "stored/s",
-        narrow: None,
-        cell: |p| format!("{:.1}", p.rates.stored_per_s),
+        narrow: Some("stored/s"),
+        cell: |p| format!("{:.0}", p.rates.stored_per_s),
     },
     Column {
         wide: "e2e p50 ms",
-        narrow: Some("e2e p50 ms"),
+        narrow: Some("e2e p50"),
         cell: |p| latency_ms(p, LatencyMetric::E2e, |x| x.p50),
     },
     Column {
         wide: "e2e p99 ms",
-        narrow: Some("e2e p99 ms"),
+        narrow: Some("e2e p99"),
         cell: |p| latency_ms(p, LatencyMetric::E2e, |x| x.p99),
     },
     Column {
@@ -107,7 +107,7 @@ const TABLE: &[Column] = &[
     },
     Column {
         wide: "delivery p99 ms",
-        narrow: Some("delivery p99"),
+        narrow: Some("deliv p99"),
         cell: |p| latency_ms(p, LatencyMetric::Delivery, |x| x.p99),
     },
     Column {
@@ -167,6 +167,10 @@ const TABLE: &[Column] = &[
         cell: |p| if p.accounting.consistent { "yes" } else { "NO" }.into(),
     },
 ];
+
+/// Printed above the default table, whose latency headers leave out their unit.
+pub const TABLE_CAPTION: &str =
+    "2xx/s: cases answered 2xx a second; latencies in ms; --wide shows every figure";
 
 /// One row per path and repeat: every column with `wide`, else those that fit 120 columns.
 pub fn summary_table(summary: &Summary, wide: bool) -> Table {
@@ -232,6 +236,14 @@ mod tests {
     #[test]
     fn the_verdict_and_the_default_table_fit_120_columns() {
         let mut summary = crate::results::summary::tests::sample();
+        // The longest path name, and the widest figures a row can hold.
+        let longest = Middleware::ALL.into_iter().max_by_key(|m| m.name().len());
+        for p in &mut summary.paths {
+            p.middleware = longest.expect("five paths");
+            p.rates.achieved = 12_345.0;
+            p.rates.stored_per_s = 12_345.0;
+            p.accounting.unstored_at_deadline = 1_234_567;
+        }
         let long = "rabbitmq kept up at 3000/s, fell behind at 4000/s (broker); ".repeat(6);
         summary.verdict = vec![Answer {
             question: "highest sustainable rate (the sweep's knee)".into(),

@@ -310,6 +310,9 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
             )
         );
     }
+    if !opts.wide {
+        println!("{}", crate::report::terminal::TABLE_CAPTION);
+    }
     println!(
         "{}",
         crate::report::terminal::summary_table(&summary, opts.wide)
