@@ -141,3 +141,55 @@ fn shutdown_on_signal() -> CancellationToken {
     });
     token
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operator_input_out_of_range_is_refused_with_a_message() {
+        let refused: &[&[&str]] = &[
+            &["run", "--rate", "inf"],
+            &["run", "--rate", "0"],
+            &["run", "--sweep-to", "NaN"],
+            &["run", "--cases-per-request", "0"],
+            &["run", "--cases-per-request", "1001"],
+            &["run", "--connections", "0"],
+            &["run", "--hold-answer-ms", "inf"],
+            &["run", "--duration", "1500ms"],
+            &["sweep", "--max-rate=-5"],
+            &["subscriber", "--middleware", "nats", "--batch-size", "0"],
+            &[
+                "subscriber",
+                "--middleware",
+                "nats",
+                "--batch-size",
+                "10000000",
+            ],
+            &[
+                "subscriber",
+                "--middleware",
+                "redis",
+                "--redis-claim-idle-ms",
+                "0",
+            ],
+            &["ingress", "--max-in-flight", "10"],
+            &["ingress", "--max-body-bytes", "0"],
+        ];
+        for args in refused {
+            let all = std::iter::once("brokerbench").chain(args.iter().copied());
+            let e = Opts::try_parse_from(all).expect_err(&args.join(" "));
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{}: {e}",
+                args.join(" ")
+            );
+        }
+        let fine = ["brokerbench", "run", "--rate", "2000", "--duration", "1m"];
+        let Command::Run(opts) = Opts::try_parse_from(fine).expect("valid").command else {
+            panic!("run");
+        };
+        assert_eq!((opts.rate, opts.duration), (2_000.0, 60));
+    }
+}

@@ -88,7 +88,9 @@ pub struct SubscriberOpts {
     pub sink_writers: u16,
     /// Most cases written to MongoDB in one insert. A batch never waits to fill: it closes as
     /// soon as a writer is free, with whatever arrived while every writer was busy.
-    #[arg(long, env = "BB_BATCH_SIZE", default_value_t = DEFAULT_BATCH_SIZE)]
+    /// At most 100,000: MongoDB's largest write batch.
+    #[arg(long, env = "BB_BATCH_SIZE", default_value_t = DEFAULT_BATCH_SIZE,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
     pub batch_size: usize,
     /// Diagnostic: hold every batch this many milliseconds before writing it. Calibrates the
     /// instrument: end-to-end p50 must grow by exactly this much. Never use it for real numbers.

@@ -22,6 +22,22 @@ pub fn whole_seconds(text: &str) -> Result<u64, String> {
     Ok(d.as_secs())
 }
 
+/// Most cases a second any flag may ask for: far beyond what one machine sustains, and still a
+/// schedule interval of a microsecond.
+const MAX_RATE: f64 = 1_000_000.0;
+
+/// A rate in cases per second: positive and finite (an infinite rate would send without end).
+pub fn rate(text: &str) -> Result<f64, String> {
+    let r: f64 = text.trim().parse().map_err(|e| format!("{text}: {e}"))?;
+    if r.is_finite() && r > 0.0 && r <= MAX_RATE {
+        Ok(r)
+    } else {
+        Err(format!(
+            "{text}: a rate must be above 0 and at most {MAX_RATE} cases/s"
+        ))
+    }
+}
+
 /// A duration in seconds, fractions allowed: `2.5`, `2500ms`.
 pub fn seconds(text: &str) -> Result<f64, String> {
     parse(text).map(|d| d.as_secs_f64())
@@ -38,6 +54,14 @@ mod tests {
         assert_eq!(whole_seconds("1m 30s"), Ok(90));
         assert_eq!(seconds("2500ms"), Ok(2.5));
         assert_eq!(seconds("2.5"), Ok(2.5));
+    }
+
+    #[test]
+    fn a_rate_is_positive_and_finite() {
+        assert_eq!(rate("500"), Ok(500.0));
+        for bad in ["0", "-1", "inf", "NaN", "1e9", "fast"] {
+            assert!(rate(bad).is_err(), "{bad} accepted");
+        }
     }
 
     #[test]

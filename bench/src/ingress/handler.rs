@@ -163,13 +163,17 @@ async fn read_cases(
     let read = tokio::time::timeout(ingress.body_timeout, to_bytes(body, ingress.max_body_bytes));
     let bytes = match read.await {
         Ok(Ok(bytes)) => bytes,
-        Ok(Err(_)) => {
+        Ok(Err(e)) if too_large(&e) => {
             let text = format!("body is larger than {} bytes", ingress.max_body_bytes);
             return Err(Refusal::Invalid(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 text,
                 Vec::new(),
             ));
+        }
+        Ok(Err(e)) => {
+            let text = format!("body could not be read: {e}");
+            return Err(Refusal::Invalid(StatusCode::BAD_REQUEST, text, Vec::new()));
         }
         Err(_) => {
             let text = format!("body not received within {:?}", ingress.body_timeout);
@@ -191,6 +195,18 @@ async fn read_cases(
         permit.merge(rest);
     }
     Ok((cases, permit))
+}
+
+/// Whether reading the body failed on the size limit (not on a broken connection or encoding).
+fn too_large(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(error) = source {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 fn saturated(ingress: &Ingress) -> Response {
@@ -345,4 +361,24 @@ fn error(status: StatusCode, text: impl Into<String>, fields: Vec<FieldProblem>)
         Json(json!({ "error": text.into(), "fields": fields })),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_the_size_limit_reads_as_too_large() {
+        let big = Body::from(vec![b'x'; 64]);
+        let e = to_bytes(big, 16).await.expect_err("over the limit");
+        assert!(too_large(&e), "{e}");
+        let broken = futures::stream::iter([
+            Ok(bytes::Bytes::from_static(b"[{")),
+            Err(std::io::Error::other("connection reset")),
+        ]);
+        let e = to_bytes(Body::from_stream(broken), 1 << 20)
+            .await
+            .expect_err("the stream broke");
+        assert!(!too_large(&e), "{e}");
+    }
 }

@@ -53,11 +53,13 @@ pub struct IngressOpts {
     #[arg(long, env = "BB_ROUTING", value_enum, default_value_t = RoutingMode::Split)]
     pub routing: RoutingMode,
     /// Largest accepted request body in bytes; larger bodies get 413.
-    #[arg(long, env = "BB_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    #[arg(long, env = "BB_MAX_BODY_BYTES", default_value_t = 1024 * 1024,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1 << 30))]
     pub max_body_bytes: usize,
     /// Most cases being published at once; beyond it requests get 503 with Retry-After. At least
     /// one full batch (1,000).
-    #[arg(long, env = "BB_MAX_IN_FLIGHT", default_value_t = 20_000)]
+    #[arg(long, env = "BB_MAX_IN_FLIGHT", default_value_t = 20_000,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(MAX_BATCH as u64..=1_000_000))]
     pub max_in_flight: usize,
     /// Longest a publish may wait for its middleware's acknowledgement, in milliseconds; then
     /// the request gets 504 with Retry-After and its place in flight is freed.

@@ -19,7 +19,9 @@ pub mod sweep;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
+use brokerbench_common::case::MAX_BATCH;
 use brokerbench_common::settings::{BrokerSettings, Middleware, MongoSettings};
+use clap::builder::RangedU64ValueParser;
 use clap::{Args, ValueEnum};
 
 use crate::subscriber::{DEFAULT_SINK_WRITERS, SinkKind, WriteConcernKind};
@@ -60,7 +62,7 @@ pub struct RunOpts {
     )]
     pub middlewares: Vec<Middleware>,
     /// Offered load in cases per second (open loop: sent on schedule whatever the answers).
-    #[arg(long, default_value_t = 500.0)]
+    #[arg(long, default_value_t = 500.0, value_parser = crate::units::rate)]
     pub rate: f64,
     /// Length of the measure phase: seconds, or a duration with its unit (90s, 2m).
     #[arg(long, default_value = "20s", value_parser = crate::units::whole_seconds)]
@@ -80,10 +82,10 @@ pub struct RunOpts {
     #[arg(long, default_value = "30s", value_parser = crate::units::whole_seconds)]
     pub answer_deadline: u64,
     /// Keep-alive HTTP connections of the generator (its most requests in flight).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = RangedU64ValueParser::<usize>::new().range(1..=10_000))]
     pub connections: usize,
     /// Cases per request (1 sends an object, more a JSON array).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_BATCH as u64))]
     pub cases_per_request: usize,
     /// Where subscribers put cases: `mongodb`, or `none` to measure the middlewares alone
     /// (acknowledged on receipt; e2e then ends at the subscriber).
@@ -106,7 +108,7 @@ pub struct RunOpts {
     /// After the fixed-rate runs, step each path's rate up from `--rate` (doubling, one
     /// bisection) until it falls behind or passes this rate, `--sweep-step-s` a step, so that
     /// report.html holds the latency-vs-throughput curve (step runs under `sweep/`).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::units::rate)]
     pub sweep_to: Option<f64>,
     /// Measure-phase length of each `--sweep-to` step, seconds.
     #[arg(long, default_value_t = 8)]

@@ -20,10 +20,10 @@ use crate::run::{RunOpts, group_processes, group_run};
 #[derive(Debug, Clone, Args)]
 pub struct SweepOpts {
     /// First offered rate, cases per second.
-    #[arg(long, default_value_t = 250.0)]
+    #[arg(long, default_value_t = 250.0, value_parser = crate::units::rate)]
     pub start_rate: f64,
     /// Never offer more than this, cases per second.
-    #[arg(long, default_value_t = 16_000.0)]
+    #[arg(long, default_value_t = 16_000.0, value_parser = crate::units::rate)]
     pub max_rate: f64,
     /// Bisection steps between the last rate kept up with and the first fallen behind at.
     #[arg(long, default_value_t = 2)]

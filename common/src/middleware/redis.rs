@@ -58,7 +58,8 @@ pub struct RedisSettings {
         id = "redis-claim-idle-ms",
         long = "redis-claim-idle-ms",
         env = "BB_REDIS_CLAIM_IDLE_MS",
-        default_value_t = 10_000
+        default_value_t = 10_000,
+        value_parser = clap::value_parser!(u64).range(100..)
     )]
     pub claim_idle_ms: u64,
 }
