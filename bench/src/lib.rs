@@ -3,6 +3,7 @@
 //! `main` only parses [`Opts`] and calls [`run`], so tests build options with
 //! `Opts::parse_from` and run the very same code in-process.
 
+pub mod access;
 pub mod analysis;
 pub mod ceilings;
 pub mod compare;

@@ -115,6 +115,8 @@ pub struct SubscriberOpts {
     pub mongo: MongoSettings,
     #[command(flatten)]
     pub brokers: BrokerSettings,
+    #[command(flatten)]
+    pub access: crate::access::AccessOpts,
 }
 
 /// Runs until `shutdown` is cancelled, then stops consuming, stores what it holds and returns.
@@ -171,6 +173,7 @@ pub async fn run(
         registry,
         Arc::new(move || health.not_ready(middleware)),
     ));
+    let app = crate::access::Access::new(&opts.access, listener.local_addr().ok()).guard(app);
     let server = axum::serve(listener, app);
     let stop = shutdown.clone();
     let served = server.with_graceful_shutdown(async move { stop.cancelled().await });

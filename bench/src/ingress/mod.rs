@@ -83,6 +83,8 @@ pub struct IngressOpts {
     pub diagnostics: bool,
     #[command(flatten)]
     pub brokers: BrokerSettings,
+    #[command(flatten)]
+    pub access: crate::access::AccessOpts,
 }
 
 /// The ingress's own counters, registered once (a request only increments them).
@@ -167,6 +169,7 @@ pub async fn run(
         ))
         .merge(hold.routes())
         .merge(crate::observe::routes(registry, readiness));
+    let app = crate::access::Access::new(&opts.access, listener.local_addr().ok()).guard(app);
     tracing::info!(addr = ?listener.local_addr().ok(), routing = ?opts.routing, "ingress ready");
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })

@@ -32,6 +32,8 @@ pub struct ServeOpts {
     pub results_dir: PathBuf,
     #[command(flatten)]
     pub mongo: MongoSettings,
+    #[command(flatten)]
+    pub access: crate::access::AccessOpts,
 }
 
 /// What every handler shares.
@@ -72,6 +74,7 @@ pub async fn run(
         .route("/api/host/ram", get(host::api_ram))
         .route("/api/host/processes", get(host::api_processes))
         .with_state(state);
+    let app = crate::access::Access::new(&opts.access, listener.local_addr().ok()).guard(app);
     if let Ok(addr) = listener.local_addr() {
         tracing::info!("dashboard on http://{addr}/");
     }

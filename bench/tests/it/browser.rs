@@ -173,6 +173,7 @@ async fn pages_render_in_chromium() {
             uri: fixture::mongodb_uri(),
             db: db_name.clone(),
         },
+        access: Default::default(),
     };
     let server = tokio::spawn(brokerbench::serve::run(opts, listener, shutdown.clone()));
     let shots = screenshots();

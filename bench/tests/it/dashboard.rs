@@ -104,6 +104,7 @@ async fn case_analytics_match_the_stored_cases() {
             uri: fixture::mongodb_uri(),
             db: db_name.clone(),
         },
+        access: Default::default(),
     };
     let server = tokio::spawn(brokerbench::serve::run(opts, listener, shutdown.clone()));
     let http = reqwest::Client::new();
@@ -120,6 +121,21 @@ async fn case_analytics_match_the_stored_cases() {
             r.json::<Value>().await.expect("JSON")
         }
     };
+
+    // A page of another site, or a name rebound to loopback, gets nothing (DNS rebinding).
+    for (name, value) in [("origin", "http://evil.example"), ("host", "evil.example")] {
+        let r = http
+            .get(format!("{base}/api/cases/summary"))
+            .header(name, value)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            r.status(),
+            reqwest::StatusCode::FORBIDDEN,
+            "{name}: {value}"
+        );
+    }
 
     for route in std::iter::once("all").chain(Middleware::ALL.map(Middleware::name)) {
         let docs: Vec<&Document> = inserted
