@@ -128,7 +128,7 @@ pub async fn run(
     let middleware = opts.middleware;
     let registry = Arc::new(Registry::with_settings(
         "subscriber",
-        opts.brokers.to_args(),
+        opts.brokers.to_reported_args(),
     ));
     let metrics = SubscriberMetrics::register(&registry, middleware);
     let store = match opts.sink {

@@ -86,6 +86,20 @@ impl BrokerSettings {
         args
     }
 
+    /// [`Self::to_args`] as they may be shown: in `/stats`, `summary.json` and logs. Every URL
+    /// loses its user and password.
+    pub fn to_reported_args(&self) -> Vec<String> {
+        self.to_args()
+            .into_iter()
+            .map(|arg| match arg.split_once('=') {
+                Some((flag, value)) if value.contains("://") => {
+                    format!("{flag}={}", without_credentials(value))
+                }
+                _ => arg,
+            })
+            .collect()
+    }
+
     /// Gives every path names of its own for a run or test tagged `tag`, so it starts empty and
     /// touches nobody else's.
     pub fn isolate(&mut self, tag: &str) {
@@ -125,6 +139,24 @@ mod tests {
         brokers: BrokerSettings,
         #[command(flatten)]
         mongo: MongoSettings,
+    }
+
+    #[test]
+    fn reported_settings_carry_no_password() {
+        let both = Both::parse_from([
+            "t",
+            "--amqp-url=amqp://bb:s3cret@127.0.0.1:5672/%2f",
+            "--redis-url=redis://:s3cret@127.0.0.1:6379/",
+            "--nats-url=nats://bb:s3cret@127.0.0.1:4222",
+        ]);
+        assert!(both.brokers.to_args().iter().any(|a| a.contains("s3cret")));
+        let reported = both.brokers.to_reported_args();
+        assert!(
+            !reported.iter().any(|a| a.contains("s3cret")),
+            "{reported:?}"
+        );
+        assert!(reported.contains(&"--amqp-url=amqp://127.0.0.1:5672/%2f".to_string()));
+        assert_eq!(reported.len(), both.brokers.to_args().len());
     }
 
     #[test]

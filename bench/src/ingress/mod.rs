@@ -140,7 +140,10 @@ pub async fn run(
             .with_context(|| format!("cannot start the {middleware} publisher"))?;
         publishers.push(publisher);
     }
-    let registry = Arc::new(Registry::with_settings("ingress", opts.brokers.to_args()));
+    let registry = Arc::new(Registry::with_settings(
+        "ingress",
+        opts.brokers.to_reported_args(),
+    ));
     let routes = Routes::new(opts.routing, publishers, &registry)?;
     let hold = Hold::new("ingress", opts.hold_answer_ms, opts.diagnostics);
     let ingress = Arc::new(Ingress {

@@ -178,7 +178,7 @@ pub struct RunOpts {
 /// (durability, consumer window, NATS mode…), which `compare` checks for differences.
 fn config_of(opts: &RunOpts) -> anyhow::Result<serde_json::Value> {
     let mut config = serde_json::to_value(opts)?;
-    config["brokers"] = serde_json::json!(opts.brokers.to_args());
+    config["brokers"] = serde_json::json!(opts.brokers.to_reported_args());
     Ok(config)
 }
 
