@@ -47,10 +47,16 @@ async fn accept(ingress: &Ingress, headers: &HeaderMap, body: Body) -> Response 
         Err(refusal) => return refusal.into_response(ingress),
     };
     // The permits stay held until every route has answered.
-    let (cases, permit) = match read_cases(ingress, body).await {
+    let (cases, permit, fingerprint) = match read_cases(ingress, body).await {
         Ok(read) => read,
         Err(refusal) => return refusal.into_response(ingress),
     };
+    if let Some(key) = &admitted.key
+        && ingress.keys.check(key, fingerprint).is_err()
+    {
+        let text = "this Idempotency-Key came before with another body; use a new key";
+        return error(StatusCode::UNPROCESSABLE_ENTITY, text, Vec::new());
+    }
     let n = cases.len();
     let accepted_at_ns = now_ns();
     let envelopes: Vec<Envelope> = cases
@@ -66,15 +72,21 @@ async fn accept(ingress: &Ingress, headers: &HeaderMap, body: Body) -> Response 
         .collect();
     let outgoing = with_forced_duplicates(ingress, &envelopes);
     let origin_ns = admitted.intended_at_ns.unwrap_or(accepted_at_ns);
-    let results = join_all(ingress.routes.pick().iter().map(|route| {
-        publish(
-            route,
-            &outgoing,
-            n as u64,
-            origin_ns,
-            ingress.publish_timeout,
-        )
-    }))
+    let results = join_all(
+        ingress
+            .routes
+            .pick(admitted.key.as_deref())
+            .iter()
+            .map(|route| {
+                publish(
+                    route,
+                    &outgoing,
+                    n as u64,
+                    origin_ns,
+                    ingress.publish_timeout,
+                )
+            }),
+    )
     .await;
     drop(permit);
     let failures: Vec<PublishFailure> = results.into_iter().filter_map(Result::err).collect();
@@ -150,11 +162,16 @@ fn admit(ingress: &Ingress, headers: &HeaderMap) -> Result<Admitted, Refusal> {
     })
 }
 
-/// Reads and parses the body, holding one in-flight permit per case.
-async fn read_cases(
-    ingress: &Ingress,
-    body: Body,
-) -> Result<(Vec<brokerbench_common::case::Case>, SemaphorePermit<'_>), Refusal> {
+/// A body read and parsed: its cases, their in-flight permits and the body's fingerprint.
+type ReadBody<'a> = (
+    Vec<brokerbench_common::case::Case>,
+    SemaphorePermit<'a>,
+    u64,
+);
+
+/// Reads and parses the body, holding one in-flight permit per case; returns the cases, the
+/// permits and the body's fingerprint.
+async fn read_cases(ingress: &Ingress, body: Body) -> Result<ReadBody<'_>, Refusal> {
     // One permit before the body is read, so a flood of large bodies is bounded too; the rest
     // once the body says how many cases it carries.
     let Ok(mut permit) = ingress.in_flight.try_acquire() else {
@@ -194,7 +211,7 @@ async fn read_cases(
         };
         permit.merge(rest);
     }
-    Ok((cases, permit))
+    Ok((cases, permit, super::keys::fingerprint(&bytes)))
 }
 
 /// Whether reading the body failed on the size limit (not on a broken connection or encoding).

@@ -2,6 +2,7 @@
 //! middleware(s), answering 202 only once every middleware acknowledged every case.
 
 mod handler;
+mod keys;
 mod routing;
 
 use std::sync::Arc;
@@ -122,6 +123,8 @@ struct Ingress {
     hold_answer: Hold,
     accepted_total: std::sync::atomic::AtomicU64,
     counters: IngressCounters,
+    /// Each recent `Idempotency-Key` with its body's fingerprint.
+    keys: keys::KeyLedger,
 }
 
 pub async fn run(
@@ -157,6 +160,7 @@ pub async fn run(
         hold_answer: hold.clone(),
         accepted_total: Default::default(),
         counters: IngressCounters::register(&registry),
+        keys: keys::KeyLedger::default(),
     });
     let ready = ingress.clone();
     let readiness: crate::observe::Readiness = Arc::new(move || ready.routes.not_ready());

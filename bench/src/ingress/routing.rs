@@ -75,11 +75,17 @@ impl Routes {
             .collect()
     }
 
-    /// The routes one request is published to: one by round robin when splitting, else all.
-    pub fn pick(&self) -> &[Route] {
+    /// The routes one request is published to: when splitting, one — chosen by its
+    /// `Idempotency-Key` when it has one, so that a retry goes where the first try went, else by
+    /// round robin; otherwise all.
+    pub fn pick(&self, key: Option<&str>) -> &[Route] {
         match self.mode {
             RoutingMode::Split => {
-                let i = self.next.fetch_add(1, Ordering::Relaxed) % self.routes.len();
+                let n = self.routes.len();
+                let i = match key {
+                    Some(key) => (super::keys::fingerprint(key.as_bytes()) % n as u64) as usize,
+                    None => self.next.fetch_add(1, Ordering::Relaxed) % n,
+                };
                 &self.routes[i..=i]
             }
             RoutingMode::Single | RoutingMode::All => &self.routes,
