@@ -3,3 +3,4 @@
 
 pub mod brokers;
 pub mod children;
+pub mod services;

@@ -4,7 +4,6 @@
 //! signalled through `scripts/stack` (so only services it started are touched); the run's own
 //! processes are killed and started again by the runner on the same sockets, which it holds.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -14,6 +13,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::processes::children::{RoleProcess, signal, wait_dead};
+use crate::processes::services::stack_script;
 pub use crate::results::faults::{FaultKind, FaultRecord, FaultSpec};
 
 /// Checks every fault can be applied to `group` on this machine, before the run starts.
@@ -55,18 +55,6 @@ fn stack_target(kind: FaultKind, group: &[Middleware]) -> Option<Vec<&'static st
         FaultKind::StorePause | FaultKind::StoreKill => Some(vec!["mongo"]),
         _ => None,
     }
-}
-
-/// `scripts/stack` of this checkout: `BB_STACK_SCRIPT`, else found from the working directory up.
-fn stack_script() -> anyhow::Result<PathBuf> {
-    if let Some(p) = std::env::var_os("BB_STACK_SCRIPT") {
-        return Ok(PathBuf::from(p));
-    }
-    let cwd = std::env::current_dir()?;
-    cwd.ancestors()
-        .map(|d| d.join("scripts/stack"))
-        .find(|p| p.is_file())
-        .context("faults on brokers and the store need scripts/stack: run from the brokerbench checkout or set BB_STACK_SCRIPT")
 }
 
 async fn stack(verb: &str, services: &[&str]) -> anyhow::Result<()> {

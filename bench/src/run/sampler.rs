@@ -14,14 +14,8 @@ use super::group_processes::Processes;
 use super::loadgen::LoadStats;
 use crate::analysis::tick::{HostCpu, ProcSample, Tick};
 use crate::processes::children::fetch_stats;
+use crate::processes::services::{ProcessTarget, service_targets, session_usage};
 use crate::results::role::Role;
-
-/// A process whose cost is sampled.
-#[derive(Debug, Clone)]
-pub struct ProcessTarget {
-    pub role: Role,
-    pub pid: u32,
-}
 
 pub struct Sampler {
     pub client: reqwest::Client,
@@ -71,7 +65,7 @@ impl Sampler {
             load: self.load.stats(),
             ingress,
             subscribers,
-            procs: self.targets.iter().filter_map(sample_process).collect(),
+            procs: sample_processes(&self.targets),
             ram: host::read_ram().ok().map(|s| (s.source, s.data)),
             host_cpu: host_cpu(),
         }
@@ -112,6 +106,33 @@ fn host_cpu() -> Option<HostCpu> {
     })
 }
 
+/// Every target's CPU and memory now: a session's summed over its processes.
+fn sample_processes(targets: &[ProcessTarget]) -> Vec<ProcSample> {
+    let sessions: Vec<u32> = targets
+        .iter()
+        .filter(|t| t.whole_session)
+        .map(|t| t.pid)
+        .collect();
+    let usage = session_usage(&sessions);
+    targets
+        .iter()
+        .filter_map(|t| {
+            if !t.whole_session {
+                return sample_process(t);
+            }
+            let (cpu_seconds, rss_kib, count) = *usage.get(&t.pid)?;
+            let leader = Process::new(i32::try_from(t.pid).ok()?).ok()?.stat().ok()?;
+            Some(ProcSample {
+                role: t.role,
+                pid: t.pid,
+                name: format!("{} (session, {count} processes)", leader.comm),
+                cpu_seconds,
+                rss_kib,
+            })
+        })
+        .collect()
+}
+
 fn sample_process(target: &ProcessTarget) -> Option<ProcSample> {
     let stat = Process::new(i32::try_from(target.pid).ok()?)
         .ok()?
@@ -127,35 +148,6 @@ fn sample_process(target: &ProcessTarget) -> Option<ProcSample> {
     })
 }
 
-/// The broker server processes of a middleware and the MongoDB-wire server, found by name.
-pub fn server_processes(middleware: Middleware) -> Vec<ProcessTarget> {
-    let Ok(all) = procfs::process::all_processes() else {
-        return Vec::new();
-    };
-    let mut found = Vec::new();
-    for process in all.flatten() {
-        let (Ok(stat), cmdline) = (process.stat(), process.cmdline().unwrap_or_default()) else {
-            continue;
-        };
-        let cmd = cmdline.join(" ");
-        let broker = (middleware.descriptor().is_broker)(&stat.comm, &cmd);
-        let store = stat.comm == "ferretdb" || stat.comm == "mongod";
-        let pid = u32::try_from(process.pid).unwrap_or(0);
-        if broker {
-            found.push(ProcessTarget {
-                role: Role::Broker(middleware),
-                pid,
-            });
-        } else if store {
-            found.push(ProcessTarget {
-                role: Role::Store,
-                pid,
-            });
-        }
-    }
-    found
-}
-
 /// The processes whose CPU and memory the run samples: its own, and the brokers and store of
 /// its paths.
 fn process_targets(group: &[Middleware], processes: &Processes) -> Vec<ProcessTarget> {
@@ -165,6 +157,7 @@ fn process_targets(group: &[Middleware], processes: &Processes) -> Vec<ProcessTa
         .map(|pid| ProcessTarget {
             role: Role::Ingress,
             pid,
+            whole_session: false,
         })
         .into_iter()
         .collect();
@@ -172,13 +165,12 @@ fn process_targets(group: &[Middleware], processes: &Processes) -> Vec<ProcessTa
         p.pid().map(|pid| ProcessTarget {
             role: Role::Subscriber(*m),
             pid,
+            whole_session: false,
         })
     }));
-    for &m in group {
-        for t in server_processes(m) {
-            if !targets.iter().any(|x| x.pid == t.pid) {
-                targets.push(t);
-            }
+    for t in service_targets(group) {
+        if !targets.iter().any(|x| x.pid == t.pid) {
+            targets.push(t);
         }
     }
     targets
