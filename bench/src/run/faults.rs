@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use brokerbench_common::envelope::now_ns;
+use brokerbench_common::metrics::PhaseBounds;
 use brokerbench_common::settings::Middleware;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -80,10 +81,11 @@ async fn stack(verb: &str, services: &[&str]) -> anyhow::Result<()> {
 pub async fn inject(
     spec: FaultSpec,
     group: &[Middleware],
-    measure_start: Instant,
+    window: (Instant, PhaseBounds),
     processes: &[&RoleProcess],
     restarted: &Mutex<Vec<RoleProcess>>,
 ) -> FaultRecord {
+    let (measure_start, bounds) = window;
     tokio::time::sleep_until(measure_start + Duration::from_secs_f64(spec.start_s)).await;
     let since = |at: Instant| (at - measure_start).as_secs_f64();
     let (start, start_ns) = (Instant::now(), now_ns());
@@ -113,7 +115,7 @@ pub async fn inject(
                 FaultKind::IngressKill => "ingress",
                 _ => "subscriber",
             };
-            let result = kill_and_restart(role, hold, processes, restarted).await;
+            let result = kill_and_restart(role, hold, bounds, processes, restarted).await;
             (role.to_string(), result)
         }
     };
@@ -129,10 +131,12 @@ pub async fn inject(
 }
 
 /// SIGKILLs every run process of `role` (its latest incarnation), waits `hold`, starts each
-/// again on its sockets and waits until it answers `/healthz`.
+/// again on its sockets, waits until it answers `/healthz` and tells it the measure window, so
+/// that it files each case under its phase like the process it replaced.
 async fn kill_and_restart(
     role: &str,
     hold: Duration,
+    bounds: PhaseBounds,
     processes: &[&RoleProcess],
     restarted: &Mutex<Vec<RoleProcess>>,
 ) -> anyhow::Result<()> {
@@ -158,7 +162,14 @@ async fn kill_and_restart(
         let mut again = victim.respawn().await?;
         let log = again.log().to_path_buf();
         again.wait_healthy(Duration::from_secs(60), &log).await?;
+        let told = reqwest::Client::new()
+            .post(format!("{}/phases", again.url))
+            .json(&bounds)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status);
         restarted.push(again);
+        told.context("cannot tell the restarted process the measure window")?;
     }
     Ok(())
 }

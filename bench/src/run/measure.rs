@@ -278,12 +278,10 @@ impl UnderLoad<'_> {
             .chain(subscribers.iter().map(|(_, p)| p))
             .collect();
         let measure_start = schedule.measure_start();
-        let injected = futures::future::join_all(
-            self.opts
-                .faults
-                .iter()
-                .map(|f| super::faults::inject(*f, group, measure_start, &own, &restarted)),
-        );
+        let injected = futures::future::join_all(self.opts.faults.iter().map(|f| {
+            let window = (measure_start, schedule.bounds);
+            super::faults::inject(*f, group, window, &own, &restarted)
+        }));
         let sampling = sample_load(
             self.opts,
             self.sampler,
