@@ -2,6 +2,7 @@
 //! middleware(s), answering 202 only once every middleware acknowledged every case.
 
 mod handler;
+mod headers;
 mod keys;
 mod routing;
 
@@ -23,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::diag::{Hold, parse_hold_ms};
-pub use handler::IDEMPOTENCY_KEY_HEADER;
+pub use headers::{IDEMPOTENCY_KEY_HEADER, INTENDED_SEND_HEADER};
 use routing::Routes;
 pub use routing::RoutingMode;
 

@@ -6,6 +6,7 @@ mod environment;
 pub mod faults;
 pub(crate) mod group_processes;
 pub(crate) mod group_run;
+mod load_stats;
 pub mod loadgen;
 mod locust;
 pub mod loss;
@@ -30,7 +31,7 @@ use serde::Serialize;
 use crate::results::figures::aggregate;
 use crate::results::generator::Generator;
 use crate::results::knee::Knee;
-use crate::results::summary::{SCHEMA_VERSION, Summary};
+use crate::results::summary::{PathResult, SCHEMA_VERSION, Summary};
 use crate::results::{files, rows};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -236,8 +237,8 @@ async fn sweep_into(
     Ok(knees)
 }
 
-/// Runs every path (and repeat) and writes the results folder; returns its path.
-pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
+/// What `run` refuses before it starts anything.
+fn validate(opts: &RunOpts) -> anyhow::Result<()> {
     anyhow::ensure!(opts.rate > 0.0, "--rate must be positive");
     anyhow::ensure!(opts.duration > 0, "--duration must be at least 1 second");
     anyhow::ensure!(!opts.middlewares.is_empty(), "no middleware selected");
@@ -251,22 +252,20 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
             "--hold-toggle-s needs --hold-batch-ms or --hold-answer-ms"
         );
     }
-    faults::validate(&opts.faults, &opts.middlewares, opts.duration as f64)?;
-    let ctx = group_processes::Context::new(&opts)?;
-    let dir = ctx.dir.clone();
-    let started = SystemTime::now();
-    let ceilings = if opts.ceilings {
-        let c = crate::ceilings::measure(&ceilings_opts(&opts)).await?;
-        files::write_json(&dir.join("ceilings.json"), &c)?;
-        Some(c)
-    } else {
-        None
-    };
-    let groups = group_run::groups(&opts);
+    faults::validate(&opts.faults, &opts.middlewares, opts.duration as f64)
+}
+
+/// Every group run, every repeat; a path that is not consistent or has warnings is announced
+/// as soon as it is known.
+async fn run_paths(
+    opts: &RunOpts,
+    ctx: &group_processes::Context,
+) -> anyhow::Result<Vec<PathResult>> {
+    let groups = group_run::groups(opts);
     let mut paths = Vec::new();
     for repeat in 0..opts.repeat.max(1) {
         for group in &groups {
-            let results = group_run::run_group(&opts, &ctx, group, repeat).await?;
+            let results = group_run::run_group(opts, ctx, group, repeat).await?;
             for r in &results {
                 if !r.accounting.consistent {
                     eprintln!(
@@ -282,6 +281,37 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
             paths.extend(results);
         }
     }
+    Ok(paths)
+}
+
+/// The verdict, the ceilings if measured, and the table, on the terminal.
+fn print_summary(summary: &Summary, wide: bool) {
+    use crate::report::terminal;
+    println!("{}", terminal::verdict_text(summary));
+    if let Some(c) = &summary.ceilings {
+        let table = terminal::ceilings_table(c, &terminal::run_rates(summary));
+        println!("{}\n{table}", terminal::CEILINGS_CAPTION);
+    }
+    if !wide {
+        println!("{}", terminal::TABLE_CAPTION);
+    }
+    println!("{}", terminal::summary_table(summary, wide));
+}
+
+/// Runs every path (and repeat) and writes the results folder; returns its path.
+pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
+    validate(&opts)?;
+    let ctx = group_processes::Context::new(&opts)?;
+    let dir = ctx.dir.clone();
+    let started = SystemTime::now();
+    let ceilings = if opts.ceilings {
+        let c = crate::ceilings::measure(&ceilings_opts(&opts)).await?;
+        files::write_json(&dir.join("ceilings.json"), &c)?;
+        Some(c)
+    } else {
+        None
+    };
+    let paths = run_paths(&opts, &ctx).await?;
     let knees = match opts.sweep_to {
         Some(to) => sweep_into(&opts, &ctx, to).await?,
         None => Vec::new(),
@@ -301,24 +331,7 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
     };
     files::write_json(&dir.join("summary.json"), &summary)?;
     files::write_json(&dir.join("host.json"), &environment::host_snapshot())?;
-    println!("{}", crate::report::terminal::verdict_text(&summary));
-    if let Some(c) = &summary.ceilings {
-        println!(
-            "{}\n{}",
-            crate::report::terminal::CEILINGS_CAPTION,
-            crate::report::terminal::ceilings_table(
-                c,
-                &crate::report::terminal::run_rates(&summary)
-            )
-        );
-    }
-    if !opts.wide {
-        println!("{}", crate::report::terminal::TABLE_CAPTION);
-    }
-    println!(
-        "{}",
-        crate::report::terminal::summary_table(&summary, opts.wide)
-    );
+    print_summary(&summary, opts.wide);
     let report = crate::report::write_report(&dir)?;
     println!("results: {}\nreport:  {}", dir.display(), report.display());
     Ok(dir)

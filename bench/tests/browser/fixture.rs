@@ -26,7 +26,6 @@ use brokerbench_common::settings::Middleware;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
-use mongodb::bson::{DateTime, Document, doc};
 
 /// What to vary between fixture runs.
 pub struct RunSpec {
@@ -362,78 +361,6 @@ fn write_host(dir: &Path) {
     std::fs::write(dir.join("host.json"), host.to_string()).expect("write host.json");
 }
 
-pub const LOCATIONS: [&str; 6] = [
-    "Guatemala",
-    "Escuintla",
-    "Petén",
-    "Quetzaltenango",
-    "Izabal",
-    "Jutiapa",
-];
-pub const TYPES: [&str; 3] = ["imported", "non-imported", "communitary"];
-pub const STATES: [&str; 2] = ["symptomatic", "asymptomatic"];
-
-/// The `i`-th known case of route `m`, as a subscriber stores it.
-pub fn case_doc(m: Middleware, i: usize) -> Document {
-    // Skewed so the locations have distinct counts: Guatemala most, then the rest in order.
-    let location = match i {
-        _ if i % 17 == 5 => LOCATIONS[4],
-        _ if i % 19 == 7 => LOCATIONS[5],
-        _ => LOCATIONS[[0, 0, 0, 0, 1, 1, 1, 2, 2, 3][i % 10]],
-    };
-    let stored = 1_790_000_000_000i64 + i as i64 * 1000 + m as i64;
-    doc! {
-        "_id": format!("{}-{m}-{i:05}", uuid::Uuid::now_v7()),
-        "name": format!("Caso {m} {i}"),
-        "location": location,
-        "age": ((i * 7) % 97) as i32,
-        "infectedtype": TYPES[i % 3],
-        "state": STATES[(i / 3) % 2],
-        "route": m.name(),
-        "accepted_at": DateTime::from_millis(stored - 5),
-        "stored_at": DateTime::from_millis(stored),
-    }
-}
-
-/// How many known cases each route gets: a different number each, and none for the last one
-/// (a route with an empty collection must show as such).
-pub fn cases_per_route(m: Middleware) -> usize {
-    const COUNTS: [usize; 5] = [37, 23, 11, 5, 0];
-    let i = Middleware::ALL
-        .iter()
-        .position(|x| *x == m)
-        .expect("a middleware");
-    if i + 1 == Middleware::ALL.len() {
-        0
-    } else {
-        COUNTS[i % (COUNTS.len() - 1)]
-    }
-}
-
-/// Inserts the known cases into `db` and returns them per route.
-pub async fn insert_cases(db: &mongodb::Database) -> BTreeMap<Middleware, Vec<Document>> {
-    let mut all = BTreeMap::new();
-    for m in Middleware::ALL {
-        let docs: Vec<Document> = (0..cases_per_route(m)).map(|i| case_doc(m, i)).collect();
-        if !docs.is_empty() {
-            db.collection::<Document>(&m.collection())
-                .insert_many(docs.clone())
-                .await
-                .expect("insert known cases");
-        }
-        all.insert(m, docs);
-    }
-    all
-}
-
-/// A fresh database name, dropped by the test that uses it.
-pub fn test_db_name(prefix: &str) -> String {
-    format!(
-        "bbtest_{prefix}_{}",
-        &uuid::Uuid::now_v7().simple().to_string()[20..]
-    )
-}
-
-pub fn mongodb_uri() -> String {
-    std::env::var("MONGODB_URI").unwrap_or_else(|_| "mongodb://127.0.0.1:27017/".into())
-}
+#[path = "cases.rs"]
+mod cases;
+pub use cases::*;
