@@ -143,12 +143,7 @@ fn rate_answer(knees: &[Knee], ceilings: Option<&Ceilings>) -> Answer {
          stage ceilings are upper bounds, measured alone"
             .to_string()
     } else {
-        let mut parts: Vec<String> = ranking
-            .iter()
-            .take(2)
-            .filter_map(|(m, _)| knees.iter().find(|k| k.middleware == *m))
-            .map(knee_text)
-            .collect();
+        let mut parts = knee_groups(knees, &ranking);
         let never: Vec<String> = knees
             .iter()
             .filter(|k| k.kept_up_per_s.is_none())
@@ -168,17 +163,32 @@ fn rate_answer(knees: &[Knee], ceilings: Option<&Ceilings>) -> Answer {
     }
 }
 
-/// "grpc kept up at 3000/s, fell behind at 4000/s (broker)".
-fn knee_text(k: &Knee) -> String {
-    let kept = k.kept_up_per_s.unwrap_or(0.0);
-    match (k.failed_per_s, &k.failed_because) {
-        (Some(failed), why) => format!(
-            "{} kept up at {kept:.0}/s, fell behind at {failed:.0}/s ({})",
-            k.middleware,
-            why.as_deref().unwrap_or("?")
-        ),
-        (None, _) => format!("{} kept up at {kept:.0}/s, the sweep's top", k.middleware),
+/// Every path that kept up somewhere, best first, paths with the same knee named together:
+/// "grpc, redis kept up at 4000/s, the sweep's top; nats kept up at 3000/s, fell behind at
+/// 4000/s (broker)".
+fn knee_groups(knees: &[Knee], ranking: &[(Middleware, f64)]) -> Vec<String> {
+    let mut groups: Vec<(Vec<String>, String)> = Vec::new();
+    for (m, _) in ranking {
+        let Some(k) = knees.iter().find(|k| k.middleware == *m) else {
+            continue;
+        };
+        let kept = k.kept_up_per_s.unwrap_or(0.0);
+        let what = match (k.failed_per_s, &k.failed_because) {
+            (Some(failed), why) => format!(
+                "kept up at {kept:.0}/s, fell behind at {failed:.0}/s ({})",
+                why.as_deref().unwrap_or("?")
+            ),
+            (None, _) => format!("kept up at {kept:.0}/s, the sweep's top"),
+        };
+        match groups.iter_mut().find(|(_, w)| *w == what) {
+            Some((names, _)) => names.push(m.to_string()),
+            None => groups.push((vec![m.to_string()], what)),
+        }
     }
+    groups
+        .into_iter()
+        .map(|(names, what)| format!("{} {what}", names.join(", ")))
+        .collect()
 }
 
 /// Ceilings below the rate their path was measured to sustain: they cannot be upper bounds.
@@ -336,15 +346,20 @@ mod tests {
             knee(Middleware::Nats, Some(2_000.0), Some(3_000.0)),
             knee(Middleware::Grpc, Some(4_000.0), None),
             knee(Middleware::Redis, None, Some(500.0)),
+            knee(Middleware::Pubsub, Some(4_000.0), None),
         ];
         let a = verdict(&[run_of(Middleware::Nats, 1, None)], &knees, None);
         assert_eq!(
             a[1].ranking,
-            [(Middleware::Grpc, 4_000.0), (Middleware::Nats, 2_000.0)]
+            [
+                (Middleware::Grpc, 4_000.0),
+                (Middleware::Pubsub, 4_000.0),
+                (Middleware::Nats, 2_000.0)
+            ]
         );
         assert_eq!(
             a[1].text,
-            "grpc kept up at 4000/s, the sweep's top; \
+            "grpc, pubsub kept up at 4000/s, the sweep's top; \
              nats kept up at 2000/s, fell behind at 3000/s (broker); kept up at no step: redis"
         );
     }

@@ -1,9 +1,12 @@
 //! The processes of the services a path uses — its broker and the store — whose CPU and memory
 //! a run charges to it. A service `scripts/stack` started leads a session of its own, and
-//! everything it starts stays in that session: PostgreSQL's backends, which do the store's
-//! durable writes, under its postmaster; RabbitMQ's `beam.smp` under its scripts. So such a
-//! service is sampled as its whole session (`scripts/stack sessions` names them). A service the
-//! stack did not start (compose, a server of the user's) is found by its process name.
+//! everything it starts stays in that session or below it: RabbitMQ's `beam.smp` under its
+//! scripts, PostgreSQL's backends (which do the store's durable writes) under the postmaster,
+//! each in a session of its own. So such a service is sampled as its session and every
+//! descendant (`scripts/stack sessions` names the leaders). A service the stack did not start
+//! (compose, a server of the user's) is found by its process name. A process that exited
+//! between two samples takes its CPU time with it: the figures are a lower bound when a
+//! service starts and ends processes per request (FerretDB keeps its connections to PostgreSQL).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -118,32 +121,59 @@ fn by_process_name(brokers: &[Middleware], store: bool) -> Vec<ProcessTarget> {
     found
 }
 
-/// CPU seconds, resident KiB and the number of processes of each session in `sessions`, from
-/// one pass over /proc.
-pub fn session_usage(sessions: &[u32]) -> HashMap<u32, (f64, u64, usize)> {
+/// CPU seconds, resident KiB and the number of processes of each service in `leaders`: every
+/// process of the leader's session and every descendant of those (PostgreSQL's backends each
+/// call `setsid()`, so they leave the postmaster's session but stay its children); one pass over
+/// /proc.
+pub fn session_usage(leaders: &[u32]) -> HashMap<u32, (f64, u64, usize)> {
     let mut usage: HashMap<u32, (f64, u64, usize)> = HashMap::new();
-    if sessions.is_empty() {
+    if leaders.is_empty() {
         return usage;
     }
     let Ok(all) = procfs::process::all_processes() else {
         return usage;
     };
     let ticks = procfs::ticks_per_second() as f64;
-    for process in all.flatten() {
-        let Ok(stat) = process.stat() else {
-            continue;
-        };
-        let Ok(session) = u32::try_from(stat.session) else {
-            continue;
-        };
-        if sessions.contains(&session) {
-            let entry = usage.entry(session).or_default();
-            entry.0 += (stat.utime + stat.stime) as f64 / ticks;
-            entry.1 += stat.rss * procfs::page_size() / 1024;
+    let page_kib = procfs::page_size() / 1024;
+    // pid → (parent, session, cpu seconds, rss KiB)
+    let table: HashMap<i32, (i32, i32, f64, u64)> = all
+        .flatten()
+        .filter_map(|p| p.stat().ok())
+        .map(|st| {
+            let cpu = (st.utime + st.stime) as f64 / ticks;
+            (st.pid, (st.ppid, st.session, cpu, st.rss * page_kib))
+        })
+        .collect();
+    for (&pid, &(_, _, cpu, rss)) in &table {
+        if let Some(leader) = owner(pid, &table, leaders) {
+            let entry = usage.entry(leader).or_default();
+            entry.0 += cpu;
+            entry.1 += rss;
             entry.2 += 1;
         }
     }
     usage
+}
+
+/// The leader of `leaders` whose session `pid` or one of its ancestors belongs to.
+fn owner(pid: i32, table: &HashMap<i32, (i32, i32, f64, u64)>, leaders: &[u32]) -> Option<u32> {
+    let mut at = pid;
+    // A process tree is at most a few dozen deep; the bound only guards against a pid reused
+    // into a loop while /proc was read.
+    for _ in 0..64 {
+        let &(parent, session, _, _) = table.get(&at)?;
+        if let Some(leader) = leaders
+            .iter()
+            .find(|l| i64::from(**l) == i64::from(session))
+        {
+            return Some(*leader);
+        }
+        if parent <= 1 {
+            return None;
+        }
+        at = parent;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -159,10 +189,11 @@ mod tests {
     }
 
     #[test]
-    fn a_session_counts_every_process_in_it() {
-        // A session of a shell and two children, like a service and what it starts.
+    fn a_service_counts_its_session_and_every_descendant() {
+        // A shell leading a session, one child, and one child that leaves for a session of its
+        // own, as PostgreSQL's backends do.
         let mut leader = std::process::Command::new("setsid")
-            .args(["sh", "-c", "sleep 30 & sleep 30 & wait"])
+            .args(["sh", "-c", "sleep 30 & setsid sleep 30 & wait"])
             .spawn()
             .expect("setsid and sh");
         let sid = leader.id();
@@ -176,7 +207,10 @@ mod tests {
             .args(["--", &format!("-{sid}")])
             .status();
         let _ = leader.wait();
-        assert_eq!(seen, 3, "the shell and its two sleeps");
+        assert_eq!(
+            seen, 3,
+            "the shell, its sleep and the sleep in a session of its own"
+        );
         assert!(session_usage(&[]).is_empty());
     }
 }

@@ -125,7 +125,7 @@ fn sample_processes(targets: &[ProcessTarget]) -> Vec<ProcSample> {
             Some(ProcSample {
                 role: t.role,
                 pid: t.pid,
-                name: format!("{} (session, {count} processes)", leader.comm),
+                name: format!("{} ({count} processes)", leader.comm),
                 cpu_seconds,
                 rss_kib,
             })
