@@ -11,8 +11,9 @@ use clap::Parser;
 use crate::calibration::{path, results_dir, run};
 use crate::support;
 
-/// One writer holding every batch 2 s stores at most ~750 cases/s (the batch in hand and the two
-/// queued, 500 each, per 2 s): offered 1,200/s, the store is the limit whatever else is busy.
+/// One writer holding every batch 2 s stores at most 250 cases/s (a batch of at most 500 per
+/// 2 s): offered 1,200/s, the store is the limit whatever else is busy. The path that fell behind
+/// is not ranked on latency, and the verdict says why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_store_is_named_the_limit() {
     let summary = run(&[
@@ -30,6 +31,15 @@ async fn a_held_store_is_named_the_limit() {
     println!("{a:?}; stored {:.0}/s", p.rates.stored_per_s);
     assert_eq!(a.limited_by, Some(Stage::Store), "{}", a.evidence);
     assert!(a.store_busy.is_some_and(|b| b > 0.85), "{a:?}");
+    let latency = &summary.verdict[0];
+    assert!(latency.ranking.is_empty(), "{latency:?}");
+    assert!(
+        latency
+            .text
+            .contains("not ranked: nats: fell behind (store)"),
+        "{}",
+        latency.text
+    );
 }
 
 /// Far more requests than the ingress can answer, nothing stored: whatever limits, not the store.
