@@ -8,6 +8,7 @@ pub mod analysis;
 pub mod ceilings;
 pub mod compare;
 mod diag;
+pub mod http_server;
 pub mod ingress;
 pub mod listener;
 mod observe;

@@ -117,6 +117,8 @@ pub struct SubscriberOpts {
     pub brokers: BrokerSettings,
     #[command(flatten)]
     pub access: crate::access::AccessOpts,
+    #[command(flatten)]
+    pub connections: crate::http_server::ConnectionOpts,
 }
 
 /// Runs until `shutdown` is cancelled, then stops consuming, stores what it holds and returns.
@@ -174,15 +176,13 @@ pub async fn run(
         Arc::new(move || health.not_ready(middleware)),
     ));
     let app = crate::access::Access::new(&opts.access, listener.local_addr().ok()).guard(app);
-    let server = axum::serve(listener, app);
     let stop = shutdown.clone();
-    let served = server.with_graceful_shutdown(async move { stop.cancelled().await });
-    let (served, sourced) = tokio::join!(served, async {
+    let served = crate::http_server::serve(listener, app, &opts.connections, stop.cancelled());
+    let ((), sourced) = tokio::join!(served, async {
         let result = source_task.await;
         shutdown.cancel();
         result
     });
-    served.context("HTTP server failed")?;
     sourced.context("source task panicked")??;
     sink_task.await.context("sink task panicked")?;
     Ok(())

@@ -38,6 +38,14 @@ pub fn rate(text: &str) -> Result<f64, String> {
     }
 }
 
+/// A duration above zero: `10`, `10s`, `500ms`.
+pub fn positive_duration(text: &str) -> Result<Duration, String> {
+    match parse(text)? {
+        d if d.is_zero() => Err(format!("{text}: must be above zero")),
+        d => Ok(d),
+    }
+}
+
 /// A duration in seconds, fractions allowed: `2.5`, `2500ms`.
 pub fn seconds(text: &str) -> Result<f64, String> {
     parse(text).map(|d| d.as_secs_f64())
@@ -54,6 +62,8 @@ mod tests {
         assert_eq!(whole_seconds("1m 30s"), Ok(90));
         assert_eq!(seconds("2500ms"), Ok(2.5));
         assert_eq!(seconds("2.5"), Ok(2.5));
+        assert_eq!(positive_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(positive_duration("0s").is_err());
     }
 
     #[test]

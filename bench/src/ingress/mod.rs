@@ -87,6 +87,8 @@ pub struct IngressOpts {
     pub brokers: BrokerSettings,
     #[command(flatten)]
     pub access: crate::access::AccessOpts,
+    #[command(flatten)]
+    pub connections: crate::http_server::ConnectionOpts,
 }
 
 /// The ingress's own counters, registered once (a request only increments them).
@@ -179,10 +181,8 @@ pub async fn run(
         .merge(crate::observe::routes(registry, readiness));
     let app = crate::access::Access::new(&opts.access, listener.local_addr().ok()).guard(app);
     tracing::info!(addr = ?listener.local_addr().ok(), routing = ?opts.routing, "ingress ready");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
-        .context("ingress HTTP server failed")
+    crate::http_server::serve(listener, app, &opts.connections, shutdown.cancelled()).await;
+    Ok(())
 }
 
 fn dedup(middlewares: &[Middleware]) -> Vec<Middleware> {

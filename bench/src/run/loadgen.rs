@@ -95,6 +95,9 @@ pub fn schedule(per_second: f64, span: Duration) -> impl Iterator<Item = Duratio
 pub async fn generate(config: LoadConfig, stats: Arc<LoadStats>, window: LoadWindow) {
     let client = match reqwest::Client::builder()
         .pool_max_idle_per_host(config.connections)
+        // Below the servers' default header deadline (10 s), which closes idle connections: a
+        // connection the server is closing is never picked for a request.
+        .pool_idle_timeout(Duration::from_secs(5))
         .tcp_nodelay(true)
         .timeout(window.answer_deadline)
         .build()

@@ -34,6 +34,8 @@ pub struct ServeOpts {
     pub mongo: MongoSettings,
     #[command(flatten)]
     pub access: crate::access::AccessOpts,
+    #[command(flatten)]
+    pub connections: crate::http_server::ConnectionOpts,
 }
 
 /// What every handler shares.
@@ -78,9 +80,7 @@ pub async fn run(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!("dashboard on http://{addr}/");
     }
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await?;
+    crate::http_server::serve(listener, app, &opts.connections, shutdown.cancelled()).await;
     shutdown.cancel();
     let _ = sampler.await;
     Ok(())

@@ -174,6 +174,7 @@ async fn pages_render_in_chromium() {
             db: db_name.clone(),
         },
         access: Default::default(),
+        connections: Default::default(),
     };
     let server = tokio::spawn(brokerbench::serve::run(opts, listener, shutdown.clone()));
     let shots = screenshots();

@@ -105,6 +105,7 @@ async fn case_analytics_match_the_stored_cases() {
             db: db_name.clone(),
         },
         access: Default::default(),
+        connections: Default::default(),
     };
     let server = tokio::spawn(brokerbench::serve::run(opts, listener, shutdown.clone()));
     let http = reqwest::Client::new();

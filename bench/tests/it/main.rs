@@ -21,4 +21,5 @@ mod poison;
 mod rabbitmq_recovery;
 mod redis_pending;
 mod report_page;
+mod slow_clients;
 mod store_failures;

@@ -270,7 +270,7 @@ impl Drop for Pipeline {
 }
 
 /// Runs a `brokerbench` role in-process on a free port and waits for its /healthz.
-async fn spawn(mut args: Vec<String>, shutdown: CancellationToken) -> String {
+pub async fn spawn(mut args: Vec<String>, shutdown: CancellationToken) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     args.push(format!("--listen={}", listener.local_addr().expect("addr")));
