@@ -46,8 +46,39 @@ pub(crate) async fn run(args: &[&str]) -> Summary {
         .await
         .expect("run completes");
     let summary = files::read_summary(&dir).expect("summary.json reads back");
+    assert_no_credentials(dir.parent().expect("results dir"));
     let _ = std::fs::remove_dir_all(dir.parent().expect("results dir"));
     summary
+}
+
+/// No output of a run (summary, report, CSVs, every process's log) holds the user and password
+/// of the broker URLs it was given (`AMQP_URL` carries RabbitMQ's): every measured run checks.
+fn assert_no_credentials(dir: &std::path::Path) {
+    let url = std::env::var("AMQP_URL").expect("AMQP_URL from .stack/env");
+    let userinfo = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .map(|(userinfo, _)| format!("{userinfo}@"))
+        .expect("the stack's AMQP_URL carries a user and password");
+    let mut unread = vec![dir.to_path_buf()];
+    let mut files = 0;
+    while let Some(path) = unread.pop() {
+        if path.is_dir() {
+            let entries = std::fs::read_dir(&path).expect("read a results folder");
+            unread.extend(entries.map(|e| e.expect("folder entry").path()));
+            continue;
+        }
+        let bytes = std::fs::read(&path).expect("read a result file");
+        files += 1;
+        assert!(
+            !bytes
+                .windows(userinfo.len())
+                .any(|w| w == userinfo.as_bytes()),
+            "{} holds the broker credentials {userinfo}",
+            path.display()
+        );
+    }
+    assert!(files > 3, "{files} files in {}", dir.display());
 }
 
 pub(crate) fn path(summary: &Summary, m: Middleware) -> &PathResult {
