@@ -235,6 +235,12 @@ fn text_field(map: &Map<String, Value>, key: &str, max_chars: usize) -> Result<S
         Some(Value::String(s)) => s.trim(),
         Some(other) => return Err(format!("must be a string, not {}", json_type(other))),
     };
+    check_text(text, max_chars)?;
+    Ok(text.to_owned())
+}
+
+/// The rules of a text field, once trimmed.
+fn check_text(text: &str, max_chars: usize) -> Result<(), String> {
     if let Some((at, c)) = text.chars().enumerate().find(|(_, c)| is_hidden(*c)) {
         return Err(format!(
             "contains the control character U+{:04X} at character {at}; text fields take printable text only",
@@ -250,7 +256,48 @@ fn text_field(map: &Map<String, Value>, key: &str, max_chars: usize) -> Result<S
             "{chars} characters; at most {max_chars} are allowed"
         ));
     }
-    Ok(text.to_owned())
+    Ok(())
+}
+
+impl Case {
+    /// The ingress's rules applied to a case that arrived already typed (from a broker, where
+    /// anyone who reaches it can publish): every problem, by field; none for a valid case.
+    pub fn problems(&self) -> Vec<FieldProblem> {
+        let choice = |value: &str, allowed: &[&str]| {
+            if allowed.contains(&value) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{:?} is not one of {}",
+                    truncate(value, 40),
+                    allowed.join(", ")
+                ))
+            }
+        };
+        let age = if u64::from(self.age) <= MAX_AGE {
+            Ok(())
+        } else {
+            Err(format!("{} is out of range 0..={MAX_AGE}", self.age))
+        };
+        [
+            ("name", check_text(self.name.trim(), MAX_NAME_CHARS)),
+            (
+                "location",
+                check_text(self.location.trim(), MAX_LOCATION_CHARS),
+            ),
+            ("age", age),
+            ("infectedtype", choice(&self.infectedtype, &INFECTED_TYPES)),
+            ("state", choice(&self.state, &STATES)),
+        ]
+        .into_iter()
+        .filter_map(|(field, checked)| {
+            checked.err().map(|problem| FieldProblem {
+                field: field.into(),
+                problem,
+            })
+        })
+        .collect()
+    }
 }
 
 /// Control characters (NUL, newlines, escapes…) and the bidirectional overrides that make text

@@ -42,6 +42,9 @@ pub enum CounterMetric {
     Errors,
     Reconnects,
     DeadLettered,
+    /// Envelopes that decoded but could not have come from the ingress (no UUID id, no case, a
+    /// case that breaks its rules): set aside in the dead letters, never stored as cases.
+    Invalid,
     /// Microseconds the sink's writers spent writing (summed over writers).
     StoreBusyUs,
 }
@@ -74,6 +77,7 @@ impl CounterMetric {
             Self::Errors => "errors",
             Self::Reconnects => "reconnects",
             Self::DeadLettered => "dead_lettered",
+            Self::Invalid => "invalid",
             Self::StoreBusyUs => "store_busy_us",
         }
     }
@@ -105,6 +109,7 @@ impl CounterMetric {
             | Self::Errors
             | Self::Reconnects
             | Self::DeadLettered
+            | Self::Invalid
             | Self::StoreBusyUs => Recorder::Subscriber,
         }
     }

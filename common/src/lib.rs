@@ -11,3 +11,4 @@ pub mod metrics;
 pub mod middleware;
 pub mod path_settings;
 pub mod settings;
+pub mod trust;

@@ -49,7 +49,13 @@ mongo_endpoint() {
   if [[ $MONGO_STORE == postgresql ]]; then store="PostgreSQL $(pg_major) on $HOST:$PG_PORT"; fi
   echo "mongodb://$HOST:$MONGO_PORT/ (FerretDB $FERRETDB_VERSION, $store)"
 }
-mongo_env() { printf 'export MONGODB_URI=mongodb://%s:%s/\nexport BB_STORE=%s\n' "$HOST" "$MONGO_PORT" "$MONGO_STORE"; }
+# BB_STORE_PG_URL: the PostgreSQL under FerretDB, for tests that make the store refuse a case.
+mongo_env() {
+  printf 'export MONGODB_URI=mongodb://%s:%s/\nexport BB_STORE=%s\n' "$HOST" "$MONGO_PORT" "$MONGO_STORE"
+  if [[ $MONGO_STORE == postgresql ]]; then
+    printf 'export BB_STORE_PG_URL=postgres://%s@%s:%s/%s\n' "$PG_SUPERUSER" "$HOST" "$PG_PORT" "$PG_DATABASE"
+  fi
+}
 service mongo \
   settings="MONGO_PORT=${MONGO_PORT:=27017} PG_PORT=${PG_PORT:=54329}" \
   port=MONGO_PORT \

@@ -9,6 +9,7 @@ use tokio::sync::oneshot;
 
 use crate::pubsub::PubsubAck;
 use crate::redis::RedisAck;
+use crate::resend::Resend;
 use brokerbench_common::middleware::BoxError;
 
 #[expect(
@@ -18,8 +19,9 @@ use brokerbench_common::middleware::BoxError;
 pub enum Acker {
     /// The gRPC `Deliver` call waits on this; dropping it unsent reports a failure to the caller.
     Grpc(oneshot::Sender<()>),
-    /// Core NATS has no acknowledgement: what is not stored is lost (at most once).
-    NatsCore,
+    /// Core NATS has no acknowledgement and no redelivery: a case whose write failed is held
+    /// in memory and handed back to the sink ([`Resend`]).
+    NatsCore(Resend),
     NatsJetstream(async_nats::jetstream::Message),
     Rabbitmq(lapin::Acker),
     Pubsub(PubsubAck),
@@ -31,7 +33,7 @@ impl Acker {
     pub async fn ack(self) -> Result<(), BoxError> {
         match self {
             Self::Grpc(done) => done.send(()).map_err(|()| "gRPC caller went away".into()),
-            Self::NatsCore => Ok(()),
+            Self::NatsCore(_) => Ok(()),
             Self::NatsJetstream(message) => message.ack().await,
             Self::Rabbitmq(acker) => acker
                 .ack(BasicAckOptions::default())
@@ -50,7 +52,8 @@ impl Acker {
                 drop(done);
                 Ok(())
             }
-            Self::NatsCore => Ok(()),
+            // Without its envelope, a core NATS case cannot be held: see `Delivery::retry_after`.
+            Self::NatsCore(_) => Ok(()),
             Self::NatsJetstream(message) => message.ack_with(AckKind::Nak(None)).await,
             Self::Rabbitmq(acker) => acker
                 .nack(BasicNackOptions {
@@ -79,7 +82,7 @@ impl Acker {
         match self {
             Self::NatsJetstream(message) => message.ack_with(AckKind::Nak(Some(delay))).await,
             // The caller retries when it sees the failure, so it must see it now.
-            Self::Grpc(_) | Self::NatsCore => self.nack().await,
+            Self::Grpc(_) | Self::NatsCore(_) => self.nack().await,
             // An entry left pending comes again only after the claim idle time: its own delay.
             Self::Redis(_) => self.nack().await,
             Self::Rabbitmq(_) | Self::Pubsub(_) => {
@@ -99,7 +102,7 @@ impl fmt::Debug for Acker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Grpc(_) => "Acker::Grpc",
-            Self::NatsCore => "Acker::NatsCore",
+            Self::NatsCore(_) => "Acker::NatsCore",
             Self::NatsJetstream(_) => "Acker::NatsJetstream",
             Self::Rabbitmq(_) => "Acker::Rabbitmq",
             Self::Pubsub(_) => "Acker::Pubsub",

@@ -20,23 +20,27 @@ mod nats;
 mod pubsub;
 mod rabbitmq;
 mod redis;
+mod resend;
 pub mod sink;
 mod store;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::envelope::{Envelope, now_ns};
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::metrics::{Counter, Latency, Registry};
 use brokerbench_common::settings::{BrokerSettings, Middleware};
+use brokerbench_common::trust::InvalidEnvelope;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 pub use ack::Acker;
 pub use health::Health;
 
+use brokerbench_common::middleware::BoxError;
 pub use brokerbench_common::middleware::PathError;
 
 /// One received envelope and the handle that acknowledges it to its middleware.
@@ -46,14 +50,30 @@ pub struct Delivery {
     pub ack: Acker,
     /// When this subscriber received it (wall-clock ns): where the `store` latency starts.
     pub received_ns: i64,
+    /// Why the envelope could not have come from the ingress, if it could not: it is then set
+    /// aside as a dead letter at once and never stored as a case.
+    pub invalid: Option<InvalidEnvelope>,
 }
 
 impl Delivery {
     pub fn new(envelope: Envelope, ack: Acker) -> Self {
         Self {
+            invalid: envelope.check().err(),
             envelope,
             ack,
             received_ns: now_ns(),
+        }
+    }
+
+    /// Storing failed: have the case delivered again, not before `delay`. Core NATS cannot
+    /// redeliver, so its cases are held here and handed back to the sink instead.
+    pub(crate) async fn retry_after(self, delay: Duration) -> Result<(), BoxError> {
+        match self.ack {
+            Acker::NatsCore(resend) => {
+                resend.after(self.envelope, delay);
+                Ok(())
+            }
+            ack => ack.nack_after(delay).await,
         }
     }
 }
@@ -70,6 +90,8 @@ pub struct SubscriberMetrics {
     /// Cases set aside in `dead_<middleware>` after the store refused them up to the delivery
     /// limit (acknowledged, never delivered again).
     pub dead_lettered: Arc<Counter>,
+    /// Envelopes set aside at once as not from the ingress (see `Envelope::check`).
+    pub invalid: Arc<Counter>,
     /// Time the sink's writers spent writing, summed over writers (µs): divided by writers ×
     /// elapsed time, how busy the store kept the sink.
     pub store_busy_us: Arc<Counter>,
@@ -91,6 +113,7 @@ impl SubscriberMetrics {
             errors: registry.counter(CounterMetric::Errors, m),
             reconnects: registry.counter(CounterMetric::Reconnects, m),
             dead_lettered: registry.counter(CounterMetric::DeadLettered, m),
+            invalid: registry.counter(CounterMetric::Invalid, m),
             store_busy_us: registry.counter(CounterMetric::StoreBusyUs, m),
             delivery: registry.latency(LatencyMetric::Delivery, m),
             store: registry.latency(LatencyMetric::Store, m),
@@ -98,9 +121,13 @@ impl SubscriberMetrics {
         }
     }
 
-    /// Counts a message that arrived and records its delivery latency.
+    /// Counts a message that arrived and records its delivery latency, unless the envelope
+    /// fails [`Envelope::check`]: its times are then whatever its sender wrote.
     pub(crate) fn on_received(&self, envelope: &Envelope) {
         self.received.add(1);
+        if envelope.check().is_err() {
+            return;
+        }
         self.delivery.record_between_ns(
             envelope.latency_origin_ns(),
             envelope.accepted_at_ns,

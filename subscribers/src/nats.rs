@@ -12,6 +12,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::backoff::{Reconnector, Stop};
+use crate::resend::Resend;
 use crate::{Acker, Delivery, Health, PathError, SubscriberMetrics, decode};
 
 fn err<E: Into<BoxError>>(action: &'static str) -> impl FnOnce(E) -> PathError {
@@ -86,6 +87,7 @@ impl NatsSource {
         let forward = Forward {
             metrics: &metrics,
             tx: &tx,
+            resend: Resend::new(&tx, metrics.errors.clone()),
         };
         match self {
             Self::Core {
@@ -146,6 +148,8 @@ impl NatsSource {
 struct Forward<'a> {
     metrics: &'a SubscriberMetrics,
     tx: &'a mpsc::Sender<Delivery>,
+    /// Where core NATS cases whose write failed wait for their retry.
+    resend: Resend,
 }
 
 impl Forward<'_> {
@@ -164,7 +168,7 @@ impl Forward<'_> {
                 return Stop::Lost("the subscription ended".into());
             };
             if let Some(envelope) = decode(&message.payload, self.metrics) {
-                let delivery = Delivery::new(envelope, Acker::NatsCore);
+                let delivery = Delivery::new(envelope, Acker::NatsCore(self.resend.clone()));
                 if self.tx.send(delivery).await.is_err() {
                     return Stop::Done;
                 }

@@ -124,11 +124,15 @@ async fn discard(
     let (received, to_ack) = mpsc::channel::<Vec<(Delivery, Outcome)>>(1024);
     let acker = tokio::spawn(acknowledge_all(middleware, to_ack));
     while let Some(delivery) = rx.recv().await {
-        let origin = delivery.envelope.latency_origin_ns();
-        metrics.stored.add(1);
-        metrics
-            .end_to_end
-            .record_between_ns(origin, origin, delivery.received_ns);
+        if delivery.invalid.is_some() {
+            metrics.invalid.add(1);
+        } else {
+            let origin = delivery.envelope.latency_origin_ns();
+            metrics.stored.add(1);
+            metrics
+                .end_to_end
+                .record_between_ns(origin, origin, delivery.received_ns);
+        }
         if received
             .send(vec![(delivery, Outcome::Stored)])
             .await
@@ -257,7 +261,7 @@ async fn acknowledge_all(
                 Outcome::Stored | Outcome::Duplicate | Outcome::DeadLettered => {
                     delivery.ack.ack().await
                 }
-                Outcome::Retry(delay) => delivery.ack.nack_after(delay).await,
+                Outcome::Retry(delay) => delivery.retry_after(delay).await,
             };
             if let Err(e) = result {
                 tracing::warn!(error = %e, "acknowledging to {middleware} failed; it may redeliver");
@@ -271,6 +275,8 @@ async fn acknowledge_all(
 mod tests {
     use brokerbench_common::envelope::{Case, Envelope};
 
+    use tokio::sync::oneshot;
+
     use super::*;
     use crate::ack::Acker;
 
@@ -282,7 +288,10 @@ mod tests {
             infectedtype: "communitary".into(),
             state: "symptomatic".into(),
         };
-        Delivery::new(Envelope::accept(case, n, None), Acker::NatsCore)
+        Delivery::new(
+            Envelope::accept(case, n, None),
+            Acker::Grpc(oneshot::channel().0),
+        )
     }
 
     /// Waits (at most 5 s) until the batcher has taken all but `left` of what was sent.

@@ -62,6 +62,16 @@ pub(crate) struct Writer {
 impl Writer {
     /// Writes one batch and decides what becomes of each delivery.
     pub(crate) async fn store(&self, batch: Vec<Delivery>) -> Vec<(Delivery, Outcome)> {
+        let (batch, invalid): (Vec<_>, Vec<_>) =
+            batch.into_iter().partition(|d| d.invalid.is_none());
+        let mut outcomes = Vec::with_capacity(batch.len() + invalid.len());
+        for delivery in invalid {
+            let outcome = self.set_aside_invalid(&delivery).await;
+            outcomes.push((delivery, outcome));
+        }
+        if batch.is_empty() {
+            return outcomes;
+        }
         let stored_at = DateTime::now();
         let docs: Vec<Document> = batch
             .iter()
@@ -70,7 +80,6 @@ impl Writer {
         let written = self.write_batch(&docs).await;
         let written_ns = now_ns();
         let retry = self.store_state(&written);
-        let mut outcomes = Vec::with_capacity(batch.len());
         for (delivery, written) in batch.into_iter().zip(written) {
             let outcome = match written {
                 Written::Stored => {
@@ -217,6 +226,29 @@ impl Writer {
                 outage.reset();
                 self.health.store_ok();
                 Duration::ZERO
+            }
+        }
+    }
+
+    /// Sets aside an envelope that could not have come from the ingress, at once and under an
+    /// id of its own: the id it carries (kept as `claimed_id`) may be a real case's, which must
+    /// neither be blocked from `cases_<path>` nor counted as dead-lettered.
+    async fn set_aside_invalid(&self, delivery: &Delivery) -> Outcome {
+        let reason = delivery.invalid.as_ref().map(ToString::to_string);
+        let error = format!("not from the ingress: {}", reason.unwrap_or_default());
+        let envelope = &delivery.envelope;
+        let mut dead = dead_letter::document(envelope, self.middleware, &error, 0, DateTime::now());
+        dead.insert("claimed_id", &envelope.id);
+        dead.insert("_id", uuid::Uuid::now_v7().to_string());
+        match self.write_one(&self.dead, &dead).await {
+            Ok(()) | Err(DocumentFailure::Duplicate) => {
+                tracing::warn!(claimed_id = %envelope.id, error, "message set aside in {}", self.dead.name());
+                self.metrics.invalid.add(1);
+                Outcome::DeadLettered
+            }
+            Err(DocumentFailure::Refused(e) | DocumentFailure::Transient(e)) => {
+                let failure = format!("writing a dead letter failed: {e}");
+                Outcome::Retry(self.store_state(&[Written::Transient(failure)]))
             }
         }
     }

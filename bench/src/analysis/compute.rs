@@ -185,6 +185,7 @@ fn accounting(
         stored: counter(sub, CounterMetric::Stored, Some(m)),
         duplicates: counter(sub, CounterMetric::Duplicates, Some(m)),
         dead_lettered: counter(sub, CounterMetric::DeadLettered, Some(m)),
+        invalid: counter(sub, CounterMetric::Invalid, Some(m)),
         documents,
         drained_quietly,
         ..Default::default()

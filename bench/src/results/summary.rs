@@ -211,6 +211,10 @@ pub struct Accounting {
     /// Cases the store refused up to the delivery limit, set aside in `dead_<path>`.
     #[serde(default)]
     pub dead_lettered: u64,
+    /// Messages that decoded but could not have come from the ingress (published straight to
+    /// the broker by someone else), set aside in `dead_<path>` and never stored as cases.
+    #[serde(default)]
+    pub invalid: u64,
     /// accepted − stored when the drain ended: accepted cases not (yet) stored by its deadline.
     /// Not "lost": a case may still arrive later.
     pub unstored_at_deadline: i64,

@@ -15,6 +15,7 @@ mod diag_hold;
 mod duplicates;
 mod hostile_bodies;
 mod idempotency;
+mod invalid_envelopes;
 mod locust_generator;
 mod paths;
 mod poison;

@@ -1,7 +1,7 @@
-//! A case the store refuses (FerretDB on PostgreSQL cannot store a NUL character; the tests skip
-//! on a store that can) is set aside in `dead_<path>` after the delivery limit, on every path
-//! that redelivers, and the cases around it are stored as usual. The poison case is published
-//! straight to the broker: the ingress refuses such text.
+//! A valid case the store refuses is set aside in `dead_<path>` after the delivery limit, on
+//! every path that redelivers, and the cases around it are stored as usual. The store is made to
+//! refuse it as a store with a validation rule would (see [`store_refuses_name`]); the poison
+//! case is published straight to the broker.
 
 use crate::support;
 
@@ -18,6 +18,46 @@ use serde_json::Value;
 use support::{Pipeline, case, new_ns, stats};
 
 const LIMIT: i64 = 3;
+
+/// The name of the case the store refuses.
+const POISON_NAME: &str = "Refused By The Store";
+
+/// Makes the store refuse every case named `name` in path `m`'s collection of `db`: a
+/// PostgreSQL check constraint on the table FerretDB keeps the collection in. FerretDB answers
+/// the insert with an error about the document, as MongoDB answers a validation rule. Only the
+/// stack's store, FerretDB on PostgreSQL (`BB_STORE_PG_URL`), can be told so; with another
+/// store the test is skipped, and says so.
+pub async fn store_refuses_name(db: &str, m: Middleware, name: &str) -> bool {
+    let Ok(pg) = std::env::var("BB_STORE_PG_URL") else {
+        eprintln!("skipped: the store is not FerretDB on PostgreSQL (no BB_STORE_PG_URL)");
+        return false;
+    };
+    let collection = m.collection();
+    support::mongo()
+        .await
+        .database(db)
+        .create_collection(&collection)
+        .await
+        .expect("create the collection");
+    let sql = format!(
+        "DO $$ DECLARE t text; BEGIN \
+         SELECT table_name INTO STRICT t FROM information_schema.tables \
+         WHERE table_schema = '{db}' AND starts_with(table_name, '{collection}_'); \
+         EXECUTE format('ALTER TABLE %I.%I ADD CONSTRAINT bb_refuse \
+         CHECK ((_jsonb->>''name'') IS DISTINCT FROM %L)', '{db}', t, '{name}'); END $$;"
+    );
+    let out = tokio::process::Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &pg, "-c", &sql])
+        .output()
+        .await
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "psql could not add the constraint: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    true
+}
 
 /// Whether the store of this stack refuses a string holding a NUL character, as FerretDB on
 /// PostgreSQL does (jsonb cannot hold `\u0000`); MongoDB itself and other FerretDB backends may
@@ -43,12 +83,12 @@ fn counter(stats: &Stats, metric: CounterMetric, m: Middleware) -> u64 {
 async fn poison_case_is_dead_lettered(m: Middleware, broker_extra: &[&str]) {
     let limit = format!("--delivery-limit={LIMIT}");
     let pipeline = Pipeline::start_with(&new_ns(), &[m], "single", broker_extra, &[&limit]).await;
-    if !store_refuses_nul(&pipeline.db).await {
+    if !store_refuses_name(&pipeline.db, m, POISON_NAME).await {
         return;
     }
     let poison = Envelope::accept(
         Case {
-            name: "bad\u{0}name".into(),
+            name: POISON_NAME.into(),
             location: "Escuintla".into(),
             age: 30,
             infectedtype: "imported".into(),
@@ -134,8 +174,8 @@ async fn poison_case_is_dead_lettered(m: Middleware, broker_extra: &[&str]) {
     assert_eq!(attempts, Some(LIMIT), "{m}: attempts: {letter:?}");
     let case_json = letter.get_str("case_json").expect("case_json");
     assert!(
-        case_json.contains(r#"bad\u0000name"#),
-        "{m}: the case is kept as escaped JSON: {case_json}"
+        case_json.contains(POISON_NAME),
+        "{m}: the case is kept as JSON: {case_json}"
     );
     assert_eq!(letter.get_str("route"), Ok(m.name()));
     assert!(!letter.get_str("error").expect("error").is_empty());

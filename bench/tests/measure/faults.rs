@@ -85,6 +85,23 @@ async fn a_killed_core_nats_broker_reports_its_loss_by_id() {
     assert!(p.resilience[0].first_accept_after_s.is_some());
 }
 
+/// Core NATS cannot redeliver, so the subscriber holds what it received while the store is away
+/// and stores it once the store is back: paused for 6 s (longer than the 5 s write timeout, so
+/// writes under way fail, though they may still land) and then killed for 3 s (writes under way
+/// are lost with the connection). Dropping the failed batches, as the subscriber once did, lost
+/// 6 of 10,500 cases in this run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_away_costs_core_nats_nothing_it_received() {
+    let extra = [
+        "--fault=store-kill@12+3",
+        "--nats-mode=core",
+        "--drain-timeout=60",
+    ];
+    let summary = with_fault("nats", "store-pause@3+6", &extra).await;
+    let p = recovered_without_loss(&summary, Middleware::Nats);
+    assert_eq!(p.resilience.len(), 2, "two faults assessed");
+}
+
 /// A paused store: every path keeps its accepted cases, and no request is held beyond the
 /// publish timeout (5 s) — gRPC answers 504, the broker paths keep accepting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
