@@ -1,14 +1,15 @@
 //! The infection case and its validation.
 //!
-//! Validation works on a parsed `serde_json::Value` rather than a typed `Deserialize` so that one
-//! request reports *every* bad field with a reason, instead of stopping at serde's first error.
+//! Validation works on parsed JSON values rather than a typed `Deserialize` so that one request
+//! reports *every* bad field with a reason, instead of stopping at serde's first error. Only what
+//! validation looks at is built ([`crate::shallow_json`]).
 
 use serde::Serialize;
-use serde::de::value::MapAccessDeserializer;
-use serde::de::{self, Deserialize, Deserializer as _, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 pub use crate::envelope::Case;
+use crate::shallow_json::{Fields, Item, MAX_FIELDS, read_fields};
 
 /// Largest batch one request may carry.
 pub const MAX_BATCH: usize = 1_000;
@@ -61,7 +62,7 @@ pub fn parse_cases(body: &[u8]) -> Result<Vec<Case>, CaseError> {
         Ok(b)
     });
     match parsed {
-        Ok(Body::One(map)) => validate_case(&map, "")
+        Ok(Body::One(fields)) => validate_case(&fields, "")
             .map(|case| vec![case])
             .map_err(invalid),
         Ok(Body::Many(items)) => parse_batch(&items),
@@ -85,8 +86,8 @@ pub fn parse_cases(body: &[u8]) -> Result<Vec<Case>, CaseError> {
 
 /// What a request body is, at the top level.
 enum Body {
-    One(Map<String, Value>),
-    Many(Vec<Value>),
+    One(Fields),
+    Many(Vec<Item>),
     Other(&'static str),
 }
 
@@ -103,12 +104,12 @@ impl<'de> Visitor<'de> for BodyVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Body, A::Error> {
-        Map::deserialize(MapAccessDeserializer::new(map)).map(Body::One)
+        read_fields(map).map(Body::One)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Body, A::Error> {
         let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Value>()? {
+        while let Some(item) = seq.next_element::<Item>()? {
             if items.len() == MAX_BATCH {
                 return Err(de::Error::custom(TOO_MANY));
             }
@@ -142,7 +143,7 @@ impl<'de> Visitor<'de> for BodyVisitor {
     }
 }
 
-fn parse_batch(items: &[Value]) -> Result<Vec<Case>, CaseError> {
+fn parse_batch(items: &[Item]) -> Result<Vec<Case>, CaseError> {
     if items.is_empty() {
         return Err(CaseError::whole("batch is empty: send at least one case"));
     }
@@ -151,13 +152,13 @@ fn parse_batch(items: &[Value]) -> Result<Vec<Case>, CaseError> {
     for (i, item) in items.iter().enumerate() {
         let prefix = format!("[{i}].");
         match item {
-            Value::Object(map) => match validate_case(map, &prefix) {
+            Item::Object(fields) => match validate_case(fields, &prefix) {
                 Ok(case) => cases.push(case),
                 Err(mut p) => problems.append(&mut p),
             },
-            other => problems.push(FieldProblem {
+            Item::Other(kind) => problems.push(FieldProblem {
                 field: format!("[{i}]"),
-                problem: format!("must be a case object, not {}", json_type(other)),
+                problem: format!("must be a case object, not {kind}"),
             }),
         }
     }
@@ -175,7 +176,8 @@ fn invalid(fields: Vec<FieldProblem>) -> CaseError {
     }
 }
 
-fn validate_case(map: &Map<String, Value>, prefix: &str) -> Result<Case, Vec<FieldProblem>> {
+fn validate_case(fields: &Fields, prefix: &str) -> Result<Case, Vec<FieldProblem>> {
+    let map = &fields.map;
     let mut problems = Vec::new();
     let mut problem = |field: &str, text: String| {
         problems.push(FieldProblem {
@@ -185,6 +187,13 @@ fn validate_case(map: &Map<String, Value>, prefix: &str) -> Result<Case, Vec<Fie
     };
     for key in map.keys().filter(|k| !KNOWN_KEYS.contains(&k.as_str())) {
         problem(key, "unknown field".into());
+    }
+    if fields.skipped > 0 {
+        let text = format!(
+            "{} more fields, unread: a case has at most {MAX_FIELDS}",
+            fields.skipped
+        );
+        problem("*", text);
     }
     let infected_key = match (
         map.contains_key("infectedtype"),

@@ -100,3 +100,41 @@ fn stops_parsing_at_the_batch_limit() {
             .contains("a number")
     );
 }
+
+#[test]
+fn nested_values_are_reported_not_built() {
+    let mut v = ok_case();
+    v["name"] = serde_json::json!([[0, 0], [0]]);
+    v["x"] = serde_json::json!({"deep": [[[1]]]});
+    let err = parse_cases(v.to_string().as_bytes()).expect_err("invalid");
+    let by_field: Vec<(&str, &str)> = err
+        .fields
+        .iter()
+        .map(|f| (f.field.as_str(), f.problem.as_str()))
+        .collect();
+    assert!(
+        by_field.contains(&("name", "must be a string, not an array")),
+        "{by_field:?}"
+    );
+    assert!(by_field.contains(&("x", "unknown field")), "{by_field:?}");
+    let batch = parse_cases(b"[[0,[0]],{}]").expect_err("invalid");
+    assert_eq!(
+        batch.fields[0].problem,
+        "must be a case object, not an array"
+    );
+}
+
+#[test]
+fn a_case_with_too_many_fields_says_so() {
+    let mut v = ok_case();
+    for i in 0..30 {
+        v[format!("extra{i}")] = i.into();
+    }
+    let err = parse_cases(v.to_string().as_bytes()).expect_err("invalid");
+    let star = err
+        .fields
+        .iter()
+        .find(|f| f.field == "*")
+        .expect("a * problem");
+    assert!(star.problem.contains("unread"), "{star:?}");
+}

@@ -11,4 +11,5 @@ pub mod metrics;
 pub mod middleware;
 pub mod path_settings;
 pub mod settings;
+mod shallow_json;
 pub mod trust;

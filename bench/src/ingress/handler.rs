@@ -45,7 +45,8 @@ async fn accept(ingress: &Ingress, headers: &HeaderMap, body: Body) -> Response 
         Err(refusal) => return refusal.into_response(ingress),
     };
     // The permits stay held until every route has answered.
-    let (cases, permit, fingerprint) = match read_cases(ingress, body).await {
+    let declared = super::headers::content_length(headers);
+    let (cases, permit, fingerprint) = match read_cases(ingress, body, declared).await {
         Ok(read) => read,
         Err(refusal) => return refusal.into_response(ingress),
     };
@@ -167,25 +168,38 @@ type ReadBody<'a> = (
     u64,
 );
 
-/// Reads and parses the body, holding one in-flight permit per case; returns the cases, the
-/// permits and the body's fingerprint.
-async fn read_cases(ingress: &Ingress, body: Body) -> Result<ReadBody<'_>, Refusal> {
-    // One permit before the body is read, so a flood of large bodies is bounded too; the rest
-    // once the body says how many cases it carries.
+/// Reads and parses the body (`declared` bytes long, if the client said), holding its bytes
+/// against `--max-body-bytes-in-flight` meanwhile and one in-flight permit per case after;
+/// returns the cases, the permits and the body's fingerprint.
+async fn read_cases(
+    ingress: &Ingress,
+    body: Body,
+    declared: Option<usize>,
+) -> Result<ReadBody<'_>, Refusal> {
+    let reserved = match declared {
+        Some(n) if n > ingress.max_body_bytes => return Err(too_large_refusal(ingress)),
+        Some(n) => n,
+        None => ingress.max_body_bytes,
+    };
+    let reserved = u32::try_from(reserved.max(1)).unwrap_or(u32::MAX);
+    let Ok(bytes_held) = ingress.body_bytes.try_acquire_many(reserved) else {
+        ingress.counters.saturated.add(1);
+        let text = "too many request bytes are being read at once (--max-body-bytes-in-flight); \
+                    retry shortly";
+        return Err(Refusal::NotNow(
+            StatusCode::SERVICE_UNAVAILABLE,
+            text.into(),
+        ));
+    };
+    // One permit before the body is read, so a flood of bodies is bounded in count too; the
+    // rest once the body says how many cases it carries.
     let Ok(mut permit) = ingress.in_flight.try_acquire() else {
         return Err(Refusal::Saturated);
     };
     let read = tokio::time::timeout(ingress.body_timeout, to_bytes(body, ingress.max_body_bytes));
     let bytes = match read.await {
         Ok(Ok(bytes)) => bytes,
-        Ok(Err(e)) if too_large(&e) => {
-            let text = format!("body is larger than {} bytes", ingress.max_body_bytes);
-            return Err(Refusal::Invalid(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                text,
-                Vec::new(),
-            ));
-        }
+        Ok(Err(e)) if too_large(&e) => return Err(too_large_refusal(ingress)),
         Ok(Err(e)) => {
             let text = format!("body could not be read: {e}");
             return Err(Refusal::Invalid(StatusCode::BAD_REQUEST, text, Vec::new()));
@@ -202,6 +216,8 @@ async fn read_cases(ingress: &Ingress, body: Body) -> Result<ReadBody<'_>, Refus
     let cases = parse_cases(&bytes).map_err(|CaseError { error, fields }| {
         Refusal::Invalid(StatusCode::BAD_REQUEST, error, fields)
     })?;
+    let fingerprint = super::keys::fingerprint(&bytes);
+    drop((bytes, bytes_held));
     if cases.len() > 1 {
         let more = u32::try_from(cases.len() - 1).unwrap_or(u32::MAX);
         let Ok(rest) = ingress.in_flight.try_acquire_many(more) else {
@@ -209,7 +225,12 @@ async fn read_cases(ingress: &Ingress, body: Body) -> Result<ReadBody<'_>, Refus
         };
         permit.merge(rest);
     }
-    Ok((cases, permit, super::keys::fingerprint(&bytes)))
+    Ok((cases, permit, fingerprint))
+}
+
+fn too_large_refusal(ingress: &Ingress) -> Refusal {
+    let text = format!("body is larger than {} bytes", ingress.max_body_bytes);
+    Refusal::Invalid(StatusCode::PAYLOAD_TOO_LARGE, text, Vec::new())
 }
 
 /// Whether reading the body failed on the size limit (not on a broken connection or encoding).

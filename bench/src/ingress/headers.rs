@@ -27,6 +27,18 @@ pub(super) fn content_type_problem(headers: &HeaderMap) -> Option<String> {
     }
 }
 
+/// The body length the client declared, if it did (a chunked body declares none). A value that
+/// is not a number is left to hyper, which refuses such a request before it gets here.
+pub(super) fn content_length(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// The generator's intended send time, within an hour of this clock: a value far off (say `1`)
 /// would file every later sample of the run in the histograms' top bucket.
 pub(super) fn intended_send(headers: &HeaderMap) -> Result<Option<i64>, FieldProblem> {

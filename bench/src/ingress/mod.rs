@@ -58,6 +58,13 @@ pub struct IngressOpts {
     #[arg(long, env = "BB_MAX_BODY_BYTES", default_value_t = 1024 * 1024,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1 << 30))]
     pub max_body_bytes: usize,
+    /// Most bytes of request bodies read or parsed at once; beyond it requests get 503 with
+    /// Retry-After. Each body counts as its Content-Length (or `--max-body-bytes` when sent
+    /// chunked) from before it is read until it is parsed: a flood of large bodies cannot take
+    /// more memory than this (and the small parse overhead on top).
+    #[arg(long, env = "BB_MAX_BODY_BYTES_IN_FLIGHT", default_value_t = 64 * 1024 * 1024,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1 << 32))]
+    pub max_body_bytes_in_flight: usize,
     /// Most cases being published at once; beyond it requests get 503 with Retry-After. At least
     /// one full batch (1,000).
     #[arg(long, env = "BB_MAX_IN_FLIGHT", default_value_t = 20_000,
@@ -120,6 +127,8 @@ struct Ingress {
     in_flight: Semaphore,
     max_in_flight: usize,
     max_body_bytes: usize,
+    /// Bytes of request bodies being read or parsed (see `--max-body-bytes-in-flight`).
+    body_bytes: Semaphore,
     body_timeout: Duration,
     publish_timeout: Duration,
     duplicate_every: u64,
@@ -139,6 +148,12 @@ pub async fn run(
         opts.max_in_flight >= MAX_BATCH,
         "--max-in-flight must hold at least one full batch ({MAX_BATCH} cases)"
     );
+    anyhow::ensure!(
+        opts.max_body_bytes_in_flight >= opts.max_body_bytes,
+        "--max-body-bytes-in-flight ({}) must hold at least one body of --max-body-bytes ({})",
+        opts.max_body_bytes_in_flight,
+        opts.max_body_bytes
+    );
     let mut publishers = Vec::new();
     for middleware in dedup(&opts.middlewares) {
         let publisher = Publisher::connect(middleware, &opts.brokers)
@@ -157,6 +172,7 @@ pub async fn run(
         in_flight: Semaphore::new(opts.max_in_flight),
         max_in_flight: opts.max_in_flight,
         max_body_bytes: opts.max_body_bytes,
+        body_bytes: Semaphore::new(opts.max_body_bytes_in_flight),
         body_timeout: Duration::from_millis(opts.body_timeout_ms),
         publish_timeout: Duration::from_millis(opts.publish_timeout_ms),
         duplicate_every: opts.duplicate_every,

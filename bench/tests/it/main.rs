@@ -9,6 +9,7 @@ mod fixture;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod body_flood;
 mod browser;
 mod dashboard;
 mod diag_hold;
