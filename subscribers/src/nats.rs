@@ -68,6 +68,7 @@ impl NatsSource {
                     )
                     .await
                     .map_err(err("create consumer"))?;
+                check_window(&consumer, settings, path.consumer_window)?;
                 Ok(Self::Jetstream(consumer, path.consumer_window.into()))
             }
         }
@@ -142,6 +143,24 @@ impl NatsSource {
             },
         }
     }
+}
+
+/// Refuses an existing consumer whose window (`max_ack_pending`) is not the one asked for: used
+/// silently, it would hold a different number of cases unacknowledged than the results say.
+fn check_window(
+    consumer: &consumer::Consumer<consumer::pull::Config>,
+    settings: &NatsSettings,
+    window: u16,
+) -> Result<(), PathError> {
+    let have = consumer.cached_info().config.max_ack_pending;
+    if have == i64::from(window) {
+        return Ok(());
+    }
+    let (stream, name) = (&settings.stream, &settings.consumer);
+    Err(err("use the consumer")(format!(
+        "consumer {name} exists with a window (max_ack_pending) of {have}, not the {window} asked \
+         for: remove it (`nats consumer rm {stream} {name}`) or name another (--nats-consumer)"
+    )))
 }
 
 /// Where a NATS source hands its deliveries.

@@ -1,5 +1,7 @@
 //! Redis Streams path: a consumer in the group reads with `XREADGROUP`, holding at most the
-//! consumer window unacknowledged; each entry is `XACK`ed once the store wrote it.
+//! consumer window unacknowledged; each entry is `XACK`ed once the store wrote it, and deleted
+//! (`XDEL`, in the same round trip): a stream nobody trims would otherwise keep every case ever
+//! published, and a long-lived deployment would grow until Redis runs out of memory.
 //!
 //! Nothing read is lost when a subscriber dies: the entry stays in the group's pending list. On
 //! start this consumer first re-reads its own pending entries (a restart under the same
@@ -41,9 +43,13 @@ pub struct RedisAck {
 
 impl RedisAck {
     pub async fn ack(mut self) -> Result<(), BoxError> {
-        let _: usize = self
-            .connection
-            .xack(&*self.stream, &*self.group, &[&self.id])
+        let ids = [&self.id];
+        redis::pipe()
+            .xack(&*self.stream, &*self.group, &ids)
+            .ignore()
+            .xdel(&*self.stream, &ids)
+            .ignore()
+            .query_async::<()>(&mut self.connection)
             .await?;
         Ok(())
     }

@@ -44,6 +44,7 @@ async fn measure_group(
         .await
         .context("cannot reach MongoDB")?;
     let db = mongo.database(&opts.mongo.db);
+    super::store_claim::claim(&db, opts.overwrite_db).await?;
     clear_collections(&db, group).await?;
     let processes = start_processes(opts, ctx, group, repeat, run).await?;
     let outcome = match measure(opts, ctx, group, repeat, &title, &processes).await {

@@ -15,6 +15,7 @@ mod offered_load;
 pub mod output;
 mod phases;
 pub(crate) mod sampler;
+pub mod store_claim;
 pub mod sweep;
 
 use std::path::PathBuf;
@@ -167,6 +168,11 @@ pub struct RunOpts {
     /// Diagnostic: the ingress publishes every Nth case twice (forced redelivery). 0 = off.
     #[arg(long, default_value_t = 0)]
     pub duplicate_every: u64,
+    /// Let runs empty the cases_<path> and dead_<path> collections of a database that holds
+    /// collections no run created (refused without it: a run must not wipe anyone's cases).
+    #[arg(long)]
+    #[serde(skip)]
+    pub overwrite_db: bool,
     #[command(flatten)]
     #[serde(skip)]
     pub mongo: MongoSettings,

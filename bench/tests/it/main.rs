@@ -10,6 +10,7 @@ mod fixture;
 mod support;
 
 mod body_flood;
+mod broker_storage;
 mod browser;
 mod dashboard;
 mod diag_hold;
@@ -24,4 +25,5 @@ mod rabbitmq_recovery;
 mod redis_pending;
 mod report_page;
 mod slow_clients;
+mod store_claim;
 mod store_failures;

@@ -105,7 +105,11 @@ fn err<E: Into<super::BoxError>>(action: &'static str) -> impl FnOnce(E) -> Path
 }
 
 /// Creates the stream capturing the subject if it does not exist yet (idempotent), on file storage
-/// for the `disk` profile and in memory for `memory`.
+/// for the `disk` profile and in memory for `memory`, with work-queue retention: a message is
+/// deleted once acknowledged, so a long-lived deployment keeps only what is not yet stored (the
+/// default, limits retention, keeps every case ever published). An existing stream with other
+/// storage or retention is refused, never silently used: results would claim a durability the
+/// stream does not have.
 pub async fn ensure_stream(
     js: &jetstream::Context,
     settings: &NatsSettings,
@@ -115,14 +119,28 @@ pub async fn ensure_stream(
         Durability::Disk => stream::StorageType::File,
         Durability::Memory => stream::StorageType::Memory,
     };
-    js.get_or_create_stream(stream::Config {
-        name: settings.stream.clone(),
-        subjects: vec![settings.subject.clone()],
-        storage,
-        ..Default::default()
-    })
-    .await
-    .map_err(err("create stream"))
+    let retention = stream::RetentionPolicy::WorkQueue;
+    let stream = js
+        .get_or_create_stream(stream::Config {
+            name: settings.stream.clone(),
+            subjects: vec![settings.subject.clone()],
+            storage,
+            retention,
+            ..Default::default()
+        })
+        .await
+        .map_err(err("create stream"))?;
+    let have = &stream.cached_info().config;
+    if have.storage != storage || have.retention != retention {
+        let name = &settings.stream;
+        return Err(err("use the stream")(format!(
+            "stream {name} exists with {:?} storage and {:?} retention, not the {storage:?} and \
+             {retention:?} asked for: remove it (`nats stream rm {name}`) or name another \
+             (--nats-stream)",
+            have.storage, have.retention
+        )));
+    }
+    Ok(stream)
 }
 
 /// Deletes the JetStream stream (and with it its consumers); nothing to do in core mode.
