@@ -13,8 +13,6 @@ use brokerbench_common::envelope::{Case, Envelope, now_ns};
 use brokerbench_common::metrics::Stats;
 use brokerbench_common::settings::Middleware;
 use brokerbench_publishers::Publisher;
-use futures::TryStreamExt;
-use mongodb::bson::{Document, doc};
 use support::{Pipeline, stats};
 
 fn valid_case() -> Case {
@@ -91,16 +89,7 @@ async fn a_message_not_from_the_ingress_is_set_aside_with_its_reason_on_every_pa
         let expected = BTreeSet::from([valid.id.clone()]);
         assert_eq!(pipeline.stored_ids(m).await, expected, "{m}: cases");
 
-        let dead: Vec<Document> = support::mongo()
-            .await
-            .database(&pipeline.db)
-            .collection::<Document>(&format!("dead_{}", m.name()))
-            .find(doc! {})
-            .await
-            .expect("find dead letters")
-            .try_collect()
-            .await
-            .expect("read dead letters");
+        let dead = pipeline.dead_letters(m).await;
         let claimed: BTreeSet<&str> = dead
             .iter()
             .map(|d| d.get_str("claimed_id").expect("claimed_id"))

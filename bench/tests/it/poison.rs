@@ -148,19 +148,7 @@ async fn poison_case_is_dead_lettered(m: Middleware, broker_extra: &[&str]) {
         "{m}: the collection holds exactly the valid cases"
     );
 
-    let dead: Vec<Document> = {
-        use futures::TryStreamExt;
-        support::mongo()
-            .await
-            .database(&pipeline.db)
-            .collection::<Document>(&format!("dead_{}", m.name()))
-            .find(doc! {})
-            .await
-            .expect("find dead letters")
-            .try_collect()
-            .await
-            .expect("read dead letters")
-    };
+    let dead = pipeline.dead_letters(m).await;
     assert_eq!(dead.len(), 1, "{m}: one dead letter: {dead:?}");
     let letter = &dead[0];
     assert_eq!(

@@ -191,11 +191,20 @@ impl Pipeline {
     }
 
     pub async fn documents(&self, m: Middleware) -> Vec<Document> {
+        self.read_all(&m.collection()).await
+    }
+
+    /// What path `m`'s subscriber set aside in `dead_<path>`.
+    pub async fn dead_letters(&self, m: Middleware) -> Vec<Document> {
+        self.read_all(&format!("dead_{}", m.name())).await
+    }
+
+    async fn read_all(&self, collection: &str) -> Vec<Document> {
         use futures::TryStreamExt;
         let coll = mongo()
             .await
             .database(&self.db)
-            .collection::<Document>(&m.collection());
+            .collection::<Document>(collection);
         coll.find(doc! {})
             .await
             .expect("find")
