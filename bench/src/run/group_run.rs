@@ -12,7 +12,7 @@ use super::measure::{Measured, measure};
 use super::{RunOpts, RunRouting, loss, output};
 use crate::analysis::attribution::{Evidence, attribute};
 use crate::analysis::calibration;
-use crate::analysis::compute::{PathContext, SeriesContext, path_result};
+use crate::analysis::compute::{PathContext, SeriesContext, check_accounting, path_result};
 use crate::analysis::resilience::{Timeline, assess};
 use crate::analysis::tick::{counter, subscriber};
 use crate::processes::brokers;
@@ -116,12 +116,13 @@ async fn results_of(
                 writers: series.writers,
             },
         ));
-        add_guarantee(&mut result, &measured);
         add_calibration(opts, &mut result, &measured);
         if let Some(stats) = &measured.locust {
             super::locust::apply(stats, &mut result, series.cases_per_request);
         }
         add_loss(opts, db, &mut result, &measured).await?;
+        // Last: the accounting checks above start their list of problems afresh.
+        add_guarantee(&mut result, &measured);
         add_resilience(opts, &mut result, &measured);
         results.push(result);
     }
@@ -161,7 +162,8 @@ fn add_calibration(opts: &RunOpts, result: &mut PathResult, measured: &Measured)
     };
 }
 
-/// With the built-in generator and a store: every accepted id looked up in the path's collection.
+/// With the built-in generator and a store: every accepted id looked up in the path's
+/// collection, and the accounting checked again by id.
 async fn add_loss(
     opts: &RunOpts,
     db: &mongodb::Database,
@@ -175,7 +177,13 @@ async fn add_loss(
     let accepted = load.accepted_ids(key_prefix, opts.cases_per_request);
     let last = &measured.ticks[measured.bounds.last];
     let duplicates = counter(subscriber(last, m), CounterMetric::Duplicates, Some(m));
-    result.loss = Some(loss::count(db, m, &accepted, duplicates).await?);
+    let loss = loss::count(db, m, &accepted, duplicates).await?;
+    check_accounting(
+        &mut result.accounting,
+        opts.cases_per_request as u64,
+        Some(&loss),
+    );
+    result.loss = Some(loss);
     Ok(())
 }
 

@@ -217,5 +217,5 @@ pub fn apply(stats: &LocustStats, result: &mut PathResult, cases_per_request: u6
     a.http_4xx = stats.http_4xx;
     a.http_5xx = stats.http_5xx;
     a.transport_errors = stats.transport_errors;
-    check_accounting(a, cases_per_request);
+    check_accounting(a, cases_per_request, None);
 }

@@ -85,27 +85,32 @@ fn compare(
     loss
 }
 
-/// Accepted cases not yet in the store (collection or dead letters) of any of `group`'s paths:
-/// what the drain waits for when a fault may have restarted the processes holding the counters.
-pub async fn not_yet_stored(db: &Database, group: &[Middleware], accepted: u64) -> Option<u64> {
+/// Accepted ids (deduplicated) in neither the collection nor the dead letters of any of
+/// `group`'s paths: what the drain waits for. Ids, not totals: a document nobody accepted cannot
+/// stand in for a missing case, and a write that timed out but landed (the subscriber counted its
+/// redelivery a duplicate) is found stored. A message set aside as not from the ingress has an
+/// `_id` of its own (`claimed_id` holds what it claimed), so it settles no accepted id.
+pub async fn not_yet_settled(
+    db: &Database,
+    group: &[Middleware],
+    accepted: &[String],
+) -> anyhow::Result<u64> {
     let mut behind = 0;
     for &m in group {
-        let mut there = 0;
-        // A message set aside as not from the ingress (it has a `claimed_id`) settles no case.
-        let settled = [
-            (m.collection(), doc! {}),
-            (dead_letters(m), doc! { "claimed_id": { "$exists": false } }),
-        ];
-        for (name, filter) in settled {
-            there += db
-                .collection::<Document>(&name)
-                .count_documents(filter)
-                .await
-                .ok()?;
-        }
-        behind += accepted.saturating_sub(there);
+        let stored = ids(db, &m.collection()).await?;
+        let dead = ids(db, &dead_letters(m)).await?;
+        behind += unsettled(accepted, &stored, &dead);
     }
-    Some(behind)
+    Ok(behind)
+}
+
+/// Distinct accepted ids in neither `stored` nor `dead`.
+fn unsettled(accepted: &[String], stored: &HashSet<String>, dead: &HashSet<String>) -> u64 {
+    let distinct: HashSet<&str> = accepted.iter().map(String::as_str).collect();
+    distinct
+        .into_iter()
+        .filter(|id| !stored.contains(*id) && !dead.contains(*id))
+        .count() as u64
 }
 
 #[cfg(test)]
@@ -130,6 +135,15 @@ mod tests {
             (1, vec!["x".to_string()])
         );
         assert_eq!(loss.duplicates, 4);
+    }
+
+    #[test]
+    fn a_stranger_in_the_collection_does_not_settle_a_missing_case() {
+        let accepted: Vec<String> = ["a", "b", "c", "a"].map(String::from).to_vec();
+        // As many documents as accepted ids, one of them nobody accepted: a total says none is
+        // missing, the ids say "b" is.
+        assert_eq!(unsettled(&accepted, &set(&["a", "x"]), &set(&["c"])), 1);
+        assert_eq!(unsettled(&accepted, &set(&["a", "b"]), &set(&["c"])), 0);
     }
 
     #[test]

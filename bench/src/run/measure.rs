@@ -233,7 +233,7 @@ pub(super) async fn measure(
     let measure_end = ticks.len() - 1;
     progress.answers();
     let locust = generator.finish().await?;
-    let drained_quietly = under_load.drain(group, &mut ticks).await?;
+    let drained_quietly = under_load.drain(group, &key_prefix, &mut ticks).await?;
     Ok(Measured {
         bounds: Bounds {
             measure_start: usize::try_from(opts.warmup).unwrap_or(0),
@@ -296,8 +296,13 @@ impl UnderLoad<'_> {
 
     /// Drains until quiet (or the timeout), then takes one complete tick; says whether it was
     /// quiet.
-    async fn drain(&self, group: &[Middleware], ticks: &mut Vec<Tick>) -> anyhow::Result<bool> {
-        let store_backlog = store_backlog(self.opts, group, self.load).await?;
+    async fn drain(
+        &self,
+        group: &[Middleware],
+        key_prefix: &str,
+        ticks: &mut Vec<Tick>,
+    ) -> anyhow::Result<bool> {
+        let store_backlog = store_backlog(self.opts, group, self.load, key_prefix).await?;
         let drained_quietly = drain(
             self.sampler,
             ticks,
@@ -343,17 +348,15 @@ fn report_faults(faults: &[FaultRecord]) {
     }
 }
 
-/// After a fault restarted a counting process, only the store itself says what is stored: the
-/// drain then watches the store (built-in generator and a store only).
+/// With the built-in generator (it knows every accepted id) and a store, the drain waits for
+/// the accepted ids in the store, not for counters (see [`StoreBacklog`]).
 async fn store_backlog(
     opts: &RunOpts,
     group: &[Middleware],
     load: &Arc<LoadStats>,
+    key_prefix: &str,
 ) -> anyhow::Result<Option<StoreBacklog>> {
-    if opts.faults.is_empty()
-        || opts.sink != SinkKind::Mongodb
-        || opts.generator != Generator::Builtin
-    {
+    if opts.sink != SinkKind::Mongodb || opts.generator != Generator::Builtin {
         return Ok(None);
     }
     let db = mongodb::Client::with_uri_str(&opts.mongo.uri)
@@ -364,6 +367,7 @@ async fn store_backlog(
         db,
         group: group.to_vec(),
         load: load.clone(),
-        cases_per_request: opts.cases_per_request as u64,
+        key_prefix: key_prefix.to_string(),
+        cases_per_request: opts.cases_per_request,
     }))
 }
