@@ -12,7 +12,8 @@
  * Field meanings follow /proc/<pid>/stat and /proc/<pid>/status so the
  * harness's /proc fallback produces the same values:
  *   pid, ppid  - tgid of the task and of its real parent, as seen from the
- *                pid namespace of the reader (tasks invisible there are
+ *                pid namespace of the /proc mount the file is opened
+ *                through, like /proc/<pid> (tasks invisible there are
  *                skipped; a parent outside it is reported as 0)
  *   name       - comm, JSON-escaped (see bb_json_put_name())
  *   state      - the letter of task_state_to_char(), state_word its name
@@ -30,22 +31,35 @@
  *   stopped  = T, t         (job control stop and ptrace stop)
  *   zombie   = Z, X         (exited, not yet or just being reaped)
  *
- * The walk uses for_each_process() under rcu_read_lock(): no recursion,
- * no sleeping, and task_structs stay valid until rcu_read_unlock().
+ * Who sees what: with the mount's hidepid=0 every process is listed; with
+ * hidepid=1, 2 or 4 only those whose /proc/<pid> files the opener of
+ * bb_procs could read (see bb_may_list()).
+ *
+ * The file is a seq_file iterator, one record per process in tgid order,
+ * like readdir of /proc: each step looks up the next process under a short
+ * RCU section and takes a reference, so a read never holds RCU across the
+ * whole list, and a record that does not fit in seq_file's buffer is shown
+ * again on its own rather than the whole list being redone with a buffer
+ * twice as large.
  */
+#include <linux/capability.h>
 #include <linux/cred.h>
+#include <linux/fs.h>
 #include <linux/init.h>
 #include <linux/log2.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/pid.h>
 #include <linux/pid_namespace.h>
 #include <linux/proc_fs.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
+#include <linux/sched/coredump.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/seq_file.h>
 #include <linux/string.h>
+#include <linux/threads.h>
 #include <linux/uidgid.h>
 
 #define BB_PROCS_NAME "bb_procs"
@@ -66,6 +80,22 @@ static const char *const bb_state_words[] = {
 struct bb_counts {
 	unsigned long running, sleeping, stopped, zombie, total;
 };
+
+/*
+ * State of one open file. Positions (seq_file's index): 0 is the opening
+ * '{"processes":[', a tgid (1 .. PID_MAX_LIMIT - 1) that process's entry
+ * and BB_POS_TAIL the closing counts, so a read resumes from the position
+ * alone even if the process it stopped at has exited since.
+ */
+struct bb_iter {
+	struct proc_fs_info *fs;	/* /proc mount the file was opened in */
+	struct task_struct *task;	/* process being shown, referenced */
+	pid_t tgid;			/* its tgid in fs->pid_ns */
+	char pending;			/* its state letter, once shown */
+	struct bb_counts counts;	/* entries kept so far */
+};
+
+#define BB_POS_TAIL ((loff_t)PID_MAX_LIMIT)
 
 static struct proc_dir_entry *bb_procs_entry;
 
@@ -148,6 +178,82 @@ static void bb_json_put_name(struct seq_file *m, const char *name)
 	seq_putc(m, '"');
 }
 
+/* CAP_SYS_PTRACE over @ns, without an audit record for every hidden task. */
+static bool bb_ptrace_cap(struct user_namespace *ns)
+{
+	return ns_capable_noaudit(ns, CAP_SYS_PTRACE);
+}
+
+/*
+ * The credential tests that PTRACE_MODE_READ_FSCREDS makes, in
+ * __ptrace_may_access() and in the commoncap LSM: the reader's fsuid and
+ * fsgid equal all three uids and gids of the task, in the same user
+ * namespace, and the task holds no capability the reader lacks; or the
+ * reader has CAP_SYS_PTRACE over the task's user namespace.
+ */
+static bool bb_cred_may_read(const struct cred *me, const struct cred *tc)
+{
+	if (uid_eq(me->fsuid, tc->uid) && uid_eq(me->fsuid, tc->euid) &&
+	    uid_eq(me->fsuid, tc->suid) && gid_eq(me->fsgid, tc->gid) &&
+	    gid_eq(me->fsgid, tc->egid) && gid_eq(me->fsgid, tc->sgid) &&
+	    me->user_ns == tc->user_ns &&
+	    cap_issubset(tc->cap_permitted, me->cap_effective))
+		return true;
+	return bb_ptrace_cap(tc->user_ns);
+}
+
+/*
+ * ptrace_may_access(p, PTRACE_MODE_READ_FSCREDS), which hidepid relies on,
+ * is not exported to modules, so this repeats its checks for the current
+ * credentials: bb_cred_may_read(), and a task that made itself
+ * non-dumpable (a setuid program, prctl) needs CAP_SYS_PTRACE over its
+ * mm's namespace. Left out: further LSMs (AppArmor, SELinux), which can
+ * only deny more; Yama restricts attaching, not reading.
+ */
+static bool bb_may_ptrace_read(struct task_struct *p)
+{
+	struct mm_struct *mm;
+	bool ok;
+
+	/* task_lock() keeps p->mm from being released, as ptrace does. */
+	task_lock(p);
+	rcu_read_lock();
+	ok = bb_cred_may_read(current_cred(), __task_cred(p));
+	rcu_read_unlock();
+	/* Credentials before dumpability: pairs with commit_creds(). */
+	smp_rmb();
+	mm = p->mm;
+	if (ok && mm && get_dumpable(mm) != SUID_DUMP_USER)
+		ok = bb_ptrace_cap(mm->user_ns);
+	task_unlock(p);
+	return ok;
+}
+
+/*
+ * hidepid as has_pid_permissions() in fs/proc/base.c applies it to the
+ * files of /proc/<pid>, which is what an entry here reveals: with
+ * hidepid=1 or 2, members of the mount's gid= group see every process and
+ * others those they may ptrace-read; with hidepid=4 only the latter counts.
+ *
+ * The check uses the credentials of whoever opened the file, not of
+ * whoever reads it, so handing an open descriptor to a more privileged
+ * program (a setuid one reading its stdin) reveals nothing more.
+ */
+static bool bb_may_list(struct seq_file *m, struct proc_fs_info *fs,
+			struct task_struct *p)
+{
+	const struct cred *old;
+	bool ok;
+
+	if (fs->hide_pid == HIDEPID_OFF)
+		return true;
+	old = override_creds(m->file->f_cred);
+	ok = (fs->hide_pid != HIDEPID_NOT_PTRACEABLE &&
+	      in_group_p(fs->pid_gid)) || bb_may_ptrace_read(p);
+	revert_creds(old);
+	return ok;
+}
+
 static void bb_count(struct bb_counts *c, char state)
 {
 	switch (state) {
@@ -169,79 +275,188 @@ static void bb_count(struct bb_counts *c, char state)
 	c->total++;
 }
 
-/* Caller holds rcu_read_lock(). */
-static void bb_show_task(struct seq_file *m, struct task_struct *p,
-			 pid_t pid, struct pid_namespace *ns,
-			 struct bb_counts *c)
+/* RSS in KiB, and comm copied while exec cannot change it. */
+static unsigned long bb_comm_and_rss(struct task_struct *p, char *comm)
 {
-	char comm[TASK_COMM_LEN];
 	unsigned long rss = 0;
-	unsigned int idx;
-	pid_t ppid;
-	char state;
-
-	/* pid_alive() guards real_parent of a task that is being released. */
-	ppid = pid_alive(p) ?
-		task_tgid_nr_ns(rcu_dereference(p->real_parent), ns) : 0;
-	idx = task_state_index(p);
-	state = task_index_to_char(idx);
 
 	/*
 	 * task_lock() is what exit_mm() and exec take to change p->mm, so
-	 * while it is held a non-NULL mm cannot be released under us. It is a
-	 * spinlock, so it is allowed inside the RCU read-side section (unlike
-	 * get_task_mm()/mmput(), which may sleep). It also keeps comm from
-	 * changing half-way through the copy.
+	 * while it is held a non-NULL mm cannot be released under us. It also
+	 * keeps comm from changing half-way through the copy.
 	 */
 	task_lock(p);
-	strscpy(comm, p->comm, sizeof(comm));
+	strscpy(comm, p->comm, TASK_COMM_LEN);
 	if (p->mm && !(p->flags & PF_KTHREAD))
 		rss = get_mm_rss(p->mm) << (PAGE_SHIFT - 10);
 	task_unlock(p);
+	return rss;
+}
 
-	seq_printf(m, "{\"pid\":%d,\"ppid\":%d,\"name\":", pid, ppid);
+/*
+ * One process entry. The task is referenced, so no RCU is needed except
+ * for its parent pointer. Its state letter is only counted when seq_file
+ * moves past the entry (bb_next()): an entry that does not fit in the
+ * buffer is dropped and shown again, possibly in another state.
+ */
+static int bb_show_task(struct seq_file *m, struct bb_iter *it)
+{
+	struct pid_namespace *ns = it->fs->pid_ns;
+	struct task_struct *p = it->task;
+	char comm[TASK_COMM_LEN];
+	unsigned long rss;
+	unsigned int idx;
+	pid_t ppid = 0;
+
+	it->pending = 0;
+	/* Reaped since it was found, or hidden from this reader. */
+	if (!pid_alive(p) || !bb_may_list(m, it->fs, p))
+		return SEQ_SKIP;
+
+	rcu_read_lock();
+	/* pid_alive() guards real_parent of a task that is being released. */
+	if (pid_alive(p))
+		ppid = task_tgid_nr_ns(rcu_dereference(p->real_parent), ns);
+	rcu_read_unlock();
+	idx = task_state_index(p);
+	rss = bb_comm_and_rss(p, comm);
+
+	if (it->counts.total)
+		seq_putc(m, ',');
+	seq_printf(m, "{\"pid\":%d,\"ppid\":%d,\"name\":", it->tgid, ppid);
 	bb_json_put_name(m, comm);
 	seq_printf(m,
 		   ",\"state\":\"%c\",\"state_word\":\"%s\",\"uid\":%u,"
 		   "\"rss_kib\":%lu,\"threads\":%d}",
-		   state, bb_state_words[idx],
+		   task_index_to_char(idx), bb_state_words[idx],
 		   from_kuid_munged(seq_user_ns(m), task_uid(p)), rss,
 		   get_nr_threads(p));
-	bb_count(c, state);
-}
-
-static int bb_procs_show(struct seq_file *m, void *v)
-{
-	struct pid_namespace *ns = task_active_pid_ns(current);
-	struct bb_counts c = {};
-	struct task_struct *p;
-	bool first = true;
-	pid_t pid;
-
-	BUILD_BUG_ON(1 + ilog2(TASK_REPORT_MAX) != ARRAY_SIZE(bb_state_words));
-
-	seq_puts(m, "{\"processes\":[");
-	rcu_read_lock();
-	for_each_process(p) {
-		pid = task_tgid_nr_ns(p, ns);
-		if (!pid)
-			continue;
-		if (!first)
-			seq_putc(m, ',');
-		first = false;
-		bb_show_task(m, p, pid, ns, &c);
-	}
-	rcu_read_unlock();
-	seq_printf(m,
-		   "],\"counts\":{\"running\":%lu,\"sleeping\":%lu,"
-		   "\"stopped\":%lu,\"zombie\":%lu,\"total\":%lu}}\n",
-		   c.running, c.sleeping, c.stopped, c.zombie, c.total);
+	it->pending = task_index_to_char(idx);
 	return 0;
 }
 
+static void bb_show_counts(struct seq_file *m, const struct bb_counts *c)
+{
+	seq_printf(m,
+		   "],\"counts\":{\"running\":%lu,\"sleeping\":%lu,"
+		   "\"stopped\":%lu,\"zombie\":%lu,\"total\":%lu}}\n",
+		   c->running, c->sleeping, c->stopped, c->zombie, c->total);
+}
+
+static void bb_put_task(struct bb_iter *it)
+{
+	if (it->task)
+		put_task_struct(it->task);
+	it->task = NULL;
+}
+
+/*
+ * Moves to the first process with a tgid >= @tgid, as next_tgid() in
+ * fs/proc/base.c does for readdir of /proc: one pid lookup under RCU, then
+ * a reference so that the entry is shown without RCU. Returns the record
+ * for seq_file: @it for a process, &it->counts after the last one.
+ */
+static void *bb_seek(struct bb_iter *it, pid_t tgid, loff_t *pos)
+{
+	struct pid_namespace *ns = it->fs->pid_ns;
+	struct pid *pid;
+
+	bb_put_task(it);
+	rcu_read_lock();
+	while ((pid = find_ge_pid(tgid, ns))) {
+		tgid = pid_nr_ns(pid, ns);
+		it->task = pid_task(pid, PIDTYPE_TGID);
+		if (it->task) {
+			get_task_struct(it->task);
+			break;
+		}
+		tgid++;		/* the pid of a thread, not of a process */
+	}
+	rcu_read_unlock();
+	if (!it->task) {
+		*pos = BB_POS_TAIL;
+		return &it->counts;
+	}
+	it->tgid = tgid;
+	*pos = tgid;
+	return it;
+}
+
+static void *bb_start(struct seq_file *m, loff_t *pos)
+{
+	struct bb_iter *it = m->private;
+
+	it->pending = 0;
+	if (*pos == 0) {
+		/* Reading from the beginning (again): count afresh. */
+		memset(&it->counts, 0, sizeof(it->counts));
+		return SEQ_START_TOKEN;
+	}
+	if (*pos < BB_POS_TAIL)
+		return bb_seek(it, (pid_t)*pos, pos);
+	return *pos == BB_POS_TAIL ? &it->counts : NULL;
+}
+
+/*
+ * seq_file calls next() exactly once for each record it keeps (and after
+ * a skipped one), never for one it drops because the buffer is full, so
+ * this is where a shown process is counted.
+ */
+static void *bb_next(struct seq_file *m, void *v, loff_t *pos)
+{
+	struct bb_iter *it = m->private;
+
+	if (it->pending)
+		bb_count(&it->counts, it->pending);
+	it->pending = 0;
+	if (v == &it->counts) {
+		*pos = BB_POS_TAIL + 1;
+		return NULL;
+	}
+	/* One read() may go through thousands of entries: yield in between. */
+	cond_resched();
+	return bb_seek(it, v == SEQ_START_TOKEN ? 1 : it->tgid + 1, pos);
+}
+
+static void bb_stop(struct seq_file *m, void *v)
+{
+	bb_put_task(m->private);
+}
+
+static int bb_show(struct seq_file *m, void *v)
+{
+	struct bb_iter *it = m->private;
+
+	BUILD_BUG_ON(1 + ilog2(TASK_REPORT_MAX) != ARRAY_SIZE(bb_state_words));
+
+	if (v == SEQ_START_TOKEN) {
+		seq_puts(m, "{\"processes\":[");
+		return 0;
+	}
+	if (v == &it->counts) {
+		bb_show_counts(m, &it->counts);
+		return 0;
+	}
+	return bb_show_task(m, it);
+}
+
+static const struct seq_operations bb_procs_seq_ops = {
+	.start = bb_start,
+	.next = bb_next,
+	.stop = bb_stop,
+	.show = bb_show,
+};
+
 static int bb_procs_open(struct inode *inode, struct file *file)
 {
-	return single_open(file, bb_procs_show, NULL);
+	struct bb_iter *it;
+
+	it = __seq_open_private(file, &bb_procs_seq_ops, sizeof(*it));
+	if (!it)
+		return -ENOMEM;
+	/* The open file pins the mount, and so its proc_fs_info. */
+	it->fs = proc_sb_info(inode->i_sb);
+	return 0;
 }
 
 /* Read-only: no .proc_write, and the entry is created with mode 0444. */
@@ -249,7 +464,7 @@ static const struct proc_ops bb_procs_ops = {
 	.proc_open = bb_procs_open,
 	.proc_read = seq_read,
 	.proc_lseek = seq_lseek,
-	.proc_release = single_release,
+	.proc_release = seq_release_private,
 };
 
 static int __init bb_procs_init(void)

@@ -20,7 +20,9 @@
  * swapping; the harness's /proc/meminfo fallback uses the same formula so
  * both sources report the same value.
  *
- * All counters are in pages; K() converts pages to KiB like meminfo does.
+ * All counters are in pages; bb_pages_to_kib() converts them to KiB like
+ * meminfo's K() does. The arithmetic is in bb_ram_math.h, in 64 bits so
+ * that it cannot wrap on 32-bit kernels.
  * single_open() renders the whole object in one show() call, so a reader
  * never sees fields from two different samples.
  */
@@ -33,17 +35,20 @@
 #include <linux/swap.h>
 #include <linux/vmstat.h>
 
+#include "bb_ram_math.h"
+
 #define BB_RAM_NAME "bb_ram"
 
-/* Pages to KiB, the same shift fs/proc/meminfo.c uses. */
-#define K(pages) ((unsigned long)(pages) << (PAGE_SHIFT - 10))
+/* Pages to KiB, as an unsigned long long for %llu. */
+#define K(pages) ((unsigned long long)bb_pages_to_kib(pages, PAGE_SHIFT))
 
 static struct proc_dir_entry *bb_ram_entry;
 
 static int bb_ram_show(struct seq_file *m, void *v)
 {
 	struct sysinfo i;
-	unsigned long available, used, basis_points;
+	unsigned long available, used;
+	unsigned int basis_points;
 	long cached;
 
 	si_meminfo(&i);
@@ -59,18 +64,15 @@ static int bb_ram_show(struct seq_file *m, void *v)
 	if (cached < 0)
 		cached = 0;
 
-	used = i.totalram > available ? i.totalram - available : 0;
-	/*
-	 * No floating point in the kernel: the percentage is kept as an
-	 * integer number of basis points (1/100 of a percent) and printed
-	 * with two decimals.
-	 */
-	basis_points = i.totalram ? used * 10000 / i.totalram : 0;
+	used = bb_used_pages(i.totalram, available);
+	/* Printed with two decimals: basis points are 1/100 of a percent. */
+	basis_points = bb_used_basis_points(used, i.totalram);
 
 	seq_printf(m,
-		   "{\"total_kib\":%lu,\"free_kib\":%lu,\"available_kib\":%lu,"
-		   "\"buffers_kib\":%lu,\"cached_kib\":%lu,\"used_kib\":%lu,"
-		   "\"used_percent\":%lu.%02lu}\n",
+		   "{\"total_kib\":%llu,\"free_kib\":%llu,"
+		   "\"available_kib\":%llu,\"buffers_kib\":%llu,"
+		   "\"cached_kib\":%llu,\"used_kib\":%llu,"
+		   "\"used_percent\":%u.%02u}\n",
 		   K(i.totalram), K(i.freeram), K(available), K(i.bufferram),
 		   K(cached), K(used), basis_points / 100, basis_points % 100);
 	return 0;

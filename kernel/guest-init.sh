@@ -3,8 +3,10 @@
 # file name). It exercises bb_ram and bb_procs and prints every result
 # between "@@BB-BEGIN <name>@@" and "@@BB-END <name>@@" lines on the
 # serial console; vm-test.sh cuts those sections into files and the Rust
-# test host_vm checks them. It never stops on an error: failures show up as
-# missing or wrong sections, and the guest always powers off.
+# test host_vm checks them; vm-test.sh itself checks the key=value lines of
+# the status section that the Rust test does not know. It never stops on an
+# error: failures show up as missing or wrong sections or values, and the
+# guest always powers off.
 /bin/busybox mkdir -p /bin /proc /sys /dev /tmp
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -26,6 +28,106 @@ section() { # section NAME FILE
 	end "$1"
 }
 status() { echo "$1=$2" >>/tmp/status; }
+yes_if() { # yes_if KEY COMMAND...: status KEY=yes if COMMAND succeeds, else no
+	local key=$1
+	shift
+	if "$@"; then status "$key" yes; else status "$key" no; fi
+}
+# "ok" if FILE is one bb_procs object, entries separated by single commas,
+# whose counts add up to its number of entries; else what is wrong with it.
+# (Names are JSON-escaped, so '{"pid":' cannot occur inside one.)
+json_check() {
+	awk '
+		{ lines++; text = $0 }
+		END {
+			if (lines != 1) { print "lines:" lines; exit }
+			if (text !~ /^[{]"processes":\[([{]"pid":|\])/) { print "head"; exit }
+			entries = gsub(/[{]"pid":/, "&", text)
+			joints = gsub(/[}],[{]"pid":/, "&", text)
+			if (entries && joints != entries - 1) { print "commas"; exit }
+			if (!match(text, /"counts":[{]"running":[0-9]+,"sleeping":[0-9]+,"stopped":[0-9]+,"zombie":[0-9]+,"total":[0-9]+[}][}]$/)) { print "tail"; exit }
+			s = substr(text, RSTART + 9)
+			gsub(/[^0-9,]/, "", s)
+			split(s, c, ",")
+			if (c[1] + c[2] + c[3] + c[4] != c[5] || c[5] != entries) { print "counts:" s ",entries:" entries; exit }
+			print "ok"
+		}' "$1"
+}
+# Number of entries in bb_procs output FILE whose parent is PID.
+children_listed() { grep -o "\"ppid\":$2," "$1" | wc -l; }
+listed() { grep -q "{\"pid\":$2," "$1"; } # listed FILE PID
+all_listed() { # all_listed FILE PID...: at least one PID, and all listed
+	local file=$1 pid
+	shift
+	[ $# -gt 0 ] || return 1
+	for pid in "$@"; do listed "$file" "$pid" || return 1; done
+}
+no_root_listed() { ! grep -q '"uid":0,' "$1"; } # no_root_listed FILE
+
+# 2,000 processes (children of one spawner, so they can be counted by
+# ppid): all must be listed, by one plain read and by many small ones, each
+# of which resumes the iterator somewhere inside an entry.
+many_processes() {
+	many=2000
+	sh -c "i=0; while [ \$i -lt $many ]; do sleep 600 & i=\$((i + 1)); done; : >/tmp/spawned; exec sleep 600" \
+		</dev/null >/dev/null 2>&1 &
+	spawner=$!
+	while [ ! -e /tmp/spawned ]; do sleep 1; done
+	status many_spawned "$(grep -l "^PPid:[[:space:]]*$spawner\$" /proc/[0-9]*/status | wc -l)"
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	cat /proc/bb_procs >/tmp/procs-many
+	status many_read_rc $?
+	status many_read_s "$(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { print b - a }')"
+	status many_bytes "$(wc -c </tmp/procs-many)"
+	status many_listed "$(children_listed /tmp/procs-many "$spawner")"
+	status many_json "$(json_check /tmp/procs-many)"
+	dd if=/proc/bb_procs of=/tmp/procs-small bs=100 2>/dev/null
+	status small_reads_listed "$(children_listed /tmp/procs-small "$spawner")"
+	status small_reads_json "$(json_check /tmp/procs-small)"
+}
+
+# The file is produced while it is read, not built whole on the first
+# read: a process started after the first 4 KiB were read (so with a
+# higher pid than any entry so far) is in the rest.
+streaming() {
+	exec 3</proc/bb_procs
+	dd bs=4096 count=1 <&3 >/tmp/stream 2>/dev/null
+	sleep 600 </dev/null >/dev/null 2>&1 &
+	late=$!
+	cat <&3 >>/tmp/stream
+	exec 3<&-
+	yes_if streamed listed /tmp/stream "$late"
+	status stream_json "$(json_check /tmp/stream)"
+}
+
+# hidepid: two more /proc mounts with hidepid=1 and 2 (each mount has its
+# own options); an unprivileged user reads bb_procs through each of them
+# and through the plain /proc.
+hidepid() {
+	mkdir -p /etc /proc-h1 /proc-h2
+	printf 'root:x:0:0::/:/bin/sh\nbbuser:x:1000:1000::/tmp:/bin/sh\n' >/etc/passwd
+	printf 'root:x:0:\nbbuser:x:1000:\n' >/etc/group
+	mount -t proc -o hidepid=1 proc /proc-h1
+	mount -t proc -o hidepid=2 proc /proc-h2
+	su -s /bin/sh -c 'for i in 1 2; do sleep 600 </dev/null >/dev/null 2>&1 & echo $!; done' \
+		bbuser >/tmp/user-pids
+	for dir in proc proc-h1 proc-h2; do
+		su -s /bin/sh -c "cat /$dir/bb_procs" bbuser >"/tmp/user-$dir"
+	done
+	cat /proc-h2/bb_procs >/tmp/root-proc-h2
+	section user-proc-h2 /tmp/user-proc-h2
+
+	yes_if hidepid0_user_sees_root listed /tmp/user-proc 1
+	for level in 1 2; do
+		yes_if "hidepid${level}_root_hidden" no_root_listed "/tmp/user-proc-h$level"
+		# shellcheck disable=SC2046 # one pid a line
+		yes_if "hidepid${level}_own_listed" \
+			all_listed "/tmp/user-proc-h$level" $(cat /tmp/user-pids)
+		status "hidepid${level}_json" "$(json_check "/tmp/user-proc-h$level")"
+	done
+	yes_if hidepid2_root_sees_all \
+		test "$(children_listed /tmp/root-proc-h2 "$spawner")" -eq "$many"
+}
 
 : >/tmp/status
 status uptime_at_init "$(cut -d' ' -f1 /proc/uptime)"
@@ -101,6 +203,10 @@ section meminfo /tmp/meminfo
 
 kill -CONT "$stopped_pid"
 kill "$quote_pid" "$ctrl_pid" "$cut_pid" "$zombie_parent" "$stopped_pid" 2>/dev/null
+
+many_processes
+streaming
+hidepid
 
 rmmod bb_procs
 status rmmod_bb_procs $?

@@ -4,18 +4,20 @@
 # emulation, so it works without /dev/kvm and without loading anything into
 # the host kernel) with a busybox initramfs whose /init (guest-init.sh)
 # loads, reads and unloads the modules, then checks the guest's output with
-# the project's own Rust parser (common/tests/host_vm.rs).
+# the project's own Rust parser (common/tests/host_vm.rs) and the guest's
+# own checks (2,000 processes, streaming, hidepid) in check_guest_status.
+# Before that, bb_ram's arithmetic runs as 32-bit C (bb_ram_math_test.c).
 #
 # Usage: kernel/vm-test.sh            (from anywhere; needs root for apt-get
 #                                      only when packages are missing)
 # Env:   BB_KERNEL_VM_DIR   work dir  (default: <repo>/.stack/kernel-vm)
-#        BB_KERNEL_VM_TIMEOUT seconds for the whole VM run (default: 90)
+#        BB_KERNEL_VM_TIMEOUT seconds for the whole VM run (default: 120)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 work=${BB_KERNEL_VM_DIR:-$root/.stack/kernel-vm}
-vm_timeout=${BB_KERNEL_VM_TIMEOUT:-90}
+vm_timeout=${BB_KERNEL_VM_TIMEOUT:-120}
 
 step() { printf '==> %s\n' "$*"; }
 fail() {
@@ -58,6 +60,9 @@ ensure_packages() {
 	command -v timeout >/dev/null || missing+=(coreutils)
 	dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' ||
 		missing+=(busybox-static)
+	# gcc -m32 for bb_ram_math_test.c.
+	dpkg-query -W -f='${Status}' gcc-multilib 2>/dev/null | grep -q 'ok installed' ||
+		missing+=(gcc-multilib)
 	kernel_version >/dev/null || missing+=(linux-image-amd64 linux-headers-amd64)
 	if [ ${#missing[@]} -gt 0 ]; then
 		step "installing ${missing[*]}"
@@ -70,7 +75,7 @@ build_modules() { # build_modules KDIR RELEASE
 	local kdir=$1 release=$2 build=$work/build ko magic
 	rm -rf "$build"
 	mkdir -p "$build"
-	cp "$here/Makefile" "$here/bb_ram.c" "$here/bb_procs.c" "$build/"
+	cp "$here/Makefile" "$here/bb_ram.c" "$here/bb_ram_math.h" "$here/bb_procs.c" "$build/"
 	make -C "$build" KDIR="$kdir" W=1 >"$work/build.log" 2>&1 ||
 		{ cat "$work/build.log"; fail "module build failed"; }
 	if grep -Ei 'warning:|error:' "$work/build.log"; then
@@ -81,6 +86,15 @@ build_modules() { # build_modules KDIR RELEASE
 		[ "${magic%% *}" = "$release" ] ||
 			fail "$ko.ko vermagic '$magic' does not match $release"
 	done
+}
+
+# bb_ram's arithmetic as a 32-bit kernel runs it: unsigned long has 32 bits
+# under -m32, so a product that wraps there fails the test.
+math_test() {
+	gcc -m32 -std=gnu11 -O2 -Wall -Wextra -Werror -I"$here" \
+		"$here/bb_ram_math_test.c" -o "$work/bb_ram_math_test" ||
+		fail "could not build bb_ram_math_test.c with gcc -m32"
+	"$work/bb_ram_math_test" || fail "bb_ram_math.h is wrong on 32 bits"
 }
 
 build_initramfs() {
@@ -116,6 +130,30 @@ split_sections() {
 	'
 }
 
+# The guest's own checks, which host_vm.rs does not know: every line here
+# must be in the status section as it stands. Prints each mismatch and
+# returns non-zero if there is any.
+check_guest_status() {
+	local status=$work/out/status line key bad=0
+	local -a expected=(
+		many_spawned=2000 many_read_rc=0 many_listed=2000 many_json=ok
+		small_reads_listed=2000 small_reads_json=ok
+		streamed=yes stream_json=ok
+		hidepid0_user_sees_root=yes
+		hidepid1_root_hidden=yes hidepid1_own_listed=yes hidepid1_json=ok
+		hidepid2_root_hidden=yes hidepid2_own_listed=yes hidepid2_json=ok
+		hidepid2_root_sees_all=yes
+	)
+	for line in "${expected[@]}"; do
+		grep -qx -- "$line" "$status" && continue
+		key=${line%%=*}
+		printf 'vm-test: guest check %s: got %s\n' "$line" \
+			"$(grep -m1 "^$key=" "$status" || echo "$key missing")" >&2
+		bad=1
+	done
+	return "$bad"
+}
+
 main() {
 	local release kdir start end elapsed
 	mkdir -p "$work"
@@ -124,6 +162,8 @@ main() {
 	kdir=/usr/src/linux-headers-$release
 	step "kernel $release, headers $kdir, work dir $work"
 
+	step "checking bb_ram's arithmetic as 32-bit C"
+	math_test
 	step "building modules (W=1)"
 	build_modules "$kdir" "$release"
 	step "building initramfs"
@@ -152,10 +192,14 @@ main() {
 	cp "$work/out/meminfo" "$work/out/proc/meminfo"
 	sed 's/^/    guest: /' "$work/out/status"
 
+	step "checking the guest's own results"
+	local guest_ok=yes
+	check_guest_status || guest_ok=no
 	step "checking the guest output with the Rust reader"
 	(cd "$root" && BB_KERNEL_VM_OUT="$work/out" \
 		cargo test --release -p brokerbench-common --test host_vm -- --ignored --nocapture) ||
 		fail "host_vm checks failed (sections in $work/out)"
+	[ "$guest_ok" = yes ] || fail "guest checks failed (status in $work/out/status)"
 	echo "vm-test: PASS (kernel $release, VM run ${elapsed}s)"
 }
 
