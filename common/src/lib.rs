@@ -12,4 +12,5 @@ pub mod middleware;
 pub mod path_settings;
 pub mod settings;
 mod shallow_json;
+pub mod tally;
 pub mod trust;

@@ -23,6 +23,7 @@ mod redis;
 mod resend;
 pub mod sink;
 mod store;
+mod tally;
 
 use std::future::Future;
 use std::sync::Arc;

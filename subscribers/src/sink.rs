@@ -26,13 +26,14 @@ use brokerbench_common::settings::Middleware;
 use mongodb::bson::Document;
 use mongodb::options::{CollectionOptions, WriteConcern};
 use mongodb::{Client, Collection};
-use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::busy::BusyClock;
 use crate::dead_letter::{self, Attempts};
 pub use crate::store::to_document;
 use crate::store::{Outcome, Writer};
+use crate::tally::{self, Tallier};
 use crate::{Delivery, Health, PathError, SubscriberMetrics};
 
 /// Where deliveries end up.
@@ -49,6 +50,8 @@ pub enum Store {
 pub struct Collections {
     pub cases: Collection<Document>,
     pub dead: Collection<Document>,
+    /// The dashboard's tallies ([`brokerbench_common::tally`]).
+    pub tallies: Collection<Document>,
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +87,7 @@ pub async fn open(
     Ok(Collections {
         cases: db.collection_with_options(&middleware.collection(), options.clone()),
         dead: db.collection_with_options(&dead_letter::collection(middleware), options),
+        tallies: db.collection(brokerbench_common::tally::COLLECTION),
     })
 }
 
@@ -99,6 +103,7 @@ pub async fn run(
 ) {
     match store {
         Store::Mongodb(collections) => {
+            let tallier = Arc::new(Tallier::default());
             let writer = Writer {
                 cases: collections.cases,
                 dead: collections.dead,
@@ -108,8 +113,18 @@ pub async fn run(
                 timeout: config.write_timeout,
                 attempts: Attempts::new(config.delivery_limit),
                 outage: std::sync::Mutex::default(),
+                tallier: tallier.clone(),
             };
-            write(Arc::new(writer), config, rx).await;
+            let (written, all_written) = oneshot::channel::<()>();
+            let writing = async move {
+                write(Arc::new(writer), config, rx).await;
+                drop(written);
+            };
+            let done = async move {
+                let _ = all_written.await;
+            };
+            let keeping = tally::keep(&tallier, collections.tallies, middleware, done);
+            tokio::join!(writing, keeping);
         }
         Store::Discard => discard(middleware, metrics, rx).await,
     }

@@ -20,6 +20,7 @@ use crate::dead_letter::{self, Attempts};
 use crate::failure::{
     BatchFailure, DUPLICATE_KEY, DocumentFailure, TimedOut, classify_batch, classify_document,
 };
+use crate::tally::Tallier;
 use crate::{Delivery, Health, SubscriberMetrics};
 
 /// What the middleware is told about one delivery.
@@ -57,6 +58,8 @@ pub(crate) struct Writer {
     pub(crate) attempts: Attempts,
     /// Consecutive batches the store did not take, over all writers.
     pub(crate) outage: Mutex<Backoff>,
+    /// The dashboard's counts of what this path stored.
+    pub(crate) tallier: Arc<Tallier>,
 }
 
 impl Writer {
@@ -80,9 +83,10 @@ impl Writer {
         let written = self.write_batch(&docs).await;
         let written_ns = now_ns();
         let retry = self.store_state(&written);
-        for (delivery, written) in batch.into_iter().zip(written) {
+        for ((delivery, written), document) in batch.into_iter().zip(written).zip(&docs) {
             let outcome = match written {
                 Written::Stored => {
+                    self.tallier.stored(document);
                     let origin = delivery.envelope.latency_origin_ns();
                     self.metrics.stored.add(1);
                     self.metrics

@@ -5,6 +5,7 @@
 use anyhow::Context as _;
 use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::settings::Middleware;
+use brokerbench_common::tally;
 use mongodb::bson::{Document, doc};
 
 use super::group_processes::{Context, start_processes};
@@ -55,7 +56,8 @@ async fn measure_group(
     outcome
 }
 
-/// Empties the collections the group's subscribers write to, so a run counts only its own cases.
+/// Empties the collections the group's subscribers write to, and their paths' dashboard
+/// tallies, so a run counts only its own cases.
 async fn clear_collections(db: &mongodb::Database, group: &[Middleware]) -> anyhow::Result<()> {
     for m in group {
         for name in [m.collection(), loss::dead_letters(*m)] {
@@ -64,6 +66,10 @@ async fn clear_collections(db: &mongodb::Database, group: &[Middleware]) -> anyh
                 .await
                 .with_context(|| format!("cannot clear {name}"))?;
         }
+        db.collection::<Document>(tally::COLLECTION)
+            .delete_one(doc! { "_id": m.name() })
+            .await
+            .with_context(|| format!("cannot clear the tally of {m}"))?;
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use brokerbench_common::settings::Middleware;
+use brokerbench_common::tally;
 use mongodb::bson::{DateTime, Document, doc};
 
 pub const LOCATIONS: [&str; 6] = [
@@ -54,7 +55,8 @@ pub fn cases_per_route(m: Middleware) -> usize {
     }
 }
 
-/// Inserts the known cases into `db` and returns them per route.
+/// Inserts the known cases into `db` and, as the subscribers do, their tallies; returns them
+/// per route.
 pub async fn insert_cases(db: &mongodb::Database) -> BTreeMap<Middleware, Vec<Document>> {
     let mut all = BTreeMap::new();
     for m in Middleware::ALL {
@@ -64,10 +66,35 @@ pub async fn insert_cases(db: &mongodb::Database) -> BTreeMap<Middleware, Vec<Do
                 .insert_many(docs.clone())
                 .await
                 .expect("insert known cases");
+            tally_as_a_subscriber(db, m, &docs).await;
         }
         all.insert(m, docs);
     }
     all
+}
+
+/// Writes the tally of `docs` the way a subscriber that stored them would.
+pub async fn tally_as_a_subscriber(db: &mongodb::Database, m: Middleware, docs: &[Document]) {
+    let mut counts = tally::Tally::default();
+    docs.iter().for_each(|d| counts.add_document(d));
+    let mut newest: Vec<Document> = docs.to_vec();
+    newest.sort_by_key(|d| {
+        std::cmp::Reverse((
+            d.get_datetime("stored_at")
+                .map(|t| t.timestamp_millis())
+                .ok(),
+            d.get_str("_id").map(str::to_owned).ok(),
+        ))
+    });
+    newest.truncate(tally::RECENT);
+    db.collection::<Document>(tally::COLLECTION)
+        .update_one(
+            doc! { "_id": m.name() },
+            tally::update(&counts, Some(newest)),
+        )
+        .upsert(true)
+        .await
+        .expect("write the tally");
 }
 
 /// A fresh database name, dropped by the test that uses it.

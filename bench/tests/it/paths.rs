@@ -5,6 +5,7 @@ use crate::support;
 use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
+use brokerbench_common::tally::{self, Tally};
 use futures::StreamExt;
 use serde_json::Value;
 use support::{Pipeline, case};
@@ -90,6 +91,35 @@ async fn thousand_cases_through(m: Middleware, broker_extra: &[&str]) {
         let accepted = d.get_datetime("accepted_at").expect("accepted_at");
         assert!(d.get_datetime("stored_at").expect("stored_at") >= accepted);
     }
+    tally_matches(&pipeline, m, &docs).await;
+}
+
+/// The subscriber's tally for the dashboard counts exactly the stored documents, and keeps the
+/// newest of them in the dashboard's order.
+async fn tally_matches(pipeline: &Pipeline, m: Middleware, docs: &[mongodb::bson::Document]) {
+    let tally = pipeline.wait_tally(m, docs.len() as u64).await;
+    let mut counted = Tally::default();
+    docs.iter().for_each(|d| counted.add_document(d));
+    assert_eq!(Tally::from_document(&tally), counted, "{m}: tally");
+    let mut newest: Vec<(i64, &str)> = docs
+        .iter()
+        .map(|d| {
+            let at = d.get_datetime("stored_at").expect("stored_at");
+            (at.timestamp_millis(), d.get_str("_id").expect("_id"))
+        })
+        .collect();
+    newest.sort_unstable_by(|a, b| b.cmp(a));
+    let recent = tally::recent(&tally);
+    let kept: Vec<&str> = recent
+        .iter()
+        .map(|d| d.get_str("_id").unwrap_or_default())
+        .collect();
+    let expected: Vec<&str> = newest
+        .iter()
+        .take(tally::RECENT)
+        .map(|(_, id)| *id)
+        .collect();
+    assert_eq!(kept, expected, "{m}: the newest cases in the tally");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -194,6 +194,28 @@ impl Pipeline {
         self.read_all(&m.collection()).await
     }
 
+    /// Path `m`'s dashboard tally once it counts `n` cases (its subscriber adds to it once a
+    /// second), or as it stands after 10 s.
+    pub async fn wait_tally(&self, m: Middleware, n: u64) -> Document {
+        let tallies = mongo()
+            .await
+            .database(&self.db)
+            .collection::<Document>(brokerbench_common::tally::COLLECTION);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let tally = tallies
+                .find_one(doc! { "_id": m.name() })
+                .await
+                .expect("read the tallies")
+                .unwrap_or_default();
+            let counted = brokerbench_common::tally::Tally::from_document(&tally).total;
+            if counted >= n || Instant::now() > deadline {
+                return tally;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// What path `m`'s subscriber set aside in `dead_<path>`.
     pub async fn dead_letters(&self, m: Middleware) -> Vec<Document> {
         self.read_all(&format!("dead_{}", m.name())).await
