@@ -18,7 +18,7 @@ esac
 ferretdb_store() {
   local pid
   pid=$(cat "$RUN/mongo.pid" 2>/dev/null) && [[ $pid =~ ^[0-9]+$ ]] || return 0
-  tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | sed -n 's/^--handler=//p' || true
+  tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | sed -n 's/^--handler=//p' || true
 }
 MONGO_STORE=$(ferretdb_store)
 MONGO_STORE=${MONGO_STORE:-$BB_STORE}
@@ -73,7 +73,9 @@ service mongo \
 
 ensure_ferretdb() {
   local exe="$BIN/ferretdb" src="$STACK/src/ferretdb" dir
-  if [[ -x $exe ]] && "$exe" --version 2>/dev/null | grep -q "${FERRETDB_VERSION}"; then
+  # not through a pipe: grep -q stops reading at the match, and under pipefail --version's SIGPIPE
+  # failed the check now and then (and a needless rebuild followed)
+  if [[ -x $exe ]] && grep -qF -- "$FERRETDB_VERSION" <<<"$("$exe" --version 2>/dev/null)"; then
     return 0
   fi
   command -v go >/dev/null || apt_install golang-go

@@ -19,7 +19,9 @@ service nats \
 # cache, a minute or two cold).
 ensure_nats_server() {
   local exe="$BIN/nats-server"
-  if [[ -x $exe ]] && "$exe" --version 2>/dev/null | grep -q "${NATS_SERVER_VERSION}"; then
+  # not through a pipe: grep -q stops reading at the match, and under pipefail --version's SIGPIPE
+  # failed the check now and then (and a needless rebuild followed)
+  if [[ -x $exe ]] && grep -qF -- "$NATS_SERVER_VERSION" <<<"$("$exe" --version 2>/dev/null)"; then
     return 0
   fi
   command -v go >/dev/null || apt_install golang-go
