@@ -27,7 +27,7 @@ MONGO_STORE=${MONGO_STORE:-$BB_STORE}
 # made .stack/postgres/data, else the newest installed), a cluster of our own in .stack/postgres
 # (superuser $PG_SUPERUSER with a generated password, scram-sha-256, loopback and a socket in
 # .stack/postgres/run only), run as the current user; as root (PostgreSQL refuses to run as
-# root) as PG_OS_USER (default postgres).
+# root) as PG_OS_USER (default postgres), and FerretDB on it too.
 # The password is in .stack/postgres/pgpass (libpq's passfile format, mode 0600, owned by whoever
 # runs the stack): psql finds it through BB_STORE_PG_URL's passfile parameter, FerretDB gets it
 # in its environment (FERRETDB_POSTGRESQL_URL), never on a command line, in a log or an endpoint.
@@ -85,6 +85,7 @@ service mongo \
   ensure=ensure_mongo \
   check=check_mongo external=mongo_answers stale=mongo_stale start=start_mongo \
   tools=ensure_mongosh \
+  user=mongo_os_user \
   down=stop_postgres \
   endpoint="$(mongo_endpoint)" \
   env="$(mongo_env)" \
@@ -131,7 +132,7 @@ ensure_postgres() {
     local user=$PG_OS_USER
     id -u "$user" >/dev/null 2>&1 \
       || die "PostgreSQL does not run as root, and user '$user' does not exist; set PG_OS_USER to an unprivileged user"
-    PG_AS=(setpriv "--reuid=$(id -u "$user")" "--regid=$(id -g "$user")" --init-groups --)
+    read -ra PG_AS <<<"$(setpriv_as "$user")"
     pg_dir_reachable_by "$user"
     # .stack/postgres stays root's: it holds the password file, and root writes nothing into a
     # directory the server's user could swap links in. That user owns its socket directory and
@@ -227,11 +228,19 @@ mongo_stale() {
   fi
 }
 
+# As root, FerretDB runs as the user of its store's files: on PostgreSQL as PG_OS_USER (it holds
+# the superuser's password, which is that user's power anyway, and the brokers' user cannot read
+# it from its environment), on SQLite as STACK_OS_USER.
+mongo_os_user() {
+  if [[ $BB_STORE == postgresql ]]; then echo "$PG_OS_USER"; else echo "$STACK_OS_USER"; fi
+}
+
 start_mongo() {
-  local logf="$LOG/ferretdb.log" backend url=''
+  local logf="$LOG/ferretdb.log" backend url='' user
   MONGO_STORE=$BB_STORE
   SVC[mongo.endpoint]=$(mongo_endpoint)
   SVC[mongo.env]=$(mongo_env)
+  user=$(mongo_os_user)
   if [[ $BB_STORE == postgresql ]]; then
     start_postgres
     backend=(--handler=postgresql)
@@ -239,14 +248,17 @@ start_mongo() {
     url="postgres://$PG_SUPERUSER:$(pg_password)@$HOST:$PG_PORT/$PG_DATABASE"
   else
     stop_postgres   # one left from a PostgreSQL run
-    mkdir -p "$STACK/ferretdb"
-    backend=(--handler=sqlite "--sqlite-url=file:$STACK/ferretdb/")
+    mkdir -p "$SERVICE_DIR/ferretdb"
+    own_dirs "$user" "$SERVICE_DIR/ferretdb"
+    backend=(--handler=sqlite "--sqlite-url=file:$SERVICE_DIR/ferretdb/")
   fi
-  mkdir -p "$STACK/ferretdb-state"
+  mkdir -p "$SERVICE_DIR/ferretdb-state"
+  own_dirs "$user" "$SERVICE_DIR/ferretdb-state"
+  as_user "$user"
   # --debug-addr=-: no debug listener (its default is 127.0.0.1:8088, fixed for every stack)
-  local cmd=("$BIN/ferretdb" "${backend[@]}"
+  local cmd=(${AS_USER[@]+"${AS_USER[@]}"} "$(service_exe "$BIN/ferretdb")" "${backend[@]}"
     --telemetry=disable --listen-addr="$HOST:$MONGO_PORT" --debug-addr=-
-    --state-dir="$STACK/ferretdb-state" --log-level=info)
+    --state-dir="$SERVICE_DIR/ferretdb-state" --log-level=info)
   if [[ -n $url ]]; then
     FERRETDB_POSTGRESQL_URL=$url start_bg mongo "$logf" "${cmd[@]}"
   else
