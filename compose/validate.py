@@ -14,7 +14,11 @@ Run through compose/validate.sh. For every compose file (alone, and with monitor
      bind 0.0.0.0;
   5. Prometheus scrapes each brokerbench service, on the port it listens on;
   6. the middlewares are those of the binary, each has its compose/<middleware>.yml, and
-     all.yml's ingress publishes through every one of them, each with its subscriber.
+     all.yml's ingress publishes through every one of them, each with its subscriber;
+  7. every image (of each configuration, and each FROM of the Dockerfile) is pinned to an exact
+     version: a tag with major.minor.patch (Debian: major.minor, its point release) or a digest,
+     never `latest`, a bare major (`:7`), a major.minor (`:2.10-alpine`) or a word
+     (`:emulators`); only brokerbench:local, built here, is exempt.
 The middlewares and their address variables come from one table, MIDDLEWARES.
 Exits non-zero with one line per problem.
 """
@@ -50,6 +54,71 @@ MIDDLEWARES: dict[str, str] = {
 ADDRESS_VARS = (*(v for m, v in MIDDLEWARES.items() if m != "grpc"), "MONGODB_URI")
 
 problems: list[str] = []
+
+# ------------------------------------------------------------------ pinned images
+
+# the image compose builds from this repo (the Dockerfile, whose FROM lines are checked instead)
+LOCAL_IMAGES = {"brokerbench:local"}
+# an exact release: major.minor.patch, then a variant (-alpine, -management, -emulators, -bookworm)
+EXACT_TAG = re.compile(r"^v?\d+\.\d+\.\d+(?:[-_][A-Za-z0-9][A-Za-z0-9._-]*)?$")
+# images whose releases have two numbers: Debian's point releases (12.12)
+TWO_NUMBER_RELEASES = {"debian": re.compile(r"^\d+\.\d+(?:-[a-z]+)?$")}
+
+
+def unpinned(image: str) -> str | None:
+    """Why `image` is not pinned to an exact version, or None when it is."""
+    if image in LOCAL_IMAGES or re.search(r"@sha256:[0-9a-f]{64}$", image):
+        return None
+    last = image.rsplit("/", 1)[-1]  # a registry's host:port is before the last /
+    if ":" not in last:
+        return "no tag (that is :latest)"
+    repo, tag = last.rsplit(":", 1)
+    if not (TWO_NUMBER_RELEASES.get(repo) or EXACT_TAG).match(tag):
+        return f"tag {tag!r} is not an exact version"
+    return None
+
+
+def check_pin_rule() -> None:
+    """The rule itself: what it must refuse and what it must take."""
+    refused = ["mongo:7", "mongo", "redis:latest", "redis:7", "rabbitmq:3-management", "nats:2.10-alpine",
+               "gcr.io/google.com/cloudsdktool/google-cloud-cli:emulators", "rust:1-bookworm",
+               "debian:bookworm-slim", "localhost:5000/mongo", "grafana/grafana:11"]
+    taken = ["mongo:7.0.16", "redis:7.4.1", "rabbitmq:3.13.7-management", "nats:2.10.29-alpine",
+             "gcr.io/google.com/cloudsdktool/google-cloud-cli:528.0.0-emulators", "rust:1.95.0-bookworm",
+             "debian:12.12-slim", "prom/prometheus:v2.55.1", "localhost:5000/mongo:7.0.16",
+             "brokerbench:local", "mongo@sha256:" + "0" * 64]
+    for image in refused:
+        if unpinned(image) is None:
+            problem(f"the pin rule takes {image!r}, which is not an exact version")
+    for image in taken:
+        if unpinned(image) is not None:
+            problem(f"the pin rule refuses {image!r}: {unpinned(image)}")
+
+
+def check_images(label: str, cfg: dict) -> None:
+    for name, svc in (cfg.get("services") or {}).items():
+        why = unpinned(str(svc.get("image", "")))
+        if why:
+            problem(f"{label}: {name} uses image {svc.get('image')!r}: {why}; pin an exact version")
+
+
+def check_dockerfile() -> None:
+    stages: set[str] = set()
+    for n, line in enumerate((REPO / "Dockerfile").read_text().splitlines(), 1):
+        words = line.split()
+        if not words or words[0].upper() != "FROM":
+            continue
+        args = [w for w in words[1:] if not w.startswith("--")]
+        image = args[0]
+        if len(args) >= 3 and args[1].upper() == "AS":
+            stages.add(args[2])
+        if image in stages:
+            continue
+        why = unpinned(image)
+        if why:
+            problem(f"Dockerfile:{n}: FROM {image}: {why}; pin an exact version")
+        else:
+            print(f"  ok   Dockerfile:{n}: FROM {image}")
 
 
 def problem(msg: str) -> None:
@@ -359,6 +428,8 @@ def main() -> int:
         for role, opts in contract.items():
             print(f"  {role}: {', '.join(sorted(opts.env))}")
     check_middlewares(contract)
+    check_pin_rule()
+    check_dockerfile()
     cmd = compose_cmd()
     stacks = sorted(p for p in COMPOSE_DIR.glob("*.yml") if p != MONITORING)
     if not stacks:
@@ -374,6 +445,7 @@ def main() -> int:
         cfg = compose_config(cmd, files, profiles)
         if cfg is not None:
             check_config(label, cfg, contract)
+            check_images(label, cfg)
             if files[0] == ALL_FILE:
                 check_all_file(label, cfg)
     if problems:
