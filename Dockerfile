@@ -3,7 +3,7 @@
 #   docker run --rm brokerbench:local ingress --help
 # Used by compose/*.yml (build context: the repo root).
 
-FROM rust:1-bookworm AS builder
+FROM rust:1.95.0-bookworm AS builder
 RUN apt-get update \
  && apt-get install -y --no-install-recommends protobuf-compiler \
  && rm -rf /var/lib/apt/lists/*
@@ -26,7 +26,7 @@ COPY bench bench
 RUN cargo build --release --locked -p brokerbench \
  && install -m 0755 target/release/brokerbench /usr/local/bin/brokerbench
 
-FROM debian:bookworm-slim
+FROM debian:12.12-slim
 # ca-certificates for TLS to real brokers / Google Cloud; curl for the compose healthchecks.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \

@@ -18,21 +18,26 @@ esac
 ferretdb_store() {
   local pid
   pid=$(cat "$RUN/mongo.pid" 2>/dev/null) && [[ $pid =~ ^[0-9]+$ ]] || return 0
-  tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | sed -n 's/^--handler=//p' || true
+  tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | sed -n 's/^--handler=//p' || true
 }
 MONGO_STORE=$(ferretdb_store)
 MONGO_STORE=${MONGO_STORE:-$BB_STORE}
 
 # PostgreSQL for BB_STORE=postgresql: Debian's server binaries (PG_BIN: those of the major that
 # made .stack/postgres/data, else the newest installed), a cluster of our own in .stack/postgres
-# (superuser $PG_SUPERUSER, trust, loopback and a socket in .stack/postgres/run only), run as the
-# current user; as root (PostgreSQL refuses to run as root) as PG_OS_USER (default postgres).
+# (superuser $PG_SUPERUSER with a generated password, scram-sha-256, loopback and a socket in
+# .stack/postgres/run only), run as the current user; as root (PostgreSQL refuses to run as
+# root) as PG_OS_USER (default postgres), and FerretDB on it too.
+# The password is in .stack/postgres/pgpass (libpq's passfile format, mode 0600, owned by whoever
+# runs the stack): psql finds it through BB_STORE_PG_URL's passfile parameter, FerretDB gets it
+# in its environment (FERRETDB_POSTGRESQL_URL), never on a command line, in a log or an endpoint.
 PG_DIR="$STACK/postgres"
 # a link when the cluster lives outside the clone (pg_dir_reachable_by)
 if [[ -L $PG_DIR ]]; then PG_DIR=$(readlink -f "$PG_DIR"); fi
 PG_SUPERUSER=brokerbench
 PG_DATABASE=ferretdb
 PG_AS=()   # setpriv ... when root (ensure_postgres)
+PG_OS_USER=${PG_OS_USER:-postgres}
 pg_bin_dir() {
   local v
   v=$(cat "$PG_DIR/data/PG_VERSION" 2>/dev/null || true)
@@ -49,12 +54,26 @@ mongo_endpoint() {
   if [[ $MONGO_STORE == postgresql ]]; then store="PostgreSQL $(pg_major) on $HOST:$PG_PORT"; fi
   echo "mongodb://$HOST:$MONGO_PORT/ (FerretDB $FERRETDB_VERSION, $store)"
 }
-# BB_STORE_PG_URL: the PostgreSQL under FerretDB, for tests that make the store refuse a case.
+# BB_STORE_PG_URL: the PostgreSQL under FerretDB, for tests that make the store refuse a case;
+# the password stays in the passfile the URL names (so .stack/env holds no secret).
 mongo_env() {
   printf 'export MONGODB_URI=mongodb://%s:%s/\nexport BB_STORE=%s\n' "$HOST" "$MONGO_PORT" "$MONGO_STORE"
   if [[ $MONGO_STORE == postgresql ]]; then
-    printf 'export BB_STORE_PG_URL=postgres://%s@%s:%s/%s\n' "$PG_SUPERUSER" "$HOST" "$PG_PORT" "$PG_DATABASE"
+    printf "export BB_STORE_PG_URL='postgres://%s@%s:%s/%s?passfile=%s'\n" \
+      "$PG_SUPERUSER" "$HOST" "$PG_PORT" "$PG_DATABASE" "$(uri_escape "$PG_DIR/pgpass")"
   fi
+}
+# uri_escape STRING: percent-encoded, for a URI's query (/ and unreserved characters kept)
+uri_escape() {
+  local LC_ALL=C s=$1 out='' c i
+  for ((i = 0; i < ${#s}; i++)); do
+    c=${s:i:1}
+    case $c in
+      [A-Za-z0-9._~/-]) out+=$c ;;
+      *) printf -v c '%%%02X' "'$c"; out+=$c ;;
+    esac
+  done
+  printf '%s' "$out"
 }
 service mongo \
   settings="MONGO_PORT=${MONGO_PORT:=27017} PG_PORT=${PG_PORT:=54329}" \
@@ -66,6 +85,7 @@ service mongo \
   ensure=ensure_mongo \
   check=check_mongo external=mongo_answers stale=mongo_stale start=start_mongo \
   tools=ensure_mongosh \
+  user=mongo_os_user \
   down=stop_postgres \
   endpoint="$(mongo_endpoint)" \
   env="$(mongo_env)" \
@@ -73,7 +93,9 @@ service mongo \
 
 ensure_ferretdb() {
   local exe="$BIN/ferretdb" src="$STACK/src/ferretdb" dir
-  if [[ -x $exe ]] && "$exe" --version 2>/dev/null | grep -q "${FERRETDB_VERSION}"; then
+  # not through a pipe: grep -q stops reading at the match, and under pipefail --version's SIGPIPE
+  # failed the check now and then (and a needless rebuild followed)
+  if [[ -x $exe ]] && grep -qF -- "$FERRETDB_VERSION" <<<"$("$exe" --version 2>/dev/null)"; then
     return 0
   fi
   command -v go >/dev/null || apt_install golang-go
@@ -107,13 +129,18 @@ ensure_postgres() {
   done
   PG_AS=()
   if ((EUID == 0)); then
-    local user=${PG_OS_USER:-postgres}
+    local user=$PG_OS_USER
     id -u "$user" >/dev/null 2>&1 \
       || die "PostgreSQL does not run as root, and user '$user' does not exist; set PG_OS_USER to an unprivileged user"
-    PG_AS=(setpriv "--reuid=$(id -u "$user")" "--regid=$(id -g "$user")" --init-groups --)
+    read -ra PG_AS <<<"$(setpriv_as "$user")"
     pg_dir_reachable_by "$user"
+    # .stack/postgres stays root's: it holds the password file, and root writes nothing into a
+    # directory the server's user could swap links in. That user owns its socket directory and
+    # the cluster (pg_init hands it data.tmp).
     mkdir -p "$PG_DIR/run"
-    chown "$(id -u "$user"):$(id -g "$user")" "$PG_DIR" "$PG_DIR/run"
+    chown 0:0 "$PG_DIR"
+    chmod 755 "$PG_DIR"
+    chown "$(id -u "$user"):$(id -g "$user")" "$PG_DIR/run"
     "${PG_AS[@]}" test -w "$PG_DIR/run" \
       || die "user $user cannot write $PG_DIR/run (a directory above it is closed to it); set PG_OS_USER or run as a non-root user"
   fi
@@ -185,7 +212,8 @@ check_mongo() { mongo_answers && { [[ $MONGO_STORE != postgresql ]] || check_pos
 
 check_postgres() { "$PG_BIN/pg_isready" -q -t 3 -h "$HOST" -p "$PG_PORT" -U "$PG_SUPERUSER" -d postgres; }
 
-# 'up' restarts FerretDB when it runs on the other store, or its PostgreSQL has gone.
+# 'up' restarts FerretDB when it runs on the other store, its PostgreSQL has gone, or that
+# PostgreSQL has no password yet (a cluster made with trust, before passwords: see pg_auth).
 mongo_stale() {
   local running
   running=$(ferretdb_store)
@@ -193,33 +221,55 @@ mongo_stale() {
     say "mongo runs on ${running:-an unknown store}, BB_STORE=$BB_STORE: restarting it"
   elif [[ $BB_STORE == postgresql ]] && ! pid_alive postgres; then
     say "mongo's PostgreSQL ($RUN/postgres.pid) is not running: restarting mongo"
+  elif [[ $BB_STORE == postgresql ]] && ! pg_auth_current; then
+    say "mongo's PostgreSQL trusts local connections (made before passwords): restarting both to set one"
   else
     return 1
   fi
 }
 
+# As root, FerretDB runs as the user of its store's files: on PostgreSQL as PG_OS_USER (it holds
+# the superuser's password, which is that user's power anyway, and the brokers' user cannot read
+# it from its environment), on SQLite as STACK_OS_USER.
+mongo_os_user() {
+  if [[ $BB_STORE == postgresql ]]; then echo "$PG_OS_USER"; else echo "$STACK_OS_USER"; fi
+}
+
 start_mongo() {
-  local logf="$LOG/ferretdb.log" backend
+  local logf="$LOG/ferretdb.log" backend url='' user
   MONGO_STORE=$BB_STORE
   SVC[mongo.endpoint]=$(mongo_endpoint)
   SVC[mongo.env]=$(mongo_env)
+  user=$(mongo_os_user)
   if [[ $BB_STORE == postgresql ]]; then
     start_postgres
-    backend=(--handler=postgresql "--postgresql-url=postgres://$PG_SUPERUSER@$HOST:$PG_PORT/$PG_DATABASE")
+    backend=(--handler=postgresql)
+    # in the environment, not on the command line that `ps` shows everyone
+    url="postgres://$PG_SUPERUSER:$(pg_password)@$HOST:$PG_PORT/$PG_DATABASE"
   else
     stop_postgres   # one left from a PostgreSQL run
-    mkdir -p "$STACK/ferretdb"
-    backend=(--handler=sqlite "--sqlite-url=file:$STACK/ferretdb/")
+    mkdir -p "$SERVICE_DIR/ferretdb"
+    own_dirs "$user" "$SERVICE_DIR/ferretdb"
+    backend=(--handler=sqlite "--sqlite-url=file:$SERVICE_DIR/ferretdb/")
   fi
-  mkdir -p "$STACK/ferretdb-state"
-  start_bg mongo "$logf" "$BIN/ferretdb" "${backend[@]}" \
-    --telemetry=disable --listen-addr="$HOST:$MONGO_PORT" --debug-addr=- \
-    --state-dir="$STACK/ferretdb-state" --log-level=info
+  mkdir -p "$SERVICE_DIR/ferretdb-state"
+  own_dirs "$user" "$SERVICE_DIR/ferretdb-state"
+  as_user "$user"
+  # --debug-addr=-: no debug listener (its default is 127.0.0.1:8088, fixed for every stack)
+  local cmd=(${AS_USER[@]+"${AS_USER[@]}"} "$(service_exe "$BIN/ferretdb")" "${backend[@]}"
+    --telemetry=disable --listen-addr="$HOST:$MONGO_PORT" --debug-addr=-
+    --state-dir="$SERVICE_DIR/ferretdb-state" --log-level=info)
+  if [[ -n $url ]]; then
+    FERRETDB_POSTGRESQL_URL=$url start_bg mongo "$logf" "${cmd[@]}"
+  else
+    start_bg mongo "$logf" "${cmd[@]}"
+  fi
   wait_ready mongo "$logf" check_mongo
 }
 
-# Our PostgreSQL, mongo's helper: reused if it runs, else started on loopback, fsync and
-# synchronous commit on (every acknowledged write is on disk, like the other stores).
+# Our PostgreSQL, mongo's helper: reused if it runs (and asks for the password), else started on
+# loopback, fsync and synchronous commit on (every acknowledged write is on disk, like the other
+# stores).
 start_postgres() {
   local logf="$LOG/postgres.log" data="$PG_DIR/data" sock="$PG_DIR/run" pid
   if ! pid_alive postgres; then
@@ -235,10 +285,16 @@ start_postgres() {
       rm -f "$data/postmaster.pid" "$sock/.s.PGSQL.$PG_PORT" "$sock/.s.PGSQL.$PG_PORT.lock"
     fi
   fi
+  # a server that still trusts (started before passwords) goes: the password is set with none running
+  if pid_alive postgres && ! pg_auth_current; then
+    say "PostgreSQL (pid $(pid_of postgres)) trusts local connections: stopping it to set a password"
+    stop_postgres
+  fi
   if ! pid_alive postgres; then
     if port_open "$HOST" "$PG_PORT"; then
       die "port $HOST:$PG_PORT (mongo's PostgreSQL) is in use by another process; set PG_PORT to a free port"
     fi
+    pg_auth "$data"
     local sockdirs=$sock
     # a Unix socket path has at most 107 bytes; TCP on loopback is all FerretDB needs
     if ((${#sock} + 18 > 107)); then sockdirs=''; fi
@@ -254,9 +310,14 @@ start_postgres() {
   fi
 }
 
-pg_sql() { "$PG_BIN/psql" -X -q -t -A -v ON_ERROR_STOP=1 -h "$HOST" -p "$PG_PORT" -U "$PG_SUPERUSER" -d postgres "$@"; }
+# psql as the superuser on loopback, with the password from the passfile
+pg_sql() {
+  PGPASSFILE="$PG_DIR/pgpass" "$PG_BIN/psql" -X -q -t -A -w -v ON_ERROR_STOP=1 \
+    -h "$HOST" -p "$PG_PORT" -U "$PG_SUPERUSER" -d postgres "$@"
+}
 
-# pg_init: the cluster in .stack/postgres/data, made once (initdb into data.tmp, then renamed).
+# pg_init: the cluster in .stack/postgres/data, made once (initdb into data.tmp, its password set
+# by pg_auth, then renamed: a cluster named data never trusts anyone).
 pg_init() {
   local data="$PG_DIR/data"
   if [[ -f $data/PG_VERSION ]]; then
@@ -267,13 +328,77 @@ pg_init() {
   say "initdb: PostgreSQL $(pg_major) cluster in $data (superuser $PG_SUPERUSER)"
   mkdir -p "$PG_DIR/run" "$LOG"
   rm -rf "$data.tmp"
+  mkdir -m 700 "$data.tmp"
+  if ((${#PG_AS[@]} > 0)); then chown "$(id -u "$PG_OS_USER"):$(id -g "$PG_OS_USER")" "$data.tmp"; fi
+  # initdb takes no password but from a file its user can read: it makes the cluster with trust,
+  # and pg_auth sets the password and replaces pg_hba.conf before any server runs on it
   ${PG_AS[@]+"${PG_AS[@]}"} "$PG_BIN/initdb" -D "$data.tmp" -U "$PG_SUPERUSER" -A trust -E UTF8 --locale=C \
     --no-instructions >"$LOG/postgres-initdb.log" 2>&1 \
     || { tail -n 20 "$LOG/postgres-initdb.log" >&2; die "initdb failed; see $LOG/postgres-initdb.log"; }
-  # trust only over the socket in .stack/postgres/run and from loopback (the server listens there only)
-  printf '%s\n' "# Written by scripts/stack" "local all all trust" "host all all 127.0.0.1/32 trust" \
-    >"$data.tmp/pg_hba.conf"
+  pg_auth "$data.tmp"
   mv "$data.tmp" "$data"
+}
+
+# The superuser's password: .stack/postgres/pgpass, libpq's passfile format (host:port:db:user:password),
+# mode 0600, owned by whoever runs the stack. Empty when there is none (yet).
+pg_password() {
+  local pw
+  pw=$(sed -n "s/^127\.0\.0\.1:\*:\*:$PG_SUPERUSER://p" "$PG_DIR/pgpass" 2>/dev/null | head -n1)
+  if [[ $pw =~ ^[A-Za-z0-9]{16,}$ ]]; then printf '%s' "$pw"; fi
+}
+
+# pg_write_passfile PASSWORD: the passfile for 127.0.0.1, localhost and our socket directory
+# (':' and '\' in its path escaped, as libpq reads it).
+pg_write_passfile() {
+  local pw=$1 f="$PG_DIR/pgpass" sock="$PG_DIR/run"
+  sock=${sock//\\/\\\\}
+  sock=${sock//:/\\:}
+  (umask 077 && printf '%s\n' "127.0.0.1:*:*:$PG_SUPERUSER:$pw" "localhost:*:*:$PG_SUPERUSER:$pw" \
+    "$sock:*:*:$PG_SUPERUSER:$pw" >"$f.tmp")
+  mv -f "$f.tmp" "$f"
+}
+
+# pg_hba.conf: the password (scram-sha-256) on the socket and on 127.0.0.1 (where the server
+# listens), for everyone; nothing trusted.
+pg_hba_text() {
+  printf '%s\n' "# Written by scripts/stack: every connection gives the password (.stack/postgres/pgpass)" \
+    "local all all scram-sha-256" "host all all 127.0.0.1/32 scram-sha-256"
+}
+
+# pg_auth_current: the passfile holds a password and pg_hba.conf is ours (the password asked for)
+pg_auth_current() {
+  [[ -n $(pg_password) && $(cat "$PG_DIR/data/pg_hba.conf" 2>/dev/null) == "$(pg_hba_text)" ]]
+}
+
+# pg_auth DATA: the superuser's password set (in single-user mode: with no server running, so none
+# ever listens while the cluster trusts) and asked for (pg_hba.conf). It keeps the passfile's
+# password, or makes one (24 random bytes, hex). A cluster made before passwords (pg_hba.conf with
+# trust, a superuser without a password: .stack/postgres of every earlier `up`) is migrated in
+# place, its data untouched: the password set, then pg_hba.conf replaced. Idempotent: a step cut
+# short is done again by the next `up`.
+pg_auth() {
+  local data=$1 pw out tmp="$PG_DIR/pg_hba.conf.tmp"
+  pw=$(pg_password)
+  if [[ -n $pw && $(cat "$data/pg_hba.conf" 2>/dev/null) == "$(pg_hba_text)" ]]; then
+    pg_write_passfile "$pw"   # again: the socket directory may have moved
+    return 0
+  fi
+  [[ -n $pw ]] || pw=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  # kept before it is set: a password set but not kept would lock us out
+  pg_write_passfile "$pw"
+  say "PostgreSQL: $PG_SUPERUSER gets a password ($PG_DIR/pgpass), pg_hba.conf asks for it (scram-sha-256)"
+  # through stdin, never a command line; one statement a line (single-user mode's default)
+  if ! out=$(printf "SET password_encryption = 'scram-sha-256'\nALTER ROLE \"%s\" PASSWORD '%s'\n" "$PG_SUPERUSER" "$pw" \
+               | ${PG_AS[@]+"${PG_AS[@]}"} "$PG_BIN/postgres" --single -D "$data" postgres 2>&1) \
+     || grep -q 'ERROR' <<<"$out"; then
+    printf '%s\n' "${out//$pw/<password>}" >>"$LOG/postgres-auth.log"
+    die "could not set $PG_SUPERUSER's password in single-user mode; see $LOG/postgres-auth.log"
+  fi
+  pg_hba_text >"$tmp"
+  chmod 600 "$tmp"
+  if ((${#PG_AS[@]} > 0)); then chown "$(id -u "$PG_OS_USER"):$(id -g "$PG_OS_USER")" "$tmp"; fi
+  # a rename: it replaces whatever the server's user left at that name, never writes through it
+  mv -f "$tmp" "$data/pg_hba.conf"
 }
 
 # Fast shutdown (SIGINT): sessions end, a checkpoint, exit. stop_pg if it does not go.

@@ -19,7 +19,9 @@ service nats \
 # cache, a minute or two cold).
 ensure_nats_server() {
   local exe="$BIN/nats-server"
-  if [[ -x $exe ]] && "$exe" --version 2>/dev/null | grep -q "${NATS_SERVER_VERSION}"; then
+  # not through a pipe: grep -q stops reading at the match, and under pipefail --version's SIGPIPE
+  # failed the check now and then (and a needless rebuild followed)
+  if [[ -x $exe ]] && grep -qF -- "$NATS_SERVER_VERSION" <<<"$("$exe" --version 2>/dev/null)"; then
     return 0
   fi
   command -v go >/dev/null || apt_install golang-go
@@ -32,12 +34,13 @@ ensure_nats_server() {
 check_nats() { curl -fsS -m 2 "http://$HOST:$NATS_MONITOR_PORT/healthz?js-enabled-only=true" >/dev/null 2>&1; }
 
 start_nats() {
-  local logf="$LOG/nats.log" conf="$STACK/nats.conf"
-  mkdir -p "$STACK/nats"
+  local logf="$LOG/nats.log" conf="$SERVICE_DIR/nats.conf"
+  mkdir -p "$SERVICE_DIR/nats"
+  own_dirs "$STACK_OS_USER" "$SERVICE_DIR/nats"   # its JetStream store; the configuration stays ours
   # sync_interval always: JetStream fsyncs every write before acknowledging it (profile `disk`).
-  printf 'jetstream {\n  store_dir: "%s"\n  sync_interval: always\n}\n' "$STACK/nats" >"$conf"
-  start_bg nats "$logf" "$BIN/nats-server" -c "$conf" -js -a "$HOST" -p "$NATS_PORT" \
-    -m "$NATS_MONITOR_PORT" -n brokerbench
+  printf 'jetstream {\n  store_dir: "%s"\n  sync_interval: always\n}\n' "$SERVICE_DIR/nats" >"$conf"
+  start_bg nats "$logf" ${AS[@]+"${AS[@]}"} "$(service_exe "$BIN/nats-server")" -c "$conf" -js -a "$HOST" \
+    -p "$NATS_PORT" -m "$NATS_MONITOR_PORT" -n brokerbench
   # the monitoring listener (-m) binds the same host as -a
   wait_ready nats "$logf" check_nats
 }

@@ -23,15 +23,19 @@ ensure_gcloud() {
 check_pubsub() { [[ "$(curl -fsS -m 2 "http://$HOST:$PUBSUB_PORT/" 2>/dev/null)" == Ok* ]]; }
 
 start_pubsub() {
-  local logf="$LOG/pubsub.log"
-  mkdir -p "$STACK/pubsub"
+  local logf="$LOG/pubsub.log" dir="$SERVICE_DIR/pubsub" config=()
+  mkdir -p "$dir"
+  own_dirs "$STACK_OS_USER" "$dir"
+  # As another user, gcloud keeps its configuration (and its own logs) in a folder of that user's:
+  # it has no home.
+  if ((${#AS[@]} > 0)); then config=("CLOUDSDK_CONFIG=$dir/gcloud-config"); fi
   # gcloud itself is a python wrapper that spawns the java emulator: both are in the
   # process group we create, and 'down' kills the group.
-  start_bg pubsub "$logf" env \
+  start_bg pubsub "$logf" ${AS[@]+"${AS[@]}"} env ${config[@]+"${config[@]}"} \
     CLOUDSDK_CORE_DISABLE_PROMPTS=1 \
     CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK=true \
     CLOUDSDK_CORE_DISABLE_USAGE_REPORTING=true \
     gcloud beta emulators pubsub start --host-port="$HOST:$PUBSUB_PORT" \
-    --project="$PUBSUB_PROJECT" --data-dir="$STACK/pubsub" --quiet
+    --project="$PUBSUB_PROJECT" --data-dir="$dir" --quiet
   wait_ready pubsub "$logf" check_pubsub
 }

@@ -4,7 +4,8 @@
 # shellcheck shell=bash
 
 RABBIT_LIB=/usr/lib/rabbitmq/bin
-RABBIT_HOME="$STACK/rabbitmq/home"   # HOME for our node and rabbitmqctl: holds .erlang.cookie
+RABBIT_DIR="$SERVICE_DIR/rabbitmq"   # its configuration (ours), and what it writes (its user's)
+RABBIT_HOME="$RABBIT_DIR/home"       # HOME for our node and rabbitmqctl: holds .erlang.cookie
 # its process: env -> rabbitmq-server script -> erl -> beam.smp; epmd is its helper
 service rabbitmq \
   settings="AMQP_PORT=${AMQP_PORT:=5672} RABBITMQ_DIST_PORT=${RABBITMQ_DIST_PORT:=$((AMQP_PORT + 20000))}
@@ -25,7 +26,7 @@ export BB_RABBITMQ_NODE=$RABBIT_NODE" \
 
 rabbitmqctl_bb() {
   HOME="$RABBIT_HOME" ERL_EPMD_PORT="$EPMD_PORT" ERL_EPMD_ADDRESS="$HOST" \
-    RABBITMQ_CONF_ENV_FILE="$STACK/rabbitmq/rabbitmq-env.conf" \
+    RABBITMQ_CONF_ENV_FILE="$RABBIT_DIR/rabbitmq-env.conf" \
     "$RABBIT_LIB/rabbitmqctl" -n "$RABBIT_NODE" "$@"
 }
 
@@ -44,14 +45,13 @@ EOF
 }
 
 start_rabbitmq() {
-  local logf="$LOG/rabbitmq.log" dir="$STACK/rabbitmq" cookie plugins
-  mkdir -p "$dir/mnesia" "$dir/log" "$RABBIT_HOME"
-  chmod 700 "$RABBIT_HOME"
-  if [[ ! -s $RABBIT_HOME/.erlang.cookie ]]; then
-    cookie=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' | tr a-f A-F)
-    (umask 077 && printf '%s' "$cookie" >"$RABBIT_HOME/.erlang.cookie")
-  fi
-  chmod 400 "$RABBIT_HOME/.erlang.cookie"
+  local logf="$LOG/rabbitmq.log" dir=$RABBIT_DIR plugins
+  # what the node writes belongs to the user it runs as (as root: STACK_OS_USER), the Erlang
+  # cookie in its HOME too; the configuration files stay ours, in a directory of ours
+  mkdir -p "$dir/mnesia" "$dir/log" "$dir/run" "$RABBIT_HOME"
+  chmod 755 "$dir"
+  own_dirs "$STACK_OS_USER" "$dir/mnesia" "$dir/log" "$dir/run" "$RABBIT_HOME"
+  write_erlang_cookie
   : >"$dir/rabbitmq-env.conf"   # keep /etc/rabbitmq/rabbitmq-env.conf out of it
   {
     echo "listeners.tcp.default = $HOST:$AMQP_PORT"
@@ -68,7 +68,7 @@ start_rabbitmq() {
   echo "$plugins" >"$dir/enabled_plugins"
 
   start_epmd
-  start_bg rabbitmq "$logf" env \
+  start_bg rabbitmq "$logf" ${AS[@]+"${AS[@]}"} env \
     HOME="$RABBIT_HOME" \
     ERL_EPMD_PORT="$EPMD_PORT" ERL_EPMD_ADDRESS="$HOST" \
     RABBITMQ_NODENAME="$RABBIT_NODE" \
@@ -81,9 +81,24 @@ start_rabbitmq() {
     RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" \
     RABBITMQ_MNESIA_BASE="$dir/mnesia" \
     RABBITMQ_LOG_BASE="$dir/log" \
-    RABBITMQ_PID_FILE="$dir/rabbitmq.pid" \
+    RABBITMQ_PID_FILE="$dir/run/rabbitmq.pid" \
+    ERL_CRASH_DUMP="$dir/log/erl_crash.dump" \
     "$RABBIT_LIB/rabbitmq-server"
   wait_ready rabbitmq "$logf" check_rabbitmq
+}
+
+# write_erlang_cookie: HOME/.erlang.cookie, random, mode 0400, written by the user the node runs
+# as (so it owns it, and root never writes through a link in that user's folder); kept once made.
+write_erlang_cookie() {
+  local cookie
+  as_user "$STACK_OS_USER"
+  ${AS_USER[@]+"${AS_USER[@]}"} chmod 700 "$RABBIT_HOME"
+  if ! ${AS_USER[@]+"${AS_USER[@]}"} test -s "$RABBIT_HOME/.erlang.cookie"; then
+    cookie=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' | tr a-f A-F)
+    # through stdin: a cookie on a command line would show in ps
+    printf '%s' "$cookie" | ${AS_USER[@]+"${AS_USER[@]}"} sh -c 'umask 077 && cat >"$1"' sh "$RABBIT_HOME/.erlang.cookie"
+  fi
+  ${AS_USER[@]+"${AS_USER[@]}"} chmod 400 "$RABBIT_HOME/.erlang.cookie"
 }
 
 # Erlang distribution needs epmd; start our own on loopback unless one already answers.
@@ -92,7 +107,7 @@ start_epmd() {
   local epmd
   epmd=$(command -v epmd || ls /usr/lib/erlang/erts-*/bin/epmd 2>/dev/null | head -n1)
   [[ -x $epmd ]] || die "epmd not found (erlang-base missing?)"
-  start_bg epmd "$LOG/epmd.log" "$epmd" -address "$HOST" -port "$EPMD_PORT"
+  start_bg epmd "$LOG/epmd.log" ${AS[@]+"${AS[@]}"} "$epmd" -address "$HOST" -port "$EPMD_PORT"
   local i
   for ((i = 0; i < 50; i++)); do port_open "$HOST" "$EPMD_PORT" && return 0; sleep 0.1; done
   die "epmd did not start; see $LOG/epmd.log"
@@ -115,7 +130,7 @@ write_rabbitmqctl_wrapper() {
 #!/bin/sh
 # Written by scripts/stack: rabbitmqctl against the brokerbench node.
 export HOME='$RABBIT_HOME' ERL_EPMD_PORT=$EPMD_PORT ERL_EPMD_ADDRESS=$HOST
-export RABBITMQ_CONF_ENV_FILE='$STACK/rabbitmq/rabbitmq-env.conf'
+export RABBITMQ_CONF_ENV_FILE='$RABBIT_DIR/rabbitmq-env.conf'
 exec $RABBIT_LIB/rabbitmqctl -n '$RABBIT_NODE' "\$@"
 EOF
   chmod +x "$BIN/rabbitmqctl"

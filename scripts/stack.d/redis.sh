@@ -31,10 +31,12 @@ redis_external() {
 
 start_redis() {
   local logf="$LOG/redis.log"
-  mkdir -p "$STACK/redis"
+  mkdir -p "$SERVICE_DIR/redis"
+  own_dirs "$STACK_OS_USER" "$SERVICE_DIR/redis"
   # AOF with appendfsync always: every write is fsynced before Redis answers it (profile `disk`);
   # no RDB snapshots. Redis logs to stdout (our log) and stops cleanly on SIGTERM.
-  start_bg redis "$logf" redis-server --bind "$HOST" --port "$REDIS_PORT" --dir "$STACK/redis" \
+  start_bg redis "$logf" ${AS[@]+"${AS[@]}"} redis-server --bind "$HOST" --port "$REDIS_PORT" \
+    --dir "$SERVICE_DIR/redis" \
     --appendonly yes --appendfsync always --save '' --protected-mode yes --daemonize no
   wait_ready redis "$logf" check_redis
 }
