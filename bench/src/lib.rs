@@ -93,6 +93,7 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
         }
         Command::Serve(opts) => {
             let listener = listener::open(&opts.listen, None).await?;
+            announce(&listener, opts.address_file.as_deref())?;
             serve::run(opts, listener, shutdown).await
         }
     }

@@ -150,6 +150,32 @@ pub fn line_chart(
     Ok(svg)
 }
 
+/// A pie of labelled shares (the seed's cases page drew the infected types and states so); each
+/// wedge is labelled with its name and percentage.
+pub fn pie_chart(title: &str, slices: &[(String, f64)]) -> anyhow::Result<String> {
+    let sizes: Vec<f64> = slices.iter().map(|s| s.1).collect();
+    let labels: Vec<&str> = slices.iter().map(|s| s.0.as_str()).collect();
+    let colors: Vec<RGBColor> = (0..slices.len()).map(nth_color).collect();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let root = root.titled(title, ("sans-serif", 16))?;
+        let (w, h) = root.dim_in_pixel();
+        let center = (i32::try_from(w / 2)?, i32::try_from(h / 2)?);
+        let radius = f64::from(w.min(h)) * 0.36;
+        if sizes.iter().sum::<f64>() > 0.0 {
+            let mut pie = Pie::new(&center, &radius, &sizes, &colors, &labels);
+            pie.start_angle(-90.0);
+            pie.label_style(("sans-serif", 14).into_font().color(&BLACK));
+            pie.percentages(("sans-serif", 13).into_font().color(&WHITE));
+            root.draw(&pie)?;
+        }
+        root.present()?;
+    }
+    Ok(svg)
+}
+
 /// Vertical bars, one per labelled value.
 pub fn bar_chart(
     title: &str,

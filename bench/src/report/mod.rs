@@ -24,7 +24,7 @@ use clap::Args;
 
 use crate::analysis::comparison::Judging;
 
-pub use charts::{Line, bar_chart, line_chart, nth_color};
+pub use charts::{Line, bar_chart, line_chart, nth_color, pie_chart};
 pub use data::{RunData, SWEEP_CSV};
 pub use host::sampled_source;
 pub use single::LOCUST_LABEL;

@@ -20,6 +20,9 @@ use serde::Serialize;
 /// Rows per page of the cases table.
 pub const PAGE_SIZE: u64 = 25;
 
+/// Documents a route's cursor fetches at a time when pages of several routes are merged.
+const STREAM_BATCH: u32 = 500;
+
 /// The route filter: one path's collection, or all four.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -100,6 +103,9 @@ pub struct CasesSummary {
     pub states: Vec<Share>,
     pub age_bins: Vec<AgeBin>,
     pub last_cases: Vec<CaseRow>,
+    /// Routes whose collection holds cases but that have no tally (cases stored before the
+    /// subscribers kept tallies, or written by hand): the figures leave them out.
+    pub untallied: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -241,8 +247,32 @@ pub async fn summary(db: &Database, route: Route) -> mongodb::error::Result<Case
         states: shares(all.states),
         age_bins: age_bins(&all.ages),
         last_cases: recent_rows(&tallies, 5).0,
+        untallied: untallied(db, route, &tallies).await?,
         per_route,
     })
+}
+
+/// The route's paths without a tally whose collection holds a document (one document read: a
+/// limit without filter or sort is the one query FerretDB cuts short in PostgreSQL).
+async fn untallied(
+    db: &Database,
+    route: Route,
+    tallies: &[(Middleware, Document)],
+) -> mongodb::error::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for m in route.middlewares() {
+        if tallies.iter().any(|(t, _)| *t == m) {
+            continue;
+        }
+        let any = db
+            .collection::<Document>(&m.collection())
+            .find_one(doc! {})
+            .await?;
+        if any.is_some() {
+            names.push(m.collection());
+        }
+    }
+    Ok(names)
 }
 
 pub async fn page(db: &Database, route: Route, page: u64) -> mongodb::error::Result<CasesPage> {
@@ -322,6 +352,8 @@ async fn merged_page(
             .find(doc! {})
             .sort(newest_first())
             .limit(i64::try_from(skip + PAGE_SIZE).unwrap_or(i64::MAX))
+            // Batches of a bounded count rather than the server's up to 16 MiB each.
+            .batch_size(STREAM_BATCH)
             .await?;
         let mut stream = Stream {
             m,

@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use super::cases::{self, CaseRow, CasesPage, CasesSummary, Route, Share};
 use super::{AppError, AppState, nav};
-use crate::report::bar_chart;
 use crate::report::layout::{self, chart_or_error};
+use crate::report::{bar_chart, pie_chart};
 
 #[derive(Debug, Deserialize)]
 pub struct CasesQuery {
@@ -60,6 +60,11 @@ pub async fn page(
             @for r in std::iter::once("all").chain(Middleware::ALL.map(Middleware::name)) {
                 @if r == route.name() { strong { (r) } } @else { a href=(format!("/cases?route={r}")) { (r) } }
                 " "
+            }
+        }
+        @if !summary.untallied.is_empty() {
+            p.banner id="untallied" {
+                (summary.untallied.join(", ")) " holds cases no subscriber tallied (stored before the subscribers kept tallies, or written by hand): the figures below leave them out. A run on these paths starts them afresh."
             }
         }
         (overview(&summary))
@@ -142,8 +147,16 @@ fn charts(s: &CasesSummary) -> Markup {
         .iter()
         .map(|c| (c.key.clone(), c.count as f64))
         .collect();
+    let slices = |shares: &[Share]| -> Vec<(String, f64)> {
+        shares
+            .iter()
+            .map(|s| (s.key.clone(), s.count as f64))
+            .collect()
+    };
     html! {
         div.charts {
+            (chart_or_error("chart-infected-types", pie_chart("infected type", &slices(&s.infected_types)), "share of each infected type"))
+            (chart_or_error("chart-states", pie_chart("state", &slices(&s.states)), "share of each state"))
             (chart_or_error("chart-ages", bar_chart("cases by age", "age (years)", "cases", &ages), "ages in 10-year bins"))
             (chart_or_error("chart-locations", bar_chart("top 5 locations", "location", "cases", &locations), "the five locations with most cases"))
         }

@@ -27,6 +27,10 @@ pub struct ServeOpts {
     /// Address of the dashboard.
     #[arg(long, env = "BB_LISTEN", default_value = "127.0.0.1:8090")]
     pub listen: String,
+    /// Write the address actually listened on to this file once listening (for `--listen`
+    /// with port 0).
+    #[arg(long)]
+    pub address_file: Option<PathBuf>,
     /// Folder holding the runs.
     #[arg(long, default_value = "results")]
     pub results_dir: PathBuf,

@@ -1,7 +1,8 @@
 //! Broker storage is bounded: what the subscriber acknowledged is deleted from the broker
 //! (JetStream work-queue retention, Redis `XDEL` with each `XACK`), so a long-lived deployment
 //! keeps only what is not yet stored. And an existing JetStream stream whose retention is not
-//! the one asked for is refused, never silently used.
+//! the one asked for is refused, never silently used; so is a Pub/Sub subscription on another
+//! topic or with another ack deadline.
 
 use crate::support;
 
@@ -106,4 +107,32 @@ async fn a_jetstream_consumer_with_another_window_is_refused() {
         text.contains("of 100, not the 200") && text.contains("nats consumer rm"),
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pubsub_subscription_on_another_topic_is_refused() {
+    let settings = support::isolated_settings(&support::new_ns(), &[]);
+    let first = Publisher::connect(Middleware::Pubsub, &settings).await;
+    assert!(first.is_ok(), "topic and subscription are created");
+    drop(first);
+    let mut other = settings.clone();
+    other.pubsub.topic = format!("{}-other", settings.pubsub.topic);
+    let refused = Publisher::connect(Middleware::Pubsub, &other).await;
+    settings
+        .remove_topology(Middleware::Pubsub)
+        .await
+        .expect("remove the first topology");
+    let Err(error) = refused else {
+        panic!("a subscription on another topic was used");
+    };
+    let text = error.to_string();
+    assert!(
+        text.contains(&format!("exists on topic {}", settings.pubsub.topic_path()))
+            && text.contains("delete it"),
+        "{text}"
+    );
+    // Once deleted, as the message says, the subscription is created on the topic asked for.
+    let again = Publisher::connect(Middleware::Pubsub, &other).await;
+    let _ = other.remove_topology(Middleware::Pubsub).await;
+    assert!(again.is_ok(), "after deleting it: {:?}", again.err());
 }

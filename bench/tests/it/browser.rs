@@ -25,8 +25,12 @@ const CHARTS_JS: &str = r#"[...document.querySelectorAll('figure[data-chart]')].
   const r = s ? s.getBoundingClientRect() : { width: 0, height: 0 };
   return { id: f.id, width: r.width, height: r.height,
     lines: s ? [...s.querySelectorAll('polyline')].filter(p => (p.getAttribute('points') || '').trim().split(/\s+/).length > 1).length : 0,
-    rects: s ? s.querySelectorAll('rect').length : 0 };
+    rects: s ? s.querySelectorAll('rect').length : 0,
+    wedges: s ? s.querySelectorAll('polygon').length : 0 };
 })"#;
+
+/// The Cases page's pie charts (shares of infected types and states): drawn as wedges.
+const PIES: [&str; 2] = ["chart-infected-types", "chart-states"];
 
 /// The numbers the Cases page shows, read from the text of its cells.
 const CASES_JS: &str = r#"(() => {
@@ -64,6 +68,8 @@ async fn assert_charts(browser: &mut Browser, page: &str, expected: &[&str], bar
         );
         let drawn = if bars.contains(&id) {
             c["rects"].as_u64() > Some(2)
+        } else if PIES.contains(&id) {
+            c["wedges"].as_u64() > Some(0)
         } else {
             c["lines"].as_u64() > Some(0)
         };
@@ -168,6 +174,7 @@ async fn pages_render_in_chromium() {
     let shutdown = CancellationToken::new();
     let opts = ServeOpts {
         listen: "127.0.0.1:0".into(),
+        address_file: None,
         results_dir: results.clone(),
         mongo: MongoSettings {
             uri: fixture::mongodb_uri(),
@@ -312,7 +319,7 @@ async fn pages_render_in_chromium() {
             assert_charts(
                 &mut browser,
                 "Cases",
-                &["chart-ages", "chart-locations"],
+                &["chart-ages", "chart-locations", PIES[0], PIES[1]],
                 &["chart-ages", "chart-locations"],
             )
             .await;

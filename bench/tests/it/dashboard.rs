@@ -99,6 +99,7 @@ async fn case_analytics_match_the_stored_cases() {
     let shutdown = CancellationToken::new();
     let opts = ServeOpts {
         listen: "127.0.0.1:0".into(),
+        address_file: None,
         results_dir: std::env::temp_dir().join("bb-dashboard-no-runs"),
         mongo: MongoSettings {
             uri: fixture::mongodb_uri(),
@@ -195,6 +196,21 @@ async fn case_analytics_match_the_stored_cases() {
         all.iter()
             .map(|d| d.get_str("_id").expect("id").to_string())
             .collect::<Vec<_>>()
+    );
+
+    // Cases written without a subscriber (no tally) are named, not silently left out.
+    let summary = get("/api/cases/summary?route=all".into()).await;
+    assert_eq!(summary["untallied"], serde_json::json!([]));
+    let untallied = Middleware::ALL[Middleware::ALL.len() - 1];
+    assert_eq!(fixture::cases_per_route(untallied), 0);
+    db.collection::<Document>(&untallied.collection())
+        .insert_one(fixture::case_doc(untallied, 0))
+        .await
+        .expect("insert by hand");
+    let summary = get("/api/cases/summary?route=all".into()).await;
+    assert_eq!(
+        summary["untallied"],
+        serde_json::json!([untallied.collection()])
     );
 
     let bad = http

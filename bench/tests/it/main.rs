@@ -13,6 +13,7 @@ mod body_flood;
 mod broker_storage;
 mod browser;
 mod dashboard;
+mod dashboard_scale;
 mod diag_hold;
 mod duplicates;
 mod hostile_bodies;

@@ -209,13 +209,39 @@ pub async fn ensure_topology(settings: &PubsubSettings) -> Result<(), PathError>
         Ok(_) => {
             tracing::info!(subscription = %settings.subscription_path(), "created Pub/Sub subscription")
         }
-        Err(e) if already_exists(&e) => {}
+        Err(e) if already_exists(&e) => {
+            let existing = subscriptions
+                .get_subscription()
+                .set_subscription(settings.subscription_path())
+                .send()
+                .await
+                .map_err(err("read the subscription"))?;
+            check_subscription(settings, &existing.topic, existing.ack_deadline_seconds)?;
+        }
         Err(e) => {
             let text = format!("{}: {e}", settings.subscription_path());
             return Err(err("create subscription")(text));
         }
     }
     Ok(())
+}
+
+/// An existing subscription is used only if it is the one asked for: on the path's topic, with
+/// the ack deadline the redelivery figures assume; never silently reused otherwise.
+fn check_subscription(
+    settings: &PubsubSettings,
+    topic: &str,
+    ack_deadline_seconds: i32,
+) -> Result<(), PathError> {
+    if topic == settings.topic_path() && ack_deadline_seconds == ACK_DEADLINE_SECONDS {
+        return Ok(());
+    }
+    Err(err("use the subscription")(format!(
+        "subscription {} exists on topic {topic} with an ack deadline of {ack_deadline_seconds} s, \
+         not on {} with {ACK_DEADLINE_SECONDS} s: delete it or name another (--pubsub-subscription)",
+        settings.subscription_path(),
+        settings.topic_path(),
+    )))
 }
 
 /// Deletes the subscription, then the topic (used when a run or test is over).
