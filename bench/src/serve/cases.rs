@@ -13,15 +13,14 @@ use std::collections::BTreeMap;
 use brokerbench_common::settings::Middleware;
 use brokerbench_common::tally::{self, Tally};
 use futures::TryStreamExt as _;
+use mongodb::Database;
 use mongodb::bson::{Bson, Document, doc};
-use mongodb::{Database, IndexModel};
+
+use super::stored_pages;
 use serde::Serialize;
 
 /// Rows per page of the cases table.
 pub const PAGE_SIZE: u64 = 25;
-
-/// Documents a route's cursor fetches at a time when pages of several routes are merged.
-const STREAM_BATCH: u32 = 500;
 
 /// The route filter: one path's collection, or all four.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +47,7 @@ impl Route {
         }
     }
 
-    fn middlewares(self) -> Vec<Middleware> {
+    pub(super) fn middlewares(self) -> Vec<Middleware> {
         match self {
             Self::All => Middleware::ALL.to_vec(),
             Self::One(m) => vec![m],
@@ -89,7 +88,7 @@ pub struct CaseRow {
     pub accepted_at: Option<String>,
     pub stored_at: Option<String>,
     #[serde(skip)]
-    stored_ms: i64,
+    pub(super) stored_ms: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -120,7 +119,7 @@ pub struct CasesPage {
 }
 
 /// Newest first: by stored_at, then by id.
-fn newest_first() -> Document {
+pub(super) fn newest_first() -> Document {
     doc! { "stored_at": -1, "_id": -1 }
 }
 
@@ -227,7 +226,7 @@ fn recent_rows(tallies: &[(Middleware, Document)], wanted: usize) -> (Vec<CaseRo
     (rows, complete)
 }
 
-fn newest_row_first(a: &CaseRow, b: &CaseRow) -> std::cmp::Ordering {
+pub(super) fn newest_row_first(a: &CaseRow, b: &CaseRow) -> std::cmp::Ordering {
     b.stored_ms.cmp(&a.stored_ms).then_with(|| b.id.cmp(&a.id))
 }
 
@@ -282,7 +281,7 @@ pub async fn page(db: &Database, route: Route, page: u64) -> mongodb::error::Res
     let page = page.clamp(1, pages);
     let cases = match recent_rows(&tallies, PAGE_SIZE as usize) {
         (rows, true) if page == 1 => rows,
-        _ => stored_page(db, route, (page - 1) * PAGE_SIZE).await?,
+        _ => stored_pages::page(db, route, (page - 1) * PAGE_SIZE).await?,
     };
     Ok(CasesPage {
         route: route.name().into(),
@@ -294,99 +293,7 @@ pub async fn page(db: &Database, route: Route, page: u64) -> mongodb::error::Res
     })
 }
 
-/// One page of stored cases after `skip`, newest first, sorted and cut by the database.
-async fn stored_page(
-    db: &Database,
-    route: Route,
-    skip: u64,
-) -> mongodb::error::Result<Vec<CaseRow>> {
-    let paths = route.middlewares();
-    for m in &paths {
-        let index = IndexModel::builder().keys(newest_first()).build();
-        db.collection::<Document>(&m.collection())
-            .create_index(index)
-            .await?;
-    }
-    if let [m] = paths[..] {
-        let pipeline = vec![
-            doc! { "$sort": newest_first() },
-            doc! { "$skip": i64::try_from(skip).unwrap_or(i64::MAX) },
-            doc! { "$limit": PAGE_SIZE as i64 },
-        ];
-        let docs: Vec<Document> = db
-            .collection::<Document>(&m.collection())
-            .aggregate(pipeline)
-            .await?
-            .try_collect()
-            .await?;
-        return Ok(docs.iter().map(|d| case_row(d, m)).collect());
-    }
-    merged_page(db, &paths, skip).await
-}
-
-/// One route's cursor, newest first, and the row it showed last.
-struct Stream {
-    m: Middleware,
-    cursor: mongodb::Cursor<Document>,
-    head: Option<CaseRow>,
-}
-
-impl Stream {
-    async fn advance(&mut self) -> mongodb::error::Result<Option<CaseRow>> {
-        let next = self.cursor.try_next().await?.map(|d| case_row(&d, self.m));
-        Ok(std::mem::replace(&mut self.head, next))
-    }
-}
-
-/// With several routes: each route's cursor newest first, merged as they stream; the first
-/// `skip` rows are passed over without being kept.
-async fn merged_page(
-    db: &Database,
-    paths: &[Middleware],
-    skip: u64,
-) -> mongodb::error::Result<Vec<CaseRow>> {
-    let mut streams = Vec::new();
-    for &m in paths {
-        let cursor = db
-            .collection::<Document>(&m.collection())
-            .find(doc! {})
-            .sort(newest_first())
-            .limit(i64::try_from(skip + PAGE_SIZE).unwrap_or(i64::MAX))
-            // Batches of a bounded count rather than the server's up to 16 MiB each.
-            .batch_size(STREAM_BATCH)
-            .await?;
-        let mut stream = Stream {
-            m,
-            cursor,
-            head: None,
-        };
-        stream.advance().await?;
-        streams.push(stream);
-    }
-    let mut rows = Vec::new();
-    let mut passed = 0;
-    while (rows.len() as u64) < PAGE_SIZE {
-        let newest = streams
-            .iter_mut()
-            .filter(|s| s.head.is_some())
-            .min_by(|a, b| match (&a.head, &b.head) {
-                (Some(a), Some(b)) => newest_row_first(a, b),
-                _ => std::cmp::Ordering::Equal,
-            });
-        let Some(stream) = newest else { break };
-        let Some(row) = stream.advance().await? else {
-            break;
-        };
-        if passed < skip {
-            passed += 1;
-        } else {
-            rows.push(row);
-        }
-    }
-    Ok(rows)
-}
-
-fn case_row(d: &Document, m: Middleware) -> CaseRow {
+pub(super) fn case_row(d: &Document, m: Middleware) -> CaseRow {
     let text = |k: &str| d.get_str(k).map(str::to_owned).unwrap_or_default();
     let date = |k: &str| d.get_datetime(k).ok().copied();
     let stored = date("stored_at");

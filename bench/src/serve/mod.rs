@@ -7,6 +7,7 @@ mod cases;
 mod cases_page;
 mod host;
 mod runs;
+mod stored_pages;
 
 use std::path::PathBuf;
 use std::sync::Arc;
