@@ -16,7 +16,6 @@ use futures::TryStreamExt as _;
 use mongodb::Database;
 use mongodb::bson::{Bson, Document, doc};
 
-use super::stored_pages;
 use serde::Serialize;
 
 /// Rows per page of the cases table.
@@ -164,7 +163,7 @@ fn age_bins(ages: &BTreeMap<i64, u64>) -> Vec<AgeBin> {
 }
 
 /// The tallies of the route's paths, each with its path (a path that stored nothing has none).
-async fn tallies(
+pub(super) async fn tallies(
     db: &Database,
     route: Route,
 ) -> mongodb::error::Result<Vec<(Middleware, Document)>> {
@@ -188,7 +187,7 @@ async fn tallies(
 }
 
 /// Every path's count, and the route's counts merged.
-fn merged(route: Route, tallies: &[(Middleware, Document)]) -> (Vec<Count>, Tally) {
+pub(super) fn merged(route: Route, tallies: &[(Middleware, Document)]) -> (Vec<Count>, Tally) {
     let mut all = Tally::default();
     let per_route = route
         .middlewares()
@@ -212,7 +211,10 @@ fn merged(route: Route, tallies: &[(Middleware, Document)]) -> (Vec<Count>, Tall
 
 /// The newest cases the tallies hold, newest first, and whether they are the route's newest
 /// `wanted` (every path keeps at least that many, or all it stored).
-fn recent_rows(tallies: &[(Middleware, Document)], wanted: usize) -> (Vec<CaseRow>, bool) {
+pub(super) fn recent_rows(
+    tallies: &[(Middleware, Document)],
+    wanted: usize,
+) -> (Vec<CaseRow>, bool) {
     let mut complete = true;
     let mut rows = Vec::new();
     for (m, d) in tallies {
@@ -272,25 +274,6 @@ async fn untallied(
         }
     }
     Ok(names)
-}
-
-pub async fn page(db: &Database, route: Route, page: u64) -> mongodb::error::Result<CasesPage> {
-    let tallies = tallies(db, route).await?;
-    let total = merged(route, &tallies).1.total;
-    let pages = total.div_ceil(PAGE_SIZE).max(1);
-    let page = page.clamp(1, pages);
-    let cases = match recent_rows(&tallies, PAGE_SIZE as usize) {
-        (rows, true) if page == 1 => rows,
-        _ => stored_pages::page(db, route, (page - 1) * PAGE_SIZE).await?,
-    };
-    Ok(CasesPage {
-        route: route.name().into(),
-        page,
-        page_size: PAGE_SIZE,
-        pages,
-        total,
-        cases,
-    })
 }
 
 pub(super) fn case_row(d: &Document, m: Middleware) -> CaseRow {

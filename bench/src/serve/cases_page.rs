@@ -8,7 +8,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::cases::{self, CaseRow, CasesPage, CasesSummary, Route, Share};
-use super::{AppError, AppState, nav};
+use super::{AppError, AppState, nav, stored_pages};
 use crate::report::layout::{self, chart_or_error};
 use crate::report::{bar_chart, pie_chart};
 
@@ -41,7 +41,7 @@ pub async fn api_cases(
     Query(q): Query<CasesQuery>,
 ) -> Result<Json<CasesPage>, AppError> {
     Ok(Json(
-        cases::page(&state.db, q.route()?, q.page.unwrap_or(1)).await?,
+        stored_pages::page(&state.db, q.route()?, q.page.unwrap_or(1)).await?,
     ))
 }
 
@@ -51,7 +51,7 @@ pub async fn page(
 ) -> Result<Html<String>, AppError> {
     let route = q.route()?;
     let summary = cases::summary(&state.db, route).await?;
-    let table = cases::page(&state.db, route, q.page.unwrap_or(1)).await?;
+    let table = stored_pages::page(&state.db, route, q.page.unwrap_or(1)).await?;
     let body = html! {
         h1 { "Stored cases" }
         p.muted { "Database " code { (state.db.name()) } " · collections " (Middleware::ALL.map(Middleware::collection).join(", ")) "." }

@@ -1,19 +1,42 @@
-//! Pages of stored cases past the first, read from the collections: sorted, skipped and cut by
-//! the database, and with several routes merged as their cursors stream, so the dashboard holds
-//! a page and one batch a route, never a collection. (The first page comes from the tallies.)
+//! The cases table's pages: the first from the tallies when they hold it; any other from the
+//! collections, sorted, skipped and cut by the database, and with several routes merged as
+//! their cursors stream, so the dashboard holds a page and one batch a route, never a collection.
 
 use brokerbench_common::settings::Middleware;
 use futures::TryStreamExt as _;
 use mongodb::bson::{Document, doc};
 use mongodb::{Database, IndexModel};
 
-use super::cases::{CaseRow, PAGE_SIZE, Route, case_row, newest_first, newest_row_first};
+use super::cases::{
+    self, CaseRow, CasesPage, PAGE_SIZE, Route, case_row, newest_first, newest_row_first,
+};
+
+/// The `page`-th page (from 1) of the cases table, newest first: the first from the tallies
+/// when they hold it, any other from the collections.
+pub async fn page(db: &Database, route: Route, page: u64) -> mongodb::error::Result<CasesPage> {
+    let tallies = cases::tallies(db, route).await?;
+    let total = cases::merged(route, &tallies).1.total;
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let page = page.clamp(1, pages);
+    let cases = match cases::recent_rows(&tallies, PAGE_SIZE as usize) {
+        (rows, true) if page == 1 => rows,
+        _ => from_collections(db, route, (page - 1) * PAGE_SIZE).await?,
+    };
+    Ok(CasesPage {
+        route: route.name().into(),
+        page,
+        page_size: PAGE_SIZE,
+        pages,
+        total,
+        cases,
+    })
+}
 
 /// Documents a route's cursor fetches at a time when pages of several routes are merged.
 const STREAM_BATCH: u32 = 500;
 
 /// One page of stored cases after `skip`, newest first, sorted and cut by the database.
-pub(super) async fn page(
+async fn from_collections(
     db: &Database,
     route: Route,
     skip: u64,
