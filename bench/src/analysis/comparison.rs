@@ -3,15 +3,21 @@
 
 use clap::Args;
 
-use super::significance::{self, MIN_REPEATS, Verdict, Verdicts};
+use super::significance::{self, Verdict, Verdicts};
 use crate::results::figures::FIGURES;
 use crate::results::summary::Summary;
+
+/// The figures tested when none are named: what a choice between middlewares turns on. With 5
+/// paths they make a family of 15, which 6 repeats a side can resolve; all 10 figures would make
+/// 50 and need 7.
+pub const TESTED_BY_DEFAULT: [&str; 3] = ["stored_per_s", "e2e_p50_us", "e2e_p99_us"];
 
 /// Which figures are tested, and at what level.
 #[derive(Debug, Clone, Args)]
 pub struct Judging {
-    /// Only these headline figures (comma-separated, e.g. e2e_p50_us,achieved_per_s). Fewer figures
-    /// make a smaller Holm family, so a real difference needs fewer repeats to show.
+    /// Test these figures for significance (comma-separated; default stored_per_s,e2e_p50_us,
+    /// e2e_p99_us). Every figure is shown; only these are tested. Fewer figures make a smaller Holm
+    /// family, so a real difference needs fewer repeats to show; `all` tests all ten.
     #[arg(long, value_delimiter = ',')]
     pub figures: Vec<String>,
     /// Chance of calling even one difference in the table significant when there is none.
@@ -29,13 +35,14 @@ impl Default for Judging {
 }
 
 impl Judging {
-    /// The figure keys compared, in table order.
+    /// The figure keys tested, in table order.
     pub fn figures(&self) -> Vec<&'static str> {
-        FIGURES
-            .iter()
-            .map(|f| f.0)
-            .filter(|k| self.figures.is_empty() || self.figures.iter().any(|f| f == k))
-            .collect()
+        let named = |k: &str| match self.figures.as_slice() {
+            [] => TESTED_BY_DEFAULT.contains(&k),
+            [all] if all == "all" => true,
+            names => names.iter().any(|f| f == k),
+        };
+        FIGURES.iter().map(|f| f.0).filter(|k| named(k)).collect()
     }
 
     pub fn judge(&self, runs: &[&Summary]) -> Verdicts {
@@ -83,29 +90,129 @@ pub fn verdict_note(summaries: &[Summary], verdicts: &Verdicts) -> String {
         .min()
         .unwrap_or(0);
     let mut note = format!(
-        "Significance: Mann–Whitney U on the repeats of each side, Holm-corrected over {} comparisons at α = {}; fewer than {MIN_REPEATS} repeats a side: \"too few repeats\".",
-        verdicts.family, verdicts.alpha
+        "Significance: Mann–Whitney U on the repeats of each side, Holm-corrected over {} comparisons ({}) at α = {}; a cell whose repeats could not reach significance in a family this large says \"not testable\" and how many repeats it needs.",
+        verdicts.family,
+        verdicts.figures.join(", "),
+        verdicts.alpha
     );
     if verdicts.family > 0 && !verdicts.attainable((fewest, fewest)) {
         note.push_str(&format!(
-            " With {fewest} repeats a side no difference can reach significance over {} comparisons (the smallest possible p is {:.4}): repeat more, or test fewer figures (--figures).",
+            " With {fewest} repeats a side no difference can reach significance over {} comparisons (the smallest possible p is {:.4}): {} repeats a side are needed, or test fewer figures (--figures).",
             verdicts.family,
-            significance::smallest_p(fewest, fewest)
+            significance::smallest_p(fewest, fewest),
+            significance::repeats_needed(verdicts.family, verdicts.alpha)
         ));
     }
     note
 }
 
 /// A verdict in words, for the terminal and the page.
-pub fn verdict_text(verdict: Option<Verdict>) -> &'static str {
+pub fn verdict_text(verdict: Option<Verdict>) -> String {
     match verdict {
         Some(Verdict::Tested {
             significant: true, ..
-        }) => "SIGNIFICANT",
+        }) => "SIGNIFICANT".into(),
         Some(Verdict::Tested {
             significant: false, ..
-        }) => "within noise",
-        Some(Verdict::TooFewRepeats) => "too few repeats",
-        None => "",
+        }) => "within noise".into(),
+        Some(Verdict::NotTestable { repeats, needed }) => {
+            format!("not testable with {repeats} repeats; {needed} needed")
+        }
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brokerbench_common::latency::LatencyMetric;
+    use brokerbench_common::settings::Middleware;
+
+    /// A run of the NATS path repeated once per value, each repeat's e2e p50 that value (µs);
+    /// publish and delivery carry figures too, so that all of them make a family of 8.
+    fn repeated(e2e_p50_us: &[u64]) -> Summary {
+        let mut summary = crate::results::summary::tests::sample();
+        let mut one = summary.paths.remove(0);
+        let e2e = one.latencies[&LatencyMetric::E2e].clone();
+        for metric in [LatencyMetric::Publish, LatencyMetric::Delivery] {
+            one.latencies.insert(metric, e2e.clone());
+        }
+        summary.paths = (0..)
+            .zip(e2e_p50_us)
+            .map(|(repeat, &p50)| {
+                let mut p = one.clone();
+                p.repeat = repeat;
+                if let Some(e2e) = p.latencies.get_mut(&LatencyMetric::E2e) {
+                    e2e.p50 = p50;
+                }
+                p
+            })
+            .collect();
+        summary
+    }
+
+    fn e2e_p50(judging: &Judging, a: &Summary, b: &Summary) -> (Option<Verdict>, usize) {
+        let verdicts = judging.judge(&[a, b]);
+        (
+            verdicts.get(Middleware::Nats, "e2e_p50_us", 1),
+            verdicts.family,
+        )
+    }
+
+    const FAST: [u64; 5] = [1_000, 1_010, 1_020, 1_030, 1_040];
+    const TEN_TIMES_SLOWER: [u64; 5] = [10_000, 10_100, 10_200, 10_300, 10_400];
+
+    #[test]
+    fn a_tenfold_difference_the_family_cannot_resolve_is_not_testable_not_within_noise() {
+        let all = Judging {
+            figures: vec!["all".into()],
+            alpha: 0.05,
+        };
+        let (verdict, family) = e2e_p50(&all, &repeated(&FAST), &repeated(&TEN_TIMES_SLOWER));
+        // 8 figures: the smallest Holm p of 5 + 5 is 8 × 2/252 = 0.063.
+        assert_eq!(family, 8);
+        let needed = significance::repeats_needed(family, 0.05);
+        assert!(needed > 5, "{needed}");
+        assert_eq!(verdict, Some(Verdict::NotTestable { repeats: 5, needed }));
+        assert_eq!(
+            verdict_text(verdict),
+            format!("not testable with 5 repeats; {needed} needed")
+        );
+    }
+
+    #[test]
+    fn the_default_family_resolves_the_same_difference_with_five_repeats() {
+        let judging = Judging::default();
+        let (verdict, family) = e2e_p50(&judging, &repeated(&FAST), &repeated(&TEN_TIMES_SLOWER));
+        assert_eq!(judging.figures(), TESTED_BY_DEFAULT);
+        assert!(family <= TESTED_BY_DEFAULT.len(), "family {family}");
+        assert!(
+            matches!(verdict, Some(Verdict::Tested { significant: true, p }) if p < 0.05),
+            "{verdict:?}"
+        );
+    }
+
+    #[test]
+    fn identical_repeats_are_tested_and_within_noise() {
+        let (verdict, _) = e2e_p50(&Judging::default(), &repeated(&FAST), &repeated(&FAST));
+        assert_eq!(
+            verdict,
+            Some(Verdict::Tested {
+                p: 1.0,
+                significant: false
+            })
+        );
+        assert_eq!(verdict_text(verdict), "within noise");
+    }
+
+    #[test]
+    fn one_repeat_a_side_is_never_called_within_noise() {
+        let (verdict, family) = e2e_p50(
+            &Judging::default(),
+            &repeated(&FAST[..1]),
+            &repeated(&TEN_TIMES_SLOWER[..1]),
+        );
+        let needed = significance::repeats_needed(family, 0.05);
+        assert_eq!(verdict, Some(Verdict::NotTestable { repeats: 1, needed }));
     }
 }

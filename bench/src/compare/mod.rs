@@ -35,9 +35,12 @@ pub fn run(opts: &CompareOpts) -> anyhow::Result<()> {
         .judging
         .figures
         .iter()
-        .find(|f| !known.contains(&f.as_str()))
+        .find(|f| !known.contains(&f.as_str()) && *f != "all")
     {
-        anyhow::bail!("unknown figure {unknown:?}; known: {}", known.join(", "));
+        anyhow::bail!(
+            "unknown figure {unknown:?}; known: all, {}",
+            known.join(", ")
+        );
     }
     anyhow::ensure!(
         opts.judging.alpha > 0.0 && opts.judging.alpha < 1.0,
