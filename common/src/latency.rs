@@ -26,6 +26,7 @@ pub enum LatencyMetric {
     HttpErrors,
     GeneratorLateness,
     Publish,
+    PublishErrors,
     Delivery,
     Store,
     E2e,
@@ -33,12 +34,13 @@ pub enum LatencyMetric {
 
 impl LatencyMetric {
     /// In the order reports show them.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::HttpCorrected,
         Self::HttpUncorrected,
         Self::HttpErrors,
         Self::GeneratorLateness,
         Self::Publish,
+        Self::PublishErrors,
         Self::Delivery,
         Self::Store,
         Self::E2e,
@@ -52,6 +54,7 @@ impl LatencyMetric {
             Self::HttpErrors => "http_errors",
             Self::GeneratorLateness => "generator_lateness",
             Self::Publish => "publish",
+            Self::PublishErrors => "publish_errors",
             Self::Delivery => "delivery",
             Self::Store => "store",
             Self::E2e => "e2e",
@@ -70,6 +73,9 @@ impl LatencyMetric {
             }
             Self::GeneratorLateness => "the generator's own lateness (intended send → dispatched)",
             Self::Publish => "publish (ingress → middleware acknowledged)",
+            Self::PublishErrors => {
+                "publishes that failed (ingress → refused, or given up on at the publish timeout)"
+            }
             Self::Delivery => "delivery (accepted at the ingress → subscriber received)",
             Self::Store => "store (subscriber received → MongoDB acknowledged the write)",
             Self::E2e => "end to end (intended send → stored in MongoDB)",
@@ -85,7 +91,7 @@ impl LatencyMetric {
         match self {
             Self::HttpCorrected | Self::HttpUncorrected | Self::HttpErrors => Recorder::Generator,
             Self::GeneratorLateness => Recorder::Generator,
-            Self::Publish => Recorder::Ingress,
+            Self::Publish | Self::PublishErrors => Recorder::Ingress,
             Self::Delivery | Self::Store | Self::E2e => Recorder::Subscriber,
         }
     }

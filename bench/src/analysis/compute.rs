@@ -149,6 +149,7 @@ pub fn path_result(m: Middleware, ticks: &[Tick], b: Bounds, ctx: PathContext) -
         answer_hold_calibration: None,
         attribution: None,
         loss: None,
+        e2e_census: None,
         resilience: Vec::new(),
     }
 }

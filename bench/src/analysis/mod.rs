@@ -5,6 +5,7 @@
 
 pub mod attribution;
 pub mod calibration;
+pub mod census;
 pub mod comparison;
 pub mod compute;
 pub mod resilience;

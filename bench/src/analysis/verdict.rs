@@ -87,12 +87,16 @@ fn not_rankable(p: &PathResult) -> Option<String> {
     let a = &p.accounting;
     let lost = p.loss.as_ref().map_or(0, |l| l.lost);
     let e2e_count = p.latencies.get(&LatencyMetric::E2e).map_or(0, |l| l.count);
+    let census = p.e2e_census.clone().unwrap_or_default();
     if let Some(stage) = p.attribution.as_ref().and_then(|x| x.limited_by) {
         Some(format!("fell behind ({})", stage.label()))
     } else if lost > 0 {
         Some(format!("{lost} cases lost"))
-    } else if a.unstored_at_deadline > 0 {
-        Some(format!("{} cases unstored", a.unstored_at_deadline))
+    } else if a.unstored_at_deadline > 0 || census.unstored > 0 {
+        let unstored = census.unstored.max(a.unstored_at_deadline.unsigned_abs());
+        Some(format!("{unstored} cases unstored"))
+    } else if census.dead_lettered > 0 {
+        Some(format!("{} cases dead-lettered", census.dead_lettered))
     } else if e2e_count == 0 {
         Some("no case stored in the measure phase".into())
     } else {
@@ -306,10 +310,16 @@ mod tests {
             lost: 3,
             ..LossById::default()
         });
+        let mut dead = run_of(Middleware::Pubsub, 800, None);
+        dead.e2e_census = Some(crate::results::loss::E2eCensus {
+            dead_lettered: 2,
+            ..Default::default()
+        });
         let paths = [
             run_of(Middleware::Grpc, 500, Some(Stage::Ingress)),
             run_of(Middleware::Nats, 9_000, None),
             run_of(Middleware::Rabbitmq, 7_000, None),
+            dead,
             lossy,
         ];
         let answers = verdict(&paths, &[], None);
@@ -319,7 +329,7 @@ mod tests {
         assert!(
             latency
                 .text
-                .ends_with("not ranked: grpc: fell behind (ingress), redis: 3 cases lost"),
+                .ends_with("not ranked: grpc: fell behind (ingress), pubsub: 2 cases dead-lettered, redis: 3 cases lost"),
             "{}",
             latency.text
         );

@@ -290,7 +290,8 @@ struct PublishFailure {
 
 /// Publishes on one route within `timeout`, recording the handing-over-until-acknowledged time
 /// once per accepted case (`cases`; forced duplicates are not counted) in the phase of
-/// `origin_ns`. A publish still unanswered at the timeout is abandoned: the middleware may still
+/// `origin_ns`; a failed or timed-out publish is recorded in `publish_errors` instead, so that
+/// `publish` is not biased low exactly when a broker struggles. A publish still unanswered at the timeout is abandoned: the middleware may still
 /// take it, which a retry with the same `Idempotency-Key` turns into a counted duplicate.
 async fn publish(
     route: &Route,
@@ -322,6 +323,7 @@ async fn publish(
         },
     };
     tracing::warn!(error = %failure.text, "publish failed");
+    route.failed_latency.record_n_us(origin_ns, us, n);
     route.errors.add(n);
     Err(failure)
 }

@@ -21,7 +21,10 @@ pub struct Route {
     pub publisher: Publisher,
     pub published: Arc<Counter>,
     pub errors: Arc<Counter>,
+    /// Publishes the middleware acknowledged.
     pub latency: Arc<Latency>,
+    /// Publishes refused or given up on: how long each took to fail.
+    pub failed_latency: Arc<Latency>,
 }
 
 pub struct Routes {
@@ -53,6 +56,7 @@ impl Routes {
                     published: registry.counter(CounterMetric::Published, name),
                     errors: registry.counter(CounterMetric::PublishErrors, name),
                     latency: registry.latency(LatencyMetric::Publish, name),
+                    failed_latency: registry.latency(LatencyMetric::PublishErrors, name),
                     publisher,
                 }
             })

@@ -5,6 +5,7 @@
 //! same pages, which is why the HTML is built by [`report_html`] and [`comparison_html`] and only
 //! written to disk here.
 
+mod census;
 mod charts;
 mod compare;
 mod data;

@@ -8,7 +8,7 @@ use maud::{Markup, html};
 use super::charts::{Line, line_chart, path_color, percentile_chart, percentile_points};
 use super::data::RunData;
 use super::layout::{best, cell, chart_or_error, ms, row_name};
-use super::{host, stages, tables};
+use super::{census, host, stages, tables};
 use crate::analysis::compute::LATE_GENERATOR_US;
 use crate::results::figures::Better;
 use crate::results::generator::Generator;
@@ -59,6 +59,7 @@ pub fn body(run: &RunData) -> Markup {
         (tables::guarantees(run))
         (tables::throughput(run))
         (tables::latency(run))
+        (census::table(run))
         h2 { "What limited each path" }
         (stages::limits(run))
         h2 { "Stage ceilings" }

@@ -10,7 +10,7 @@ use hdrhistogram::Histogram;
 use super::attribution::Attribution;
 use super::generator::Generator;
 use super::knee::Knee;
-use super::loss::LossById;
+use super::loss::{E2eCensus, LossById};
 use super::resilience::Resilience;
 use super::role::Role;
 use super::verdict::Answer;
@@ -92,6 +92,10 @@ pub struct PathResult {
     /// Accepted ids against the store's `_id`s (built-in generator, MongoDB sink).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss: Option<LossById>,
+    /// Every case accepted in the measure phase in e2e terms, the unstored at their wait (built-in
+    /// generator, MongoDB sink).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_census: Option<E2eCensus>,
     /// Each `--fault` of the run and what it did to this path.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resilience: Vec<Resilience>,
@@ -328,6 +332,7 @@ pub(crate) mod tests {
             answer_hold_calibration: None,
             attribution: None,
             loss: None,
+            e2e_census: None,
             resilience: Vec::new(),
         };
         Summary {

@@ -4,16 +4,22 @@
 
 use anyhow::Context as _;
 use brokerbench_common::counter::CounterMetric;
+use brokerbench_common::latency::LatencyMetric;
+use brokerbench_common::metrics::{Phase, new_histogram};
 use brokerbench_common::settings::Middleware;
 use brokerbench_common::tally;
 use mongodb::bson::{Document, doc};
 
 use super::group_processes::{Context, start_processes};
+use super::load_stats::AcceptedCase;
 use super::measure::{Measured, measure};
 use super::{RunOpts, RunRouting, loss, output};
 use crate::analysis::attribution::{Evidence, attribute};
 use crate::analysis::calibration;
-use crate::analysis::compute::{PathContext, SeriesContext, check_accounting, path_result};
+use crate::analysis::census::e2e_census;
+use crate::analysis::compute::{
+    PathContext, SeriesContext, check_accounting, metric_at, path_result,
+};
 use crate::analysis::resilience::{Timeline, assess};
 use crate::analysis::tick::{counter, subscriber};
 use crate::processes::brokers;
@@ -169,7 +175,8 @@ fn add_calibration(opts: &RunOpts, result: &mut PathResult, measured: &Measured)
 }
 
 /// With the built-in generator and a store: every accepted id looked up in the path's
-/// collection, and the accounting checked again by id.
+/// collection, the accounting checked again by id, and the e2e census taken (the cases still
+/// unstored at their wait so far).
 async fn add_loss(
     opts: &RunOpts,
     db: &mongodb::Database,
@@ -180,16 +187,29 @@ async fn add_loss(
         return Ok(());
     };
     let m = result.middleware;
-    let accepted = load.accepted_ids(key_prefix, opts.cases_per_request);
+    let accepted = load.accepted_cases(key_prefix, opts.cases_per_request);
     let last = &measured.ticks[measured.bounds.last];
     let duplicates = counter(subscriber(last, m), CounterMetric::Duplicates, Some(m));
-    let loss = loss::count(db, m, &accepted, duplicates).await?;
+    let settled = loss::settle(db, m, &accepted, duplicates).await?;
+    let now_ns = brokerbench_common::envelope::now_ns();
+    let measured_phase =
+        |c: &&AcceptedCase| load.window().phase_of(c.intended_ns) == Phase::Measure;
+    let waits: Vec<u64> = settled
+        .unstored
+        .iter()
+        .filter(measured_phase)
+        .map(|c| u64::try_from((now_ns - c.intended_ns) / 1_000).unwrap_or(0))
+        .collect();
+    let dead = settled.dead_lettered.iter().filter(measured_phase).count() as u64;
+    let e2e =
+        metric_at(last, m, LatencyMetric::E2e, Some(Phase::Measure)).unwrap_or_else(new_histogram);
+    result.e2e_census = e2e_census(&e2e, &waits, dead);
     check_accounting(
         &mut result.accounting,
         opts.cases_per_request as u64,
-        Some(&loss),
+        Some(&settled.loss),
     );
-    result.loss = Some(loss);
+    result.loss = Some(settled.loss);
     Ok(())
 }
 

@@ -36,9 +36,9 @@ pub struct LoadStats {
     /// Failed attempts that were re-sent, by class (the final answer is in `http_*`).
     pub retried_5xx: Arc<Counter>,
     pub retried_transport: Arc<Counter>,
-    /// Numbers of the requests answered 2xx: their case ids are
-    /// `idempotent_id("<key_prefix>-<n>", i)`.
-    pub(super) accepted_requests: std::sync::Mutex<Vec<u64>>,
+    /// The requests answered 2xx, by number and intended send time (ns since the Unix epoch):
+    /// their case ids are `idempotent_id("<key_prefix>-<n>", i)`.
+    pub(super) accepted_requests: std::sync::Mutex<Vec<(u64, i64)>>,
     /// Every attempt's answer, in the order they came: what a fault's window is read from.
     pub(super) answers: std::sync::Mutex<Vec<AnswerLog>>,
 }
@@ -85,19 +85,38 @@ impl LoadStats {
 
     /// The case ids of every request answered 2xx so far.
     pub fn accepted_ids(&self, key_prefix: &str, cases_per_request: usize) -> Vec<String> {
-        let numbers = self
+        self.accepted_cases(key_prefix, cases_per_request)
+            .into_iter()
+            .map(|c| c.id)
+            .collect()
+    }
+
+    /// Every case of every request answered 2xx so far, with its request's intended send time.
+    pub fn accepted_cases(&self, key_prefix: &str, cases_per_request: usize) -> Vec<AcceptedCase> {
+        let requests = self
             .accepted_requests
             .lock()
             .map(|v| v.clone())
             .unwrap_or_default();
-        numbers
+        requests
             .iter()
-            .flat_map(|n| {
-                let key = request_key(key_prefix, *n);
-                (0..cases_per_request).map(move |i| idempotent_id(&key, i))
+            .flat_map(|&(n, intended_ns)| {
+                let key = request_key(key_prefix, n);
+                (0..cases_per_request).map(move |i| AcceptedCase {
+                    id: idempotent_id(&key, i),
+                    intended_ns,
+                })
             })
             .collect()
     }
+}
+
+/// A case the ingress accepted, and when its request was meant to be sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AcceptedCase {
+    pub id: String,
+    /// ns since the Unix epoch: where its end-to-end latency starts.
+    pub intended_ns: i64,
 }
 
 pub(super) fn request_key(prefix: &str, n: u64) -> String {

@@ -209,7 +209,7 @@ impl Sender {
             Answer::Status(200..=299) => {
                 stats.http_2xx.add(1);
                 if let Ok(mut accepted) = stats.accepted_requests.lock() {
-                    accepted.push(request.number);
+                    accepted.push((request.number, intended_ns));
                 }
                 stats
                     .corrected

@@ -10,6 +10,7 @@ use futures::TryStreamExt;
 use mongodb::Database;
 use mongodb::bson::{Bson, Document, doc};
 
+use super::load_stats::AcceptedCase;
 use crate::results::loss::LossById;
 
 /// Ids listed per category at most.
@@ -37,16 +38,39 @@ pub fn dead_letters(m: Middleware) -> String {
     format!("dead_{}", m.name())
 }
 
+/// What became of the cases a path accepted: loss by id, and the cases themselves that are still
+/// unstored or were dead-lettered (for the e2e census, which needs their send times).
+#[derive(Debug)]
+pub struct Settlement {
+    pub loss: LossById,
+    pub unstored: Vec<AcceptedCase>,
+    pub dead_lettered: Vec<AcceptedCase>,
+}
+
 /// Compares `accepted` with what path `m` stored and dead-lettered in `db`.
-pub async fn count(
+pub async fn settle(
     db: &Database,
     m: Middleware,
-    accepted: &[String],
+    accepted: &[AcceptedCase],
     duplicates: u64,
-) -> anyhow::Result<LossById> {
+) -> anyhow::Result<Settlement> {
     let stored = ids(db, &m.collection()).await?;
     let dead = ids(db, &dead_letters(m)).await?;
-    Ok(compare(accepted, &stored, &dead, duplicates))
+    let ids: Vec<String> = accepted.iter().map(|c| c.id.clone()).collect();
+    let mut seen = HashSet::new();
+    let (mut unstored, mut dead_lettered) = (Vec::new(), Vec::new());
+    for case in accepted.iter().filter(|c| seen.insert(c.id.as_str())) {
+        if dead.contains(&case.id) {
+            dead_lettered.push(case.clone());
+        } else if !stored.contains(&case.id) {
+            unstored.push(case.clone());
+        }
+    }
+    Ok(Settlement {
+        loss: compare(&ids, &stored, &dead, duplicates),
+        unstored,
+        dead_lettered,
+    })
 }
 
 /// Sorts each accepted id into stored, dead-lettered or lost, and counts stored ids nobody

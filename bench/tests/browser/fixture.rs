@@ -12,7 +12,7 @@ use brokerbench::results::ceilings::{Ceiling, Ceilings, StageKind};
 use brokerbench::results::faults::{FaultKind, FaultRecord, FaultSpec};
 use brokerbench::results::figures::aggregate;
 use brokerbench::results::generator::Generator;
-use brokerbench::results::loss::LossById;
+use brokerbench::results::loss::{CensusValue, E2eCensus, LossById};
 use brokerbench::results::resilience::Resilience;
 use brokerbench::results::role::Role;
 use brokerbench::results::rows::{self, ResourceRow, SeriesRow, SweepRow};
@@ -211,6 +211,7 @@ fn path_result(
             stored: 1000,
             ..LossById::default()
         }),
+        e2e_census: Some(census(spec.inconsistent_nats && m == Middleware::Nats)),
         resilience: if m == Middleware::Nats {
             vec![broker_kill()]
         } else {
@@ -364,3 +365,18 @@ fn write_host(dir: &Path) {
 #[path = "cases.rs"]
 mod cases;
 pub use cases::*;
+
+/// The e2e census: everything stored, or (as `inconsistent_nats` says) 10 cases left unstored
+/// after waiting at least 30 s, which make p99.9 a lower bound.
+fn census(ten_unstored: bool) -> E2eCensus {
+    let value = |us, at_least| CensusValue { us, at_least };
+    E2eCensus {
+        stored: if ten_unstored { 990 } else { 1000 },
+        unstored: if ten_unstored { 10 } else { 0 },
+        unstored_min_wait_us: ten_unstored.then_some(30_000_000),
+        dead_lettered: 0,
+        p50: value(1_500, false),
+        p99: value(9_000, false),
+        p999: value(if ten_unstored { 30_015_488 } else { 9_800 }, ten_unstored),
+    }
+}

@@ -165,6 +165,15 @@ fn locust_runs_and_broken_accounting_are_labelled() {
     assert!(html.contains("closed-loop generator without coordinated-omission correction"));
     assert!(html.contains("id=\"accounting-alarm\"") && html.contains("INCONSISTENT ACCOUNTING"));
     assert!(html.contains("10 accepted cases were not stored by the drain deadline"));
+    let census = html
+        .split("id=\"census-table\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</table>").next())
+        .expect("the e2e census table");
+    assert!(
+        census.contains(">≥ 30015.49<") && census.contains(">9.00<"),
+        "the unstored cases make p99.9 a lower bound, p99 stays a figure: {census}"
+    );
     assert!(
         html.contains("id=\"unlike-guarantees\""),
         "paths with unlike guarantees are marked"

@@ -5,6 +5,7 @@
 use brokerbench::analysis::attribution::Stage;
 use brokerbench::results::ceilings::{Ceilings, StageKind};
 use brokerbench::{Command, Opts};
+use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
 use clap::Parser;
 
@@ -39,6 +40,47 @@ async fn a_held_store_is_named_the_limit() {
             .contains("not ranked: nats: fell behind (store)"),
         "{}",
         latency.text
+    );
+}
+
+/// The same held store with a drain too short to catch up: the cases left unstored join the e2e
+/// census at their wait (at least the 2 s drain), so its p99 is a lower bound far above what the
+/// stored cases alone show, and the terminal's e2e p99 says "≥".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cases_left_unstored_make_the_e2e_census_a_lower_bound() {
+    let summary = run(&[
+        "--middlewares=nats",
+        "--rate=600",
+        "--duration=4",
+        "--warmup=1",
+        "--sink-writers=1",
+        "--hold-batch-ms=2000",
+        "--drain-timeout=2",
+    ])
+    .await;
+    let p = path(&summary, Middleware::Nats);
+    let census = p.e2e_census.as_ref().expect("a census");
+    let lost = p.loss.as_ref().expect("loss by id").lost;
+    println!("{census:?}; lost {lost}");
+    assert!(
+        census.unstored > 0 && census.unstored <= lost,
+        "{census:?}, lost {lost}"
+    );
+    let stored_p99 = p.latencies[&LatencyMetric::E2e].p99;
+    assert_eq!(census.stored, p.latencies[&LatencyMetric::E2e].count);
+    assert!(
+        census.unstored_min_wait_us.is_some_and(|w| w >= 2_000_000),
+        "{census:?}"
+    );
+    assert!(
+        census.p99.at_least && census.p99.us >= 2_000_000 && census.p99.us > stored_p99,
+        "census p99 {:?}, stored p99 {stored_p99} µs",
+        census.p99
+    );
+    let table = brokerbench::report::terminal::summary_table(&summary, false).to_string();
+    assert!(
+        table.contains(&format!("≥ {:.2}", census.p99.us as f64 / 1000.0)),
+        "{table}"
     );
 }
 

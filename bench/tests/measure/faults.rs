@@ -4,6 +4,7 @@
 //! exclusive lock like every test of this binary: nothing else uses the stack meanwhile.
 
 use brokerbench::results::summary::{PathResult, Summary};
+use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
 
 use crate::calibration::{path, run};
@@ -113,6 +114,21 @@ async fn a_paused_store_loses_nothing_and_holds_no_request() {
         let slowest = p.resilience[0].slowest_answer_s.unwrap_or(0.0);
         assert!(slowest < 7.0, "{m}: an answer took {slowest:.1} s");
     }
+    // gRPC's publishes given up on at the publish timeout are timed, not dropped from the figures.
+    let grpc = recovered_without_loss(&summary, Middleware::Grpc);
+    let failed = &grpc.latencies[&LatencyMetric::PublishErrors];
+    assert!(
+        failed.count > 0 && failed.count <= grpc.accounting.publish_errors,
+        "{} failed publishes timed of {} counted",
+        failed.count,
+        grpc.accounting.publish_errors
+    );
+    // The histogram keeps 3 significant digits: 5 s reads as the bucket's low end, 4.997 s.
+    assert!(
+        failed.min >= 4_995_000,
+        "a publish failed after {} µs",
+        failed.min
+    );
 }
 
 /// The faults no other test applies, one after the other on JetStream: a paused broker, a
