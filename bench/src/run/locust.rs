@@ -99,6 +99,8 @@ pub fn spawn(
 #[derive(Debug, Clone, Default)]
 pub struct LocustStats {
     pub requests: u64,
+    /// Requests per second over Locust's whole run (its warm-up included).
+    pub requests_per_s: f64,
     pub http_4xx: u64,
     pub http_5xx: u64,
     pub transport_errors: u64,
@@ -124,6 +126,8 @@ struct StatsRow {
     name: String,
     #[serde(rename = "Request Count")]
     requests: u64,
+    #[serde(rename = "Requests/s")]
+    requests_per_s: f64,
     #[serde(rename = "Average Response Time")]
     mean_ms: f64,
     #[serde(rename = "Min Response Time")]
@@ -167,6 +171,7 @@ pub fn read_stats(prefix: &Path) -> anyhow::Result<LocustStats> {
     let pct = |s: &str| s.parse::<f64>().map(us).unwrap_or(0);
     let mut stats = LocustStats {
         requests: row.requests,
+        requests_per_s: row.requests_per_s,
         latency: LatencySummary {
             count: row.requests,
             min: us(row.min_ms),
@@ -209,8 +214,11 @@ pub fn apply(stats: &LocustStats, result: &mut PathResult, cases_per_request: u6
     result
         .latencies
         .insert(LatencyMetric::HttpUncorrected, stats.latency.clone());
-    let a = &mut result.accounting;
     let failed = stats.http_4xx + stats.http_5xx + stats.transport_errors;
+    // Locust gives only whole-run averages: achieved is its 2xx share of requests/s, in cases.
+    let answered_2xx = stats.requests.saturating_sub(failed) as f64 / stats.requests.max(1) as f64;
+    result.rates.achieved = stats.requests_per_s * answered_2xx * cases_per_request as f64;
+    let a = &mut result.accounting;
     a.sent_requests = stats.requests;
     a.sent = stats.requests * cases_per_request;
     a.http_2xx = stats.requests.saturating_sub(failed);

@@ -59,4 +59,11 @@ async fn locust_run_accounts_for_every_request() {
         );
     }
     assert!(path.latencies[&LatencyMetric::HttpUncorrected].count > 0);
+    // Achieved is in cases (2 a request), not requests: about the 200/s offered, not 100.
+    let share = path.rates.achieved / path.rates.offered;
+    assert!(
+        (0.75..=1.1).contains(&share),
+        "achieved {:.0}/s",
+        path.rates.achieved
+    );
 }
