@@ -31,6 +31,8 @@ const KEEPS_UP: f64 = 0.99;
 /// The host this busy, and the stage's own processes below one core: the host's CPU limits.
 const HOST_SATURATED: f64 = 0.95;
 const PEGGED_CORES: f64 = 0.9;
+/// With no backlog to point at, the host is blamed only when it was at least this busy.
+const HOST_BUSY_EVIDENCE: f64 = 0.9;
 
 /// Least-squares slope of `y` against `x`.
 fn slope(points: &[(f64, f64)]) -> f64 {
@@ -141,7 +143,9 @@ impl<'a> KeepUpRule<'a> {
             );
             return (Stage::Store, why);
         }
-        if self.grows(growth.broker) {
+        // gRPC has no broker: published − received is the subscriber's own receive.
+        let brokered = r.middleware != Middleware::Grpc;
+        if brokered && self.grows(growth.broker) {
             let why = format!(
                 "the broker's backlog (published − received) grew {:.0}/s",
                 growth.broker
@@ -161,6 +165,12 @@ impl<'a> KeepUpRule<'a> {
                 let why = format!(
                     "{queued}; publishing took {publish:.2} of the {http:.2} ms a request took (p50)"
                 );
+                if !brokered {
+                    let why = format!(
+                        "{why}, and gRPC's publish returns only once the subscriber has stored the batch"
+                    );
+                    return (Stage::Store, why);
+                }
                 return (Stage::Broker, why);
             }
             return (Stage::Ingress, queued);
@@ -174,11 +184,18 @@ impl<'a> KeepUpRule<'a> {
             );
             return (Stage::Generator, why);
         }
+        let busy = r.host_cpu_busy.unwrap_or(0.0);
         let why = format!(
-            "stored {:.0}/s of {:.0}/s but no backlog grew",
-            r.rates.stored_per_s, r.rates.offered
+            "stored {:.0}/s of {:.0}/s but no backlog grew; host CPU {:.0} % busy",
+            r.rates.stored_per_s,
+            r.rates.offered,
+            busy * 100.0
         );
-        (Stage::HostCpu, why)
+        if busy >= HOST_BUSY_EVIDENCE {
+            (Stage::HostCpu, why)
+        } else {
+            (Stage::Unexplained, why)
+        }
     }
 }
 
@@ -312,10 +329,52 @@ mod tests {
             Some(Stage::Store),
             "writers busy 90 % of the time"
         );
+        let mut busy_host = behind.clone();
+        busy_host.host_cpu_busy = Some(0.92);
         assert_eq!(
-            verdict(Middleware::Nats, &behind, &growing(0.0, 0.0), Some(0.3)).0,
+            verdict(Middleware::Nats, &busy_host, &growing(0.0, 0.0), Some(0.3)).0,
             Some(Stage::HostCpu),
-            "stored too little with no backlog growing"
+            "stored too little with no backlog growing, the host 92 % busy"
+        );
+    }
+
+    #[test]
+    fn without_a_backlog_or_a_busy_host_nothing_is_blamed() {
+        let mut behind = path(400.0);
+        behind.host_cpu_busy = Some(0.3);
+        let (stage, why) = verdict(Middleware::Nats, &behind, &growing(0.0, 0.0), Some(0.3));
+        assert_eq!(stage, Some(Stage::Unexplained), "{why}");
+        assert!(why.ends_with("host CPU 30 % busy"), "{why}");
+    }
+
+    #[test]
+    fn grpc_is_never_blamed_on_a_broker() {
+        let mut behind = path(400.0);
+        behind.middleware = Middleware::Grpc;
+        behind.host_cpu_busy = Some(0.5);
+        let p50 = |us| crate::results::summary::LatencySummary {
+            count: 100,
+            p50: us,
+            ..Default::default()
+        };
+        behind.latencies.insert(LatencyMetric::Publish, p50(40_000));
+        behind
+            .latencies
+            .insert(LatencyMetric::HttpUncorrected, p50(50_000));
+        let queued = Backlog {
+            client_queue: 80.0,
+            ..Backlog::default()
+        };
+        let (stage, why) = verdict(Middleware::Grpc, &behind, &queued, None);
+        assert_eq!(stage, Some(Stage::Store), "{why}");
+        assert!(why.contains("gRPC's publish returns only once"), "{why}");
+        let (stage, _) = verdict(Middleware::Grpc, &behind, &growing(50.0, 0.0), None);
+        assert_ne!(stage, Some(Stage::Broker));
+        behind.middleware = Middleware::Nats;
+        assert_eq!(
+            verdict(Middleware::Nats, &behind, &queued, None).0,
+            Some(Stage::Broker),
+            "the same evidence on a broker path"
         );
     }
 

@@ -11,6 +11,8 @@ pub enum Stage {
     Ingress,
     Generator,
     HostCpu,
+    /// Behind, but no backlog grew and the host was not busy enough to blame: said, not guessed.
+    Unexplained,
 }
 
 impl Stage {
@@ -21,6 +23,7 @@ impl Stage {
             Self::Ingress => "ingress",
             Self::Generator => "generator",
             Self::HostCpu => "host CPU",
+            Self::Unexplained => "unexplained",
         }
     }
 }
