@@ -13,14 +13,14 @@ body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
 header.top { background: #1d2430; color: #fff; padding: 10px 24px; display: flex; gap: 24px; align-items: baseline; }
 header.top a { color: #cfe3ff; text-decoration: none; font-weight: 600; }
 header.top a.here { color: #fff; text-decoration: underline; }
-main { padding: 12px 24px 40px; max-width: 1500px; }
+main { padding: 12px 24px 40px; max-width: 1328px; }
 h1 { font-size: 22px; margin: 8px 0 4px; }
 h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
 h3 { font-size: 15px; margin: 16px 0 6px; }
 .muted { color: var(--muted); }
 table { border-collapse: collapse; margin: 6px 0 12px; font-variant-numeric: tabular-nums; }
-th, td { border: 1px solid var(--line); padding: 3px 8px; text-align: right; white-space: nowrap; }
-th { background: var(--bg); font-weight: 600; }
+th, td { border: 1px solid var(--line); padding: 3px 6px; text-align: right; white-space: nowrap; }
+th { background: var(--bg); font-weight: 600; white-space: normal; max-width: 6em; }
 td.l, th.l { text-align: left; }
 td.best { background: var(--best); font-weight: 700; }
 tr.bad td, td.bad { background: var(--bad); }

@@ -47,14 +47,19 @@ pub fn body(run: &RunData) -> Markup {
                 ul { @for p in &inconsistent { @for problem in &p.accounting.problems { li { strong { (row_name(p, run.repeated())) } ": " (problem) } } } }
             }
         }
-        @for p in s.paths.iter().filter(|p| !p.warnings.is_empty()) {
-            div.banner.warning { strong { (row_name(p, run.repeated())) ": " } (p.warnings.join("; ")) }
-        }
         @if !run.missing.is_empty() {
             div.note { "Some files of the run folder could not be read; their sections are empty:" ul { @for m in &run.missing { li { (m) } } } }
         }
+        (warnings_line(run))
         h2 { "Verdict" }
         (stages::verdict(run))
+        div.charts id="headline" {
+            (percentile(run, LatencyMetric::E2e))
+            @if !run.sweep.is_empty() { (super::sweep_page::curve(&super::sweep_page::steps(&run.sweep))) }
+        }
+        @if !run.sweep.is_empty() {
+            p.muted { "Left: each path's e2e latency by percentile (the measure phase's cases, all repeats). Right: each path's rate stepped up from the run's rate until it fell behind (" code { "run --sweep-to" } "; step runs in " code { "sweep/" } "), e2e p50 and p99 against the achieved rate, medians over each step's repeats; the vertical line is each path's knee, the last rate every repeat kept up with." }
+        }
         h2 { "Summary" }
         (tables::guarantees(run))
         (tables::throughput(run))
@@ -64,16 +69,11 @@ pub fn body(run: &RunData) -> Markup {
         (stages::limits(run))
         h2 { "Stage ceilings" }
         (stages::ceilings(run))
-        @if !run.sweep.is_empty() {
-            h2 { "Latency vs throughput" }
-            p.muted { "Each path's rate stepped up from the run's rate until it fell behind (" code { "run --sweep-to" } "; step runs in " code { "sweep/" } "): e2e p50 and p99 against the achieved rate, medians over each step's repeats; the vertical line is the last rate every repeat kept up with." }
-            div.charts { (super::sweep_page::curve(&super::sweep_page::steps(&run.sweep))) }
-        }
         h2 { "Coordinated omission: corrected vs uncorrected HTTP latency" }
         (omission_note(run))
         h2 { "Latency distributions" }
         p.muted { "Percentile curves from the HdrHistogram interval logs: the cases whose intended send time fell in the measure phase, all repeats summed, as in the tables above." }
-        div.charts { @for metric in LatencyMetric::ALL { (percentile(run, metric)) } }
+        div.charts { @for metric in LatencyMetric::ALL.into_iter().filter(|m| *m != LatencyMetric::E2e) { (percentile(run, metric)) } }
         h2 { "Time series" }
         div.charts {
             @for m in run.middlewares() { (rates_chart(run, m)) (stages::backlog_chart(run, m)) }
@@ -87,10 +87,47 @@ pub fn body(run: &RunData) -> Markup {
         (tables::resources(run))
         h2 { "Host" }
         (host::section(run))
+        (warnings_detail(run))
         h2 { "Configuration" }
         (tables::json_table("config", &s.config))
         h2 { "Environment and versions" }
         (tables::json_table("environment", &s.environment))
+    }
+}
+
+/// Every path's warnings folded into one line near the top, linking to them in full.
+fn warnings_line(run: &RunData) -> Markup {
+    let warned: Vec<&PathResult> = run
+        .summary
+        .paths
+        .iter()
+        .filter(|p| !p.warnings.is_empty())
+        .collect();
+    if warned.is_empty() {
+        return html! {};
+    }
+    let count: usize = warned.iter().map(|p| p.warnings.len()).sum();
+    let names: Vec<String> = warned.iter().map(|p| row_name(p, run.repeated())).collect();
+    html! {
+        p.note id="warnings-line" {
+            strong { (count) " warning(s)" } " on " (names.join(", ")) " — "
+            a href="#warnings" { "details" }
+        }
+    }
+}
+
+fn warnings_detail(run: &RunData) -> Markup {
+    let warned: Vec<&PathResult> = run
+        .summary
+        .paths
+        .iter()
+        .filter(|p| !p.warnings.is_empty())
+        .collect();
+    html! {
+        @if !warned.is_empty() {
+            h2 id="warnings" { "Warnings" }
+            ul { @for p in warned { @for w in &p.warnings { li { strong { (row_name(p, run.repeated())) ": " } (w) } } } }
+        }
     }
 }
 

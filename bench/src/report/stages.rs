@@ -21,7 +21,7 @@ pub fn verdict(run: &RunData) -> Markup {
             ol id="verdict" {
                 @for a in &run.summary.verdict { li { strong { (a.question) } ": " (a.text) } }
             }
-            p.muted { "A lead counts as beyond noise only when a Mann–Whitney U test over the repeats (Holm-corrected over these answers) gives p < 0.05; with fewer than 4 repeats per path no lead can." }
+            p.muted { "A lead counts as beyond noise only when a Mann–Whitney U test over the repeats (Holm-corrected over these answers) gives p < 0.05; with fewer than " (crate::analysis::significance::repeats_needed(2, 0.05)) " repeats per path no lead can." }
         }
     }
 }

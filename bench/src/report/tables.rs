@@ -125,58 +125,75 @@ pub fn throughput(run: &RunData) -> Markup {
     }
 }
 
-/// Every latency metric's p50, p99, p99.9 and max per path, in milliseconds.
+/// The latency metrics a first look needs, at p50 and p99: within 1,280 px.
+const NARROW_METRICS: [LatencyMetric; 5] = [
+    LatencyMetric::HttpCorrected,
+    LatencyMetric::Publish,
+    LatencyMetric::Delivery,
+    LatencyMetric::Store,
+    LatencyMetric::E2e,
+];
+
+/// The latency table per path in milliseconds: the headline metrics at p50 and p99, and every
+/// metric at p50, p99, p99.9 and max in a folded wide table below it.
 pub fn latency(run: &RunData) -> Markup {
-    let repeated = run.repeated();
-    let paths = &run.summary.paths;
-    let picks: [Pick; 4] = [
+    let narrow: [Pick; 2] = [("p50", |l| l.p50), ("p99", |l| l.p99)];
+    let wide: [Pick; 4] = [
         ("p50", |l| l.p50),
         ("p99", |l| l.p99),
         ("p99.9", |l| l.p999),
         ("max", |l| l.max),
     ];
+    html! {
+        h3 { "Latency (ms, measure phase)" }
+        (latency_table("latency-table", run, &NARROW_METRICS, &narrow))
+        details id="latency-wide" {
+            summary { "Every latency metric at p50, p99, p99.9 and max (wide)" }
+            (latency_table("latency-table-wide", run, &LatencyMetric::ALL, &wide))
+        }
+        p.muted { "Metrics: " @for metric in LatencyMetric::ALL { strong { (metric) } " = " (metric.title()) "; " } }
+    }
+}
+
+fn latency_table(id: &str, run: &RunData, metrics: &[LatencyMetric], picks: &[Pick]) -> Markup {
+    let repeated = run.repeated();
+    let paths = &run.summary.paths;
     let value = |p: &PathResult, metric: &LatencyMetric, pick: fn(&LatencySummary) -> u64| {
         p.latencies
             .get(metric)
             .filter(|l| l.count > 0)
             .map(|l| pick(l) as f64)
     };
-    let bests: Vec<Vec<Option<f64>>> = LatencyMetric::ALL
+    let bests: Vec<Vec<Option<f64>>> = metrics
         .iter()
         .map(|metric| {
             picks
                 .iter()
                 .map(|(_, pick)| {
-                    best(
-                        &paths
-                            .iter()
-                            .map(|p| value(p, metric, *pick))
-                            .collect::<Vec<_>>(),
-                        Better::Lower,
-                    )
+                    let values: Vec<Option<f64>> =
+                        paths.iter().map(|p| value(p, metric, *pick)).collect();
+                    best(&values, Better::Lower)
                 })
                 .collect()
         })
         .collect();
     html! {
-        h3 { "Latency (ms, measure phase)" }
-        table id="latency-table" {
+        table id=(id) {
             thead {
-                tr { th.l rowspan="2" { "path" } @for metric in LatencyMetric::ALL { th colspan="4" title=(metric.title()) { (metric) } } }
-                tr { @for _ in LatencyMetric::ALL { @for (name, _) in &picks { th { (name) } } } }
+                tr { th.l rowspan="2" { "path" } @for metric in metrics { th colspan=(picks.len()) title=(metric.title()) { (metric) } } }
+                tr { @for _ in metrics { @for (name, _) in picks { th { (name) } } } }
             }
             tbody {
                 @for p in paths {
                     tr {
                         td.l { (row_name(p, repeated)) }
-                        @for (metric, metric_bests) in LatencyMetric::ALL.iter().zip(&bests) {
+                        @for (metric, metric_bests) in metrics.iter().zip(&bests) {
                             @for ((_, pick), b) in picks.iter().zip(metric_bests) { (cell(value(p, metric, *pick), *b, ms)) }
                         }
                     }
                 }
             }
         }
-        p.muted { "Metrics: " @for metric in LatencyMetric::ALL { strong { (metric) } " = " (metric.title()) "; " } }
     }
 }
 

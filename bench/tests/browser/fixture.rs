@@ -35,6 +35,8 @@ pub struct RunSpec {
     pub slowdown: u64,
     /// Make the nats path's accounting fail.
     pub inconsistent_nats: bool,
+    /// Give every path a late-generator warning.
+    pub warned: bool,
 }
 
 impl RunSpec {
@@ -44,6 +46,7 @@ impl RunSpec {
             generator: Generator::Builtin,
             slowdown: 1,
             inconsistent_nats: false,
+            warned: false,
         }
     }
 }
@@ -191,7 +194,14 @@ fn path_result(
         cpu_seconds_per_10k_cases: Some(if m == Middleware::Nats { 25.0 } else { 31.25 }),
         peak_rss_kib: 70_000,
         host_cpu_busy: Some(0.4),
-        warnings: Vec::new(),
+        warnings: if spec.warned {
+            vec![
+                "generator lateness p99 1.20 ms > 1 ms: the generator did not keep its schedule"
+                    .into(),
+            ]
+        } else {
+            Vec::new()
+        },
         host_source: Some(brokerbench_common::host::HostSource::Proc),
         guarantee: Some(PathGuarantee {
             durability: "disk".into(),

@@ -19,6 +19,19 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+/// What the report's first screen (1,400 × 900) shows, and every visible table wider than 1,280 px.
+const FIRST_SCREEN_JS: &str = r##"(() => {
+  const seen = sel => { const e = document.querySelector(sel); return !!e && e.getBoundingClientRect().bottom <= window.innerHeight; };
+  return {
+    verdict: seen('#verdict'),
+    e2e: seen('#headline #chart-percentiles-e2e'),
+    sweep: seen('#headline #chart-sweep-latency'),
+    banners: document.querySelectorAll('.banner').length,
+    folded: !!document.querySelector('#warnings-line a[href="#warnings"]') && document.querySelector('#warnings + ul')?.children.length === 2,
+    too_wide: [...document.querySelectorAll('table')].filter(t => !t.closest('details:not([open])') && t.getBoundingClientRect().width > 1280).map(t => `${t.id || t.className} ${Math.round(t.getBoundingClientRect().width)}`),
+  };
+})()"##;
+
 /// Every `<figure data-chart>` of the page: its SVG's size, lines with points, and rectangles.
 const CHARTS_JS: &str = r#"[...document.querySelectorAll('figure[data-chart]')].map(f => {
   const s = f.querySelector('svg');
@@ -156,7 +169,9 @@ async fn mongo_counts(db: &mongodb::Database, route: &str) -> Value {
 async fn pages_render_in_chromium() {
     let results =
         std::env::temp_dir().join(format!("bb-browser-{}", uuid::Uuid::now_v7().simple()));
-    let older = write_run(&results, &RunSpec::new("20260101T000000Z-older"));
+    let mut older = RunSpec::new("20260101T000000Z-older");
+    older.warned = true;
+    let older = write_run(&results, &older);
     let mut spec = RunSpec::new("20260101T000100Z-newer");
     spec.slowdown = 2;
     spec.inconsistent_nats = true;
@@ -229,6 +244,12 @@ async fn pages_render_in_chromium() {
         faults,
         json!([1, 2, 1]),
         "resilience row, loss by id, fault band"
+    );
+    let first_screen = browser.eval(FIRST_SCREEN_JS).await;
+    assert_eq!(
+        first_screen,
+        json!({"verdict": true, "e2e": true, "sweep": true, "banners": 0, "folded": true, "too_wide": []}),
+        "the first screen: verdict and its picture, warnings in one line, no table over 1,280 px"
     );
     browser.screenshot(&shots.join("report.png")).await;
     assert_no_errors(&mut browser, "report.html");

@@ -126,12 +126,19 @@ fn report_has_every_chart_table_and_note() {
         !grpc.contains(">199.0<")
             || !grpc.contains("class=\"best\" title=\"best of this column\">199.0<")
     );
-    let nats_latency = row("nats", "latency-table");
-    let grpc_latency = row("grpc", "latency-table");
+    let nats_latency = row("nats", "latency-table-wide");
+    let grpc_latency = row("grpc", "latency-table-wide");
     assert_eq!(
         nats_latency.matches("class=\"best\"").count(),
         4 * LatencyMetric::ALL.len(),
         "every latency column (4 percentiles per metric) is best for nats"
+    );
+    assert_eq!(
+        row("nats", "latency-table")
+            .matches("class=\"best\"")
+            .count(),
+        2 * 5,
+        "the first latency table: p50 and p99 of five metrics"
     );
     assert_eq!(grpc_latency.matches("class=\"best\"").count(), 0);
 
