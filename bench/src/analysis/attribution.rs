@@ -14,8 +14,9 @@ use brokerbench_common::settings::Middleware;
 use super::compute::Bounds;
 use super::tick::{Tick, backlog_at, store_busy};
 pub use crate::results::attribution::{Attribution, Backlog, Stage};
+use crate::results::resources::ProcessCost;
 use crate::results::role::Role;
-use crate::results::summary::{PathResult, ProcessCost};
+use crate::results::summary::PathResult;
 
 /// A backlog grows when it rises by more than this share of the offered rate per second …
 const GROWTH_SHARE: f64 = 0.02;
@@ -388,6 +389,8 @@ mod tests {
             pid: 1,
             cpu_seconds: 4.0,
             peak_rss_kib: 0,
+            accounted_by: Default::default(),
+            disk_writes: None,
         }];
         let (stage, why) = verdict(Middleware::Nats, &behind, &growing(50.0, 0.0), None);
         assert_eq!(stage, Some(Stage::HostCpu), "{why}");

@@ -11,11 +11,12 @@ use brokerbench_common::metrics::{Phase, new_histogram};
 use brokerbench_common::settings::Middleware;
 use hdrhistogram::Histogram;
 
-use super::tick::{Tick, counter, subscriber};
+use super::tick::{ProcSample, Tick, counter, subscriber};
 use crate::results::loss::LossById;
+use crate::results::resources::{DiskWrites, ProcessCost};
 use crate::results::role::Role;
 use crate::results::rows::SeriesRow;
-use crate::results::summary::{Accounting, LatencySummary, PathResult, ProcessCost, Rates};
+use crate::results::summary::{Accounting, LatencySummary, PathResult, Rates};
 
 /// Indices of the ticks bounding the phases of one run.
 #[derive(Debug, Clone, Copy)]
@@ -137,6 +138,9 @@ pub fn path_result(m: Middleware, ticks: &[Tick], b: Bounds, ctx: PathContext) -
         rates,
         accounting,
         peak_rss_kib: peak_rss(ticks, &own),
+        disk_bytes_per_10k_cases: disk_bytes(&own)
+            .filter(|_| measured_cases > 0)
+            .map(|bytes| bytes as f64 / measured_cases as f64 * 10_000.0),
         resources: own,
         shared_resources: shared,
         cpu_seconds_per_10k_cases: (measured_cases > 0)
@@ -292,14 +296,13 @@ fn resources(
         if !shared_ingress && matches!(p.role, Role::Subscriber(_)) && !is_mine {
             continue;
         }
-        let cpu_at = |t: &Tick| {
-            t.procs
-                .iter()
-                .find(|q| q.pid == p.pid)
-                .map(|q| q.cpu_seconds)
-        };
-        let start = cpu_at(&ticks[b.measure_start]).unwrap_or(0.0);
-        let end = cpu_at(&ticks[b.measure_end]).unwrap_or(p.cpu_seconds);
+        let at = |i: usize| ticks[i].procs.iter().find(|q| q.pid == p.pid);
+        let (first, last) = (at(b.measure_start), at(b.measure_end));
+        let start = first.map_or(0.0, |q| q.cpu_seconds);
+        let end = last.map_or(p.cpu_seconds, |q| q.cpu_seconds);
+        let written = |q: Option<&ProcSample>| q.and_then(|q| q.disk_writes);
+        let disk_writes =
+            written(last.or(Some(p))).map(|end| end.since(written(first).unwrap_or_default()));
         let peak = ticks
             .iter()
             .flat_map(|t| t.procs.iter().filter(|q| q.pid == p.pid))
@@ -312,6 +315,8 @@ fn resources(
             pid: p.pid,
             cpu_seconds: (end - start).max(0.0),
             peak_rss_kib: peak,
+            accounted_by: p.accounted_by,
+            disk_writes,
         };
         if shared_ingress && is_shared {
             shared.push(cost)
@@ -320,6 +325,12 @@ fn resources(
         }
     }
     (own, shared)
+}
+
+/// Bytes `procs` wrote to disk, if any of them was in a cgroup that counts them.
+fn disk_bytes(procs: &[ProcessCost]) -> Option<u64> {
+    let counted: Vec<DiskWrites> = procs.iter().filter_map(|p| p.disk_writes).collect();
+    (!counted.is_empty()).then(|| counted.iter().map(|w| w.bytes).sum())
 }
 
 /// The largest total RSS of `procs` at any one tick (peaks of different moments are not added).

@@ -5,6 +5,7 @@ use brokerbench_common::settings::Middleware;
 
 use super::*;
 use crate::analysis::synthetic::TickBuilder;
+use crate::results::resources::UsageSource;
 use crate::results::role::Role;
 
 const M: Middleware = Middleware::Nats;
@@ -202,6 +203,34 @@ fn cpu_is_the_measure_phase_of_the_paths_own_processes() {
     assert!((cpu - 3.5).abs() < 1e-9, "{cpu}");
     let per_10k = result.cpu_seconds_per_10k_cases.expect("cases were stored");
     assert!((per_10k - 35.0).abs() < 1e-9, "{per_10k}");
+}
+
+#[test]
+fn disk_writes_are_the_measure_phase_of_the_cgroups_that_count_them() {
+    // The store's cgroup writes 4 KiB a second since -2 s: 40 KiB over the 10 s measure phase,
+    // in which 1,000 cases were stored. A process read from /proc writes nothing we can see.
+    let ticks = sound_run(|t, at| {
+        t.process(Role::Ingress, 1, 0.0, 100).cgroup(
+            Role::Store,
+            5,
+            0.0,
+            (4096.0 * (at + 2.0)) as u64,
+        )
+    });
+    let result = path_result(M, &ticks, BOUNDS, context());
+    let store = result.resources.iter().find(|r| r.pid == 5).expect("store");
+    assert_eq!(store.accounted_by, UsageSource::Cgroup);
+    assert_eq!(
+        store.disk_writes.map(|w| (w.bytes, w.ops)),
+        Some((40_960, 10))
+    );
+    let per_10k = result
+        .disk_bytes_per_10k_cases
+        .expect("the store's writes count");
+    assert!((per_10k - 409_600.0).abs() < 1e-6, "{per_10k}");
+    let procfs_only = sound_run(|t, _| t.process(Role::Ingress, 1, 0.0, 100));
+    let result = path_result(M, &procfs_only, BOUNDS, context());
+    assert_eq!(result.disk_bytes_per_10k_cases, None);
 }
 
 #[test]

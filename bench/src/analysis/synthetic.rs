@@ -7,6 +7,7 @@ use brokerbench_common::metrics::{Phase, PhaseBounds, Registry};
 use brokerbench_common::settings::Middleware;
 
 use super::tick::{HostCpu, ProcSample, Tick};
+use crate::results::resources::{DiskWrites, UsageSource};
 use crate::results::role::Role;
 
 /// The measure window every synthetic registry files its samples by (wall-clock ns).
@@ -111,6 +112,26 @@ impl TickBuilder {
             name: format!("process-{pid}"),
             cpu_seconds,
             rss_kib,
+            accounted_by: UsageSource::Processes,
+            disk_writes: None,
+        });
+        self
+    }
+
+    /// Adds a service sampled from its cgroup, which has written `written_bytes` so far (one
+    /// operation per 4 KiB).
+    pub fn cgroup(mut self, role: Role, pid: u32, cpu_seconds: f64, written_bytes: u64) -> Self {
+        self.procs.push(ProcSample {
+            role,
+            pid,
+            name: format!("service-{pid}"),
+            cpu_seconds,
+            rss_kib: 0,
+            accounted_by: UsageSource::Cgroup,
+            disk_writes: Some(DiskWrites {
+                bytes: written_bytes,
+                ops: written_bytes / 4096,
+            }),
         });
         self
     }

@@ -9,6 +9,7 @@ use brokerbench_common::metrics::Stats;
 use brokerbench_common::settings::Middleware;
 
 use crate::results::attribution::Backlog;
+use crate::results::resources::{DiskWrites, UsageSource};
 use crate::results::role::Role;
 
 #[derive(Debug, Clone)]
@@ -18,6 +19,9 @@ pub struct ProcSample {
     pub name: String,
     pub cpu_seconds: f64,
     pub rss_kib: u64,
+    pub accounted_by: UsageSource,
+    /// Cumulative, where the process's cgroup counts them.
+    pub disk_writes: Option<DiskWrites>,
 }
 
 /// CPU time of the whole host since boot, from /proc/stat.

@@ -12,6 +12,8 @@ use brokerbench_common::metrics::Stats;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
+use super::cgroup::OwnCgroup;
+
 pub struct RoleProcess {
     pub role: String,
     /// `http://127.0.0.1:<port>` of the socket the runner bound for it.
@@ -24,6 +26,8 @@ pub struct RoleProcess {
     binary: PathBuf,
     args: Vec<String>,
     log: PathBuf,
+    /// Its own cgroup (as root), kept across a restart so that its counters continue.
+    cgroup: Option<Arc<OwnCgroup>>,
 }
 
 /// A listening socket the runner bound and hands down to a child as `<flag>=<descriptor>`.
@@ -62,7 +66,8 @@ impl RoleProcess {
         let http = Inherited::bind("--listen-fd")?;
         let url = format!("http://{}", http.addr()?);
         let sockets: Vec<Inherited> = std::iter::once(http).chain(extra).collect();
-        let child = start(binary, args, log, &sockets)?;
+        let cgroup = OwnCgroup::create(&format!("run-{}", std::process::id()), role).map(Arc::new);
+        let child = start(binary, args, log, &sockets, cgroup.as_deref())?;
         Ok(Self {
             role: role.into(),
             url,
@@ -71,6 +76,7 @@ impl RoleProcess {
             binary: binary.to_path_buf(),
             args: args.to_vec(),
             log: log.to_path_buf(),
+            cgroup,
         })
     }
 
@@ -78,7 +84,8 @@ impl RoleProcess {
     /// output goes to `<log>.restarted.log`.
     pub async fn respawn(&self) -> anyhow::Result<Self> {
         let log = self.log.with_extension("restarted.log");
-        let child = start(&self.binary, &self.args, &log, &self.sockets)?;
+        let cgroup = self.cgroup.as_deref();
+        let child = start(&self.binary, &self.args, &log, &self.sockets, cgroup)?;
         Ok(Self {
             role: self.role.clone(),
             url: self.url.clone(),
@@ -87,6 +94,7 @@ impl RoleProcess {
             binary: self.binary.clone(),
             args: self.args.clone(),
             log,
+            cgroup: self.cgroup.clone(),
         })
     }
 
@@ -139,6 +147,9 @@ impl RoleProcess {
         {
             let _ = self.child.kill().await;
         }
+        if let Some(cgroup) = &self.cgroup {
+            cgroup.remove();
+        }
     }
 }
 
@@ -148,6 +159,7 @@ fn start(
     args: &[String],
     log: &Path,
     sockets: &[Inherited],
+    cgroup: Option<&OwnCgroup>,
 ) -> anyhow::Result<Child> {
     let out =
         std::fs::File::create(log).with_context(|| format!("cannot write {}", log.display()))?;
@@ -178,9 +190,13 @@ fn start(
             Ok(())
         });
     }
-    command
+    let child = command
         .spawn()
-        .with_context(|| format!("cannot start {}", binary.display()))
+        .with_context(|| format!("cannot start {}", binary.display()))?;
+    if let (Some(cgroup), Some(pid)) = (cgroup, child.id()) {
+        cgroup.add(pid);
+    }
+    Ok(child)
 }
 
 /// Sends a signal by name with the system's `kill`, e.g. STOP / CONT for the stall diagnostic.

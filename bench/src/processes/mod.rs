@@ -2,5 +2,6 @@
 //! sockets it holds, and the broker settings and topology names of one run.
 
 pub mod brokers;
+pub mod cgroup;
 pub mod children;
 pub mod services;

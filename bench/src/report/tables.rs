@@ -8,6 +8,7 @@ use super::layout::row_name;
 use super::layout::{best, cell, mib, ms, num};
 use crate::analysis::compute::CONTENTION_BUSY;
 use crate::results::figures::Better;
+use crate::results::resources::ProcessCost;
 use crate::results::summary::{LatencySummary, PathResult};
 
 /// A latency percentile column: its head and how to read it from a summary.
@@ -227,7 +228,7 @@ pub fn accounting(run: &RunData) -> Markup {
 
 pub fn resources(run: &RunData) -> Markup {
     let repeated = run.repeated();
-    let rows: Vec<(&PathResult, &crate::results::summary::ProcessCost)> = run
+    let rows: Vec<(&PathResult, &ProcessCost)> = run
         .summary
         .paths
         .iter()
@@ -243,21 +244,22 @@ pub fn resources(run: &RunData) -> Markup {
     html! {
         h3 { "Per path" }
         table id="cost-table" {
-            thead { tr { th.l { "path" } th { "CPU s (measure phase)" } th { "CPU s per 10k cases" } th { "peak RSS, its processes together (MiB)" } th { "host CPU busy" } } }
+            thead { tr { th.l { "path" } th { "CPU s (measure phase)" } th { "CPU s per 10k cases" } th { "disk written per 10k cases (MiB)" } th { "peak memory, its processes together (MiB)" } th { "host CPU busy" } } }
             tbody {
                 @for (p, c) in run.summary.paths.iter().zip(&cpu) {
                     tr {
                         td.l { (row_name(p, repeated)) }
                         td { (num(p.resources.iter().map(|r| r.cpu_seconds).sum())) }
                         (cell(*c, best_cpu, num))
+                        td { (p.disk_bytes_per_10k_cases.map(|b| num(b / 1_048_576.0)).unwrap_or_else(|| "–".into())) }
                         td { (mib(p.peak_rss_kib)) }
                         td.bad[p.host_cpu_busy.is_some_and(|b| b > CONTENTION_BUSY)] { (p.host_cpu_busy.map(|b| format!("{:.0} %", b * 100.0)).unwrap_or_else(|| "–".into())) }
                     }
                 }
             }
         }
-        p.muted { "Each path is charged its own subscriber and broker, plus the ingress and the store when it had them to itself (routing single). Peak RSS is the largest total of those processes at any one sample. Host CPU busy above 90 % (marked) means the figures reflect CPU contention." }
-        @let shared: Vec<(&PathResult, &crate::results::summary::ProcessCost)> = run.summary.paths.iter().flat_map(|p| p.shared_resources.iter().map(move |r| (p, r))).collect();
+        p.muted { "Each path is charged its own subscriber and broker, plus the ingress and the store (FerretDB and PostgreSQL) when it had them to itself (routing single). Where a service or child ran in a cgroup of its own (as root), its CPU includes processes that exited, its memory is its working set (page cache the kernel may drop left out) and its disk writes are counted: the writes its processes submitted (fsync, O_DSYNC), a lower bound for a service that leaves dirty pages to the kernel's flusher; without cgroups the figures come from /proc and disk shows –. Peak memory is the largest total of those processes at any one sample. Host CPU busy above 90 % (marked) means the figures reflect CPU contention." }
+        @let shared: Vec<(&PathResult, &ProcessCost)> = run.summary.paths.iter().flat_map(|p| p.shared_resources.iter().map(move |r| (p, r))).collect();
         @if !shared.is_empty() {
             h3 { "Shared by every path (routing all; not charged to any path)" }
             table id="shared-cost-table" {
@@ -271,10 +273,10 @@ pub fn resources(run: &RunData) -> Markup {
         }
         h3 { "Per process" }
         table id="process-cost-table" {
-            thead { tr { th.l { "path" } th.l { "role" } th.l { "process" } th { "pid" } th { "CPU s" } th { "peak RSS (MiB)" } } }
+            thead { tr { th.l { "path" } th.l { "role" } th.l { "process" } th { "pid" } th.l { "read from" } th { "CPU s" } th { "peak memory (MiB)" } th { "disk written (MiB)" } th { "disk writes" } } }
             tbody {
                 @for (p, r) in &rows {
-                    tr { td.l { (row_name(p, repeated)) } td.l { (r.role) } td.l { (r.name) } td { (r.pid) } td { (num(r.cpu_seconds)) } td { (mib(r.peak_rss_kib)) } }
+                    tr { td.l { (row_name(p, repeated)) } td.l { (r.role) } td.l { (r.name) } td { (r.pid) } td.l { (r.accounted_by.as_str()) } td { (num(r.cpu_seconds)) } td { (mib(r.peak_rss_kib)) } td { (r.disk_writes.map(|w| num(w.bytes as f64 / 1_048_576.0)).unwrap_or_else(|| "–".into())) } td { (r.disk_writes.map(|w| w.ops.to_string()).unwrap_or_else(|| "–".into())) } }
                 }
             }
         }

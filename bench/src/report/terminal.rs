@@ -171,6 +171,14 @@ const TABLE: &[Column] = &[
         },
     },
     Column {
+        wide: "disk MiB/10k",
+        narrow: None,
+        cell: |p| {
+            p.disk_bytes_per_10k_cases
+                .map_or_else(|| "-".into(), |b| format!("{:.2}", b / 1_048_576.0))
+        },
+    },
+    Column {
         wide: "limited by",
         narrow: Some("limited by"),
         cell: limited_by,

@@ -63,6 +63,9 @@ pub fn headline_figures(p: &PathResult) -> Vec<(String, f64)> {
     if let Some(cpu) = p.cpu_seconds_per_10k_cases {
         out.push(("cpu_seconds_per_10k_cases".into(), cpu));
     }
+    if let Some(disk) = p.disk_bytes_per_10k_cases {
+        out.push(("disk_bytes_per_10k_cases".into(), disk));
+    }
     out
 }
 

@@ -12,6 +12,7 @@ pub mod generator;
 pub mod knee;
 pub mod loss;
 pub mod resilience;
+pub mod resources;
 pub mod role;
 pub mod rows;
 pub mod summary;

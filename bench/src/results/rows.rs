@@ -9,6 +9,7 @@ use brokerbench_common::host::HostSource;
 use brokerbench_common::settings::Middleware;
 use serde::{Deserialize, Serialize};
 
+use super::resources::UsageSource;
 use super::role::Role;
 
 /// One row of `timeseries.csv`: a path's rates and p99s over the second before a sample.
@@ -46,6 +47,12 @@ pub struct ResourceRow {
     pub host_used_kib: Option<u64>,
     pub host_total_kib: Option<u64>,
     pub host_source: Option<HostSource>,
+    /// Where `cpu_seconds` and `rss_kib` were read: `cgroup` (then `rss_kib` is its working set)
+    /// or `processes` (/proc).
+    pub read_from: UsageSource,
+    /// Cumulative bytes and operations written to disk (from the cgroup; empty from /proc).
+    pub disk_write_bytes: Option<u64>,
+    pub disk_write_ops: Option<u64>,
 }
 
 /// One row of `sweep.csv`: one rate step of one path.

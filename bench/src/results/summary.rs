@@ -12,7 +12,7 @@ use super::generator::Generator;
 use super::knee::Knee;
 use super::loss::{E2eCensus, LossById};
 use super::resilience::Resilience;
-use super::role::Role;
+use super::resources::ProcessCost;
 use super::verdict::Answer;
 use crate::results::ceilings::Ceilings;
 use serde::{Deserialize, Serialize};
@@ -67,6 +67,10 @@ pub struct PathResult {
     pub cpu_seconds_per_10k_cases: Option<f64>,
     /// The largest total RSS of `resources` at any one sample (KiB).
     pub peak_rss_kib: u64,
+    /// Bytes written to disk by `resources` per 10,000 cases stored during the measure phase;
+    /// none when no process of the path was in a cgroup that counts its writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_bytes_per_10k_cases: Option<f64>,
     /// Busy share (0–1) of the whole host's CPU during the measure phase.
     pub host_cpu_busy: Option<f64>,
     /// What makes these figures less than clean, in words (CPU contention, a late generator).
@@ -233,18 +237,6 @@ pub struct Accounting {
     pub problems: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProcessCost {
-    /// `ingress`, `subscriber:<path>`, `broker:<path>` or `store`.
-    pub role: Role,
-    pub name: String,
-    pub pid: u32,
-    /// CPU (user + system) used during the measure phase.
-    pub cpu_seconds: f64,
-    pub peak_rss_kib: u64,
-}
-
 /// One path over all repeats: the median and the spread (min, max) of headline figures.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -286,6 +278,8 @@ impl Spread {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::results::resources::UsageSource;
+    use crate::results::role::Role;
 
     /// A run of one NATS path at 500/s for 20 s that stored everything, e2e p50 1.5 ms.
     pub(crate) fn sample() -> Summary {
@@ -316,10 +310,13 @@ pub(crate) mod tests {
                 pid: 7,
                 cpu_seconds: 1.25,
                 peak_rss_kib: 30_000,
+                accounted_by: UsageSource::Cgroup,
+                disk_writes: None,
             }],
             shared_resources: Vec::new(),
             cpu_seconds_per_10k_cases: Some(2.5),
             peak_rss_kib: 30_000,
+            disk_bytes_per_10k_cases: None,
             host_cpu_busy: Some(0.5),
             warnings: Vec::new(),
             host_source: Some(HostSource::Proc),

@@ -59,6 +59,9 @@ pub fn write_ticks(
             host_used_kib: used,
             host_total_kib: total,
             host_source: source,
+            read_from: p.accounted_by,
+            disk_write_bytes: p.disk_writes.map(|w| w.bytes),
+            disk_write_ops: p.disk_writes.map(|w| w.ops),
         })
     });
     rows::append(&dir.join("resources.csv"), resources)

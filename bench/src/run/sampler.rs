@@ -13,8 +13,10 @@ use tokio::time::Instant;
 use super::group_processes::Processes;
 use super::loadgen::LoadStats;
 use crate::analysis::tick::{HostCpu, ProcSample, Tick};
+use crate::processes::cgroup;
 use crate::processes::children::fetch_stats;
 use crate::processes::services::{ProcessTarget, service_targets, session_usage};
+use crate::results::resources::UsageSource;
 use crate::results::role::Role;
 
 pub struct Sampler {
@@ -106,17 +108,24 @@ fn host_cpu() -> Option<HostCpu> {
     })
 }
 
-/// Every target's CPU and memory now: a session's summed over its processes.
+/// Every target's CPU and memory now: from its own cgroup where it has one (see
+/// [`crate::processes::cgroup`]), else from `/proc` (a session's summed over its processes).
 fn sample_processes(targets: &[ProcessTarget]) -> Vec<ProcSample> {
+    let from_cgroups: Vec<Option<ProcSample>> = targets.iter().map(sample_cgroup).collect();
     let sessions: Vec<u32> = targets
         .iter()
-        .filter(|t| t.whole_session)
-        .map(|t| t.pid)
+        .zip(&from_cgroups)
+        .filter(|(t, c)| t.whole_session && c.is_none())
+        .map(|(t, _)| t.pid)
         .collect();
     let usage = session_usage(&sessions);
     targets
         .iter()
-        .filter_map(|t| {
+        .zip(from_cgroups)
+        .filter_map(|(t, from_cgroup)| {
+            if from_cgroup.is_some() {
+                return from_cgroup;
+            }
             if !t.whole_session {
                 return sample_process(t);
             }
@@ -128,9 +137,32 @@ fn sample_processes(targets: &[ProcessTarget]) -> Vec<ProcSample> {
                 name: format!("{} ({count} processes)", leader.comm),
                 cpu_seconds,
                 rss_kib,
+                accounted_by: UsageSource::Processes,
+                disk_writes: None,
             })
         })
         .collect()
+}
+
+/// The target's cgroup's usage, when the target is in a cgroup of its own that measures memory
+/// too (else every figure comes from `/proc`, never a mix).
+fn sample_cgroup(target: &ProcessTarget) -> Option<ProcSample> {
+    let (cgroup, usage) = cgroup::usage_of(target.pid)?;
+    let memory_kib = usage.memory_kib?;
+    let comm = Process::new(i32::try_from(target.pid).ok()?)
+        .ok()?
+        .stat()
+        .ok()?
+        .comm;
+    Some(ProcSample {
+        role: target.role,
+        pid: target.pid,
+        name: format!("{comm} (cgroup {cgroup})"),
+        cpu_seconds: usage.cpu_seconds,
+        rss_kib: memory_kib,
+        accounted_by: UsageSource::Cgroup,
+        disk_writes: usage.disk_writes,
+    })
 }
 
 fn sample_process(target: &ProcessTarget) -> Option<ProcSample> {
@@ -145,6 +177,8 @@ fn sample_process(target: &ProcessTarget) -> Option<ProcSample> {
         name: stat.comm.clone(),
         cpu_seconds: (stat.utime + stat.stime) as f64 / ticks,
         rss_kib: stat.rss * procfs::page_size() / 1024,
+        accounted_by: UsageSource::Processes,
+        disk_writes: None,
     })
 }
 

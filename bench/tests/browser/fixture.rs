@@ -14,11 +14,11 @@ use brokerbench::results::figures::aggregate;
 use brokerbench::results::generator::Generator;
 use brokerbench::results::loss::{CensusValue, E2eCensus, LossById};
 use brokerbench::results::resilience::Resilience;
+use brokerbench::results::resources::{DiskWrites, ProcessCost, UsageSource};
 use brokerbench::results::role::Role;
 use brokerbench::results::rows::{self, ResourceRow, SeriesRow, SweepRow};
 use brokerbench::results::summary::{
-    Accounting, LatencySummary, PathGuarantee, PathResult, ProcessCost, Rates, SCHEMA_VERSION,
-    Summary,
+    Accounting, LatencySummary, PathGuarantee, PathResult, Rates, SCHEMA_VERSION, Summary,
 };
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::metrics::new_histogram;
@@ -181,6 +181,11 @@ fn path_result(
                 pid: 100,
                 cpu_seconds: 1.5,
                 peak_rss_kib: 30_000,
+                accounted_by: UsageSource::Cgroup,
+                disk_writes: Some(DiskWrites {
+                    bytes: 2_097_152,
+                    ops: 512,
+                }),
             },
             ProcessCost {
                 role: Role::Subscriber(m),
@@ -188,11 +193,14 @@ fn path_result(
                 pid: 101,
                 cpu_seconds: if m == Middleware::Nats { 0.5 } else { 1.0 },
                 peak_rss_kib: 40_000,
+                accounted_by: UsageSource::Processes,
+                disk_writes: None,
             },
         ],
         shared_resources: Vec::new(),
         cpu_seconds_per_10k_cases: Some(if m == Middleware::Nats { 25.0 } else { 31.25 }),
         peak_rss_kib: 70_000,
+        disk_bytes_per_10k_cases: Some(1_048_576.0),
         host_cpu_busy: Some(0.4),
         warnings: if spec.warned {
             vec![
@@ -357,6 +365,9 @@ fn write_series(dir: &Path) {
                 host_used_kib: Some(1_000_000 + t * 2048),
                 host_total_kib: Some(24683656),
                 host_source: Some(brokerbench_common::host::HostSource::Proc),
+                read_from: UsageSource::Processes,
+                disk_write_bytes: None,
+                disk_write_ops: None,
             });
         }
     }

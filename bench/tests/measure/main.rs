@@ -9,6 +9,7 @@ mod support;
 mod attribution;
 mod calibration;
 mod compare_significance;
+mod cost;
 mod faults;
 mod sweep_compare;
 
