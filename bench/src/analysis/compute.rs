@@ -11,10 +11,9 @@ use brokerbench_common::metrics::{Phase, new_histogram};
 use brokerbench_common::settings::Middleware;
 use hdrhistogram::Histogram;
 
-use super::tick::{ProcSample, Tick, counter, subscriber};
+use super::cost::{disk_bytes, peak_rss, resources};
+use super::tick::{Tick, counter, subscriber};
 use crate::results::loss::LossById;
-use crate::results::resources::{DiskWrites, ProcessCost};
-use crate::results::role::Role;
 use crate::results::rows::SeriesRow;
 use crate::results::summary::{Accounting, LatencySummary, PathResult, Rates};
 
@@ -118,7 +117,8 @@ pub fn path_result(m: Middleware, ticks: &[Tick], b: Bounds, ctx: PathContext) -
     };
     let mut accounting = accounting(m, last, ctx.documents, ctx.drained_quietly);
     check_accounting(&mut accounting, ctx.cases_per_request, None);
-    let (own, shared) = resources(ticks, b, m, ctx.shared_ingress);
+    let window = ((b.measure_start, b.measure_end), b.last);
+    let (own, shared) = resources(ticks, window, m, ctx.shared_ingress);
     let measured_cases = stored_at(e).saturating_sub(stored_at(w));
     let cpu: f64 = own.iter().map(|r| r.cpu_seconds).sum();
     let host_cpu_busy = host_busy(w, e);
@@ -276,76 +276,6 @@ pub fn check_accounting(a: &mut Accounting, cases_per_request: u64, loss: Option
     );
     check(a.drained_quietly, "the drain ended at its deadline, not after a quiet period: late redeliveries may be missing".into());
     a.consistent = a.problems.is_empty();
-}
-
-/// The processes charged to path `m` (`own`) and, with a shared ingress, those serving every
-/// path at once (`shared`), each with its CPU over the measure phase and its peak RSS.
-fn resources(
-    ticks: &[Tick],
-    b: Bounds,
-    m: Middleware,
-    shared_ingress: bool,
-) -> (Vec<ProcessCost>, Vec<ProcessCost>) {
-    let (mut own, mut shared) = (Vec::new(), Vec::new());
-    for p in &ticks[b.last].procs {
-        let is_mine = p.role.path() == Some(m);
-        let is_shared = p.role.path().is_none();
-        if shared_ingress && !is_mine && !is_shared {
-            continue;
-        }
-        if !shared_ingress && matches!(p.role, Role::Subscriber(_)) && !is_mine {
-            continue;
-        }
-        let at = |i: usize| ticks[i].procs.iter().find(|q| q.pid == p.pid);
-        let (first, last) = (at(b.measure_start), at(b.measure_end));
-        let start = first.map_or(0.0, |q| q.cpu_seconds);
-        let end = last.map_or(p.cpu_seconds, |q| q.cpu_seconds);
-        let written = |q: Option<&ProcSample>| q.and_then(|q| q.disk_writes);
-        let disk_writes =
-            written(last.or(Some(p))).map(|end| end.since(written(first).unwrap_or_default()));
-        let peak = ticks
-            .iter()
-            .flat_map(|t| t.procs.iter().filter(|q| q.pid == p.pid))
-            .map(|q| q.rss_kib)
-            .max()
-            .unwrap_or(0);
-        let cost = ProcessCost {
-            role: p.role,
-            name: p.name.clone(),
-            pid: p.pid,
-            cpu_seconds: (end - start).max(0.0),
-            peak_rss_kib: peak,
-            accounted_by: p.accounted_by,
-            disk_writes,
-        };
-        if shared_ingress && is_shared {
-            shared.push(cost)
-        } else {
-            own.push(cost)
-        }
-    }
-    (own, shared)
-}
-
-/// Bytes `procs` wrote to disk, if any of them was in a cgroup that counts them.
-fn disk_bytes(procs: &[ProcessCost]) -> Option<u64> {
-    let counted: Vec<DiskWrites> = procs.iter().filter_map(|p| p.disk_writes).collect();
-    (!counted.is_empty()).then(|| counted.iter().map(|w| w.bytes).sum())
-}
-
-/// The largest total RSS of `procs` at any one tick (peaks of different moments are not added).
-fn peak_rss(ticks: &[Tick], procs: &[ProcessCost]) -> u64 {
-    ticks
-        .iter()
-        .map(|t| {
-            t.procs
-                .iter()
-                .filter(|q| procs.iter().any(|p| p.pid == q.pid))
-                .map(|q| q.rss_kib)
-                .sum::<u64>()
-        })
-        .max()
-        .unwrap_or(0)
 }
 
 /// What the rows of `timeseries.csv` need besides the ticks.

@@ -8,6 +8,7 @@ pub mod calibration;
 pub mod census;
 pub mod comparison;
 pub mod compute;
+mod cost;
 pub mod resilience;
 pub mod significance;
 #[cfg(test)]

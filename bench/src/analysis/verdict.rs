@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
 
+use super::compute::LATE_GENERATOR_US;
 use super::significance::{holm, mann_whitney_p, repeats_needed, smallest_p};
 use crate::results::ceilings::Ceilings;
 use crate::results::knee::Knee;
@@ -130,7 +131,35 @@ fn latency_answer(paths: &[PathResult], e2e: &Samples, p: Option<f64>) -> Option
             .text
             .push_str(&format!("; not ranked: {}", named.join(", ")));
     }
+    answer.text.push_str(&late_generator(paths));
     Some(answer)
+}
+
+/// The paths whose generator fell behind its schedule (lateness p99 over 1 ms, its worst
+/// repeat), said in the answer: their corrected latencies include the generator's own delay.
+fn late_generator(paths: &[PathResult]) -> String {
+    let mut worst: BTreeMap<Middleware, u64> = BTreeMap::new();
+    for p in paths {
+        let late = p
+            .latencies
+            .get(&LatencyMetric::GeneratorLateness)
+            .map_or(0, |l| l.p99);
+        if late > LATE_GENERATOR_US {
+            let w = worst.entry(p.middleware).or_default();
+            *w = (*w).max(late);
+        }
+    }
+    if worst.is_empty() {
+        return String::new();
+    }
+    let named: Vec<String> = worst
+        .iter()
+        .map(|(m, us)| format!("{m} (p99 {:.2} ms)", *us as f64 / 1e3))
+        .collect();
+    format!(
+        "; the generator ran late on {}: their latencies include its delay (this host could not keep it on time)",
+        named.join(", ")
+    )
 }
 
 /// The sustainable-rate answer: each path's knee from the run's own sweep, best first; a stage
@@ -256,121 +285,5 @@ pub fn verdict(paths: &[PathResult], knees: &[Knee], ceilings: Option<&Ceilings>
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::results::attribution::{Attribution, Backlog, Stage};
-    use crate::results::loss::LossById;
-
-    #[test]
-    fn one_run_each_is_never_called_distinguishable() {
-        let samples = Samples::from([(Middleware::Nats, vec![5.0]), (Middleware::Grpc, vec![6.0])]);
-        assert_eq!(raw_p(&samples, false), None);
-        let a = answer("q", "ms", &samples, false, None).expect("an answer");
-        assert_eq!(a.ranking[0].0, Middleware::Nats);
-        assert!(
-            a.text
-                .contains("not testable with 1 run(s) each (5 repeats each needed)"),
-            "{}",
-            a.text
-        );
-    }
-
-    #[test]
-    fn five_clearly_separated_repeats_are_distinguishable() {
-        let samples = Samples::from([
-            (Middleware::Nats, vec![5.0, 5.1, 5.2, 5.0, 5.1]),
-            (Middleware::Redis, vec![9.0, 9.1, 9.3, 9.2, 9.0]),
-        ]);
-        let p = raw_p(&samples, false).expect("testable");
-        assert!(p < ALPHA, "p = {p}");
-        let higher = answer("q", "/s", &samples, true, Some(p)).expect("an answer");
-        assert_eq!(higher.ranking[0].0, Middleware::Redis);
-        assert!(higher.text.contains("beyond noise"), "{}", higher.text);
-    }
-
-    fn run_of(m: Middleware, p99_us: u64, limited: Option<Stage>) -> PathResult {
-        let mut r = crate::results::summary::tests::sample().paths.remove(0);
-        r.middleware = m;
-        if let Some(e2e) = r.latencies.get_mut(&LatencyMetric::E2e) {
-            e2e.p99 = p99_us;
-        }
-        r.attribution = Some(Attribution {
-            limited_by: limited,
-            evidence: String::new(),
-            growth_per_s: Backlog::default(),
-            store_busy: None,
-        });
-        r
-    }
-
-    #[test]
-    fn a_path_that_fell_behind_or_lost_cases_is_not_ranked_on_latency() {
-        let mut lossy = run_of(Middleware::Redis, 1_000, None);
-        lossy.loss = Some(LossById {
-            lost: 3,
-            ..LossById::default()
-        });
-        let mut dead = run_of(Middleware::Pubsub, 800, None);
-        dead.e2e_census = Some(crate::results::loss::E2eCensus {
-            dead_lettered: 2,
-            ..Default::default()
-        });
-        let paths = [
-            run_of(Middleware::Grpc, 500, Some(Stage::Ingress)),
-            run_of(Middleware::Nats, 9_000, None),
-            run_of(Middleware::Rabbitmq, 7_000, None),
-            dead,
-            lossy,
-        ];
-        let answers = verdict(&paths, &[], None);
-        let latency = &answers[0];
-        let ranked: Vec<Middleware> = latency.ranking.iter().map(|(m, _)| *m).collect();
-        assert_eq!(ranked, [Middleware::Rabbitmq, Middleware::Nats]);
-        assert!(
-            latency
-                .text
-                .ends_with("not ranked: grpc: fell behind (ingress), pubsub: 2 cases dead-lettered, redis: 3 cases lost"),
-            "{}",
-            latency.text
-        );
-    }
-
-    #[test]
-    fn the_rate_answer_is_the_knee_and_never_a_ceiling() {
-        let knee = |m, kept: Option<f64>, failed: Option<f64>| Knee {
-            middleware: m,
-            kept_up_per_s: kept,
-            e2e_p50_us: None,
-            e2e_p99_us: None,
-            failed_per_s: failed,
-            failed_because: failed.map(|_| "broker".to_string()),
-        };
-        let none = verdict(&[run_of(Middleware::Nats, 1, None)], &[], None);
-        assert!(
-            none[1].text.starts_with("not measured in this run"),
-            "{}",
-            none[1].text
-        );
-        assert!(none[1].ranking.is_empty());
-        let knees = [
-            knee(Middleware::Nats, Some(2_000.0), Some(3_000.0)),
-            knee(Middleware::Grpc, Some(4_000.0), None),
-            knee(Middleware::Redis, None, Some(500.0)),
-            knee(Middleware::Pubsub, Some(4_000.0), None),
-        ];
-        let a = verdict(&[run_of(Middleware::Nats, 1, None)], &knees, None);
-        assert_eq!(
-            a[1].ranking,
-            [
-                (Middleware::Grpc, 4_000.0),
-                (Middleware::Pubsub, 4_000.0),
-                (Middleware::Nats, 2_000.0)
-            ]
-        );
-        assert_eq!(
-            a[1].text,
-            "grpc, pubsub kept up at 4000/s, the sweep's top; \
-             nats kept up at 2000/s, fell behind at 3000/s (broker); kept up at no step: redis"
-        );
-    }
-}
+#[path = "verdict_tests.rs"]
+mod tests;

@@ -80,20 +80,48 @@ fn read(dir: &Path, file: &str) -> Option<String> {
     std::fs::read_to_string(dir.join(file)).ok()
 }
 
-/// The usage of process `pid`'s cgroup and the cgroup's name, when that cgroup is one of ours
-/// (made for this service or child alone); `None` for any other process.
-pub fn usage_of(pid: u32) -> Option<(String, CgroupUsage)> {
-    let members = memberships(&std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?);
-    let ours = |dir: &PathBuf| dir.components().any(|c| c.as_os_str() == OURS);
-    let cpu = folder(&members, "cpuacct").filter(ours)?;
-    let name = cpu.file_name()?.to_string_lossy().into_owned();
+fn ours(dir: &PathBuf) -> bool {
+    dir.components().any(|c| c.as_os_str() == OURS)
+}
+
+/// A service's or child's own cgroup, remembered by where it is rather than by its process: one
+/// killed by a fault and started again re-enters it (`scripts/stack up`, a respawned child), so
+/// it is read on across the restart, its CPU and disk counters continuing the killed one's.
+#[derive(Debug, Clone)]
+pub struct TrackedCgroup {
+    name: String,
+    members: Vec<Membership>,
+}
+
+impl TrackedCgroup {
+    /// Process `pid`'s cgroup, when it is one of ours (made for this service or child alone);
+    /// `None` for any other process.
+    pub fn of_process(pid: u32) -> Option<Self> {
+        let members = memberships(&std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?);
+        let cpu = folder(&members, "cpuacct").filter(ours)?;
+        let name = cpu.file_name()?.to_string_lossy().into_owned();
+        Some(Self { name, members })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its usage now; `None` once the cgroup is gone (its service stopped).
+    pub fn usage(&self) -> Option<CgroupUsage> {
+        usage(&self.members)
+    }
+}
+
+fn usage(members: &[Membership]) -> Option<CgroupUsage> {
+    let cpu = folder(members, "cpuacct").filter(ours)?;
     let v2 = !members.iter().any(|m| m.controllers.contains("cpuacct"));
     let cpu_seconds = if v2 {
         v2_cpu_seconds(&read(&cpu, "cpu.stat")?)?
     } else {
         read(&cpu, "cpuacct.usage")?.trim().parse::<u64>().ok()? as f64 / 1e9
     };
-    let memory = folder(&members, "memory").filter(ours);
+    let memory = folder(members, "memory").filter(ours);
     let memory_kib = memory.and_then(|dir| {
         let (usage, stat) = if v2 {
             (read(&dir, "memory.current")?, read(&dir, "memory.stat")?)
@@ -105,7 +133,7 @@ pub fn usage_of(pid: u32) -> Option<(String, CgroupUsage)> {
         };
         working_set_kib(usage.trim().parse().ok()?, &stat, v2)
     });
-    let blkio = folder(&members, if v2 { "io" } else { "blkio" }).filter(ours);
+    let blkio = folder(members, if v2 { "io" } else { "blkio" }).filter(ours);
     let disk_writes = blkio.and_then(|dir| {
         if v2 {
             Some(v2_disk_writes(&read(&dir, "io.stat")?))
@@ -116,14 +144,11 @@ pub fn usage_of(pid: u32) -> Option<(String, CgroupUsage)> {
             })
         }
     });
-    Some((
-        name,
-        CgroupUsage {
-            cpu_seconds,
-            memory_kib,
-            disk_writes,
-        },
-    ))
+    Some(CgroupUsage {
+        cpu_seconds,
+        memory_kib,
+        disk_writes,
+    })
 }
 
 fn v2_cpu_seconds(stat: &str) -> Option<f64> {

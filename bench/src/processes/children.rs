@@ -66,7 +66,10 @@ impl RoleProcess {
         let http = Inherited::bind("--listen-fd")?;
         let url = format!("http://{}", http.addr()?);
         let sockets: Vec<Inherited> = std::iter::once(http).chain(extra).collect();
-        let cgroup = OwnCgroup::create(&format!("run-{}", std::process::id()), role).map(Arc::new);
+        // Named after its log (e.g. `nats-r0-subscriber`): unique among the run's processes.
+        let name = log.file_stem().map_or(role.into(), |s| s.to_string_lossy());
+        let scope = format!("run-{}", std::process::id());
+        let cgroup = OwnCgroup::create(&scope, &name).map(Arc::new);
         let child = start(binary, args, log, &sockets, cgroup.as_deref())?;
         Ok(Self {
             role: role.into(),

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::group_processes::Processes;
 use super::loadgen::LoadStats;
 use crate::analysis::tick::{HostCpu, ProcSample, Tick};
-use crate::processes::cgroup;
+use crate::processes::cgroup::TrackedCgroup;
 use crate::processes::children::fetch_stats;
 use crate::processes::services::{ProcessTarget, service_targets, session_usage};
 use crate::results::resources::UsageSource;
@@ -24,6 +24,9 @@ pub struct Sampler {
     pub ingress_url: String,
     pub subscribers: Vec<(Middleware, String)>,
     pub targets: Vec<ProcessTarget>,
+    /// Each target's own cgroup and process name, found when the group started and read on
+    /// after a fault replaced the process.
+    cgroups: Vec<Option<(TrackedCgroup, String)>>,
     pub load: Arc<LoadStats>,
     pub measure_start: Instant,
 }
@@ -36,6 +39,7 @@ impl Sampler {
         load: &Arc<LoadStats>,
         measure_start: Instant,
     ) -> Self {
+        let targets = process_targets(group, processes);
         Self {
             client: reqwest::Client::new(),
             ingress_url: processes.ingress.url.clone(),
@@ -44,7 +48,8 @@ impl Sampler {
                 .iter()
                 .map(|(m, p)| (*m, p.url.clone()))
                 .collect(),
-            targets: process_targets(group, processes),
+            cgroups: targets.iter().map(tracked_cgroup).collect(),
+            targets,
             load: load.clone(),
             measure_start,
         }
@@ -67,7 +72,7 @@ impl Sampler {
             load: self.load.stats(),
             ingress,
             subscribers,
-            procs: sample_processes(&self.targets),
+            procs: sample_processes(&self.targets, &self.cgroups),
             ram: host::read_ram().ok().map(|s| (s.source, s.data)),
             host_cpu: host_cpu(),
         }
@@ -110,8 +115,15 @@ fn host_cpu() -> Option<HostCpu> {
 
 /// Every target's CPU and memory now: from its own cgroup where it has one (see
 /// [`crate::processes::cgroup`]), else from `/proc` (a session's summed over its processes).
-fn sample_processes(targets: &[ProcessTarget]) -> Vec<ProcSample> {
-    let from_cgroups: Vec<Option<ProcSample>> = targets.iter().map(sample_cgroup).collect();
+fn sample_processes(
+    targets: &[ProcessTarget],
+    cgroups: &[Option<(TrackedCgroup, String)>],
+) -> Vec<ProcSample> {
+    let from_cgroups: Vec<Option<ProcSample>> = targets
+        .iter()
+        .zip(cgroups)
+        .map(|(t, c)| c.as_ref().and_then(|c| sample_cgroup(t, c)))
+        .collect();
     let sessions: Vec<u32> = targets
         .iter()
         .zip(&from_cgroups)
@@ -144,20 +156,30 @@ fn sample_processes(targets: &[ProcessTarget]) -> Vec<ProcSample> {
         .collect()
 }
 
-/// The target's cgroup's usage, when the target is in a cgroup of its own that measures memory
-/// too (else every figure comes from `/proc`, never a mix).
-fn sample_cgroup(target: &ProcessTarget) -> Option<ProcSample> {
-    let (cgroup, usage) = cgroup::usage_of(target.pid)?;
-    let memory_kib = usage.memory_kib?;
+/// The target's own cgroup and its process's name, if it is in one.
+fn tracked_cgroup(target: &ProcessTarget) -> Option<(TrackedCgroup, String)> {
+    let cgroup = TrackedCgroup::of_process(target.pid)?;
     let comm = Process::new(i32::try_from(target.pid).ok()?)
         .ok()?
         .stat()
         .ok()?
         .comm;
+    Some((cgroup, comm))
+}
+
+/// The target's cgroup's usage, when that cgroup measures memory too (else every figure comes
+/// from `/proc`, never a mix). Filed under the pid the group started with, whatever process
+/// now runs in the cgroup, so that the figures of a restarted process continue the killed one's.
+fn sample_cgroup(
+    target: &ProcessTarget,
+    (cgroup, comm): &(TrackedCgroup, String),
+) -> Option<ProcSample> {
+    let usage = cgroup.usage()?;
+    let memory_kib = usage.memory_kib?;
     Some(ProcSample {
         role: target.role,
         pid: target.pid,
-        name: format!("{comm} (cgroup {cgroup})"),
+        name: format!("{comm} (cgroup {})", cgroup.name()),
         cpu_seconds: usage.cpu_seconds,
         rss_kib: memory_kib,
         accounted_by: UsageSource::Cgroup,

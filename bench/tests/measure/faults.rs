@@ -3,6 +3,8 @@
 //! Brokers and the store are signalled through `scripts/stack`, so these tests take the
 //! exclusive lock like every test of this binary: nothing else uses the stack meanwhile.
 
+use brokerbench::results::resources::{ProcessCost, UsageSource};
+use brokerbench::results::role::Role;
 use brokerbench::results::summary::{PathResult, Summary};
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
@@ -111,6 +113,7 @@ async fn a_paused_store_loses_nothing_and_holds_no_request() {
     let summary = with_fault(&all, "store-pause@5+10", &[REDELIVERY_DRAIN]).await;
     for m in Middleware::ALL {
         let p = recovered_without_loss(&summary, m);
+        charged_across_the_restart(p, Role::Subscriber(m), &format!("{m}-r0-subscriber"));
         let slowest = p.resilience[0].slowest_answer_s.unwrap_or(0.0);
         assert!(slowest < 7.0, "{m}: an answer took {slowest:.1} s");
     }
@@ -144,8 +147,25 @@ async fn a_paused_broker_a_killed_store_and_a_killed_ingress_lose_nothing_on_jet
     let summary = with_fault("nats", "broker-pause@3+3", &later).await;
     let p = recovered_without_loss(&summary, Middleware::Nats);
     assert_eq!(p.resilience.len(), 3, "three faults assessed");
+    charged_across_the_restart(p, Role::Ingress, "nats-r0-ingress");
+    charged_across_the_restart(p, Role::Store, "mongo");
     let loss = p.loss.as_ref().expect("loss counted by id");
     assert_eq!(loss.unexpected, 0, "{:?}", loss.unexpected_ids);
+}
+
+/// A process killed by a fault and started again is still charged to its path, from its cgroup
+/// (which the restarted one re-entered), for the whole measure phase: its CPU was read at the
+/// phase's end, after the restart (from /proc, the killed pid would have vanished from the
+/// samples and the process from `resources`).
+fn charged_across_the_restart(p: &PathResult, role: Role, cgroup: &str) {
+    let charged: Vec<&ProcessCost> = p.resources.iter().filter(|r| r.role == role).collect();
+    println!("{}: {role} charged {charged:?}", p.middleware);
+    let restarted = charged
+        .iter()
+        .find(|r| r.name.contains(&format!("(cgroup {cgroup}")))
+        .unwrap_or_else(|| panic!("{}: {role} in cgroup {cgroup}: {charged:?}", p.middleware));
+    assert_eq!(restarted.accounted_by, UsageSource::Cgroup, "{restarted:?}");
+    assert!(restarted.cpu_seconds > 0.0, "{restarted:?}");
 }
 
 /// A killed subscriber: the brokers redeliver what it held (counted as duplicates when it was
