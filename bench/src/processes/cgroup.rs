@@ -80,7 +80,7 @@ fn read(dir: &Path, file: &str) -> Option<String> {
     std::fs::read_to_string(dir.join(file)).ok()
 }
 
-fn ours(dir: &PathBuf) -> bool {
+fn ours(dir: &Path) -> bool {
     dir.components().any(|c| c.as_os_str() == OURS)
 }
 
@@ -98,7 +98,7 @@ impl TrackedCgroup {
     /// `None` for any other process.
     pub fn of_process(pid: u32) -> Option<Self> {
         let members = memberships(&std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?);
-        let cpu = folder(&members, "cpuacct").filter(ours)?;
+        let cpu = folder(&members, "cpuacct").filter(|d| ours(d))?;
         let name = cpu.file_name()?.to_string_lossy().into_owned();
         Some(Self { name, members })
     }
@@ -114,14 +114,14 @@ impl TrackedCgroup {
 }
 
 fn usage(members: &[Membership]) -> Option<CgroupUsage> {
-    let cpu = folder(members, "cpuacct").filter(ours)?;
+    let cpu = folder(members, "cpuacct").filter(|d| ours(d))?;
     let v2 = !members.iter().any(|m| m.controllers.contains("cpuacct"));
     let cpu_seconds = if v2 {
         v2_cpu_seconds(&read(&cpu, "cpu.stat")?)?
     } else {
         read(&cpu, "cpuacct.usage")?.trim().parse::<u64>().ok()? as f64 / 1e9
     };
-    let memory = folder(members, "memory").filter(ours);
+    let memory = folder(members, "memory").filter(|d| ours(d));
     let memory_kib = memory.and_then(|dir| {
         let (usage, stat) = if v2 {
             (read(&dir, "memory.current")?, read(&dir, "memory.stat")?)
@@ -133,7 +133,7 @@ fn usage(members: &[Membership]) -> Option<CgroupUsage> {
         };
         working_set_kib(usage.trim().parse().ok()?, &stat, v2)
     });
-    let blkio = folder(members, if v2 { "io" } else { "blkio" }).filter(ours);
+    let blkio = folder(members, if v2 { "io" } else { "blkio" }).filter(|d| ours(d));
     let disk_writes = blkio.and_then(|dir| {
         if v2 {
             Some(v2_disk_writes(&read(&dir, "io.stat")?))
