@@ -107,9 +107,10 @@ pub struct RunOpts {
     /// ceilings beside the run's figures (`brokerbench ceilings`; adds about 15 s per path).
     #[arg(long)]
     pub ceilings: bool,
-    /// After the fixed-rate runs, step each path's rate up from `--rate` (doubling, one
-    /// bisection) until it falls behind or passes this rate, `--sweep-step-s` a step, so that
-    /// report.html holds the latency-vs-throughput curve (step runs under `sweep/`).
+    /// After the fixed-rate runs, step each path's rate up from `--rate` (doubling, then
+    /// bisecting until the knee is known within 10 %) until it falls behind or reaches this
+    /// rate, `--sweep-step-s` a step, so that report.html holds the latency-vs-throughput curve
+    /// and the verdict the knee (step runs under `sweep/`).
     #[arg(long, value_parser = crate::units::rate)]
     pub sweep_to: Option<f64>,
     /// Measure-phase length of each `--sweep-to` step, seconds.
@@ -211,6 +212,10 @@ pub(crate) fn ceilings_opts(opts: &RunOpts) -> crate::ceilings::CeilingsOpts {
 /// their slope is judged.
 const SWEEP_WARMUP_S: u64 = 3;
 
+/// Precision of the knee `--sweep-to` finds: the first failed rate within 10 % above the last
+/// kept-up one.
+const SWEEP_BISECT_WITHIN_PERCENT: f64 = 10.0;
+
 /// The latency-vs-throughput curve of every path, into `<run>/sweep/`; returns each path's knee.
 async fn sweep_into(
     opts: &RunOpts,
@@ -230,7 +235,7 @@ async fn sweep_into(
     let sweep = crate::run::sweep::SweepOpts {
         start_rate: opts.rate,
         max_rate: to,
-        bisect_steps: 1,
+        bisect_within: SWEEP_BISECT_WITHIN_PERCENT,
         run: step,
     };
     let (mut rows, mut knees) = (Vec::new(), Vec::new());

@@ -1,5 +1,7 @@
 //! `brokerbench sweep`: per path, double the offered rate until the path falls behind, then
-//! bisect between the last rate it kept up with and the first it did not. Every step runs
+//! bisect between the last rate it kept up with and the first it did not until the two lie
+//! within `--bisect-within` percent (10 % by default: four bisections after a doubling). Every
+//! step runs
 //! `--repeat` times and keeps up only if every repeat did: every stage's backlog flat over the
 //! step, the generator on schedule and the accounting consistent (see `run::attribution`), not
 //! merely "most cases stored". Writes the latency-vs-throughput curve to `sweep.csv`,
@@ -25,9 +27,10 @@ pub struct SweepOpts {
     /// Never offer more than this, cases per second.
     #[arg(long, default_value_t = 16_000.0, value_parser = crate::units::rate)]
     pub max_rate: f64,
-    /// Bisection steps between the last rate kept up with and the first fallen behind at.
-    #[arg(long, default_value_t = 2)]
-    pub bisect_steps: u32,
+    /// Bisect until the first rate fallen behind at is within this many percent above the last
+    /// rate kept up with (the knee's precision).
+    #[arg(long, default_value_t = 10.0, value_parser = bisect_percent)]
+    pub bisect_within: f64,
     #[command(flatten)]
     pub run: RunOpts,
 }
@@ -78,6 +81,25 @@ async fn step(
     Ok(results)
 }
 
+/// `--bisect-within`: a percentage above 0 and at most 100 (one doubling).
+fn bisect_percent(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if p > 0.0 && p <= 100.0 => Ok(p),
+        _ => Err(format!("{s:?} is not a percentage in (0, 100]")),
+    }
+}
+
+/// The next step's rate: double (up to `--max-rate`) while every step kept up, then halve the
+/// gap between the last kept-up rate and the lowest failed one until it is within
+/// `--bisect-within` percent of the kept-up rate; none when the sweep is done.
+fn next_rate(good: Option<f64>, bad: Option<f64>, opts: &SweepOpts) -> Option<f64> {
+    match (good, bad) {
+        (Some(g), None) if g < opts.max_rate => Some((g * 2.0).min(opts.max_rate)),
+        (Some(g), Some(b)) if b - g > g * opts.bisect_within / 100.0 => Some((g + b) / 2.0),
+        _ => None,
+    }
+}
+
 pub(crate) async fn sweep_path(
     opts: &SweepOpts,
     ctx: &group_processes::Context,
@@ -85,7 +107,7 @@ pub(crate) async fn sweep_path(
 ) -> anyhow::Result<SweepPath> {
     let mut points: Vec<PathResult> = Vec::new();
     let (mut good, mut bad): (Option<f64>, Option<f64>) = (None, None);
-    let (mut rate, mut bisected) = (opts.start_rate, 0);
+    let mut rate = opts.start_rate;
     loop {
         let results = step(opts, ctx, m, rate, points.len() as u32).await?;
         if keeps_up(&results) {
@@ -94,16 +116,11 @@ pub(crate) async fn sweep_path(
             bad = Some(rate)
         }
         points.extend(results);
-        rate = match (good, bad) {
-            (Some(g), None) if g * 2.0 <= opts.max_rate => g * 2.0,
-            (Some(g), Some(b)) if bisected < opts.bisect_steps => {
-                bisected += 1;
-                (g + b) / 2.0
+        match next_rate(good, bad, opts) {
+            Some(next) if points.iter().all(|p| (p.rates.offered - next).abs() >= 1.0) => {
+                rate = next
             }
             _ => break,
-        };
-        if points.iter().any(|p| (p.rates.offered - rate).abs() < 1.0) {
-            break;
         }
     }
     points.sort_by(|a, b| a.rates.offered.total_cmp(&b.rates.offered));
@@ -314,6 +331,73 @@ mod tests {
         assert_eq!(
             knee.failed_because.as_deref(),
             Some("3 accepted cases were not stored")
+        );
+    }
+
+    fn sweep_opts(args: &[&str]) -> SweepOpts {
+        let all = ["brokerbench", "sweep"].iter().chain(args);
+        match <crate::Opts as clap::Parser>::parse_from(all).command {
+            crate::Command::Sweep(opts) => *opts,
+            other => panic!("parsed {other:?}"),
+        }
+    }
+
+    /// The rates a sweep visits on a path that keeps up below `limit` and falls behind above.
+    fn walk(opts: &SweepOpts, limit: f64) -> Vec<f64> {
+        let (mut good, mut bad, mut rate, mut visited) = (None, None, opts.start_rate, vec![]);
+        loop {
+            visited.push(rate);
+            if rate < limit {
+                good = Some(rate)
+            } else {
+                bad = Some(rate)
+            }
+            match next_rate(good, bad, opts) {
+                Some(next) => rate = next,
+                None => return visited,
+            }
+        }
+    }
+
+    #[test]
+    fn the_sweep_bisects_until_the_knee_is_known_within_ten_percent() {
+        let opts = sweep_opts(&["--start-rate=500", "--max-rate=4000"]);
+        assert_eq!(
+            walk(&opts, 1_300.0),
+            [500.0, 1_000.0, 2_000.0, 1_500.0, 1_250.0, 1_375.0]
+        );
+        for limit in [700.0, 1_300.0, 2_900.0, 3_700.0] {
+            let visited = walk(&opts, limit);
+            let kept = visited
+                .iter()
+                .copied()
+                .filter(|r| *r < limit)
+                .fold(0.0, f64::max);
+            let failed = visited
+                .iter()
+                .copied()
+                .filter(|r| *r >= limit)
+                .fold(f64::MAX, f64::min);
+            assert!(
+                failed <= kept * 1.1,
+                "limit {limit}: kept {kept}, failed {failed} after {visited:?}"
+            );
+        }
+        let coarse = sweep_opts(&["--start-rate=500", "--bisect-within=50"]);
+        assert_eq!(walk(&coarse, 1_300.0), [500.0, 1_000.0, 2_000.0, 1_500.0]);
+    }
+
+    #[test]
+    fn the_sweep_tries_its_top_rate_and_stops_there() {
+        let opts = sweep_opts(&["--start-rate=500", "--max-rate=3000"]);
+        assert_eq!(walk(&opts, 1e9), [500.0, 1_000.0, 2_000.0, 3_000.0]);
+        assert!(
+            <crate::Opts as clap::Parser>::try_parse_from([
+                "brokerbench",
+                "sweep",
+                "--bisect-within=0"
+            ])
+            .is_err()
         );
     }
 
