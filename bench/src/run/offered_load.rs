@@ -6,14 +6,15 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use brokerbench_common::settings::Middleware;
 
+use super::generator_thread::GeneratorThread;
 use super::group_processes::Context;
-use super::loadgen::{LoadConfig, LoadStats, LoadWindow, generate};
+use super::loadgen::{LoadConfig, LoadStats, LoadWindow};
 use super::{Generator, RunOpts};
 
 /// Whoever offers the load in this run.
 #[expect(clippy::large_enum_variant, reason = "one per group run, built once")]
 pub(super) enum Load {
-    Builtin(tokio::task::JoinHandle<()>),
+    Builtin(GeneratorThread),
     Locust(super::locust::LocustRun),
 }
 
@@ -61,9 +62,12 @@ impl RunLoad<'_> {
             retries: opts.retries,
         };
         Ok(match opts.generator {
-            Generator::Builtin => {
-                Load::Builtin(tokio::spawn(generate(config, load.clone(), window)))
-            }
+            Generator::Builtin => Load::Builtin(GeneratorThread::start(
+                opts.generator_nice,
+                config,
+                load.clone(),
+                window,
+            )?),
             Generator::Locust => Load::Locust(super::locust::spawn(
                 opts,
                 url,
@@ -79,8 +83,11 @@ impl Load {
     /// Waits for the load to end; Locust's own statistics when it offered the load.
     pub async fn finish(self) -> anyhow::Result<Option<super::locust::LocustStats>> {
         match self {
-            Load::Builtin(task) => {
-                task.await.context("the load generator failed")?;
+            Load::Builtin(generator) => {
+                generator
+                    .finish()
+                    .await
+                    .context("the load generator failed")?;
                 Ok(None)
             }
             Load::Locust(run) => Ok(Some(run.wait().await?)),
