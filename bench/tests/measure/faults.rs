@@ -169,13 +169,15 @@ fn charged_across_the_restart(p: &PathResult, role: Role, cgroup: &str) {
 
 /// A killed subscriber: the brokers redeliver what it held (counted as duplicates when it was
 /// already stored); on gRPC the generator re-sends the failed requests under the same
-/// Idempotency-Key, so each case is stored once under its accepted id.
+/// Idempotency-Key, so each case is stored once under its accepted id. The respawned subscriber
+/// is charged to its path together with the killed one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_subscriber_loses_nothing_and_retries_store_each_case_once() {
     let all = Middleware::names(",");
     let summary = with_fault(&all, "subscriber-kill@5", &[REDELIVERY_DRAIN]).await;
     for m in Middleware::ALL {
         let p = recovered_without_loss(&summary, m);
+        charged_across_the_restart(p, Role::Subscriber(m), &format!("{m}-r0-subscriber"));
         let loss = p.loss.as_ref().expect("loss counted by id");
         assert_eq!(
             loss.unexpected, 0,
