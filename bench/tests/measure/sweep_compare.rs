@@ -48,7 +48,7 @@ async fn sweep_writes_the_curve_and_compare_the_page() {
         "sweep",
         &[
             &short[..],
-            &["--start-rate=100", "--max-rate=200", "--bisect-steps=0"],
+            &["--start-rate=100", "--max-rate=200", "--bisect-within=100"],
         ]
         .concat(),
     );
