@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Json;
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +15,7 @@ use serde_json::json;
 use tokio::sync::SemaphorePermit;
 
 use super::Ingress;
+use super::body::{BodyError, read_whole};
 use super::headers::{content_type_problem, idempotency_key, intended_send};
 use super::routing::Route;
 
@@ -196,13 +197,16 @@ async fn read_cases(
     let Ok(mut permit) = ingress.in_flight.try_acquire() else {
         return Err(Refusal::Saturated);
     };
-    let read = tokio::time::timeout(ingress.body_timeout, to_bytes(body, ingress.max_body_bytes));
-    let bytes = match read.await {
+    let read = read_whole(body, declared, ingress.max_body_bytes);
+    let bytes = match tokio::time::timeout(ingress.body_timeout, read).await {
         Ok(Ok(bytes)) => bytes,
-        Ok(Err(e)) if too_large(&e) => return Err(too_large_refusal(ingress)),
+        Ok(Err(BodyError::TooLarge(_))) => return Err(too_large_refusal(ingress)),
         Ok(Err(e)) => {
-            let text = format!("body could not be read: {e}");
-            return Err(Refusal::Invalid(StatusCode::BAD_REQUEST, text, Vec::new()));
+            return Err(Refusal::Invalid(
+                StatusCode::BAD_REQUEST,
+                e.to_string(),
+                Vec::new(),
+            ));
         }
         Err(_) => {
             let text = format!("body not received within {:?}", ingress.body_timeout);
@@ -231,18 +235,6 @@ async fn read_cases(
 fn too_large_refusal(ingress: &Ingress) -> Refusal {
     let text = format!("body is larger than {} bytes", ingress.max_body_bytes);
     Refusal::Invalid(StatusCode::PAYLOAD_TOO_LARGE, text, Vec::new())
-}
-
-/// Whether reading the body failed on the size limit (not on a broken connection or encoding).
-fn too_large(e: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(error) = source {
-        if error.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = error.source();
-    }
-    false
 }
 
 fn saturated(ingress: &Ingress) -> Response {
@@ -334,24 +326,4 @@ fn error(status: StatusCode, text: impl Into<String>, fields: Vec<FieldProblem>)
         Json(json!({ "error": text.into(), "fields": fields })),
     )
         .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn only_the_size_limit_reads_as_too_large() {
-        let big = Body::from(vec![b'x'; 64]);
-        let e = to_bytes(big, 16).await.expect_err("over the limit");
-        assert!(too_large(&e), "{e}");
-        let broken = futures::stream::iter([
-            Ok(bytes::Bytes::from_static(b"[{")),
-            Err(std::io::Error::other("connection reset")),
-        ]);
-        let e = to_bytes(Body::from_stream(broken), 1 << 20)
-            .await
-            .expect_err("the stream broke");
-        assert!(!too_large(&e), "{e}");
-    }
 }

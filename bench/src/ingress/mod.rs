@@ -1,6 +1,7 @@
 //! `brokerbench ingress`: accepts cases over HTTP and publishes them through the chosen
 //! middleware(s), answering 202 only once every middleware acknowledged every case.
 
+mod body;
 mod handler;
 mod headers;
 mod keys;
@@ -154,6 +155,7 @@ pub async fn run(
         opts.max_body_bytes_in_flight,
         opts.max_body_bytes
     );
+    body::give_large_blocks_back_when_freed();
     let mut publishers = Vec::new();
     for middleware in dedup(&opts.middlewares) {
         let publisher = Publisher::connect(middleware, &opts.brokers)

@@ -121,10 +121,11 @@ async fn five_hundred_large_nested_bodies_stay_within_the_body_budget() {
         "every body refused: {statuses:?}"
     );
     assert!(count(400) > 0, "no body was read at all");
-    // Each body read is collected in chunks and then copied whole once (twice its bytes for a
-    // moment), and the allocator keeps freed memory in its arenas: three budgets bound it. With
-    // no budget, 500 such bodies took 500 MiB to read and about 30 MiB each to parse.
-    let bound_mib = 3.0 * (BUDGET >> 20) as f64;
+    // The bodies being read (the budget) plus hyper's read buffers: up to about 400 KiB for each
+    // of the 32 bodies read at once and 8-16 KiB for each of the 500 connections, some 21 MiB.
+    // Measured 31-41 MiB; 73-108 MiB while freed bodies stayed in the allocator's arenas (see
+    // `give_large_blocks_back_when_freed`). With no budget, 500 such bodies took 500 MiB.
+    let bound_mib = 2.0 * (BUDGET >> 20) as f64;
     assert!(
         growth_mib < bound_mib,
         "the ingress grew {growth_mib:.1} MiB under a {} MiB body budget (bound {bound_mib} MiB)",
