@@ -26,7 +26,6 @@ Run through compose/validate.sh. For every compose file (alone, and with monitor
 The middlewares and their address variables come from one table, MIDDLEWARES.
 Exits non-zero with one line per problem.
 """
-
 from __future__ import annotations
 
 import os
@@ -39,8 +38,11 @@ from urllib.parse import urlparse
 
 import yaml
 
-COMPOSE_DIR = Path(__file__).resolve().parent
-REPO = COMPOSE_DIR.parent
+from checks.compose import COMPOSE_DIR, REPO, compose_cmd, compose_config, env_of, port_of, published_targets, role_of
+from checks.credentials import check_credentials
+from checks.pins import check_dockerfile, check_images, check_pin_rule
+from checks.report import problem, problems
+
 MONITORING = COMPOSE_DIR / "monitoring.yml"
 ALL_FILE = COMPOSE_DIR / "all.yml"
 GENERIC_ENV = {"RUST_LOG", "RUST_BACKTRACE"}
@@ -56,78 +58,6 @@ MIDDLEWARES: dict[str, str] = {
 # the address variables that point at another service, whichever role reads them (a gRPC
 # subscriber's BB_GRPC_ADDR is where it listens, so it is checked apart)
 ADDRESS_VARS = (*(v for m, v in MIDDLEWARES.items() if m != "grpc"), "MONGODB_URI")
-
-problems: list[str] = []
-
-# ------------------------------------------------------------------ pinned images
-
-# the image compose builds from this repo (the Dockerfile, whose FROM lines are checked instead)
-LOCAL_IMAGES = {"brokerbench:local"}
-# an exact release: major.minor.patch, then a variant (-alpine, -management, -emulators, -bookworm)
-EXACT_TAG = re.compile(r"^v?\d+\.\d+\.\d+(?:[-_][A-Za-z0-9][A-Za-z0-9._-]*)?$")
-# images whose releases have two numbers: Debian's point releases (12.12)
-TWO_NUMBER_RELEASES = {"debian": re.compile(r"^\d+\.\d+(?:-[a-z]+)?$")}
-
-
-def unpinned(image: str) -> str | None:
-    """Why `image` is not pinned to an exact version, or None when it is."""
-    if image in LOCAL_IMAGES or re.search(r"@sha256:[0-9a-f]{64}$", image):
-        return None
-    last = image.rsplit("/", 1)[-1]  # a registry's host:port is before the last /
-    if ":" not in last:
-        return "no tag (that is :latest)"
-    repo, tag = last.rsplit(":", 1)
-    if not (TWO_NUMBER_RELEASES.get(repo) or EXACT_TAG).match(tag):
-        return f"tag {tag!r} is not an exact version"
-    return None
-
-
-def check_pin_rule() -> None:
-    """The rule itself: what it must refuse and what it must take."""
-    refused = ["mongo:7", "mongo", "redis:latest", "redis:7", "rabbitmq:3-management", "nats:2.10-alpine",
-               "gcr.io/google.com/cloudsdktool/google-cloud-cli:emulators", "rust:1-bookworm",
-               "debian:bookworm-slim", "localhost:5000/mongo", "grafana/grafana:11"]
-    taken = ["mongo:7.0.16", "redis:7.4.1", "rabbitmq:3.13.7-management", "nats:2.10.29-alpine",
-             "gcr.io/google.com/cloudsdktool/google-cloud-cli:528.0.0-emulators", "rust:1.95.0-bookworm",
-             "debian:12.12-slim", "prom/prometheus:v2.55.1", "localhost:5000/mongo:7.0.16",
-             "brokerbench:local", "mongo@sha256:" + "0" * 64]
-    for image in refused:
-        if unpinned(image) is None:
-            problem(f"the pin rule takes {image!r}, which is not an exact version")
-    for image in taken:
-        if unpinned(image) is not None:
-            problem(f"the pin rule refuses {image!r}: {unpinned(image)}")
-
-
-def check_images(label: str, cfg: dict) -> None:
-    for name, svc in (cfg.get("services") or {}).items():
-        why = unpinned(str(svc.get("image", "")))
-        if why:
-            problem(f"{label}: {name} uses image {svc.get('image')!r}: {why}; pin an exact version")
-
-
-def check_dockerfile() -> None:
-    stages: set[str] = set()
-    for n, line in enumerate((REPO / "Dockerfile").read_text().splitlines(), 1):
-        words = line.split()
-        if not words or words[0].upper() != "FROM":
-            continue
-        args = [w for w in words[1:] if not w.startswith("--")]
-        image = args[0]
-        if len(args) >= 3 and args[1].upper() == "AS":
-            stages.add(args[2])
-        if image in stages:
-            continue
-        why = unpinned(image)
-        if why:
-            problem(f"Dockerfile:{n}: FROM {image}: {why}; pin an exact version")
-        else:
-            print(f"  ok   Dockerfile:{n}: FROM {image}")
-
-
-def problem(msg: str) -> None:
-    problems.append(msg)
-    print(f"  FAIL {msg}")
 
 
 # ------------------------------------------------------------------ the binary's contract
@@ -181,65 +111,7 @@ def load_contract(binary: Path) -> dict[str, Options] | None:
     return out
 
 
-# ------------------------------------------------------------------ docker-compose
-
-
-def compose_cmd() -> list[str]:
-    for cmd in (["docker-compose"], ["docker", "compose"]):
-        try:
-            if subprocess.run([*cmd, "version"], capture_output=True, timeout=30).returncode == 0:
-                return cmd
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-    print("no docker-compose (and no `docker compose`) found", file=sys.stderr)
-    sys.exit(2)
-
-
-def compose_config(cmd: list[str], files: list[Path], profiles: list[str],
-                   extra_env: dict[str, str] | None = None) -> dict | None:
-    """The configuration docker-compose renders, with the caller's BB_*/COMPOSE_* variables
-    left out (and extra_env put in)."""
-    args = [*cmd]
-    for f in files:
-        args += ["-f", str(f)]
-    for p in profiles:
-        args += ["--profile", p]
-    label = " ".join(shlex.quote(a) for a in args[len(cmd):])
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BB_", "COMPOSE_"))}
-    env.update(extra_env or {})
-    given = " ".join(f"{k}={v}" for k, v in (extra_env or {}).items())
-    q = subprocess.run([*args, "config", "-q"], capture_output=True, text=True, cwd=REPO, env=env)
-    if q.returncode != 0:
-        problem(f"`{given + ' ' if given else ''}{' '.join(cmd)} {label} config -q` failed:\n{q.stderr.strip()}")
-        return None
-    print(f"  ok   {given + ' ' if given else ''}{' '.join(cmd)} {label} config -q")
-    r = subprocess.run([*args, "config"], capture_output=True, text=True, cwd=REPO, env=env)
-    return yaml.safe_load(r.stdout)
-
-
 # ------------------------------------------------------------------ what listens where
-
-
-def role_of(svc: dict) -> str | None:
-    cmd = svc.get("command") or []
-    if isinstance(cmd, str):
-        cmd = shlex.split(cmd)
-    image = str(svc.get("image", ""))
-    if image.startswith("brokerbench") and cmd and cmd[0] in ("ingress", "subscriber"):
-        return cmd[0]
-    return None
-
-
-def port_of(addr: str) -> int | None:
-    m = re.search(r":(\d+)$", addr.strip())
-    return int(m.group(1)) if m else None
-
-
-def env_of(svc: dict) -> dict[str, str]:
-    env = svc.get("environment") or {}
-    if isinstance(env, list):
-        env = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
-    return {k: ("" if v is None else str(v)) for k, v in env.items()}
 
 
 def listening_ports(name: str, svc: dict, contract: dict[str, Options] | None) -> set[int] | None:
@@ -290,21 +162,6 @@ def listening_ports(name: str, svc: dict, contract: dict[str, Options] | None) -
         return {int(env.get("GF_SERVER_HTTP_PORT", "3000"))}
     problem(f"{name}: don't know which ports image {image!r} listens on (teach compose/validate.py)")
     return None
-
-
-def published_targets(svc: dict) -> list[tuple[str, int]]:
-    out = []
-    for p in svc.get("ports") or []:
-        if isinstance(p, dict):
-            out.append((f"{p.get('host_ip', '')}:{p.get('published', '')}->{p.get('target')}", int(p["target"])))
-        else:
-            spec = str(p).split("/")[0]
-            target = spec.rsplit(":", 1)[-1]
-            if "-" in target:
-                problem(f"port range as container port is not supported here: {p}")
-                continue
-            out.append((str(p), int(target)))
-    return out
 
 
 # ------------------------------------------------------------------ the checks
@@ -393,97 +250,6 @@ def check_config(label: str, cfg: dict, contract: dict[str, Options] | None) -> 
         for name, svc in services.items():
             if role_of(svc) and name not in scraped:
                 problem(f"{label}: prometheus scrapes no {name} (compose/prometheus/prometheus.yml)")
-
-
-# ------------------------------------------------------------------ credentials beyond loopback
-
-GUARD = "bind-guard"
-# the services whose published ports need credentials beyond loopback, and the password of each
-CREDENTIALED = {"mongodb": "BB_MONGO_PASSWORD", "rabbitmq": "BB_RABBITMQ_PASSWORD",
-                "grafana": "BB_GRAFANA_PASSWORD"}
-SECRETS = {var: f"test-{var.lower().replace('_', '-')}-0123456789" for var in CREDENTIALED.values()}
-
-
-def run_guard(cfg: dict) -> tuple[int, str]:
-    """The guard's script, run here as compose would run it (its environment only)."""
-    svc = (cfg.get("services") or {})[GUARD]
-    argv = [str(a).replace("$$", "$") for a in svc["entrypoint"]]
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env_of(svc)}
-    r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=30)
-    return r.returncode, (r.stdout + r.stderr).strip()
-
-
-def waits_for_guard(svc: dict) -> bool:
-    dep = (svc.get("depends_on") or {})
-    return isinstance(dep, dict) and (dep.get(GUARD) or {}).get("condition") == "service_completed_successfully"
-
-
-def check_credentials(cmd: list[str], files: list[Path], profiles: list[str], label: str, cfg: dict) -> None:
-    services: dict = cfg.get("services") or {}
-    guarded = [n for n in CREDENTIALED if n in services]
-    if not guarded:
-        return
-    if GUARD not in services:
-        problem(f"{label}: no {GUARD} service, but {', '.join(guarded)} publish beyond loopback with BB_BIND")
-        return
-    for name in guarded:
-        if not waits_for_guard(services[name]):
-            problem(f"{label}: {name} does not wait for {GUARD} (depends_on, condition service_completed_successfully)")
-    needed = sorted(CREDENTIALED[n] for n in guarded)
-    given = sorted(v for v in env_of(services[GUARD]) if re.fullmatch(r"BB_[A-Z]*_PASSWORD", v))
-    if given != needed:
-        problem(f"{label}: {GUARD} checks {given}, but the file publishes services needing {needed}")
-
-    rc, out = run_guard(cfg)
-    if rc != 0:
-        problem(f"{label}: {GUARD} refuses the default (loopback, no credentials): {out}")
-    else:
-        print(f"  ok   {GUARD} passes on loopback without credentials")
-
-    public = compose_config(cmd, files, profiles, {"BB_BIND": "0.0.0.0"})
-    if public is not None:
-        rc, out = run_guard(public)
-        missing = [v for v in needed if v not in out]
-        if rc == 0 or "publishes beyond this machine" not in out or missing:
-            problem(f"{label}: with BB_BIND=0.0.0.0 and no credentials {GUARD} must refuse, naming {needed}; "
-                    f"it exited {rc}: {out!r}")
-        else:
-            print(f"  ok   {GUARD} refuses BB_BIND=0.0.0.0 without credentials: {out}")
-
-    secrets = {v: SECRETS[v] for v in needed}
-    given_cfg = compose_config(cmd, files, profiles, {"BB_BIND": "0.0.0.0", **secrets})
-    if given_cfg is None:
-        return
-    rc, out = run_guard(given_cfg)
-    if rc != 0:
-        problem(f"{label}: with BB_BIND=0.0.0.0 and {', '.join(needed)} set, {GUARD} still refuses: {out}")
-    check_credentials_given(label, given_cfg, secrets)
-    print(f"  ok   with {', '.join(needed)} set: {GUARD} passes, the services have them")
-
-
-def check_credentials_given(label: str, cfg: dict, secrets: dict[str, str]) -> None:
-    """Every service that needs a password has the one given, and publishes on BB_BIND."""
-    services: dict = cfg.get("services") or {}
-    expect = {
-        "mongodb": ("MONGO_INITDB_ROOT_PASSWORD", "BB_MONGO_PASSWORD"),
-        "rabbitmq": ("RABBITMQ_DEFAULT_PASS", "BB_RABBITMQ_PASSWORD"),
-        "grafana": ("GF_SECURITY_ADMIN_PASSWORD", "BB_GRAFANA_PASSWORD"),
-    }
-    for name, (var, secret) in expect.items():
-        if name not in services:
-            continue
-        if env_of(services[name]).get(var) != secrets[secret]:
-            problem(f"{label}: {name}'s {var} is not {secret} when it is given")
-        for spec, _ in published_targets(services[name]):
-            if not spec.startswith("0.0.0.0:"):
-                problem(f"{label}: {name} publishes {spec}, not on BB_BIND=0.0.0.0")
-    # the clients: every MongoDB and AMQP address carries the password given
-    for name, svc in services.items():
-        env = env_of(svc)
-        if "MONGODB_URI" in env and urlparse(env["MONGODB_URI"]).password != secrets["BB_MONGO_PASSWORD"]:
-            problem(f"{label}: {name}'s MONGODB_URI does not carry BB_MONGO_PASSWORD")
-        if "AMQP_URL" in env and urlparse(env["AMQP_URL"]).password != secrets.get("BB_RABBITMQ_PASSWORD"):
-            problem(f"{label}: {name}'s AMQP_URL does not carry BB_RABBITMQ_PASSWORD")
 
 
 def check_middlewares(contract: dict[str, Options] | None) -> None:

@@ -1,0 +1,1 @@
+"""The parts of compose/validate.py that do not depend on brokerbench's own contract."""
