@@ -95,14 +95,15 @@ pub fn body(run: &RunData) -> Markup {
     }
 }
 
+/// The paths that have warnings.
+fn warned_paths(run: &RunData) -> Vec<&PathResult> {
+    let paths = run.summary.paths.iter();
+    paths.filter(|p| !p.warnings.is_empty()).collect()
+}
+
 /// Every path's warnings folded into one line near the top, linking to them in full.
 fn warnings_line(run: &RunData) -> Markup {
-    let warned: Vec<&PathResult> = run
-        .summary
-        .paths
-        .iter()
-        .filter(|p| !p.warnings.is_empty())
-        .collect();
+    let warned = warned_paths(run);
     if warned.is_empty() {
         return html! {};
     }
@@ -117,12 +118,7 @@ fn warnings_line(run: &RunData) -> Markup {
 }
 
 fn warnings_detail(run: &RunData) -> Markup {
-    let warned: Vec<&PathResult> = run
-        .summary
-        .paths
-        .iter()
-        .filter(|p| !p.warnings.is_empty())
-        .collect();
+    let warned = warned_paths(run);
     html! {
         @if !warned.is_empty() {
             h2 id="warnings" { "Warnings" }
