@@ -209,6 +209,7 @@ impl Registry {
             counters,
             latencies,
             settings: self.settings.clone(),
+            pid: Some(std::process::id()),
         }
     }
 

@@ -3,7 +3,9 @@
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use super::{MetricKey, Phase, decode_histogram, encode_histogram, new_histogram};
+use super::{
+    HistogramCodecError, MetricKey, Phase, decode_histogram, encode_histogram, new_histogram,
+};
 use crate::counter::CounterMetric;
 use crate::latency::LatencyMetric;
 use crate::settings::Middleware;
@@ -19,6 +21,10 @@ pub struct Stats {
     /// The settings the process runs with, as command-line options (see [`Registry::with_settings`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub settings: Vec<String>,
+    /// The process that counted these figures: a reader tells from it that a process was
+    /// replaced (killed by a fault and started again) and its counts began again from zero.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,5 +87,90 @@ impl Stats {
             merged.add(decode_histogram(&l.histogram).ok()?).ok()?;
         }
         Some(merged)
+    }
+
+    /// The figures of a process that replaced the one `earlier` was read from, continued from
+    /// them: every counter and histogram of `earlier` added to this one's, so that cumulative
+    /// figures (and every difference of two readings) go on across the restart.
+    pub fn continuing(mut self, earlier: &Stats) -> Result<Stats, HistogramCodecError> {
+        for before in &earlier.counters {
+            match self.counters.iter_mut().find(|c| c.key == before.key) {
+                Some(now) => now.value += before.value,
+                None => self.counters.push(before.clone()),
+            }
+        }
+        for before in &earlier.latencies {
+            match self.latencies.iter_mut().find(|l| l.key == before.key) {
+                Some(now) => {
+                    let mut sum = decode_histogram(&now.histogram)?;
+                    sum.add(decode_histogram(&before.histogram)?)
+                        .map_err(|e| HistogramCodecError::Decode(format!("{e:?}")))?;
+                    *now = LatencyValue::new(now.key.clone(), &sum);
+                }
+                None => self.latencies.push(before.clone()),
+            }
+        }
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Registry;
+    use super::*;
+
+    /// A subscriber's figures: `stored` cases, each stored in `store_us`.
+    fn subscriber(stored: u64, store_us: u64, duplicates: Option<u64>) -> Stats {
+        let reg = Registry::new("subscriber");
+        let m = Some(Middleware::Nats);
+        reg.counter(CounterMetric::Stored, m).add(stored);
+        if let Some(d) = duplicates {
+            reg.counter(CounterMetric::Duplicates, m).add(d);
+        }
+        let store = reg.latency(LatencyMetric::Store, m);
+        for _ in 0..stored {
+            store.record_us(0, store_us);
+        }
+        reg.stats()
+    }
+
+    #[test]
+    fn a_replacement_continues_the_counters_and_histograms_of_the_killed_process() {
+        let killed = subscriber(30, 100, Some(4));
+        let replacement = subscriber(10, 5_000, None);
+        assert_eq!(killed.pid, Some(std::process::id()));
+        let m = Some(Middleware::Nats);
+        let continued = replacement.continuing(&killed).expect("they merge");
+        assert_eq!(continued.counter(CounterMetric::Stored, m), Some(40));
+        assert_eq!(
+            continued.counter(CounterMetric::Duplicates, m),
+            Some(4),
+            "a counter only the killed process had is kept"
+        );
+        let store = continued
+            .histogram(LatencyMetric::Store, m, None)
+            .expect("store latency");
+        assert_eq!(store.len(), 40);
+        assert_eq!(store.value_at_quantile(0.5), 100, "30 of 40 took 100 µs");
+        assert!(store.max() >= 4_995, "the replacement's 5 ms are there");
+        let measured = continued
+            .latencies
+            .iter()
+            .find(|l| {
+                l.key.name == LatencyMetric::Store.key() && l.key.phase == Some(Phase::Measure)
+            })
+            .expect("the measure phase's histogram");
+        assert_eq!(
+            (measured.count, measured.p50),
+            (40, 100),
+            "headline figures redone"
+        );
+    }
+
+    #[test]
+    fn a_histogram_that_does_not_decode_is_an_error_not_a_silent_loss() {
+        let mut killed = subscriber(3, 100, None);
+        killed.latencies[0].histogram = "not base64!".into();
+        assert!(subscriber(1, 100, None).continuing(&killed).is_err());
     }
 }
