@@ -13,7 +13,8 @@ use brokerbench_common::settings::Middleware;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::processes::children::{RoleProcess, signal, wait_dead};
+use super::carry::Carry;
+use crate::processes::children::{RoleProcess, fetch_stats, signal, wait_dead};
 use crate::processes::services::stack_script;
 pub use crate::results::faults::{FaultKind, FaultRecord, FaultSpec};
 
@@ -84,6 +85,7 @@ pub async fn inject(
     window: (Instant, PhaseBounds),
     processes: &[&RoleProcess],
     restarted: &Mutex<Vec<RoleProcess>>,
+    carry: &Carry,
 ) -> FaultRecord {
     let (measure_start, bounds) = window;
     tokio::time::sleep_until(measure_start + Duration::from_secs_f64(spec.start_s)).await;
@@ -115,7 +117,13 @@ pub async fn inject(
                 FaultKind::IngressKill => "ingress",
                 _ => "subscriber",
             };
-            let result = kill_and_restart(role, hold, bounds, processes, restarted).await;
+            let killed = Killed {
+                role,
+                processes,
+                restarted,
+                carry,
+            };
+            let result = killed.kill_and_restart(hold, bounds).await;
             (role.to_string(), result)
         }
     };
@@ -130,48 +138,60 @@ pub async fn inject(
     }
 }
 
-/// SIGKILLs every run process of `role` (its latest incarnation), waits `hold`, starts each
-/// again on its sockets, waits until it answers `/healthz` and tells it the measure window, so
-/// that it files each case under its phase like the process it replaced.
-async fn kill_and_restart(
-    role: &str,
-    hold: Duration,
-    bounds: PhaseBounds,
-    processes: &[&RoleProcess],
-    restarted: &Mutex<Vec<RoleProcess>>,
-) -> anyhow::Result<()> {
-    let mut restarted = restarted.lock().await;
-    let victims: Vec<&RoleProcess> = processes
-        .iter()
-        .copied()
-        .filter(|p| p.role == role)
-        .collect();
-    for victim in &victims {
-        let latest = restarted
+/// The run processes of one role a fault kills, and where their replacements and figures go.
+struct Killed<'a> {
+    role: &'a str,
+    /// The run's processes as started.
+    processes: &'a [&'a RoleProcess],
+    /// What earlier kills started again.
+    restarted: &'a Mutex<Vec<RoleProcess>>,
+    carry: &'a Carry,
+}
+
+impl Killed<'_> {
+    /// SIGKILLs every run process of the role (its latest incarnation) once its last figures
+    /// are read, waits `hold`, starts each again on its sockets, waits until it answers
+    /// `/healthz` and tells it the measure window, so that it files each case under its phase
+    /// like the process it replaced.
+    async fn kill_and_restart(&self, hold: Duration, bounds: PhaseBounds) -> anyhow::Result<()> {
+        let mut restarted = self.restarted.lock().await;
+        let victims: Vec<&RoleProcess> = self
+            .processes
             .iter()
-            .rev()
-            .find(|p| p.url == victim.url)
-            .unwrap_or(*victim);
-        if let Some(pid) = latest.pid() {
-            signal(pid, "KILL");
-            wait_dead(pid).await;
+            .copied()
+            .filter(|p| p.role == self.role)
+            .collect();
+        let client = reqwest::Client::new();
+        for victim in &victims {
+            let latest = restarted
+                .iter()
+                .rev()
+                .find(|p| p.url == victim.url)
+                .unwrap_or(*victim);
+            if let Some(pid) = latest.pid() {
+                if let Some(last) = fetch_stats(&client, &latest.url).await {
+                    self.carry.last_words(&latest.url, last);
+                }
+                signal(pid, "KILL");
+                wait_dead(pid).await;
+            }
         }
+        tokio::time::sleep(hold).await;
+        for victim in victims {
+            let mut again = victim.respawn().await?;
+            let log = again.log().to_path_buf();
+            again.wait_healthy(Duration::from_secs(60), &log).await?;
+            let told = client
+                .post(format!("{}/phases", again.url))
+                .json(&bounds)
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status);
+            restarted.push(again);
+            told.context("cannot tell the restarted process the measure window")?;
+        }
+        Ok(())
     }
-    tokio::time::sleep(hold).await;
-    for victim in victims {
-        let mut again = victim.respawn().await?;
-        let log = again.log().to_path_buf();
-        again.wait_healthy(Duration::from_secs(60), &log).await?;
-        let told = reqwest::Client::new()
-            .post(format!("{}/phases", again.url))
-            .json(&bounds)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status);
-        restarted.push(again);
-        told.context("cannot tell the restarted process the measure window")?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -280,7 +280,7 @@ impl UnderLoad<'_> {
         let measure_start = schedule.measure_start();
         let injected = futures::future::join_all(self.opts.faults.iter().map(|f| {
             let window = (measure_start, schedule.bounds);
-            super::faults::inject(*f, group, window, &own, &restarted)
+            super::faults::inject(*f, group, window, &own, &restarted, &self.sampler.carry)
         }));
         let sampling = sample_load(
             self.opts,

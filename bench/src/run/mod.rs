@@ -2,6 +2,7 @@
 //! own subscriber and ingress processes: warm-up, measure at a fixed offered rate, drain, then
 //! results under `results/<UTC timestamp>-<label>/` and a table on the terminal.
 
+pub(crate) mod carry;
 mod environment;
 pub mod faults;
 mod generator_thread;

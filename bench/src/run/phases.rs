@@ -102,7 +102,8 @@ fn backlog(tick: &Tick) -> Option<(u64, u64)> {
 /// The backlog read from the store: accepted ids (the generator knows each one) not yet in any
 /// of the group's collections or dead letters. Counters miss both ways: a document nobody
 /// accepted hides a missing case from a total, and a write that timed out but landed is counted
-/// a duplicate on redelivery, never stored; a fault may restart them from zero.
+/// a duplicate on redelivery, never stored; a killed process takes what it counted after its
+/// last reading with it.
 pub struct StoreBacklog {
     pub db: mongodb::Database,
     pub group: Vec<Middleware>,

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brokerbench_common::host;
+use brokerbench_common::metrics::Stats;
 use brokerbench_common::settings::Middleware;
 use procfs::process::Process;
 use tokio::time::Instant;
 
+use super::carry::Carry;
 use super::group_processes::Processes;
 use super::loadgen::LoadStats;
 use crate::analysis::tick::{HostCpu, ProcSample, Tick};
@@ -29,6 +31,8 @@ pub struct Sampler {
     cgroups: Vec<Option<(TrackedCgroup, String)>>,
     pub load: Arc<LoadStats>,
     pub measure_start: Instant,
+    /// What processes killed by a fault had counted, continued by their replacements.
+    pub carry: Carry,
 }
 
 impl Sampler {
@@ -52,14 +56,15 @@ impl Sampler {
             targets,
             load: load.clone(),
             measure_start,
+            carry: Carry::default(),
         }
     }
 
     pub async fn tick(&self) -> Tick {
-        let ingress = fetch_stats(&self.client, &self.ingress_url).await;
+        let ingress = self.read(&self.ingress_url).await;
         let mut subscribers = Vec::new();
         for (m, url) in &self.subscribers {
-            subscribers.push((*m, fetch_stats(&self.client, url).await));
+            subscribers.push((*m, self.read(url).await));
         }
         let now = Instant::now();
         let at_s = if now >= self.measure_start {
@@ -76,6 +81,12 @@ impl Sampler {
             ram: host::read_ram().ok().map(|s| (s.source, s.data)),
             host_cpu: host_cpu(),
         }
+    }
+
+    /// The `/stats` of the process at `url`, continued from the processes it replaced.
+    async fn read(&self, url: &str) -> Option<Stats> {
+        let stats = fetch_stats(&self.client, url).await;
+        self.carry.continued(url, stats)
     }
 
     /// A tick whose every `/stats` read succeeded, retried for up to `patience`: the figures of a
