@@ -16,6 +16,8 @@ use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use clap::Args;
 
+use crate::control::{ControlOpts, ControlToken, is_control};
+
 #[derive(Debug, Clone, Default, Args)]
 pub struct AccessOpts {
     /// Browser origins allowed besides the server's own (`scheme://host:port`), comma-separated.
@@ -42,6 +44,18 @@ pub struct Access {
     hosts: Arc<[String]>,
     /// Listening on loopback only: `Host` must name loopback (or an allowed host).
     check_host: bool,
+    /// Who may use the control endpoints ([`crate::control`]); `None` for a server that has
+    /// none.
+    control: Option<ControlRule>,
+}
+
+#[derive(Debug, Clone)]
+enum ControlRule {
+    Token(ControlToken),
+    /// Beyond loopback without a token: refused.
+    Closed,
+    /// On loopback without a token: guarded by the `Host` and `Origin` checks alone.
+    Loopback,
 }
 
 impl Access {
@@ -52,6 +66,20 @@ impl Access {
             origins: lower(&opts.allowed_origins),
             hosts: lower(&opts.allowed_hosts),
             check_host: bound.is_some_and(|a| a.ip().is_loopback()),
+            control: None,
+        }
+    }
+
+    /// This rule for a server with control endpoints, given its `--control-token`.
+    pub fn with_control(self, opts: &ControlOpts) -> Self {
+        let control = match &opts.control_token {
+            Some(token) => ControlRule::Token(token.clone()),
+            None if self.check_host => ControlRule::Loopback,
+            None => ControlRule::Closed,
+        };
+        Self {
+            control: Some(control),
+            ..self
         }
     }
 
@@ -89,6 +117,31 @@ impl Access {
             || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
         loopback || self.hosts.iter().any(|h| h == name)
     }
+
+    /// Why a request for a control endpoint with `headers` is refused, if it is.
+    fn control_refusal(&self, headers: &HeaderMap) -> Option<Response> {
+        match self.control.as_ref()? {
+            ControlRule::Loopback => None,
+            ControlRule::Token(token) if token.admits(headers) => None,
+            ControlRule::Token(_) => Some(
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Bearer")],
+                    "this endpoint needs Authorization: Bearer <the --control-token>\n",
+                )
+                    .into_response(),
+            ),
+            ControlRule::Closed => Some(
+                (
+                    StatusCode::FORBIDDEN,
+                    "this server listens beyond loopback: its control endpoints (/phases, \
+                     /diag/*, /stats) need --control-token (BB_CONTROL_TOKEN); /healthz and \
+                     /metrics are open\n",
+                )
+                    .into_response(),
+            ),
+        }
+    }
 }
 
 /// The host of a `Host` value: `[::1]:8080` → `::1`, `localhost:80` → `localhost`.
@@ -103,10 +156,15 @@ fn strip_port(host: &str) -> &str {
 }
 
 async fn refuse_foreign(State(access): State<Access>, request: Request, next: Next) -> Response {
-    match access.refusal(request.headers()) {
-        Some(why) => (StatusCode::FORBIDDEN, format!("{why}\n")).into_response(),
-        None => next.run(request).await,
+    if let Some(why) = access.refusal(request.headers()) {
+        return (StatusCode::FORBIDDEN, format!("{why}\n")).into_response();
     }
+    if is_control(request.uri().path())
+        && let Some(refused) = access.control_refusal(request.headers())
+    {
+        return refused;
+    }
+    next.run(request).await
 }
 
 #[cfg(test)]
@@ -189,5 +247,37 @@ mod tests {
             (header::ORIGIN, "http://evil.example"),
         ]);
         assert!(all.refusal(&foreign).is_some());
+    }
+
+    #[test]
+    fn control_endpoints_need_the_token_or_loopback() {
+        let token = "correct-horse-battery-staple";
+        let with_token = ControlOpts {
+            control_token: Some(token.parse().expect("a valid token")),
+        };
+        let all: SocketAddr = "0.0.0.0:8080".parse().expect("an address");
+        let status = |access: &Access, h: &HeaderMap| access.control_refusal(h).map(|r| r.status());
+        let none = HeaderMap::new();
+        let authorization = format!("Bearer {token}");
+        let bearer = headers(&[(header::AUTHORIZATION, authorization.as_str())]);
+
+        let open_network = Access::new(&AccessOpts::default(), Some(all));
+        let closed = open_network.clone().with_control(&ControlOpts::default());
+        assert_eq!(status(&closed, &bearer), Some(StatusCode::FORBIDDEN));
+        let guarded = open_network.with_control(&with_token);
+        assert_eq!(status(&guarded, &none), Some(StatusCode::UNAUTHORIZED));
+        assert_eq!(status(&guarded, &bearer), None);
+
+        let local = loopback(&AccessOpts::default());
+        assert_eq!(
+            status(&local.clone().with_control(&ControlOpts::default()), &none),
+            None
+        );
+        let local_with_token = local.with_control(&with_token);
+        assert_eq!(
+            status(&local_with_token, &none),
+            Some(StatusCode::UNAUTHORIZED)
+        );
+        assert_eq!(status(&local_with_token, &bearer), None);
     }
 }

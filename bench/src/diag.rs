@@ -1,7 +1,8 @@
 //! The diagnostic hold: a delay a role adds on purpose, so that the instrument can be checked
 //! against a known figure (calibration only; never for real numbers). The subscriber holds each
 //! batch before its write, the ingress each answer before it goes out. `POST /diag/hold?ms=N`
-//! changes it while running, only on a role started with `--diagnostics`.
+//! changes it while running, only on a role started with `--diagnostics`. The diagnostic clock
+//! offset does the same for the runner's clock check.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -103,4 +104,37 @@ fn valid_hold_ms(ms: f64) -> Result<f64, String> {
 /// Value parser of the hold options, held to the same bounds as `POST /diag/hold`.
 pub fn parse_hold_ms(text: &str) -> Result<f64, String> {
     valid_hold_ms(text.parse().map_err(|e| format!("{e}"))?)
+}
+
+/// Largest diagnostic clock offset, either way, in milliseconds (an hour).
+const MAX_CLOCK_OFFSET_MS: f64 = 3_600_000.0;
+
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ClockDiagOpts {
+    /// Diagnostic: this process's clock reads this many milliseconds ahead (negative: behind),
+    /// as on a host whose clock is off. Proves the runner's clock check; never for real numbers.
+    #[arg(long, env = "BB_DIAG_CLOCK_OFFSET_MS", default_value_t = 0.0,
+          allow_negative_numbers = true, value_parser = parse_clock_offset_ms)]
+    pub diag_clock_offset_ms: f64,
+}
+
+impl ClockDiagOpts {
+    /// Sets this process's clock offset: called where the process starts, because it holds for
+    /// the whole process (tests run roles in-process and never set it).
+    pub fn apply(&self) {
+        let ns = (self.diag_clock_offset_ms * 1e6).round() as i64;
+        brokerbench_common::clock::set_diagnostic_offset_ns(ns);
+    }
+}
+
+/// Value parser of the clock offset options: finite, within an hour either way.
+pub fn parse_clock_offset_ms(text: &str) -> Result<f64, String> {
+    let ms: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if ms.is_finite() && ms.abs() <= MAX_CLOCK_OFFSET_MS {
+        Ok(ms)
+    } else {
+        Err(format!(
+            "a clock offset is a finite number of milliseconds within ±{MAX_CLOCK_OFFSET_MS}"
+        ))
+    }
 }

@@ -7,7 +7,8 @@ pub mod access;
 pub mod analysis;
 pub mod ceilings;
 pub mod compare;
-mod diag;
+pub mod control;
+pub mod diag;
 pub mod http_server;
 pub mod ingress;
 pub mod listener;
@@ -71,14 +72,23 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
         Command::Ingress(_) | Command::Subscriber(_) | Command::Serve(_)
     );
     init_tracing(if server { "info" } else { "warn" });
+    if matches!(
+        opts.command,
+        Command::Run(_) | Command::Sweep(_) | Command::Ceilings(_)
+    ) {
+        // The components it starts inherit the token: a bad one is said once, here.
+        control::runner_token()?;
+    }
     let shutdown = shutdown_on_signal();
     match opts.command {
         Command::Ingress(opts) => {
+            opts.clock.apply();
             let listener = listener::open(&opts.listen, opts.listen_fd).await?;
             announce(&listener, opts.address_file.as_deref())?;
             ingress::run(opts, listener, shutdown).await
         }
         Command::Subscriber(opts) => {
+            opts.clock.apply();
             let listener = listener::open(&opts.listen, opts.listen_fd).await?;
             announce(&listener, opts.address_file.as_deref())?;
             subscriber::run(opts, listener, shutdown).await

@@ -1,7 +1,7 @@
 //! The endpoints every component serves: `/healthz` (readiness), `/metrics` (Prometheus text),
-//! `/stats` (JSON counters with full HDR histograms per phase) and `POST /phases`, where the
-//! runner sets the measure window before the load starts so that every sample is filed by its
-//! case's phase.
+//! `/stats` (JSON counters with full HDR histograms per phase), `/clock` (the process's clock, so
+//! the runner can check it against its own) and `POST /phases`, where the runner sets the
+//! measure window before the load starts so that every sample is filed by its case's phase.
 
 use std::sync::Arc;
 
@@ -10,6 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use brokerbench_common::clock::ClockReading;
 use brokerbench_common::metrics::{PhaseBounds, Registry};
 
 /// What a component is waiting for before it can do its job (a publisher or the store that is
@@ -21,6 +22,7 @@ pub fn routes(registry: Arc<Registry>, readiness: Readiness) -> Router {
         .route("/healthz", get(move || healthz(readiness.clone())))
         .route("/metrics", get(metrics))
         .route("/stats", get(stats))
+        .route("/clock", get(|| async { Json(ClockReading::now()) }))
         .route("/phases", post(set_phases))
         .with_state(registry)
 }

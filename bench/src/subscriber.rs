@@ -100,6 +100,8 @@ pub struct SubscriberOpts {
     /// endpoint can slow the writer down for anyone who reaches the port.
     #[arg(long, env = "BB_DIAGNOSTICS")]
     pub diagnostics: bool,
+    #[command(flatten)]
+    pub clock: crate::diag::ClockDiagOpts,
     /// Longest wait for one MongoDB write, in milliseconds. A write that takes longer counts as
     /// the store being away: its cases are redelivered after a backoff.
     #[arg(long, env = "BB_STORE_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
@@ -117,6 +119,8 @@ pub struct SubscriberOpts {
     pub brokers: BrokerSettings,
     #[command(flatten)]
     pub access: crate::access::AccessOpts,
+    #[command(flatten)]
+    pub control: crate::control::ControlOpts,
     #[command(flatten)]
     pub connections: crate::http_server::ConnectionOpts,
 }
@@ -175,7 +179,9 @@ pub async fn run(
         registry,
         Arc::new(move || health.not_ready(middleware)),
     ));
-    let app = crate::access::Access::new(&opts.access, listener.local_addr().ok()).guard(app);
+    let app = crate::access::Access::new(&opts.access, listener.local_addr().ok())
+        .with_control(&opts.control)
+        .guard(app);
     let stop = shutdown.clone();
     let served = crate::http_server::serve(listener, app, &opts.connections, stop.cancelled());
     let ((), sourced) = tokio::join!(served, async {

@@ -1,19 +1,10 @@
 //! The protobuf envelope (generated from `proto/brokerbench.proto`) and what the ingress stamps on it.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use prost::Message;
 
 tonic::include_proto!("brokerbench.v1");
 
-/// Nanoseconds since the Unix epoch by the wall clock, the clock every stamp on a case uses so
-/// that processes on one host can subtract each other's stamps.
-pub fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+pub use crate::clock::now_ns;
 
 /// Where the case ids of a request with an `Idempotency-Key` come from (a fixed, random UUID).
 const IDEMPOTENT_IDS: uuid::Uuid = uuid::Uuid::from_u128(0x5b1c_03c8_7f4e_4d8a_9a55_2f3e_8c61_d0b7);

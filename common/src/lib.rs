@@ -3,6 +3,7 @@
 
 pub mod case;
 pub mod casegen;
+pub mod clock;
 pub mod counter;
 pub mod envelope;
 pub mod host;

@@ -155,6 +155,7 @@ pub fn path_result(m: Middleware, ticks: &[Tick], b: Bounds, ctx: PathContext) -
         loss: None,
         e2e_census: None,
         resilience: Vec::new(),
+        clocks: Vec::new(),
     }
 }
 

@@ -16,6 +16,7 @@ use brokerbench_common::settings::Middleware;
 use super::compute::LATE_GENERATOR_US;
 use super::significance::{holm, mann_whitney_p, repeats_needed, smallest_p};
 use crate::results::ceilings::Ceilings;
+use crate::results::clock::{RANKABLE_SHARE_OF_E2E_P50, e2e_bound_us};
 use crate::results::knee::Knee;
 use crate::results::summary::{PathResult, Spread};
 use crate::results::verdict::Answer;
@@ -83,6 +84,21 @@ fn raw_p(samples: &Samples, higher_wins: bool) -> Option<f64> {
     (smallest_p(a.len(), b.len()) * (FAMILY as f64) < ALPHA).then(|| mann_whitney_p(a, b))
 }
 
+/// Why a path's e2e cannot be trusted to rank it, if the clocks it spans may be off by more
+/// than [`RANKABLE_SHARE_OF_E2E_P50`] of its p50.
+pub fn e2e_clock_doubt(p: &PathResult) -> Option<String> {
+    let bound_us = e2e_bound_us(&p.clocks)?;
+    let p50_us = p.latencies.get(&LatencyMetric::E2e)?.p50 as f64;
+    (bound_us > RANKABLE_SHARE_OF_E2E_P50 * p50_us).then(|| {
+        format!(
+            "its clocks may be up to {:.2} ms apart, over {:.0} % of its e2e p50 ({:.2} ms)",
+            bound_us / 1e3,
+            RANKABLE_SHARE_OF_E2E_P50 * 100.0,
+            p50_us / 1e3
+        )
+    })
+}
+
 /// Why a repeat of a path cannot be ranked on latency, if it cannot.
 fn not_rankable(p: &PathResult) -> Option<String> {
     let a = &p.accounting;
@@ -101,7 +117,7 @@ fn not_rankable(p: &PathResult) -> Option<String> {
     } else if e2e_count == 0 {
         Some("no case stored in the measure phase".into())
     } else {
-        None
+        e2e_clock_doubt(p)
     }
 }
 

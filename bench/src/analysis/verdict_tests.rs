@@ -135,3 +135,35 @@ fn the_rate_answer_is_the_knee_and_never_a_ceiling() {
          nats kept up at 2000/s, fell behind at 3000/s (broker); kept up at no step: redis"
     );
 }
+
+#[test]
+fn a_path_whose_clocks_may_be_far_apart_is_not_ranked_on_latency() {
+    use crate::results::clock::ComponentClock;
+    use crate::results::role::Role;
+    let clock = |role, offset_us| ComponentClock {
+        role,
+        offset_us,
+        uncertainty_us: 40.0,
+    };
+    let p50_us = |p: &PathResult| p.latencies[&LatencyMetric::E2e].p50 as f64;
+    let mut close = run_of(Middleware::Nats, 9_000, None);
+    let tenth = 0.1 * p50_us(&close);
+    close.clocks = vec![
+        clock(Role::Ingress, 0.0),
+        clock(Role::Subscriber(Middleware::Nats), tenth - 90.0),
+    ];
+    let mut apart = run_of(Middleware::Redis, 1_000, None);
+    apart.clocks = vec![clock(Role::Subscriber(Middleware::Redis), tenth)];
+    let answers = verdict(&[close, apart], &[], None);
+    let ranked: Vec<Middleware> = answers[0].ranking.iter().map(|(m, _)| *m).collect();
+    assert_eq!(
+        ranked,
+        [Middleware::Nats],
+        "within 10 % of p50 ranks; beyond does not"
+    );
+    assert!(
+        answers[0].text.contains("redis: its clocks may be up to"),
+        "{}",
+        answers[0].text
+    );
+}

@@ -167,7 +167,7 @@ async fn drive_stage(
     subscriber_url: &str,
     ingress: Option<&RoleProcess>,
 ) -> anyhow::Result<(Window, u64)> {
-    let client = reqwest::Client::new();
+    let client = crate::control::client()?;
     let received = {
         let client = client.clone();
         let url = subscriber_url.to_string();

@@ -92,9 +92,13 @@ pub struct IngressOpts {
     #[arg(long, env = "BB_DIAGNOSTICS")]
     pub diagnostics: bool,
     #[command(flatten)]
+    pub clock: crate::diag::ClockDiagOpts,
+    #[command(flatten)]
     pub brokers: BrokerSettings,
     #[command(flatten)]
     pub access: crate::access::AccessOpts,
+    #[command(flatten)]
+    pub control: crate::control::ControlOpts,
     #[command(flatten)]
     pub connections: crate::http_server::ConnectionOpts,
 }
@@ -197,7 +201,9 @@ pub async fn run(
         ))
         .merge(hold.routes())
         .merge(crate::observe::routes(registry, readiness));
-    let app = crate::access::Access::new(&opts.access, listener.local_addr().ok()).guard(app);
+    let app = crate::access::Access::new(&opts.access, listener.local_addr().ok())
+        .with_control(&opts.control)
+        .guard(app);
     tracing::info!(addr = ?listener.local_addr().ok(), routing = ?opts.routing, "ingress ready");
     crate::http_server::serve(listener, app, &opts.connections, shutdown.cancelled()).await;
     Ok(())

@@ -5,6 +5,7 @@
 
 pub mod attribution;
 pub mod ceilings;
+pub mod clock;
 pub mod faults;
 pub mod figures;
 pub mod files;

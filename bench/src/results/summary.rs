@@ -8,6 +8,7 @@ use brokerbench_common::settings::Middleware;
 use hdrhistogram::Histogram;
 
 use super::attribution::Attribution;
+use super::clock::ComponentClock;
 use super::generator::Generator;
 use super::knee::Knee;
 use super::loss::{E2eCensus, LossById};
@@ -103,6 +104,10 @@ pub struct PathResult {
     /// Each `--fault` of the run and what it did to this path.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resilience: Vec<Resilience>,
+    /// The clocks of the ingress and the path's subscriber against the runner's, checked
+    /// before the load (none in runs written before the check existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clocks: Vec<ComponentClock>,
 }
 
 /// What a path guaranteed in a run, from the settings its processes ran with.
@@ -331,6 +336,7 @@ pub(crate) mod tests {
             loss: None,
             e2e_census: None,
             resilience: Vec::new(),
+            clocks: Vec::new(),
         };
         Summary {
             schema_version: SCHEMA_VERSION,

@@ -161,7 +161,7 @@ impl Killed<'_> {
             .copied()
             .filter(|p| p.role == self.role)
             .collect();
-        let client = reqwest::Client::new();
+        let client = crate::control::client()?;
         for victim in &victims {
             let latest = restarted
                 .iter()

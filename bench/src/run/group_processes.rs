@@ -109,6 +109,10 @@ fn subscriber_args(opts: &RunOpts, m: Middleware, run: &brokers::RunBrokers) -> 
         format!("--delivery-limit={}", opts.delivery_limit),
     ];
     args.extend(hold_args("--hold-batch-ms", opts.hold_batch_ms, 0.0, opts));
+    if opts.diag_subscriber_clock_offset_ms != 0.0 {
+        let ms = opts.diag_subscriber_clock_offset_ms;
+        args.push(format!("--diag-clock-offset-ms={ms}"));
+    }
     args.extend(run.args.iter().cloned());
     args
 }

@@ -23,6 +23,7 @@ use crate::analysis::compute::{
 use crate::analysis::resilience::{Timeline, assess};
 use crate::analysis::tick::{counter, subscriber};
 use crate::processes::brokers;
+use crate::results::role::Role;
 use crate::results::summary::PathResult;
 use crate::subscriber::SinkKind;
 
@@ -136,11 +137,27 @@ async fn results_of(
         // Last: the accounting checks above start their list of problems afresh.
         add_guarantee(&mut result, &measured);
         add_resilience(opts, &mut result, &measured);
+        add_clocks(&mut result, &measured);
         results.push(result);
     }
     let (ticks, bounds) = (&measured.ticks, measured.bounds);
     output::write_ticks(&ctx.dir, group, series, ticks, bounds, measured.started)?;
     Ok(results)
+}
+
+/// The clocks the path's e2e spans (the ingress's and its subscriber's), with a warning when
+/// they may be too far apart to rank it on e2e.
+fn add_clocks(result: &mut PathResult, measured: &Measured) {
+    let m = result.middleware;
+    result.clocks = measured
+        .clocks
+        .iter()
+        .filter(|c| c.role == Role::Ingress || c.role == Role::Subscriber(m))
+        .copied()
+        .collect();
+    if let Some(doubt) = crate::analysis::verdict::e2e_clock_doubt(result) {
+        result.warnings.push(format!("{doubt}: e2e is not ranked"));
+    }
 }
 
 /// What the path's broker guaranteed in this run, or a problem when it cannot be told.

@@ -20,6 +20,7 @@ use crate::analysis::calibration::HoldToggle;
 use crate::analysis::compute::Bounds;
 use crate::analysis::tick::Tick;
 use crate::processes::children::{RoleProcess, signal};
+use crate::results::clock::ComponentClock;
 use crate::results::faults::FaultRecord;
 use crate::subscriber::SinkKind;
 
@@ -41,6 +42,8 @@ pub(super) struct Measured {
     pub hold_toggles: Vec<HoldToggle>,
     /// Processes a fault killed and started again: the runner stops them at the end.
     pub restarted: Vec<RoleProcess>,
+    /// Every component's clock against the runner's, checked before the load.
+    pub clocks: Vec<ComponentClock>,
 }
 
 /// Tells the ingress and the subscribers the measure window, so that they file each case under
@@ -191,9 +194,11 @@ pub(super) async fn measure(
     title: &str,
     processes: &Processes,
 ) -> anyhow::Result<Measured> {
+    // Before the schedule is fixed: a slow probe must not eat the lead before the first send.
+    let clocks = super::clocks::check_group(&crate::control::client()?, processes).await?;
     let load = Arc::new(LoadStats::default());
     let schedule = Schedule::new(opts);
-    let sampler = Sampler::for_group(group, processes, &load, schedule.measure_start());
+    let sampler = Sampler::for_group(group, processes, &load, schedule.measure_start())?;
     load.window().set(schedule.bounds);
     announce_window(&sampler, processes, schedule.bounds).await?;
     let run_load = RunLoad {
@@ -248,6 +253,7 @@ pub(super) async fn measure(
         faults,
         hold_toggles,
         restarted,
+        clocks,
     })
 }
 

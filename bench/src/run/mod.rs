@@ -3,6 +3,7 @@
 //! results under `results/<UTC timestamp>-<label>/` and a table on the terminal.
 
 pub(crate) mod carry;
+mod clocks;
 mod environment;
 pub mod faults;
 mod generator_thread;
@@ -168,6 +169,12 @@ pub struct RunOpts {
     /// the HTTP figures). 0 = off.
     #[arg(long, default_value_t = 0.0, value_parser = crate::diag::parse_hold_ms)]
     pub hold_answer_ms: f64,
+    /// Diagnostic: the subscribers' clocks read this many milliseconds ahead (negative: behind),
+    /// as on hosts whose clocks are off: the clock check must find it, and the verdict then
+    /// does not rank on e2e.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true,
+          value_parser = crate::diag::parse_clock_offset_ms)]
+    pub diag_subscriber_clock_offset_ms: f64,
     /// Diagnostic: SIGSTOP the ingress this long into the measure phase (seconds, or with a
     /// unit)…
     #[arg(long, value_parser = crate::units::seconds)]

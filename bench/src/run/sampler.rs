@@ -36,16 +36,17 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    /// The sampler of one group run: the ingress, every subscriber and the processes to account.
+    /// The sampler of one group run: the ingress, every subscriber and the processes to account;
+    /// its client sends the runner's control token ([`crate::control`]).
     pub(super) fn for_group(
         group: &[Middleware],
         processes: &Processes,
         load: &Arc<LoadStats>,
         measure_start: Instant,
-    ) -> Self {
+    ) -> anyhow::Result<Self> {
         let targets = process_targets(group, processes);
-        Self {
-            client: reqwest::Client::new(),
+        Ok(Self {
+            client: crate::control::client()?,
             ingress_url: processes.ingress.url.clone(),
             subscribers: processes
                 .subscribers
@@ -57,7 +58,7 @@ impl Sampler {
             load: load.clone(),
             measure_start,
             carry: Carry::default(),
-        }
+        })
     }
 
     pub async fn tick(&self) -> Tick {

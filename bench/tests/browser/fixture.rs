@@ -235,6 +235,7 @@ fn path_result(
         } else {
             Vec::new()
         },
+        clocks: Vec::new(),
     }
 }
 

@@ -12,6 +12,8 @@ mod support;
 mod body_flood;
 mod broker_storage;
 mod browser;
+mod clock_check;
+mod control_token;
 mod dashboard;
 mod dashboard_scale;
 mod diag_hold;

@@ -1,0 +1,68 @@
+//! How far a component's clock was from the runner's, as `summary.json` records it (estimated
+//! by `run::clocks`).
+
+use serde::{Deserialize, Serialize};
+
+use super::role::Role;
+
+/// e2e is not ranked when the clocks it spans may be off by more than this share of its p50.
+pub const RANKABLE_SHARE_OF_E2E_P50: f64 = 0.1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentClock {
+    pub role: Role,
+    /// The component's clock minus the runner's, µs (positive: it reads ahead).
+    pub offset_us: f64,
+    /// Half the round trip of the probe the estimate rests on, µs: the true offset lies within
+    /// `offset_us` ± this.
+    pub uncertainty_us: f64,
+}
+
+impl ComponentClock {
+    /// The most this clock can be off the runner's, µs: a bound, not a measurement.
+    pub fn bound_us(&self) -> f64 {
+        self.offset_us.abs() + self.uncertainty_us
+    }
+}
+
+/// The most a path's e2e can be off because of its clocks, µs: e2e starts at the generator's
+/// intended send time (the runner's clock; the ingress's acceptance under Locust) and ends at
+/// the subscriber's write. `None` without the subscriber's clock.
+pub fn e2e_bound_us(clocks: &[ComponentClock]) -> Option<f64> {
+    let find = |pick: fn(&Role) -> bool| clocks.iter().find(|c| pick(&c.role));
+    let subscriber = find(|r| matches!(r, Role::Subscriber(_)))?;
+    let from_ingress = find(|r| *r == Role::Ingress).map_or(0.0, |ingress| {
+        (subscriber.offset_us - ingress.offset_us).abs()
+            + subscriber.uncertainty_us
+            + ingress.uncertainty_us
+    });
+    Some(subscriber.bound_us().max(from_ingress))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brokerbench_common::settings::Middleware;
+
+    fn clock(role: Role, offset_us: f64, uncertainty_us: f64) -> ComponentClock {
+        ComponentClock {
+            role,
+            offset_us,
+            uncertainty_us,
+        }
+    }
+
+    #[test]
+    fn the_e2e_bound_covers_both_origins_of_e2e() {
+        let subscriber = clock(Role::Subscriber(Middleware::Nats), -300.0, 40.0);
+        assert_eq!(e2e_bound_us(&[subscriber]), Some(340.0));
+        let ingress = clock(Role::Ingress, 500.0, 60.0);
+        assert_eq!(
+            e2e_bound_us(&[ingress, subscriber]),
+            Some(900.0),
+            "from the ingress's acceptance: 800 apart, ± 40 ± 60"
+        );
+        assert_eq!(e2e_bound_us(&[ingress]), None);
+    }
+}

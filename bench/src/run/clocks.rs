@@ -1,0 +1,130 @@
+//! Each component's clock against the runner's, estimated as NTP does: the runner notes its own
+//! clock, asks for the component's (`GET /clock`) and notes its clock again on the answer. The
+//! component read its clock somewhere inside that round trip, so its offset lies within ± half
+//! the round trip of `reading − midpoint`; of several probes, the one with the shortest round
+//! trip gives the tightest estimate.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use brokerbench_common::clock::{ClockReading, now_ns};
+
+use super::group_processes::Processes;
+use crate::results::clock::ComponentClock;
+use crate::results::role::Role;
+
+/// Probes per component: enough that one lands between two scheduler hiccups.
+const PROBES: usize = 8;
+
+/// One probe, every time in nanoseconds since the Unix epoch.
+#[derive(Debug, Clone, Copy)]
+struct Probe {
+    /// The runner's clock when it asked.
+    sent_ns: i64,
+    /// The component's clock when it answered.
+    read_ns: i64,
+    /// The runner's clock when the answer came.
+    received_ns: i64,
+}
+
+impl Probe {
+    fn round_trip_ns(&self) -> i64 {
+        self.received_ns - self.sent_ns
+    }
+}
+
+/// The estimate from the probe with the shortest round trip.
+fn estimate(role: Role, probes: &[Probe]) -> Option<ComponentClock> {
+    let best = probes.iter().min_by_key(|p| p.round_trip_ns())?;
+    let midpoint = best.sent_ns as f64 + best.round_trip_ns() as f64 / 2.0;
+    Some(ComponentClock {
+        role,
+        offset_us: (best.read_ns as f64 - midpoint) / 1e3,
+        uncertainty_us: best.round_trip_ns() as f64 / 2e3,
+    })
+}
+
+async fn probe(client: &reqwest::Client, url: &str) -> anyhow::Result<Probe> {
+    let sent_ns = now_ns();
+    let reading: ClockReading = client
+        .get(format!("{url}/clock"))
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .with_context(|| format!("cannot read the clock of {url}"))?
+        .json()
+        .await
+        .with_context(|| format!("{url}/clock did not answer a clock reading"))?;
+    Ok(Probe {
+        sent_ns,
+        read_ns: reading.now_ns,
+        received_ns: now_ns(),
+    })
+}
+
+/// The clock of a group run's ingress and every subscriber against the runner's.
+pub(super) async fn check_group(
+    client: &reqwest::Client,
+    processes: &Processes,
+) -> anyhow::Result<Vec<ComponentClock>> {
+    let components = std::iter::once((Role::Ingress, &processes.ingress.url)).chain(
+        processes
+            .subscribers
+            .iter()
+            .map(|(m, p)| (Role::Subscriber(*m), &p.url)),
+    );
+    let mut clocks = Vec::new();
+    for (role, url) in components {
+        let mut probes = Vec::with_capacity(PROBES);
+        for _ in 0..PROBES {
+            probes.push(probe(client, url).await?);
+        }
+        clocks.extend(estimate(role, &probes));
+    }
+    Ok(clocks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A probe of a clock `offset_ns` ahead, sent at `sent_ns`, read `out_ns` later, answered
+    /// `back_ns` after the reading.
+    fn probe(offset_ns: i64, sent_ns: i64, out_ns: i64, back_ns: i64) -> Probe {
+        Probe {
+            sent_ns,
+            read_ns: sent_ns + out_ns + offset_ns,
+            received_ns: sent_ns + out_ns + back_ns,
+        }
+    }
+
+    #[test]
+    fn the_shortest_round_trip_bounds_the_true_offset() {
+        let offset = 40_000_000;
+        let probes = [
+            probe(offset, 0, 3_000_000, 100_000),
+            probe(offset, 10_000_000, 60_000, 140_000),
+            probe(offset, 20_000_000, 900_000, 900_000),
+        ];
+        let clock = estimate(Role::Ingress, &probes).expect("an estimate");
+        assert_eq!(clock.uncertainty_us, 100.0, "the 200 µs round trip");
+        assert_eq!(
+            clock.offset_us,
+            40_000.0 - 40.0,
+            "one-sided delays bias it..."
+        );
+        assert!(
+            (clock.offset_us - 40_000.0).abs() <= clock.uncertainty_us,
+            "...but never beyond the uncertainty"
+        );
+        assert!(estimate(Role::Ingress, &[]).is_none());
+    }
+
+    #[test]
+    fn a_clock_behind_reads_negative() {
+        let clock = estimate(Role::Store, &[probe(-5_000_000, 1_000, 50_000, 50_000)])
+            .expect("an estimate");
+        assert_eq!((clock.offset_us, clock.uncertainty_us), (-5_000.0, 50.0));
+    }
+}
