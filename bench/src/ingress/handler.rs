@@ -15,7 +15,7 @@ use serde_json::json;
 use tokio::sync::SemaphorePermit;
 
 use super::Ingress;
-use super::body::{BodyError, read_whole};
+use super::body::{BodyError, discard, read_whole};
 use super::headers::{content_type_problem, idempotency_key, intended_send};
 use super::routing::Route;
 
@@ -43,7 +43,10 @@ pub async fn post_cases(
 async fn accept(ingress: &Ingress, headers: &HeaderMap, body: Body) -> Response {
     let admitted = match admit(ingress, headers) {
         Ok(admitted) => admitted,
-        Err(refusal) => return refusal.into_response(ingress),
+        Err(refusal) => {
+            discard(body).await;
+            return refusal.into_response(ingress);
+        }
     };
     // The permits stay held until every route has answered.
     let declared = super::headers::content_length(headers);
@@ -178,7 +181,10 @@ async fn read_cases(
     declared: Option<usize>,
 ) -> Result<ReadBody<'_>, Refusal> {
     let reserved = match declared {
-        Some(n) if n > ingress.max_body_bytes => return Err(too_large_refusal(ingress)),
+        Some(n) if n > ingress.max_body_bytes => {
+            discard(body).await;
+            return Err(too_large_refusal(ingress));
+        }
         Some(n) => n,
         None => ingress.max_body_bytes,
     };
