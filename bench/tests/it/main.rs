@@ -27,6 +27,7 @@ mod poison;
 mod rabbitmq_recovery;
 mod redis_pending;
 mod report_page;
+mod simulated_hosts;
 mod slow_clients;
 mod store_claim;
 mod store_failures;
