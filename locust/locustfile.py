@@ -27,9 +27,10 @@ import logging
 import os
 import sys
 import threading
+import time
 
 import gevent
-from locust import FastHttpUser, constant_throughput, events, task
+from locust import FastHttpUser, events, task
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cases import CaseGenerator, load_cases, request_body  # noqa: E402
@@ -37,6 +38,8 @@ from cases import CaseGenerator, load_cases, request_body  # noqa: E402
 log = logging.getLogger("brokerbench.locust")
 
 DEFAULT_HOST = "http://127.0.0.1:8080"
+# The ingress files a case by this time and measures its e2e from it (nanoseconds since the epoch).
+INTENDED_SEND_HEADER = "x-intended-send-ns"
 
 
 @events.init_command_line_parser.add_listener
@@ -68,7 +71,8 @@ def _add_arguments(parser):
         type=float,
         default=0.0,
         env_var="BB_LOCUST_THROUGHPUT_PER_USER",
-        help="Requests per second each user aims at (constant_throughput); 0 = as fast as answers come",
+        help="Requests per second each user sends on a fixed schedule, each stamped with its intended "
+        "send time (x-intended-send-ns); 0 = as fast as answers come, unstamped",
     )
 
 
@@ -162,11 +166,19 @@ class CaseUser(FastHttpUser):
         self.request_name = "POST / (1 case)" if self.per_request == 1 else f"POST / ({self.per_request} cases)"
         worker = getattr(self.environment.runner, "worker_index", 0)
         self.generator = CaseGenerator(f"{opts.seed}/{worker}/{next(_user_numbers)}")
-        self.pacing = constant_throughput(opts.throughput_per_user) if opts.throughput_per_user > 0 else None
+        rate = opts.throughput_per_user
+        self.interval_ns = round(1e9 / rate) if rate > 0 else None
+        self.intended_ns = time.time_ns()
 
     def wait_time(self) -> float:
-        """Closed loop either way: with a throughput, Locust paces each user towards it."""
-        return self.pacing(self) if self.pacing else 0.0
+        """With a throughput, each user keeps a schedule: it waits for its next intended send
+        time, or sends at once when an answer made it late. Each request then carries the time it
+        was meant to go (x-intended-send-ns), from which the ingress and the subscriber measure,
+        so e2e includes the wait a slow answer imposed on the requests behind it (coordinated
+        omission corrected). Locust's own response times start when a request actually left."""
+        if self.interval_ns is None:
+            return 0.0
+        return max(0.0, (self.intended_ns - time.time_ns()) / 1e9)
 
     def next_batch(self) -> list[dict]:
         if _replay is not None:
@@ -177,10 +189,14 @@ class CaseUser(FastHttpUser):
     def post_cases(self) -> None:
         batch = self.next_batch()
         n = len(batch)
+        headers = {"Content-Type": "application/json"}
+        if self.interval_ns is not None:
+            headers[INTENDED_SEND_HEADER] = str(self.intended_ns)
+            self.intended_ns += self.interval_ns
         with self.client.post(
             "/",
             data=request_body(batch),
-            headers={"Content-Type": "application/json"},
+            headers=headers,
             name=self.request_name,
             catch_response=True,
         ) as resp:

@@ -304,6 +304,7 @@ class CaptureServer:
     def __init__(self) -> None:
         self.bodies: list[bytes] = []
         self.headers: list[dict] = []
+        self.arrived_ns: list[int] = []
         self._lock = threading.Lock()
         outer = self
 
@@ -311,8 +312,10 @@ class CaptureServer:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self):  # noqa: N802
+                arrived_ns = time.time_ns()
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with outer._lock:
+                    outer.arrived_ns.append(arrived_ns)
                     outer.bodies.append(body)
                     outer.headers.append(dict(self.headers))
                 parsed = json.loads(body)

@@ -122,11 +122,30 @@ def test_locustfile_sends_the_same_cases_for_the_same_seed(capture_server, tmp_p
         bodies = capture_server.bodies[start:]
         assert all(isinstance(json.loads(b), list) and len(json.loads(b)) == 2 for b in bodies)
         assert all(h.get("Content-Type") == "application/json" for h in capture_server.headers[start:])
+        assert not any(_intended(h) for h in capture_server.headers[start:]), "unpaced: no stamp"
         runs.append([c for b in bodies for c in json.loads(b)])
     n = min(len(r) for r in runs)
     assert runs[0][:n] == runs[1][:n]
     assert runs[0][:n] != runs[2][:n]
     assert runs[0][:n] == generate("5/0/0", n)
+
+
+def _intended(headers: dict) -> int | None:
+    value = {k.lower(): v for k, v in headers.items()}.get("x-intended-send-ns")
+    return int(value) if value is not None else None
+
+
+def test_paced_users_stamp_each_request_with_its_intended_send_time(capture_server, tmp_path):
+    """With a throughput, a user's requests carry x-intended-send-ns on a fixed schedule (20/s:
+    50 ms apart) and none arrives before its intended time; the ingress measures e2e from it."""
+    result = run_locust("locustfile.py", capture_server.url, tmp_path, "--throughput-per-user", "20",
+                        users=1, duration="2s")
+    assert result.failures == 0 and result.requests >= 30, result.output[-3000:]
+    stamps = [_intended(h) for h in capture_server.headers]
+    assert None not in stamps, capture_server.headers[:3]
+    assert {b - a for a, b in zip(stamps, stamps[1:])} == {50_000_000}
+    early = [s - t for s, t in zip(stamps, capture_server.arrived_ns) if t < s - 1_000_000]
+    assert not early, f"{len(early)} requests arrived more than 1 ms before their intended time"
 
 
 def test_locustfile_replays_a_cases_file(capture_server, tmp_path):

@@ -1,7 +1,9 @@
 //! `run --generator locust`: Locust, headless with one worker process per core, drives the
 //! ingress instead of the built-in generator. Locust is a closed-loop generator (a user waits for
-//! each answer before sending the next), so its latencies are *not* corrected for coordinated
-//! omission; results are labelled so, and carry only the uncorrected HTTP distribution.
+//! each answer before sending the next), so its HTTP latencies are *not* corrected for
+//! coordinated omission; results are labelled so, and carry only the uncorrected HTTP
+//! distribution. Each user keeps a schedule (`--throughput-per-user`) and stamps every request
+//! with its intended send time (`x-intended-send-ns`), so e2e is measured from it, corrected.
 
 use brokerbench_common::latency::LatencyMetric;
 use std::path::{Path, PathBuf};
