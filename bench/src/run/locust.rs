@@ -36,6 +36,22 @@ fn executable(opts: &RunOpts) -> PathBuf {
     }
 }
 
+/// Who sends: local worker processes (`--locust-workers`, default one per core), or a master
+/// that waits for workers started elsewhere (`--locust-expect-workers`).
+fn worker_args(opts: &RunOpts) -> Vec<String> {
+    match (opts.locust_expect_workers, opts.locust_workers) {
+        (Some(n), _) => vec![
+            "--master".into(),
+            format!("--expect-workers={n}"),
+            "--expect-workers-max-wait=120".into(),
+            format!("--master-bind-host={}", opts.locust_master_bind.ip()),
+            format!("--master-bind-port={}", opts.locust_master_bind.port()),
+        ],
+        (None, Some(n)) => vec![format!("--processes={n}")],
+        (None, None) => vec!["--processes=-1".into()],
+    }
+}
+
 /// Starts Locust against `url` for `seconds`, writing its CSV files under `dir`.
 pub fn spawn(
     opts: &RunOpts,
@@ -57,13 +73,12 @@ pub fn spawn(
         .args([
             "--headless",
             "--only-summary",
-            "--processes",
-            "-1",
             "--stop-timeout",
             "10",
             "--loglevel",
             "WARNING",
         ])
+        .args(worker_args(opts))
         .args([
             "-u",
             &users.to_string(),

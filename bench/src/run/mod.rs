@@ -58,6 +58,18 @@ pub struct RunOpts {
     /// Locust file for `--generator locust`.
     #[arg(long, default_value = "locust/locustfile.py")]
     pub locustfile: PathBuf,
+    /// Locust worker processes on this machine (`--generator locust`); default: one per core.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub locust_workers: Option<u16>,
+    /// Locust workers started elsewhere (`locust -f locust/locustfile.py --worker
+    /// --master-host <this machine>`) that the master waits for (up to 2 min) before the load
+    /// starts; none runs here then. Their clocks must agree with this machine's: each request
+    /// carries its intended send time.
+    #[arg(long, conflicts_with = "locust_workers", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub locust_expect_workers: Option<u16>,
+    /// Where the Locust master listens for workers started elsewhere.
+    #[arg(long, default_value = "127.0.0.1:5557")]
+    pub locust_master_bind: std::net::SocketAddr,
     /// Paths to measure (comma separated), in this order.
     #[arg(
         long,
