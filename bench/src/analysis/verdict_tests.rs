@@ -150,7 +150,7 @@ fn a_path_whose_clocks_may_be_far_apart_is_not_ranked_on_latency() {
     let tenth = 0.1 * p50_us(&close);
     close.clocks = vec![
         clock(Role::Ingress, 0.0),
-        clock(Role::Subscriber(Middleware::Nats), tenth - 90.0),
+        clock(Role::Subscriber(Middleware::Nats), tenth - 50.0),
     ];
     let mut apart = run_of(Middleware::Redis, 1_000, None);
     apart.clocks = vec![clock(Role::Subscriber(Middleware::Redis), tenth)];

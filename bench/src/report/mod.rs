@@ -7,6 +7,7 @@
 
 mod census;
 mod charts;
+mod clocks;
 mod compare;
 mod data;
 mod host;

@@ -65,6 +65,7 @@ pub fn body(run: &RunData) -> Markup {
         (tables::throughput(run))
         (tables::latency(run))
         (census::table(run))
+        (super::clocks::table(run))
         h2 { "What limited each path" }
         (stages::limits(run))
         h2 { "Stage ceilings" }

@@ -26,18 +26,14 @@ impl ComponentClock {
     }
 }
 
-/// The most a path's e2e can be off because of its clocks, µs: e2e starts at the generator's
-/// intended send time (the runner's clock; the ingress's acceptance under Locust) and ends at
-/// the subscriber's write. `None` without the subscriber's clock.
+/// The most a path's e2e can be off because of its clocks, µs: e2e starts at the intended send
+/// time, on the runner's clock (Locust's users stamp it too), and ends at the subscriber's write,
+/// on the subscriber's. `None` without the subscriber's clock.
 pub fn e2e_bound_us(clocks: &[ComponentClock]) -> Option<f64> {
-    let find = |pick: fn(&Role) -> bool| clocks.iter().find(|c| pick(&c.role));
-    let subscriber = find(|r| matches!(r, Role::Subscriber(_)))?;
-    let from_ingress = find(|r| *r == Role::Ingress).map_or(0.0, |ingress| {
-        (subscriber.offset_us - ingress.offset_us).abs()
-            + subscriber.uncertainty_us
-            + ingress.uncertainty_us
-    });
-    Some(subscriber.bound_us().max(from_ingress))
+    clocks
+        .iter()
+        .find(|c| matches!(c.role, Role::Subscriber(_)))
+        .map(ComponentClock::bound_us)
 }
 
 #[cfg(test)]
@@ -54,15 +50,10 @@ mod tests {
     }
 
     #[test]
-    fn the_e2e_bound_covers_both_origins_of_e2e() {
+    fn the_e2e_bound_is_the_subscribers_clock_against_the_runners() {
         let subscriber = clock(Role::Subscriber(Middleware::Nats), -300.0, 40.0);
-        assert_eq!(e2e_bound_us(&[subscriber]), Some(340.0));
         let ingress = clock(Role::Ingress, 500.0, 60.0);
-        assert_eq!(
-            e2e_bound_us(&[ingress, subscriber]),
-            Some(900.0),
-            "from the ingress's acceptance: 800 apart, ± 40 ± 60"
-        );
+        assert_eq!(e2e_bound_us(&[ingress, subscriber]), Some(340.0));
         assert_eq!(e2e_bound_us(&[ingress]), None);
     }
 }

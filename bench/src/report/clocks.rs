@@ -1,0 +1,83 @@
+//! The clocks table: how far the ingress's and each subscriber's clocks were from the runner's,
+//! and the most that can put into e2e, beside e2e p50.
+
+use brokerbench_common::latency::LatencyMetric;
+use maud::{Markup, html};
+
+use super::data::RunData;
+use super::layout::row_name;
+use crate::results::clock::{ComponentClock, RANKABLE_SHARE_OF_E2E_P50, e2e_bound_us};
+use crate::results::role::Role;
+use crate::results::summary::PathResult;
+
+/// `+0.012 ± 0.045` (ms), or `-` without a reading.
+fn offset(clock: Option<&ComponentClock>) -> String {
+    clock.map_or("-".into(), |c| {
+        format!("{:+.3} ± {:.3}", c.offset_us / 1e3, c.uncertainty_us / 1e3)
+    })
+}
+
+fn row(p: &PathResult, repeated: bool) -> Markup {
+    let find = |pick: fn(&Role) -> bool| p.clocks.iter().find(|c| pick(&c.role));
+    let ingress = find(|r| *r == Role::Ingress);
+    let subscriber = find(|r| matches!(r, Role::Subscriber(_)));
+    let p50_us = p.latencies.get(&LatencyMetric::E2e).map(|l| l.p50 as f64);
+    let bound_us = e2e_bound_us(&p.clocks);
+    let too_far =
+        matches!((bound_us, p50_us), (Some(b), Some(p50)) if b > RANKABLE_SHARE_OF_E2E_P50 * p50);
+    html! {
+        tr {
+            td.l { (row_name(p, repeated)) }
+            td { (offset(ingress)) }
+            td { (offset(subscriber)) }
+            td.bad[too_far] { (bound_us.map_or("-".into(), |b| format!("{:.3}", b / 1e3))) }
+            td { (p50_us.map_or("-".into(), |v| format!("{:.3}", v / 1e3))) }
+        }
+    }
+}
+
+pub fn table(run: &RunData) -> Markup {
+    let repeated = run.repeated();
+    let paths: Vec<&PathResult> = run
+        .summary
+        .paths
+        .iter()
+        .filter(|p| !p.clocks.is_empty())
+        .collect();
+    if paths.is_empty() {
+        return html! {};
+    }
+    html! {
+        h3 { "Clocks (ms, against the runner's)" }
+        table id="clocks-table" {
+            thead { tr { th.l { "path" } th { "ingress" } th { "subscriber" } th { "e2e may be off by" } th { "e2e p50" } } }
+            tbody { @for p in &paths { (row(p, repeated)) } }
+        }
+        p.muted { "Each clock read 8 times before the load; the estimate of the shortest round trip, ± half of it. e2e starts on the runner's clock (the intended send time) and ends on the subscriber's, so it may be off by up to the bound shown; beyond 10 % of its p50 the path is not ranked on e2e (marked)." }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brokerbench_common::settings::Middleware;
+
+    #[test]
+    fn a_path_whose_clocks_may_be_far_apart_is_marked() {
+        let mut p = crate::results::summary::tests::sample().paths.remove(0);
+        let clock = |role, offset_us| ComponentClock {
+            role,
+            offset_us,
+            uncertainty_us: 20.0,
+        };
+        p.clocks = vec![
+            clock(Role::Ingress, 0.0),
+            clock(Role::Subscriber(Middleware::Nats), 40_000.0),
+        ];
+        let html = row(&p, false).into_string();
+        assert!(html.contains("+40.000 ± 0.020"), "{html}");
+        assert!(html.contains(r#"class="bad">40.020"#), "{html}");
+        p.clocks[1].offset_us = 5.0;
+        assert!(!row(&p, false).into_string().contains("bad"));
+    }
+}
