@@ -75,7 +75,8 @@ build_modules() { # build_modules KDIR RELEASE
 	local kdir=$1 release=$2 build=$work/build ko magic
 	rm -rf "$build"
 	mkdir -p "$build"
-	cp "$here/Makefile" "$here/bb_ram.c" "$here/bb_ram_math.h" "$here/bb_procs.c" "$build/"
+	cp "$here/Makefile" "$here/bb_ram.c" "$here/bb_ram_math.h" "$here/bb_procs.c" \
+		"$here/bb_procs_access.h" "$here/bb_procs_json.h" "$build/"
 	make -C "$build" KDIR="$kdir" W=1 >"$work/build.log" 2>&1 ||
 		{ cat "$work/build.log"; fail "module build failed"; }
 	if grep -Ei 'warning:|error:' "$work/build.log"; then
