@@ -31,6 +31,25 @@ pub fn verdict_text(summary: &Summary) -> String {
     out
 }
 
+/// One line on the clocks e2e spans: the largest bound of any path's subscriber clock against
+/// the runner's, beside the smallest e2e p50 (a bound past 10 % of a path's p50 is in its
+/// warnings and keeps it out of the latency ranking). `None` without clock readings.
+pub fn clocks_line(summary: &Summary) -> Option<String> {
+    let paths = summary.paths.iter();
+    let bound_us = paths
+        .clone()
+        .filter_map(|p| crate::results::clock::e2e_bound_us(&p.clocks))
+        .reduce(f64::max)?;
+    let p50_us = paths
+        .filter_map(|p| p.latencies.get(&LatencyMetric::E2e).map(|l| l.p50))
+        .min();
+    Some(format!(
+        "clocks: every subscriber within {:.3} ms of the runner's clock (offset ± uncertainty); smallest e2e p50 {} ms",
+        bound_us / 1e3,
+        ms(p50_us)
+    ))
+}
+
 /// Each path's stored/s in this run (median over repeats), for beside the ceilings.
 pub fn run_rates(summary: &Summary) -> Vec<(Middleware, f64)> {
     summary
@@ -284,5 +303,14 @@ mod tests {
         assert!(widest(&table) <= COLUMNS, "{table}");
         let wide = summary_table(&summary, true).to_string();
         assert!(widest(&wide) > COLUMNS, "--wide shows every figure");
+        assert_eq!(clocks_line(&summary), None, "no clock was read");
+        summary.paths[0].clocks = vec![crate::results::clock::ComponentClock {
+            role: crate::results::role::Role::Subscriber(Middleware::Nats),
+            offset_us: -12_345.678,
+            uncertainty_us: 41.0,
+        }];
+        let clocks = clocks_line(&summary).expect("a clocks line");
+        assert!(widest(&clocks) <= COLUMNS, "{clocks}");
+        assert!(clocks.contains("within 12.387 ms"), "{clocks}");
     }
 }

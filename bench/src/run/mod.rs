@@ -335,6 +335,9 @@ fn print_summary(summary: &Summary, wide: bool) {
         println!("{}", terminal::TABLE_CAPTION);
     }
     println!("{}", terminal::summary_table(summary, wide));
+    if let Some(line) = terminal::clocks_line(summary) {
+        println!("{line}");
+    }
 }
 
 /// Runs every path (and repeat) and writes the results folder; returns its path.
