@@ -6,7 +6,7 @@ use maud::{Markup, html};
 
 use super::data::RunData;
 use super::layout::row_name;
-use crate::results::clock::{ComponentClock, RANKABLE_SHARE_OF_E2E_P50, e2e_bound_us};
+use crate::results::clock::{ComponentClock, e2e_bound_us};
 use crate::results::role::Role;
 use crate::results::summary::PathResult;
 
@@ -23,8 +23,8 @@ fn row(p: &PathResult, repeated: bool) -> Markup {
     let subscriber = find(|r| matches!(r, Role::Subscriber(_)));
     let p50_us = p.latencies.get(&LatencyMetric::E2e).map(|l| l.p50 as f64);
     let bound_us = e2e_bound_us(&p.clocks);
-    let too_far =
-        matches!((bound_us, p50_us), (Some(b), Some(p50)) if b > RANKABLE_SHARE_OF_E2E_P50 * p50);
+    // The verdict's own rule, so the mark and the ranking never disagree.
+    let too_far = crate::analysis::verdict::e2e_clock_doubt(p).is_some();
     html! {
         tr {
             td.l { (row_name(p, repeated)) }
