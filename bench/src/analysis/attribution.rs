@@ -12,7 +12,7 @@ use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
 
 use super::compute::Bounds;
-use super::tick::{Tick, backlog_at, store_busy};
+use super::tick::{Tick, backlog_at, depth_at, store_busy};
 pub use crate::results::attribution::{Attribution, Backlog, Stage};
 use crate::results::resources::ProcessCost;
 use crate::results::role::Role;
@@ -34,6 +34,8 @@ const HOST_SATURATED: f64 = 0.95;
 const PEGGED_CORES: f64 = 0.9;
 /// With no backlog to point at, the host is blamed only when it was at least this busy.
 const HOST_BUSY_EVIDENCE: f64 = 0.9;
+/// The subscriber holding this share of its consumer window (median over the phase): full.
+const WINDOW_FULL: f64 = 0.9;
 
 /// Least-squares slope of `y` against `x`.
 fn slope(points: &[(f64, f64)]) -> f64 {
@@ -50,12 +52,51 @@ fn slope(points: &[(f64, f64)]) -> f64 {
     if sxx > 0.0 { sxy / sxx } else { 0.0 }
 }
 
+/// The median of `values` (0 when there are none).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
 /// What the verdict needs besides the ticks.
 pub struct Evidence<'a> {
     pub result: &'a PathResult,
     pub cases_per_request: u64,
     /// Sink writers per subscriber; `None` with `--sink none`.
     pub writers: Option<u16>,
+    /// The consumer window (`--consumer-window`).
+    pub window: u16,
+    /// Why the broker's own depth was not read on this path, if it was not.
+    pub depth_unreadable: Option<&'static str>,
+}
+
+/// The subscriber's side of the path over the measure phase.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConsumerSide {
+    /// Share of the time the sink's writers spent writing; `None` with `--sink none`.
+    pub store_busy: Option<f64>,
+    /// Cases delivered to the subscriber and not yet acknowledged (what its window holds),
+    /// median over the phase: read where the broker's depth was, else only the sink's part.
+    pub held: f64,
+    pub window: u16,
+    pub depth_unreadable: Option<&'static str>,
+}
+
+impl ConsumerSide {
+    fn of(measured: &[Tick], m: Middleware, ev: &Evidence, store_busy: Option<f64>) -> Self {
+        let held = measured.iter().map(|t| {
+            let b = backlog_at(t, m, ev.cases_per_request);
+            // published − received − ready: delivered, not yet taken in by the subscriber.
+            let in_client = depth_at(t, m).map_or(0.0, |d| (b.broker - d.ready as f64).max(0.0));
+            b.sink + in_client
+        });
+        Self {
+            store_busy,
+            held: median(held.collect()),
+            window: ev.window,
+            depth_unreadable: ev.depth_unreadable,
+        }
+    }
 }
 
 /// Names the stage that limited path `m` during the measure phase, if any.
@@ -73,17 +114,29 @@ pub fn attribute(ticks: &[Tick], b: Bounds, m: Middleware, ev: &Evidence) -> Att
         ingress_in_flight: series(|x| x.ingress_in_flight),
         broker: series(|x| x.broker),
         sink: series(|x| x.sink),
+        broker_ready: ready_growth(measured, m),
     };
     let store_busy = ev
         .writers
         .map(|w| store_busy(&ticks[b.measure_start], &ticks[b.measure_end], m, w));
-    let (verdict, evidence) = verdict(m, ev.result, &growth, store_busy);
+    let consumer = ConsumerSide::of(measured, m, ev, store_busy);
+    let (verdict, evidence) = verdict(m, ev.result, &growth, &consumer);
     Attribution {
         limited_by: verdict,
         evidence,
         growth_per_s: growth,
-        store_busy,
+        store_busy: consumer.store_busy,
     }
+}
+
+/// Growth of the broker's own ready count over the ticks where it was read; `None` with fewer
+/// than half of them (a broker down for most of the phase says nothing about its trend).
+fn ready_growth(measured: &[Tick], m: Middleware) -> Option<f64> {
+    let points: Vec<(f64, f64)> = measured
+        .iter()
+        .filter_map(|t| depth_at(t, m).map(|d| (t.at_s, d.ready as f64)))
+        .collect();
+    (points.len() >= 2 && 2 * points.len() >= measured.len()).then(|| slope(&points))
 }
 
 /// The keep-up rule of one path's run: stored at least [`KEEPS_UP`] of the offered rate, no
@@ -129,13 +182,53 @@ impl<'a> KeepUpRule<'a> {
             || self.late()
     }
 
+    /// Published − received grew: the broker did not deliver, or the subscriber did not take.
+    /// A full window says the subscriber; else the broker's own ready count decides, where the
+    /// broker tells it.
+    fn broker_or_subscriber(&self, growth: &Backlog, c: &ConsumerSide) -> (Stage, String) {
+        let grew = format!("published − received grew {:.0}/s", growth.broker);
+        let held = format!(
+            "{:.0} of its {} cases of window delivered and not yet acknowledged (median)",
+            c.held, c.window
+        );
+        if c.held >= WINDOW_FULL * f64::from(c.window) {
+            let why = format!("{grew} while the subscriber held its window full, {held}");
+            return (Stage::Subscriber, why);
+        }
+        match growth.broker_ready {
+            Some(ready) if self.grows(ready) => (
+                Stage::Broker,
+                format!(
+                    "{grew}; the broker's own count of cases ready to deliver grew {ready:.0}/s \
+                     while the subscriber had room, {held}"
+                ),
+            ),
+            Some(ready) => (
+                Stage::Subscriber,
+                format!(
+                    "{grew} but the broker's own ready count did not ({ready:.0}/s): the cases \
+                     were delivered and waited in the subscriber's client, {held}"
+                ),
+            ),
+            None => {
+                let why = c.depth_unreadable.unwrap_or("no reading of it succeeded");
+                let why = format!(
+                    "{grew}; the broker's own depth was not read ({why}), so this counts what \
+                     its client in the subscriber already held too"
+                );
+                (Stage::Broker, why)
+            }
+        }
+    }
+
     fn p50_ms(&self, metric: LatencyMetric) -> f64 {
         self.r.latencies.get(&metric).map_or(0, |l| l.p50) as f64 / 1e3
     }
 
     /// The furthest stage along the pipeline that is behind, and why.
-    fn furthest_behind(&self, growth: &Backlog, store_busy: Option<f64>) -> (Stage, String) {
+    fn furthest_behind(&self, growth: &Backlog, consumer: &ConsumerSide) -> (Stage, String) {
         let r = self.r;
+        let store_busy = consumer.store_busy;
         if store_busy.is_some_and(|b| b >= STORE_BUSY) || self.grows(growth.sink) {
             let busy = store_busy.unwrap_or(0.0) * 100.0;
             let why = format!(
@@ -147,11 +240,7 @@ impl<'a> KeepUpRule<'a> {
         // gRPC has no broker: published − received is the subscriber's own receive.
         let brokered = r.middleware != Middleware::Grpc;
         if brokered && self.grows(growth.broker) {
-            let why = format!(
-                "the broker's backlog (published − received) grew {:.0}/s",
-                growth.broker
-            );
-            return (Stage::Broker, why);
+            return self.broker_or_subscriber(growth, consumer);
         }
         if self.grows(growth.client_queue) || self.grows(growth.ingress_in_flight) {
             let (publish, http) = (
@@ -204,7 +293,7 @@ fn verdict(
     m: Middleware,
     r: &PathResult,
     growth: &Backlog,
-    store_busy: Option<f64>,
+    consumer: &ConsumerSide,
 ) -> (Option<Stage>, String) {
     let rule = KeepUpRule::new(r);
     if !rule.behind(growth) {
@@ -214,7 +303,7 @@ fn verdict(
         );
         return (None, why);
     }
-    let (stage, why) = rule.furthest_behind(growth, store_busy);
+    let (stage, why) = rule.furthest_behind(growth, consumer);
     let busy = r.host_cpu_busy.unwrap_or(0.0);
     match stage_cores(m, stage, r) {
         Some(c) if busy >= HOST_SATURATED && c < PEGGED_CORES && stage != Stage::Store => (
@@ -237,6 +326,7 @@ fn stage_cores(m: Middleware, stage: Stage, r: &PathResult) -> Option<f64> {
     let role = match stage {
         Stage::Ingress => Role::Ingress,
         Stage::Broker => Role::Broker(m),
+        Stage::Subscriber => Role::Subscriber(m),
         _ => return None,
     };
     let all = r.resources.iter().chain(&r.shared_resources);

@@ -325,6 +325,7 @@ pub fn timeseries_row(
         client_queue: backlog.client_queue,
         ingress_in_flight: backlog.ingress_in_flight,
         broker_backlog: backlog.broker,
+        broker_ready: backlog.broker_ready,
         sink_backlog: backlog.sink,
         store_busy: ctx
             .writers

@@ -4,6 +4,7 @@
 use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::latency::{LatencyMetric, Recorder};
 use brokerbench_common::metrics::{Phase, PhaseBounds, Registry};
+use brokerbench_common::middleware::depth::BrokerDepth;
 use brokerbench_common::settings::Middleware;
 
 use super::tick::{HostCpu, ProcSample, Tick};
@@ -38,6 +39,7 @@ pub struct TickBuilder {
     load: Registry,
     ingress: Option<Registry>,
     subscribers: Vec<(Middleware, Option<Registry>)>,
+    broker_depth: Vec<(Middleware, Option<BrokerDepth>)>,
     procs: Vec<ProcSample>,
     host_cpu: Option<HostCpu>,
 }
@@ -54,6 +56,7 @@ impl TickBuilder {
                 .iter()
                 .map(|m| (*m, Some(registry("subscriber"))))
                 .collect(),
+            broker_depth: Vec::new(),
             procs: Vec::new(),
             host_cpu: None,
         }
@@ -101,6 +104,16 @@ impl TickBuilder {
             r.latency(metric, middleware)
                 .record_n_us(origin_in(phase), us, n);
         }
+        self
+    }
+
+    /// Path `m`'s broker said it held `ready` cases undelivered at this tick.
+    pub fn broker_ready(mut self, m: Middleware, ready: u64) -> Self {
+        let depth = BrokerDepth {
+            ready,
+            unacked: None,
+        };
+        self.broker_depth.push((m, Some(depth)));
         self
     }
 
@@ -174,6 +187,7 @@ impl TickBuilder {
                 .into_iter()
                 .map(|(m, r)| (m, r.map(|r| r.stats())))
                 .collect(),
+            broker_depth: self.broker_depth,
             procs: self.procs,
             ram: None,
             host_cpu: self.host_cpu,

@@ -6,6 +6,7 @@
 use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::host::{HostSource, RamInfo};
 use brokerbench_common::metrics::Stats;
+use brokerbench_common::middleware::depth::BrokerDepth;
 use brokerbench_common::settings::Middleware;
 
 use crate::results::attribution::Backlog;
@@ -39,6 +40,9 @@ pub struct Tick {
     pub load: Stats,
     pub ingress: Option<Stats>,
     pub subscribers: Vec<(Middleware, Option<Stats>)>,
+    /// Each path's broker depth as the broker itself told it, for the paths where it can be read
+    /// (`None`: the reading failed at this tick).
+    pub broker_depth: Vec<(Middleware, Option<BrokerDepth>)>,
     pub procs: Vec<ProcSample>,
     pub ram: Option<(HostSource, RamInfo)>,
     pub host_cpu: Option<HostCpu>,
@@ -71,6 +75,14 @@ pub fn subscriber(tick: &Tick, m: Middleware) -> &Option<Stats> {
         .unwrap_or(&NONE)
 }
 
+/// Path `m`'s broker depth at one tick, where it was read.
+pub fn depth_at(tick: &Tick, m: Middleware) -> Option<BrokerDepth> {
+    tick.broker_depth
+        .iter()
+        .find(|(x, _)| *x == m)
+        .and_then(|(_, d)| *d)
+}
+
 /// The backlogs of path `m` at one tick.
 pub fn backlog_at(tick: &Tick, m: Middleware, cases_per_request: u64) -> Backlog {
     let cpr = cases_per_request as f64;
@@ -93,6 +105,7 @@ pub fn backlog_at(tick: &Tick, m: Middleware, cases_per_request: u64) -> Backlog
         ingress_in_flight: ingress_open as f64 * cpr,
         broker: counter(&tick.ingress, CounterMetric::Published, Some(m))
             .saturating_sub(sub(CounterMetric::Received)) as f64,
+        broker_ready: depth_at(tick, m).map(|d| d.ready as f64),
         sink: sub(CounterMetric::Received)
             .saturating_sub(sub(CounterMetric::Stored) + sub(CounterMetric::Duplicates))
             as f64,

@@ -140,20 +140,25 @@ fn the_rate_answer_is_the_knee_and_never_a_ceiling() {
 fn a_path_whose_clocks_may_be_far_apart_is_not_ranked_on_latency() {
     use crate::results::clock::ComponentClock;
     use crate::results::role::Role;
-    let clock = |role, offset_us| ComponentClock {
+    let clock = |role, offset_us, uncertainty_us| ComponentClock {
         role,
         offset_us,
-        uncertainty_us: 40.0,
+        uncertainty_us,
     };
     let p50_us = |p: &PathResult| p.latencies[&LatencyMetric::E2e].p50 as f64;
     let mut close = run_of(Middleware::Nats, 9_000, None);
     let tenth = 0.1 * p50_us(&close);
+    // 50 ms off, measurably: corrected, and then off by no more than its uncertainty.
     close.clocks = vec![
-        clock(Role::Ingress, 0.0),
-        clock(Role::Subscriber(Middleware::Nats), tenth - 50.0),
+        clock(Role::Ingress, 0.0, 40.0),
+        clock(Role::Subscriber(Middleware::Nats), 50_000.0, tenth - 50.0),
     ];
     let mut apart = run_of(Middleware::Redis, 1_000, None);
-    apart.clocks = vec![clock(Role::Subscriber(Middleware::Redis), tenth)];
+    apart.clocks = vec![clock(
+        Role::Subscriber(Middleware::Redis),
+        0.0,
+        tenth + 40.0,
+    )];
     let answers = verdict(&[close, apart], &[], None);
     let ranked: Vec<Middleware> = answers[0].ranking.iter().map(|(m, _)| *m).collect();
     assert_eq!(

@@ -10,10 +10,16 @@ use crate::results::clock::{ComponentClock, e2e_bound_us};
 use crate::results::role::Role;
 use crate::results::summary::PathResult;
 
-/// `+0.012 ± 0.045` (ms), or `-` without a reading.
+/// `+0.012 ± 0.045` (ms), `corrected` when the run took the offset off its latencies, or `-`
+/// without a reading.
 fn offset(clock: Option<&ComponentClock>) -> String {
     clock.map_or("-".into(), |c| {
-        format!("{:+.3} ± {:.3}", c.offset_us / 1e3, c.uncertainty_us / 1e3)
+        let corrected = if c.corrected() { ", corrected" } else { "" };
+        format!(
+            "{:+.3} ± {:.3}{corrected}",
+            c.offset_us / 1e3,
+            c.uncertainty_us / 1e3
+        )
     })
 }
 
@@ -53,7 +59,7 @@ pub fn table(run: &RunData) -> Markup {
             thead { tr { th.l { "path" } th { "ingress" } th { "subscriber" } th { "e2e may be off by" } th { "e2e p50" } } }
             tbody { @for p in &paths { (row(p, repeated)) } }
         }
-        p.muted { "Each clock read 8 times before the load; the estimate of the shortest round trip, ± half of it. e2e starts on the runner's clock (the intended send time) and ends on the subscriber's, so it may be off by up to the bound shown; beyond 10 % of its p50 the path is not ranked on e2e (marked)." }
+        p.muted { "Each clock read 8 times before the load; the estimate of the shortest round trip, ± half of it. An offset beyond its uncertainty is taken off every latency that ends on that clock (e2e and delivery: corrected); one within it is left, as on one host, where it is noise. e2e starts on the runner's clock (the intended send time) and ends on the subscriber's, so it may be off by up to the bound shown; beyond 10 % of its p50 the path is not ranked on e2e (marked)." }
     }
 }
 
@@ -65,19 +71,24 @@ mod tests {
     #[test]
     fn a_path_whose_clocks_may_be_far_apart_is_marked() {
         let mut p = crate::results::summary::tests::sample().paths.remove(0);
-        let clock = |role, offset_us| ComponentClock {
+        let clock = |role, offset_us, uncertainty_us| ComponentClock {
             role,
             offset_us,
-            uncertainty_us: 20.0,
+            uncertainty_us,
         };
         p.clocks = vec![
-            clock(Role::Ingress, 0.0),
-            clock(Role::Subscriber(Middleware::Nats), 40_000.0),
+            clock(Role::Ingress, 0.0, 20.0),
+            clock(Role::Subscriber(Middleware::Nats), 5.0, 40_000.0),
         ];
         let html = row(&p, false).into_string();
-        assert!(html.contains("+40.000 ± 0.020"), "{html}");
-        assert!(html.contains(r#"class="bad">40.020"#), "{html}");
-        p.clocks[1].offset_us = 5.0;
-        assert!(!row(&p, false).into_string().contains("bad"));
+        assert!(html.contains("+0.005 ± 40.000<"), "{html}");
+        assert!(html.contains(r#"class="bad">40.005"#), "{html}");
+        p.clocks[1] = clock(Role::Subscriber(Middleware::Nats), 40_000.0, 20.0);
+        let html = row(&p, false).into_string();
+        assert!(html.contains("+40.000 ± 0.020, corrected"), "{html}");
+        assert!(
+            !html.contains("bad"),
+            "corrected, off by 0.020 at most: {html}"
+        );
     }
 }

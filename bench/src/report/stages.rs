@@ -99,18 +99,29 @@ pub fn backlog_chart(run: &RunData, m: Middleware) -> Markup {
             color,
             points: rows.iter().map(|x| (x.t_s, pick(x))).collect(),
         };
-    let lines = [
+    let mut lines = vec![
         line("before the ingress", RGBColor(120, 120, 120), |x| {
             x.client_queue
         }),
         line("in the ingress", RGBColor(230, 160, 30), |x| {
             x.ingress_in_flight
         }),
-        line("in the broker", RGBColor(60, 120, 200), |x| {
+        line("published, not yet received", RGBColor(60, 120, 200), |x| {
             x.broker_backlog
         }),
         line("in the sink", RGBColor(200, 60, 60), |x| x.sink_backlog),
     ];
+    let ready: Vec<(f64, f64)> = rows
+        .iter()
+        .filter_map(|x| x.broker_ready.map(|r| (x.t_s, r)))
+        .collect();
+    if !ready.is_empty() {
+        lines.push(Line {
+            label: "of it, ready in the broker (its own count)".into(),
+            color: RGBColor(20, 60, 120),
+            points: ready,
+        });
+    }
     chart_or_error(
         &format!("chart-backlog-{m}"),
         line_chart(
@@ -120,6 +131,6 @@ pub fn backlog_chart(run: &RunData, m: Middleware) -> Markup {
             &lines,
             &run.fault_bands(Some(m)),
         ),
-        "a stage that cannot keep up shows a growing line; the furthest one down the pipeline is the limit",
+        "a stage that cannot keep up shows a growing line; the furthest one down the pipeline is the limit. Published but not yet received and not ready in the broker either: delivered, waiting in the subscriber's client",
     )
 }

@@ -7,6 +7,7 @@ use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use crate::results::ceilings::Ceilings;
 use crate::results::loss::{CensusValue, E2eCensus};
+use crate::results::role::Role;
 use crate::results::summary::{LatencySummary, PathResult, Summary};
 
 fn ms(us: Option<u64>) -> String {
@@ -40,11 +41,20 @@ pub fn clocks_line(summary: &Summary) -> Option<String> {
         .clone()
         .filter_map(|p| crate::results::clock::e2e_bound_us(&p.clocks))
         .reduce(f64::max)?;
+    let corrected = paths
+        .clone()
+        .flat_map(|p| &p.clocks)
+        .filter(|c| matches!(c.role, Role::Subscriber(_)) && c.corrected())
+        .count();
+    let corrected = match corrected {
+        0 => String::new(),
+        n => format!(", {n} subscriber offset(s) corrected"),
+    };
     let p50_us = paths
         .filter_map(|p| p.latencies.get(&LatencyMetric::E2e).map(|l| l.p50))
         .min();
     Some(format!(
-        "clocks: every subscriber within {:.3} ms of the runner's clock (offset ± uncertainty); smallest e2e p50 {} ms",
+        "clocks: e2e off by at most {:.3} ms for its clocks{corrected}; smallest e2e p50 {} ms",
         bound_us / 1e3,
         ms(p50_us)
     ))
@@ -306,11 +316,21 @@ mod tests {
         assert_eq!(clocks_line(&summary), None, "no clock was read");
         summary.paths[0].clocks = vec![crate::results::clock::ComponentClock {
             role: crate::results::role::Role::Subscriber(Middleware::Nats),
-            offset_us: -12_345.678,
+            offset_us: -12.0,
             uncertainty_us: 41.0,
         }];
         let clocks = clocks_line(&summary).expect("a clocks line");
         assert!(widest(&clocks) <= COLUMNS, "{clocks}");
-        assert!(clocks.contains("within 12.387 ms"), "{clocks}");
+        assert!(
+            clocks.contains("at most 0.053 ms for its clocks;"),
+            "{clocks}"
+        );
+        summary.paths[0].clocks[0].offset_us = -12_345.678;
+        let clocks = clocks_line(&summary).expect("a clocks line");
+        assert!(widest(&clocks) <= COLUMNS, "{clocks}");
+        assert!(
+            clocks.contains("at most 0.041 ms for its clocks, 1 subscriber offset(s) corrected"),
+            "{clocks}"
+        );
     }
 }

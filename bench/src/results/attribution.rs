@@ -10,6 +10,9 @@ pub enum Stage {
     Broker,
     Ingress,
     Generator,
+    /// The subscriber took cases no faster than it did, with the store not to blame: its window
+    /// was full, or cases the broker had delivered waited in its client.
+    Subscriber,
     HostCpu,
     /// Behind, but no backlog grew and the host was not busy enough to blame: said, not guessed.
     Unexplained,
@@ -22,6 +25,7 @@ impl Stage {
             Self::Broker => "broker",
             Self::Ingress => "ingress",
             Self::Generator => "generator",
+            Self::Subscriber => "subscriber",
             Self::HostCpu => "host CPU",
             Self::Unexplained => "unexplained",
         }
@@ -37,6 +41,10 @@ pub struct Backlog {
     pub ingress_in_flight: f64,
     /// Published, not yet received by the subscriber: the broker's queue and in-flight.
     pub broker: f64,
+    /// Of `broker`, what the broker itself counted as ready and not yet delivered (see
+    /// `brokerbench_common::middleware::depth`); `None` where it was not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_ready: Option<f64>,
     /// Received, not yet stored: the sink's batches and writes.
     pub sink: f64,
 }

@@ -20,15 +20,38 @@ pub struct ComponentClock {
 }
 
 impl ComponentClock {
-    /// The most this clock can be off the runner's, µs: a bound, not a measurement.
+    /// Whether the run corrected the component's latencies by this offset: only when it is
+    /// measurably there (beyond its uncertainty; on one host the estimate is a few µs either side
+    /// of 0, and correcting by it would add error, not remove it).
+    pub fn corrected(&self) -> bool {
+        self.offset_us.abs() > self.uncertainty_us
+    }
+
+    /// What the run took off the latencies that end on this clock, µs.
+    pub fn correction_us(&self) -> f64 {
+        if self.corrected() {
+            self.offset_us
+        } else {
+            0.0
+        }
+    }
+
+    /// The most this clock can still be off the runner's once corrected, µs: a bound, not a
+    /// measurement. Corrected, the true offset lies within the uncertainty of the correction;
+    /// uncorrected, within the uncertainty of the estimate, which is beside 0.
     pub fn bound_us(&self) -> f64 {
-        self.offset_us.abs() + self.uncertainty_us
+        if self.corrected() {
+            self.uncertainty_us
+        } else {
+            self.offset_us.abs() + self.uncertainty_us
+        }
     }
 }
 
 /// The most a path's e2e can be off because of its clocks, µs: e2e starts at the intended send
 /// time, on the runner's clock (Locust's users stamp it too), and ends at the subscriber's write,
-/// on the subscriber's. `None` without the subscriber's clock.
+/// on the subscriber's, corrected by its offset where it had one. `None` without the subscriber's
+/// clock.
 pub fn e2e_bound_us(clocks: &[ComponentClock]) -> Option<f64> {
     clocks
         .iter()
@@ -51,9 +74,22 @@ mod tests {
 
     #[test]
     fn the_e2e_bound_is_the_subscribers_clock_against_the_runners() {
-        let subscriber = clock(Role::Subscriber(Middleware::Nats), -300.0, 40.0);
+        let subscriber = clock(Role::Subscriber(Middleware::Nats), -30.0, 40.0);
         let ingress = clock(Role::Ingress, 500.0, 60.0);
-        assert_eq!(e2e_bound_us(&[ingress, subscriber]), Some(340.0));
+        assert_eq!(e2e_bound_us(&[ingress, subscriber]), Some(70.0));
         assert_eq!(e2e_bound_us(&[ingress]), None);
+    }
+
+    #[test]
+    fn only_an_offset_beyond_its_uncertainty_is_corrected_and_then_bounded_by_it() {
+        let ahead = clock(Role::Subscriber(Middleware::Nats), 50_000.0, 40.0);
+        assert!(ahead.corrected());
+        assert_eq!((ahead.correction_us(), ahead.bound_us()), (50_000.0, 40.0));
+        let beside_zero = clock(Role::Ingress, -12.0, 40.0);
+        assert!(!beside_zero.corrected());
+        assert_eq!(
+            (beside_zero.correction_us(), beside_zero.bound_us()),
+            (0.0, 52.0)
+        );
     }
 }

@@ -27,6 +27,10 @@ pub struct SeriesRow {
     pub client_queue: f64,
     pub ingress_in_flight: f64,
     pub broker_backlog: f64,
+    /// Of `broker_backlog`, what the broker itself counted as ready to deliver; empty where it
+    /// was not read.
+    #[serde(default)]
+    pub broker_ready: Option<f64>,
     pub sink_backlog: f64,
     /// Share of the second the sink's writers spent writing; empty with `--sink none`.
     pub store_busy: Option<f64>,
@@ -133,6 +137,7 @@ mod tests {
             client_queue: 0.0,
             ingress_in_flight: 2.0,
             broker_backlog: 10.0,
+            broker_ready: p99.map(|_| 4.0),
             sink_backlog: 3.0,
             store_busy: Some(0.25),
         };

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use brokerbench_common::clock::{ClockReading, now_ns};
+use brokerbench_common::latency::LatencyMetric;
+use brokerbench_common::metrics::Stats;
+use brokerbench_common::settings::Middleware;
 
 use super::group_processes::Processes;
 use crate::results::clock::ComponentClock;
@@ -85,6 +88,45 @@ pub(super) async fn check_group(
     Ok(clocks)
 }
 
+/// What each subscriber's latencies lose to its clock's offset (see
+/// [`ComponentClock::corrected`]): e2e ends on the subscriber's clock and starts on the runner's
+/// (the intended send time), delivery starts on the ingress's.
+#[derive(Debug, Default)]
+pub(super) struct Corrections(Vec<(Middleware, i64, i64)>);
+
+impl Corrections {
+    pub fn of(clocks: &[ComponentClock]) -> Self {
+        let correction = |role| {
+            let clock = clocks.iter().find(|c| c.role == role);
+            clock.map_or(0.0, ComponentClock::correction_us)
+        };
+        let ingress = correction(Role::Ingress);
+        let subscribers = clocks.iter().filter_map(|c| match c.role {
+            Role::Subscriber(m) => Some((m, c.correction_us())),
+            _ => None,
+        });
+        Self(
+            subscribers
+                .map(|(m, sub)| (m, sub.round() as i64, (sub - ingress).round() as i64))
+                .filter(|&(_, e2e, delivery)| e2e != 0 || delivery != 0)
+                .collect(),
+        )
+    }
+
+    /// Path `m`'s subscriber figures with its clocks' offsets taken off e2e and delivery; as
+    /// read when a histogram does not decode (every figure of it is missing downstream then).
+    pub fn apply(&self, m: Middleware, stats: Stats) -> Stats {
+        let Some(&(_, e2e_us, delivery_us)) = self.0.iter().find(|(x, _, _)| *x == m) else {
+            return stats;
+        };
+        let shifted = stats
+            .clone()
+            .shifted(LatencyMetric::E2e, Some(m), e2e_us)
+            .and_then(|s| s.shifted(LatencyMetric::Delivery, Some(m), delivery_us));
+        shifted.unwrap_or(stats)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +168,54 @@ mod tests {
         let clock = estimate(Role::Store, &[probe(-5_000_000, 1_000, 50_000, 50_000)])
             .expect("an estimate");
         assert_eq!((clock.offset_us, clock.uncertainty_us), (-5_000.0, 50.0));
+    }
+
+    #[test]
+    fn a_subscriber_clock_ahead_is_taken_off_e2e_and_delivery() {
+        use brokerbench_common::metrics::Registry;
+        let m = Middleware::Nats;
+        let clock = |role, offset_us| ComponentClock {
+            role,
+            offset_us,
+            uncertainty_us: 40.0,
+        };
+        let clocks = [
+            clock(Role::Ingress, 10.0),
+            clock(Role::Subscriber(m), 50_000.0),
+        ];
+        let registry = Registry::new("subscriber");
+        registry
+            .latency(LatencyMetric::E2e, Some(m))
+            .record_us(0, 51_000);
+        registry
+            .latency(LatencyMetric::Delivery, Some(m))
+            .record_us(0, 50_300);
+        registry
+            .latency(LatencyMetric::Store, Some(m))
+            .record_us(0, 700);
+        let stats = Corrections::of(&clocks).apply(m, registry.stats());
+        let p50 = |metric| {
+            let h = stats.histogram(metric, Some(m), None).expect("a histogram");
+            h.value_at_quantile(0.5)
+        };
+        assert!(
+            (980..=1_020).contains(&p50(LatencyMetric::E2e)),
+            "{}",
+            p50(LatencyMetric::E2e)
+        );
+        assert!((280..=320).contains(&p50(LatencyMetric::Delivery)));
+        assert_eq!(
+            p50(LatencyMetric::Store),
+            700,
+            "one clock's span: nothing to take off"
+        );
+        let unchanged = Corrections::of(&clocks).apply(Middleware::Redis, registry.stats());
+        let e2e = unchanged
+            .histogram(LatencyMetric::E2e, Some(m), None)
+            .expect("e2e");
+        assert!(
+            e2e.value_at_quantile(0.5) > 50_000,
+            "another path's clock is not this one"
+        );
     }
 }

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::metrics::{Phase, new_histogram};
+use brokerbench_common::middleware::probe;
 use brokerbench_common::settings::Middleware;
 use brokerbench_common::tally;
 use mongodb::bson::{Document, doc};
@@ -55,7 +56,8 @@ async fn measure_group(
     super::store_claim::claim(&db, opts.overwrite_db).await?;
     clear_collections(&db, group).await?;
     let processes = start_processes(opts, ctx, group, repeat, run).await?;
-    let outcome = match measure(opts, ctx, group, repeat, &title, &processes).await {
+    let measured = measure(opts, ctx, group, repeat, &title, &processes, &run.settings).await;
+    let outcome = match measured {
         Ok(measured) => results_of(opts, ctx, group, repeat, &db, measured).await,
         Err(e) => Err(e),
     };
@@ -127,6 +129,8 @@ async fn results_of(
                 result: &result,
                 cases_per_request: series.cases_per_request,
                 writers: series.writers,
+                window: opts.brokers.path.consumer_window,
+                depth_unreadable: probe::unreadable(m, &opts.brokers),
             },
         ));
         add_calibration(opts, &mut result, &measured);

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context as _;
 use brokerbench_common::envelope::now_ns;
 use brokerbench_common::metrics::PhaseBounds;
-use brokerbench_common::settings::Middleware;
+use brokerbench_common::settings::{BrokerSettings, Middleware};
 use tokio::time::Instant;
 
 use super::group_processes::{Context, Processes};
@@ -193,12 +193,21 @@ pub(super) async fn measure(
     repeat: u32,
     title: &str,
     processes: &Processes,
+    brokers: &BrokerSettings,
 ) -> anyhow::Result<Measured> {
     // Before the schedule is fixed: a slow probe must not eat the lead before the first send.
     let clocks = super::clocks::check_group(&crate::control::client()?, processes).await?;
     let load = Arc::new(LoadStats::default());
     let schedule = Schedule::new(opts);
-    let sampler = Sampler::for_group(group, processes, &load, schedule.measure_start())?;
+    let sampler = Sampler::for_group(
+        group,
+        processes,
+        brokers,
+        &clocks,
+        &load,
+        schedule.measure_start(),
+    )
+    .await?;
     load.window().set(schedule.bounds);
     announce_window(&sampler, processes, schedule.bounds).await?;
     let run_load = RunLoad {

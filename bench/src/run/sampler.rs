@@ -7,17 +7,21 @@ use std::time::Duration;
 
 use brokerbench_common::host;
 use brokerbench_common::metrics::Stats;
-use brokerbench_common::settings::Middleware;
+use brokerbench_common::middleware::depth::BrokerDepth;
+use brokerbench_common::middleware::probe::DepthProbe;
+use brokerbench_common::settings::{BrokerSettings, Middleware};
 use procfs::process::Process;
 use tokio::time::Instant;
 
 use super::carry::Carry;
+use super::clocks::Corrections;
 use super::group_processes::Processes;
 use super::loadgen::LoadStats;
 use crate::analysis::tick::{HostCpu, ProcSample, Tick};
 use crate::processes::cgroup::TrackedCgroup;
 use crate::processes::children::fetch_stats;
 use crate::processes::services::{ProcessTarget, service_targets, session_usage};
+use crate::results::clock::ComponentClock;
 use crate::results::resources::UsageSource;
 use crate::results::role::Role;
 
@@ -33,19 +37,32 @@ pub struct Sampler {
     pub measure_start: Instant,
     /// What processes killed by a fault had counted, continued by their replacements.
     pub carry: Carry,
+    /// What each subscriber's clock offset takes off its latencies.
+    corrections: Corrections,
+    /// A reader of each path's broker depth, where the broker tells it.
+    depth: Vec<(Middleware, tokio::sync::Mutex<DepthProbe>)>,
 }
 
+/// How long one broker may take to tell its depth before the tick goes on without it.
+const DEPTH_PATIENCE: Duration = Duration::from_millis(500);
+
 impl Sampler {
-    /// The sampler of one group run: the ingress, every subscriber and the processes to account;
-    /// its client sends the runner's control token ([`crate::control`]).
-    pub(super) fn for_group(
+    /// The sampler of one group run: the ingress, every subscriber (its latencies corrected by
+    /// the `clocks` found before the load), each path's broker depth (`brokers`: the run's
+    /// settings) and the processes to account; its client sends the runner's control token
+    /// ([`crate::control`]).
+    pub(super) async fn for_group(
         group: &[Middleware],
         processes: &Processes,
+        brokers: &BrokerSettings,
+        clocks: &[ComponentClock],
         load: &Arc<LoadStats>,
         measure_start: Instant,
     ) -> anyhow::Result<Self> {
         let targets = process_targets(group, processes);
         Ok(Self {
+            corrections: Corrections::of(clocks),
+            depth: depth_probes(group, brokers).await,
             client: crate::control::client()?,
             ingress_url: processes.ingress.url.clone(),
             subscribers: processes
@@ -65,7 +82,8 @@ impl Sampler {
         let ingress = self.read(&self.ingress_url).await;
         let mut subscribers = Vec::new();
         for (m, url) in &self.subscribers {
-            subscribers.push((*m, self.read(url).await));
+            let stats = self.read(url).await;
+            subscribers.push((*m, stats.map(|s| self.corrections.apply(*m, s))));
         }
         let now = Instant::now();
         let at_s = if now >= self.measure_start {
@@ -78,10 +96,23 @@ impl Sampler {
             load: self.load.stats(),
             ingress,
             subscribers,
+            broker_depth: self.broker_depth().await,
             procs: sample_processes(&self.targets, &self.cgroups),
             ram: host::read_ram().ok().map(|s| (s.source, s.data)),
             host_cpu: host_cpu(),
         }
+    }
+
+    /// Each probed path's broker depth now; a reading that fails or takes longer than
+    /// [`DEPTH_PATIENCE`] is `None` (the broker may be down for a fault).
+    async fn broker_depth(&self) -> Vec<(Middleware, Option<BrokerDepth>)> {
+        let mut depths = Vec::new();
+        for (m, probe) in &self.depth {
+            let mut probe = probe.lock().await;
+            let read = tokio::time::timeout(DEPTH_PATIENCE, probe.read()).await;
+            depths.push((*m, read.ok().and_then(Result::ok)));
+        }
+        depths
     }
 
     /// The `/stats` of the process at `url`, continued from the processes it replaced.
@@ -106,6 +137,23 @@ impl Sampler {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
+}
+
+/// A depth probe for each path of `group` whose broker tells its depth. One that cannot connect
+/// is left out with a note: the run goes on, and its attribution says the depth was not read.
+async fn depth_probes(
+    group: &[Middleware],
+    brokers: &BrokerSettings,
+) -> Vec<(Middleware, tokio::sync::Mutex<DepthProbe>)> {
+    let mut probes = Vec::new();
+    for &m in group {
+        match DepthProbe::connect(m, brokers).await {
+            Ok(Some(probe)) => probes.push((m, tokio::sync::Mutex::new(probe))),
+            Ok(None) => {}
+            Err(e) => eprintln!("note: cannot read the {m} broker's depth: {e}"),
+        }
+    }
+    probes
 }
 
 fn host_cpu() -> Option<HostCpu> {

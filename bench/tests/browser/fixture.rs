@@ -346,6 +346,7 @@ fn write_series(dir: &Path) {
                 client_queue: 0.0,
                 ingress_in_flight: 4.0,
                 broker_backlog: (t * 20) as f64,
+                broker_ready: Some((t * 15) as f64),
                 sink_backlog: 30.0,
                 store_busy: Some(0.5),
             });

@@ -10,6 +10,7 @@ mod fixture;
 mod support;
 
 mod body_flood;
+mod broker_depth;
 mod broker_storage;
 mod browser;
 mod clock_check;

@@ -112,6 +112,35 @@ impl Stats {
         }
         Ok(self)
     }
+
+    /// These figures with every sample of `metric` (on `middleware`) taken `by_us` earlier:
+    /// how a latency that ends on this component's clock is corrected by that clock's measured
+    /// offset. A sample that would fall below 1 µs is kept at 1 µs, as when it was recorded.
+    pub fn shifted(
+        mut self,
+        metric: LatencyMetric,
+        middleware: Option<Middleware>,
+        by_us: i64,
+    ) -> Result<Stats, HistogramCodecError> {
+        if by_us == 0 {
+            return Ok(self);
+        }
+        let shifted = self
+            .latencies
+            .iter_mut()
+            .filter(|l| l.key.name == metric.key() && l.key.is_for(middleware));
+        for l in shifted {
+            let before = decode_histogram(&l.histogram)?;
+            let mut after = new_histogram();
+            for v in before.iter_recorded() {
+                let value = before.median_equivalent(v.value_iterated_to()) as i64;
+                let moved = u64::try_from(value - by_us).unwrap_or(0).max(1);
+                after.saturating_record_n(moved, v.count_at_value());
+            }
+            *l = LatencyValue::new(l.key.clone(), &after);
+        }
+        Ok(self)
+    }
 }
 
 #[cfg(test)]
@@ -165,6 +194,41 @@ mod tests {
             (40, 100),
             "headline figures redone"
         );
+    }
+
+    #[test]
+    fn a_shift_moves_every_sample_of_one_metric_only() {
+        let m = Some(Middleware::Nats);
+        let shifted = subscriber(20, 50_700, None)
+            .shifted(LatencyMetric::Store, m, 50_000)
+            .expect("it decodes");
+        let store = shifted
+            .histogram(LatencyMetric::Store, m, None)
+            .expect("store latency");
+        assert_eq!(store.len(), 20);
+        // 50,700 µs is kept to 3 significant digits (± 16 µs) before the shift.
+        let p50 = store.value_at_quantile(0.5);
+        assert!((690..=720).contains(&p50), "{p50}");
+        let other = shifted.histogram(LatencyMetric::Store, Some(Middleware::Redis), None);
+        assert!(other.is_none(), "another path's histogram is not made up");
+        let below = subscriber(3, 100, None)
+            .shifted(LatencyMetric::Store, m, 1_000)
+            .expect("it decodes");
+        let store = below
+            .histogram(LatencyMetric::Store, m, None)
+            .expect("store");
+        assert_eq!(
+            (store.len(), store.max()),
+            (3, 1),
+            "clamped at 1 µs, not dropped"
+        );
+        let untouched = subscriber(3, 100, None)
+            .shifted(LatencyMetric::E2e, m, 1_000)
+            .expect("nothing to shift");
+        let store = untouched
+            .histogram(LatencyMetric::Store, m, None)
+            .expect("store");
+        assert_eq!(store.max(), 100, "another metric is left alone");
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //! module here, its publisher and its source (the compiler points at the closed enums there), and
 //! its service in the local stack's table.
 
+pub mod depth;
 pub mod grpc;
 pub mod nats;
+pub mod probe;
 pub mod pubsub;
 pub mod rabbitmq;
 pub mod redis;

@@ -157,3 +157,39 @@ pub async fn remove_stream(settings: &NatsSettings) -> Result<(), PathError> {
         .map_err(err("delete stream"))?;
     Ok(())
 }
+
+/// Reads the JetStream consumer's own counts (see [`super::depth`]) on a client of its own.
+pub struct DepthReader {
+    js: jetstream::Context,
+    stream: String,
+    consumer: String,
+}
+
+impl DepthReader {
+    pub async fn connect(settings: &NatsSettings) -> Result<Self, PathError> {
+        let client = async_nats::connect(&settings.url)
+            .await
+            .map_err(err("connect"))?;
+        Ok(Self {
+            js: jetstream::new(client),
+            stream: settings.stream.clone(),
+            consumer: settings.consumer.clone(),
+        })
+    }
+
+    pub async fn read(&mut self) -> Result<super::depth::BrokerDepth, PathError> {
+        let stream = self
+            .js
+            .get_stream_no_info(&self.stream)
+            .await
+            .map_err(err("find the stream"))?;
+        let info = stream
+            .consumer_info(&self.consumer)
+            .await
+            .map_err(err("read the consumer's info"))?;
+        Ok(super::depth::BrokerDepth {
+            ready: info.num_pending,
+            unacked: Some(info.num_ack_pending as u64),
+        })
+    }
+}

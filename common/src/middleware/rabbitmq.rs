@@ -120,3 +120,43 @@ pub async fn delete_queue(settings: &RabbitmqSettings) -> Result<(), PathError> 
     let _ = connection.close(0, "done".into()).await;
     Ok(())
 }
+
+/// Reads the queue's ready count (see [`super::depth`]) with a passive declare, on a connection
+/// of its own that is opened again after a failure (a failed passive declare closes its channel).
+pub struct DepthReader {
+    settings: RabbitmqSettings,
+    open: Option<(Connection, Channel)>,
+}
+
+impl DepthReader {
+    pub fn new(settings: &RabbitmqSettings) -> Self {
+        Self {
+            settings: settings.clone(),
+            open: None,
+        }
+    }
+
+    pub async fn read(&mut self) -> Result<super::depth::BrokerDepth, PathError> {
+        let (connection, channel) = match self.open.take() {
+            Some(open) => open,
+            None => open(&self.settings, "depth").await?,
+        };
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let queue = channel
+            .queue_declare(
+                self.settings.queue.as_str().into(),
+                passive,
+                FieldTable::default(),
+            )
+            .await
+            .map_err(err("read the queue's depth"))?;
+        self.open = Some((connection, channel));
+        Ok(super::depth::BrokerDepth {
+            ready: queue.message_count().into(),
+            unacked: None,
+        })
+    }
+}

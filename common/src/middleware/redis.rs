@@ -166,3 +166,43 @@ pub async fn remove_stream(settings: &RedisSettings) -> Result<(), PathError> {
         .map_err(err("delete stream"))?;
     Ok(())
 }
+
+/// Reads the consumer group's lag and pending list (see [`super::depth`]) on a connection of its
+/// own.
+pub struct DepthReader {
+    connection: ConnectionManager,
+    stream: String,
+    group: String,
+}
+
+impl DepthReader {
+    pub async fn connect(settings: &RedisSettings) -> Result<Self, PathError> {
+        Ok(Self {
+            connection: connect(settings).await?,
+            stream: settings.stream.clone(),
+            group: settings.group.clone(),
+        })
+    }
+
+    /// The group's `lag` (Redis 7 and later) is what it has not been delivered yet; a server
+    /// that cannot tell (an older one, or a stream trimmed under the group) is an error, not 0.
+    pub async fn read(&mut self) -> Result<super::depth::BrokerDepth, PathError> {
+        let groups: redis::streams::StreamInfoGroupsReply = self
+            .connection
+            .xinfo_groups(&self.stream)
+            .await
+            .map_err(err("read the group's info"))?;
+        let group = groups
+            .groups
+            .into_iter()
+            .find(|g| g.name == self.group)
+            .ok_or_else(|| err("find the group")(format!("no group {}", self.group)))?;
+        let lag = group
+            .lag
+            .ok_or_else(|| err("read the group's lag")("the server did not say"))?;
+        Ok(super::depth::BrokerDepth {
+            ready: lag as u64,
+            unacked: Some(group.pending as u64),
+        })
+    }
+}
