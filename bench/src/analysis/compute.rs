@@ -40,6 +40,8 @@ pub struct PathContext {
     pub shared_ingress: bool,
     /// The drain ended after a quiet period, not at its deadline.
     pub drained_quietly: bool,
+    /// What subscribers killed by faults held at their last readings.
+    pub in_hand_at_kills: u64,
 }
 
 /// The host was busier than this during the measure phase: the figures reflect CPU contention.
@@ -116,6 +118,7 @@ pub fn path_result(m: Middleware, ticks: &[Tick], b: Bounds, ctx: PathContext) -
         stored_per_s: stored_at(e).saturating_sub(stored_at(w)) as f64 / seconds,
     };
     let mut accounting = accounting(m, last, ctx.documents, ctx.drained_quietly);
+    accounting.in_hand_at_kills = ctx.in_hand_at_kills;
     check_accounting(&mut accounting, ctx.cases_per_request, None);
     let window = ((b.measure_start, b.measure_end), b.last);
     let (own, shared) = resources(ticks, window, m, ctx.shared_ingress);
@@ -254,15 +257,21 @@ pub fn check_accounting(a: &mut Accounting, cases_per_request: u64, loss: Option
             a.unstored_at_deadline
         ),
     );
+    let unseen = a.in_hand_at_kills;
     check(
         a.documents
-            .is_none_or(|d| a.stored <= d && d <= a.stored + landed_late),
+            .is_none_or(|d| a.stored <= d && d <= a.stored + landed_late + unseen),
         format!(
-            "MongoDB holds {} documents but the subscriber stored {}{}",
+            "MongoDB holds {} documents but the subscriber stored {}{}{}",
             a.documents.unwrap_or(0),
             a.stored,
             if loss.is_some() {
                 format!(" (and found {} already there)", a.duplicates)
+            } else {
+                String::new()
+            },
+            if unseen > 0 {
+                format!(", and subscribers killed by faults held {unseen} at their last reading")
             } else {
                 String::new()
             }

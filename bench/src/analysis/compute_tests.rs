@@ -29,6 +29,7 @@ fn context() -> PathContext {
         documents: Some(1_200),
         shared_ingress: false,
         drained_quietly: true,
+        in_hand_at_kills: 0,
     }
 }
 
@@ -183,6 +184,39 @@ fn by_id_a_write_that_landed_after_its_timeout_is_stored_not_missing() {
     check_accounting(&mut a, 1, Some(&lost));
     assert_eq!(a.unstored_at_deadline, 1);
     assert!(!a.consistent);
+}
+
+#[test]
+fn documents_a_killed_subscriber_stored_after_its_last_reading_are_accounted_up_to_what_it_held() {
+    let mut a = path_result(M, &sound_run(|t, _| t), BOUNDS, context()).accounting;
+    let documents = a.documents.expect("a sound run has a store");
+    // The killed process stored 2 cases after its last reading: no counter saw them.
+    a.stored -= 2;
+    a.received -= 2;
+    let loss = LossById {
+        accepted: documents,
+        stored: documents,
+        ..LossById::default()
+    };
+    check_accounting(&mut a, 1, Some(&loss));
+    assert!(
+        !a.consistent,
+        "without what it held, 2 documents are unexplained"
+    );
+    assert!(a.problems.iter().any(|p| p.contains("MongoDB holds")));
+    a.in_hand_at_kills = 2;
+    check_accounting(&mut a, 1, Some(&loss));
+    assert!(a.consistent, "{:?}", a.problems);
+    a.in_hand_at_kills = 1;
+    check_accounting(&mut a, 1, Some(&loss));
+    assert!(!a.consistent, "one more than it held is not explained");
+    assert!(
+        a.problems
+            .iter()
+            .any(|p| p.contains("killed by faults held 1 at their last reading")),
+        "{:?}",
+        a.problems
+    );
 }
 
 #[test]

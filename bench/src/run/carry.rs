@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
+use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::metrics::Stats;
 
 /// Per component (its stats URL, which a restarted process keeps): its latest reading and what
@@ -25,6 +26,8 @@ struct Lineage {
     latest: Option<Stats>,
     /// Everything its predecessors counted, summed.
     predecessors: Option<Stats>,
+    /// Cases killed predecessors held at their last reading (see [`in_hand`]).
+    in_hand_at_kills: u64,
 }
 
 impl Carry {
@@ -55,8 +58,37 @@ impl Carry {
             .components
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        components.entry(url.to_owned()).or_default().note(read);
+        let lineage = components.entry(url.to_owned()).or_default();
+        lineage.in_hand_at_kills += in_hand(&read);
+        lineage.note(read);
     }
+
+    /// What the processes killed at `url` held at their last readings: the most cases they can
+    /// have stored after those readings, unseen by any counter.
+    pub fn in_hand_at_kills(&self, url: &str) -> u64 {
+        let components = self
+            .components
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        components.get(url).map_or(0, |l| l.in_hand_at_kills)
+    }
+}
+
+/// Cases a subscriber had received and not yet stored, found stored or set aside: the ones it
+/// may store in the moment after a reading.
+fn in_hand(stats: &Stats) -> u64 {
+    let sum = |metric: CounterMetric| -> u64 {
+        let key = metric.key();
+        let values = stats.counters.iter().filter(|c| c.key.name == key);
+        values.map(|c| c.value).sum()
+    };
+    let settled = [
+        CounterMetric::Stored,
+        CounterMetric::Duplicates,
+        CounterMetric::DeadLettered,
+        CounterMetric::Invalid,
+    ];
+    sum(CounterMetric::Received).saturating_sub(settled.into_iter().map(sum).sum())
 }
 
 impl Lineage {
@@ -88,7 +120,6 @@ fn total(stats: &Stats) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use brokerbench_common::counter::CounterMetric;
     use brokerbench_common::metrics::Registry;
     use brokerbench_common::settings::Middleware;
 
@@ -139,5 +170,35 @@ mod tests {
         );
         assert_eq!(stored(carry.continued(URL, Some(reading(2, 1)))), Some(27));
         assert_eq!(carry.continued(URL, None).map(|s| s.pid), None);
+    }
+
+    #[test]
+    fn what_each_killed_process_held_at_its_last_reading_adds_up() {
+        let held = |pid, received, stored, duplicates| {
+            let reg = Registry::new("subscriber");
+            let m = Some(Middleware::Redis);
+            reg.counter(CounterMetric::Received, m).add(received);
+            reg.counter(CounterMetric::Stored, m).add(stored);
+            reg.counter(CounterMetric::Duplicates, m).add(duplicates);
+            Stats {
+                pid: Some(pid),
+                ..reg.stats()
+            }
+        };
+        let carry = Carry::default();
+        carry.last_words(URL, held(1, 100, 90, 4));
+        carry.last_words(URL, held(2, 50, 49, 0));
+        assert_eq!(carry.in_hand_at_kills(URL), 7, "6 and 1");
+        assert_eq!(
+            carry.in_hand_at_kills("http://127.0.0.1:2"),
+            0,
+            "never killed"
+        );
+        carry.last_words(URL, held(3, 10, 12, 0));
+        assert_eq!(
+            carry.in_hand_at_kills(URL),
+            7,
+            "more settled than received: none in hand"
+        );
     }
 }

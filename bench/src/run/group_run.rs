@@ -119,6 +119,11 @@ async fn results_of(
             documents,
             shared_ingress: group.len() > 1,
             drained_quietly: measured.drained_quietly,
+            in_hand_at_kills: measured
+                .in_hand_at_kills
+                .iter()
+                .find(|(x, _)| *x == m)
+                .map_or(0, |(_, n)| *n),
         };
         let mut result = path_result(m, &measured.ticks, measured.bounds, path_ctx);
         result.attribution = Some(attribute(

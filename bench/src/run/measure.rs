@@ -44,6 +44,9 @@ pub(super) struct Measured {
     pub restarted: Vec<RoleProcess>,
     /// Every component's clock against the runner's, checked before the load.
     pub clocks: Vec<ComponentClock>,
+    /// Per path, what its subscribers killed by faults held at their last readings (see
+    /// [`super::carry::Carry::in_hand_at_kills`]).
+    pub in_hand_at_kills: Vec<(Middleware, u64)>,
 }
 
 /// Tells the ingress and the subscribers the measure window, so that they file each case under
@@ -263,6 +266,11 @@ pub(super) async fn measure(
         hold_toggles,
         restarted,
         clocks,
+        in_hand_at_kills: processes
+            .subscribers
+            .iter()
+            .map(|(m, p)| (*m, sampler.carry.in_hand_at_kills(&p.url)))
+            .collect(),
     })
 }
 
