@@ -6,16 +6,15 @@
 use crate::cdp;
 use crate::fixture;
 
-use std::collections::BTreeMap;
+mod pages;
+
 use std::path::PathBuf;
-use std::time::Duration;
 
 use brokerbench::serve::ServeOpts;
-use brokerbench_common::settings::{Middleware, MongoSettings};
+use brokerbench_common::settings::MongoSettings;
 use cdp::Browser;
-use fixture::{LOCATIONS, RunSpec, STATES, TYPES, write_run};
-use mongodb::bson::{Document, doc};
-use serde_json::{Value, json};
+use fixture::{RunSpec, write_run};
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -43,30 +42,19 @@ const CHARTS_JS: &str = r#"[...document.querySelectorAll('figure[data-chart]')].
 })"#;
 
 /// The Cases page's pie charts (shares of infected types and states): drawn as wedges.
-const PIES: [&str; 2] = ["chart-infected-types", "chart-states"];
+pub(crate) const PIES: [&str; 2] = ["chart-infected-types", "chart-states"];
 
-/// The numbers the Cases page shows, read from the text of its cells.
-const CASES_JS: &str = r#"(() => {
-  const cells = (sel, key) => Object.fromEntries([...document.querySelectorAll(sel)].map(td => [td.dataset[key], Number(td.textContent)]));
-  return {
-    total: Number(document.querySelector('#cases-total').textContent),
-    per_route: cells('#per-route td[data-route]', 'route'),
-    top_location: document.querySelector('#top-location').textContent,
-    locations: cells('#top-locations td[data-location]', 'location'),
-    types: cells('#infected-types td[data-key]', 'key'),
-    states: cells('#states td[data-key]', 'key'),
-    ages: cells('#age-bins td[data-bin]', 'bin'),
-    rows: document.querySelectorAll('#cases-table tbody tr').length,
-    last: document.querySelectorAll('#last-cases tbody tr').length,
-  };
-})()"#;
-
-fn screenshots() -> PathBuf {
+pub(crate) fn screenshots() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../results/screenshots")
 }
 
 /// Checks the page's charts: `expected` ids present, every chart drawn with a visible size.
-async fn assert_charts(browser: &mut Browser, page: &str, expected: &[&str], bars: &[&str]) {
+pub(crate) async fn assert_charts(
+    browser: &mut Browser,
+    page: &str,
+    expected: &[&str],
+    bars: &[&str],
+) {
     let charts = browser.eval(CHARTS_JS).await;
     let charts = charts.as_array().expect("chart list");
     let ids: Vec<&str> = charts.iter().filter_map(|c| c["id"].as_str()).collect();
@@ -90,79 +78,12 @@ async fn assert_charts(browser: &mut Browser, page: &str, expected: &[&str], bar
     }
 }
 
-fn assert_no_errors(browser: &mut Browser, page: &str) {
+pub(crate) fn assert_no_errors(browser: &mut Browser, page: &str) {
     let errors = browser.take_errors();
     assert!(
         errors.is_empty(),
         "{page} logged console errors: {errors:#?}"
     );
-}
-
-/// What the Cases page should show for `route`, counted by MongoDB itself, filter by filter.
-async fn mongo_counts(db: &mongodb::Database, route: &str) -> Value {
-    let colls: Vec<Middleware> = Middleware::ALL
-        .into_iter()
-        .filter(|m| route == "all" || m.name() == route)
-        .collect();
-    let count = |filter: Document| {
-        let colls = colls.clone();
-        async move {
-            let mut n = 0;
-            for m in colls {
-                n += db
-                    .collection::<Document>(&m.collection())
-                    .count_documents(filter.clone())
-                    .await
-                    .expect("count");
-            }
-            n
-        }
-    };
-    let mut per_route = BTreeMap::new();
-    for m in &colls {
-        per_route.insert(
-            m.name().to_string(),
-            db.collection::<Document>(&m.collection())
-                .count_documents(doc! {})
-                .await
-                .expect("count"),
-        );
-    }
-    let mut locations = Vec::new();
-    for l in LOCATIONS {
-        locations.push((l.to_string(), count(doc! { "location": l }).await));
-    }
-    locations.retain(|(_, n)| *n > 0);
-    locations.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let mut types = BTreeMap::new();
-    for t in TYPES {
-        types.insert(t.to_string(), count(doc! { "infectedtype": t }).await);
-    }
-    types.retain(|_, n| *n > 0);
-    let mut states = BTreeMap::new();
-    for s in STATES {
-        states.insert(s.to_string(), count(doc! { "state": s }).await);
-    }
-    states.retain(|_, n| *n > 0);
-    let mut ages = BTreeMap::new();
-    for from in (0..130).step_by(10) {
-        let n = count(doc! { "age": { "$gte": from, "$lt": from + 10 } }).await;
-        if n > 0 {
-            ages.insert(from.to_string(), n);
-        }
-    }
-    let total = count(doc! {}).await;
-    json!({
-        "total": total,
-        "per_route": per_route,
-        "top_location": locations.first().map(|l| l.0.clone()).unwrap_or_else(|| "–".into()),
-        "locations": locations.into_iter().take(5).collect::<BTreeMap<_, _>>(),
-        "types": types,
-        "states": states,
-        "ages": ages,
-        "rows": total.min(25),
-        "last": total.min(5),
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -326,76 +247,8 @@ async fn pages_render_in_chromium() {
     browser.screenshot(&shots.join("compare.png")).await;
     assert_no_errors(&mut browser, "Compare");
 
-    // Cases: the numbers shown equal MongoDB's counts, for all routes and for each one.
-    let routes = std::iter::once("all").chain(Middleware::ALL.map(Middleware::name));
-    for route in routes {
-        browser.open(&format!("{base}/cases?route={route}")).await;
-        let shown = browser.eval(CASES_JS).await;
-        assert_eq!(
-            shown,
-            mongo_counts(&db, route).await,
-            "Cases page, route {route}"
-        );
-        if route == "all" || fixture::cases_per_route(route.parse().expect("a route")) > 0 {
-            assert_charts(
-                &mut browser,
-                "Cases",
-                &["chart-ages", "chart-locations", PIES[0], PIES[1]],
-                &["chart-ages", "chart-locations"],
-            )
-            .await;
-        }
-        if route == "all" || route == "grpc" {
-            browser
-                .screenshot(&shots.join(format!("cases-{route}.png")))
-                .await;
-        }
-        assert_no_errors(&mut browser, "Cases");
-    }
-    browser
-        .open(&format!("{base}/cases?route=all&page=2"))
-        .await;
-    assert_eq!(
-        browser
-            .eval("document.querySelectorAll('#cases-table tbody tr').length")
-            .await,
-        json!(25)
-    );
-
-    // Host: live RAM chart, labelled source, a filterable process list that refreshes.
-    browser.open(&format!("{base}/host")).await;
-    assert_charts(&mut browser, "Host", &["chart-host-ram"], &[]).await;
-    let source = browser.eval("document.querySelector('#ram-source').textContent + ' | ' + document.querySelector('#proc-source').textContent").await;
-    assert!(
-        source
-            .as_str()
-            .is_some_and(|s| s.contains("/proc") || s.contains("kernel module")),
-        "source labelled: {source}"
-    );
-    browser.idle(Duration::from_secs(4)).await;
-    let refreshed = browser
-        .eval("document.querySelector('#refreshed').textContent")
-        .await;
-    assert!(
-        refreshed
-            .as_str()
-            .is_some_and(|s| s != "at load" && !s.contains("failed")),
-        "the page refreshed: {refreshed}"
-    );
-    let rows = browser
-        .eval("document.querySelectorAll('#processes tbody tr').length")
-        .await;
-    assert!(rows.as_u64() > Some(3), "processes listed: {rows}");
-    browser.screenshot(&shots.join("host.png")).await;
-    let filtered = browser
-        .eval("const f = document.querySelector('#proc-filter'); f.value = 'chromium'; f.dispatchEvent(new Event('input')); [...document.querySelectorAll('#processes tbody tr')].filter(r => !r.hidden).map(r => r.cells[2].textContent)")
-        .await;
-    let names = filtered.as_array().expect("names");
-    assert!(
-        !names.is_empty() && (names.len() as u64) < rows.as_u64().unwrap_or(0),
-        "the filter narrows the list: {filtered}"
-    );
-    assert_no_errors(&mut browser, "Host");
+    pages::cases(&mut browser, &base, &db, &shots).await;
+    pages::host(&mut browser, &base, &shots).await;
 
     drop(browser);
     shutdown.cancel();
