@@ -237,9 +237,8 @@ pub struct Accounting {
     /// The drain ended after a quiet period with no new deliveries or duplicates (so late
     /// redeliveries were counted), not at its deadline.
     pub drained_quietly: bool,
-    /// Cases subscribers killed by faults had received and not settled at their last reading
-    /// before the signal: each may have been stored in the moment before the kill, counted by
-    /// no one, so MongoDB may hold up to this many documents more than `stored`.
+    /// Cases subscribers killed by faults held (received, not settled) at their last reading:
+    /// stored unseen before the signal, they are documents beyond `stored`.
     #[serde(default)]
     pub in_hand_at_kills: u64,
     /// True when every identity below holds; `problems` says which did not.
