@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use brokerbench_common::metrics::Registry;
+use brokerbench_common::metrics::{Registry, Serves};
 use brokerbench_common::settings::{BrokerSettings, Middleware, MongoSettings};
 use brokerbench_subscribers::sink::{self, SinkConfig, Store};
 use brokerbench_subscribers::{Health, Source, SubscriberMetrics};
@@ -132,10 +132,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let middleware = opts.middleware;
-    let registry = Arc::new(Registry::with_settings(
-        "subscriber",
-        opts.brokers.to_reported_args(),
-    ));
+    let registry = Arc::new(
+        Registry::with_settings("subscriber", opts.brokers.to_reported_args())
+            .serving(Serves::Subscriber { middleware }),
+    );
     let metrics = SubscriberMetrics::register(&registry, middleware);
     let store = match opts.sink {
         SinkKind::Mongodb => {

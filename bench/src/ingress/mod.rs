@@ -15,7 +15,7 @@ use axum::Router;
 use axum::routing::post;
 use brokerbench_common::case::MAX_BATCH;
 use brokerbench_common::counter::CounterMetric;
-use brokerbench_common::metrics::{Counter, Registry};
+use brokerbench_common::metrics::{Counter, Registry, Serves};
 use brokerbench_common::settings::{BrokerSettings, Middleware};
 use brokerbench_publishers::Publisher;
 use clap::Args;
@@ -167,10 +167,14 @@ pub async fn run(
             .with_context(|| format!("cannot start the {middleware} publisher"))?;
         publishers.push(publisher);
     }
-    let registry = Arc::new(Registry::with_settings(
-        "ingress",
-        opts.brokers.to_reported_args(),
-    ));
+    let middlewares: Vec<Middleware> = publishers.iter().map(Publisher::middleware).collect();
+    let serves = Serves::Ingress {
+        every_case_to_each: opts.routing != RoutingMode::Split || middlewares.len() == 1,
+        middlewares,
+    };
+    let registry = Arc::new(
+        Registry::with_settings("ingress", opts.brokers.to_reported_args()).serving(serves),
+    );
     let routes = Routes::new(opts.routing, publishers, &registry)?;
     let hold = Hold::new("ingress", opts.hold_answer_ms, opts.diagnostics);
     let ingress = Arc::new(Ingress {

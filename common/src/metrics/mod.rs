@@ -19,7 +19,7 @@ use crate::counter::CounterMetric;
 use crate::latency::LatencyMetric;
 use crate::settings::Middleware;
 pub use phase::{Phase, PhaseBounds, PhaseWindow};
-pub use stats::{CounterValue, LatencyValue, Stats};
+pub use stats::{CounterValue, LatencyValue, OwnUsage, Serves, SinceError, Stats};
 
 /// Latencies are recorded in microseconds, from 1 µs up to one hour, with 3 significant digits.
 pub const LATENCY_UNIT: &str = "us";
@@ -145,6 +145,7 @@ pub struct Registry {
     counters: Mutex<Vec<(MetricKey, Arc<Counter>)>>,
     latencies: Mutex<Vec<(MetricKey, Arc<Latency>)>>,
     settings: Vec<String>,
+    serves: Option<Serves>,
 }
 
 impl Registry {
@@ -161,6 +162,15 @@ impl Registry {
             counters: Mutex::default(),
             latencies: Mutex::default(),
             settings,
+            serves: None,
+        }
+    }
+
+    /// This registry, reporting in `/stats` what its process serves.
+    pub fn serving(self, serves: Serves) -> Self {
+        Self {
+            serves: Some(serves),
+            ..self
         }
     }
 
@@ -210,6 +220,8 @@ impl Registry {
             latencies,
             settings: self.settings.clone(),
             pid: Some(std::process::id()),
+            usage: OwnUsage::now(),
+            serves: self.serves.clone(),
         }
     }
 

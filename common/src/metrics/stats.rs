@@ -25,6 +25,56 @@ pub struct Stats {
     /// replaced (killed by a fault and started again) and its counts began again from zero.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// The process's own CPU time and memory at this reading: what a runner that did not start
+    /// it (attached to a pipeline elsewhere, `run --target`) charges it with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<OwnUsage>,
+    /// What the process serves: a runner that did not start it checks its target against this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serves: Option<Serves>,
+}
+
+/// What a process serves, in its own words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "lowercase")]
+pub enum Serves {
+    /// An ingress publishing through `middlewares`; `every_case_to_each` unless it splits the
+    /// cases among them (routing `split`), when each path gets only its share of the load.
+    Ingress {
+        middlewares: Vec<Middleware>,
+        every_case_to_each: bool,
+    },
+    Subscriber {
+        middleware: Middleware,
+    },
+}
+
+/// A process's CPU time so far and its resident memory now, read from `/proc/self`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OwnUsage {
+    pub cpu_seconds: f64,
+    pub rss_kib: u64,
+}
+
+impl OwnUsage {
+    /// This process's usage now; `None` where `/proc` cannot tell.
+    pub fn now() -> Option<Self> {
+        let stat = procfs::process::Process::myself().ok()?.stat().ok()?;
+        let ticks = procfs::ticks_per_second() as f64;
+        Some(Self {
+            cpu_seconds: (stat.utime + stat.stime) as f64 / ticks,
+            rss_kib: stat.rss * procfs::page_size() / 1024,
+        })
+    }
+}
+
+/// Why a reading cannot be taken relative to an earlier one of the same process.
+#[derive(Debug, thiserror::Error)]
+pub enum SinceError {
+    #[error(transparent)]
+    Codec(#[from] HistogramCodecError),
+    #[error("{0} went backwards since the baseline (was the process replaced?)")]
+    Backwards(String),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -113,6 +163,28 @@ impl Stats {
         Ok(self)
     }
 
+    /// What this process counted since `baseline`, an earlier reading of the same process: every
+    /// counter and histogram less the baseline's. How a runner attached to components that ran
+    /// before it counts only its own run's cases.
+    pub fn since(mut self, baseline: &Stats) -> Result<Stats, SinceError> {
+        for before in &baseline.counters {
+            let now = self.counters.iter_mut().find(|c| c.key == before.key);
+            let backwards = || SinceError::Backwards(before.key.name.clone());
+            let now = now.ok_or_else(backwards)?;
+            now.value = now.value.checked_sub(before.value).ok_or_else(backwards)?;
+        }
+        for before in &baseline.latencies {
+            let backwards = || SinceError::Backwards(before.key.name.clone());
+            let now = self.latencies.iter_mut().find(|l| l.key == before.key);
+            let now = now.ok_or_else(backwards)?;
+            let mut rest = decode_histogram(&now.histogram)?;
+            rest.subtract(decode_histogram(&before.histogram)?)
+                .map_err(|_| backwards())?;
+            *now = LatencyValue::new(now.key.clone(), &rest);
+        }
+        Ok(self)
+    }
+
     /// These figures with every sample of `metric` (on `middleware`) taken `by_us` earlier:
     /// how a latency that ends on this component's clock is corrected by that clock's measured
     /// offset. A sample that would fall below 1 µs is kept at 1 µs, as when it was recorded.
@@ -193,6 +265,31 @@ mod tests {
             (measured.count, measured.p50),
             (40, 100),
             "headline figures redone"
+        );
+    }
+
+    #[test]
+    fn since_a_baseline_leaves_only_what_was_counted_after_it() {
+        let m = Some(Middleware::Nats);
+        let reg = Registry::new("subscriber");
+        let store = reg.latency(LatencyMetric::Store, m);
+        reg.counter(CounterMetric::Stored, m).add(30);
+        (0..30).for_each(|_| store.record_us(0, 100));
+        let baseline = reg.stats();
+        reg.counter(CounterMetric::Stored, m).add(10);
+        (0..10).for_each(|_| store.record_us(0, 5_000));
+        let since = reg.stats().since(&baseline).expect("same process, later");
+        assert_eq!(since.counter(CounterMetric::Stored, m), Some(10));
+        let h = since
+            .histogram(LatencyMetric::Store, m, None)
+            .expect("store");
+        assert_eq!(h.len(), 10);
+        assert!(h.min() >= 4_995, "only the 5 ms samples are left");
+        assert!(since.usage.is_some_and(|u| u.rss_kib > 0), "own usage read");
+        let earlier = subscriber(5, 100, None);
+        assert!(
+            earlier.since(&baseline).is_err(),
+            "a process that counted less than its baseline was replaced"
         );
     }
 
