@@ -52,11 +52,24 @@ impl RunBrokers {
     }
 }
 
-/// The settings a child process reported running with, read back as options.
+/// The settings a child process reported running with, read back as options; a later option
+/// overrides an earlier one (how an attached run says where it reaches the brokers itself).
 #[derive(Parser)]
+#[command(args_override_self = true)]
 struct Reported {
     #[command(flatten)]
     brokers: BrokerSettings,
+}
+
+/// Broker settings from options as a process reports them (`/stats`), then `overrides`.
+pub fn reported_settings(
+    reported: &[String],
+    overrides: &[String],
+) -> Result<BrokerSettings, clap::Error> {
+    let args = std::iter::once("reported".to_string())
+        .chain(reported.iter().cloned())
+        .chain(overrides.iter().cloned());
+    Ok(Reported::try_parse_from(args)?.brokers)
 }
 
 /// What path `m` guaranteed in a run, judged from the settings its ingress reported in `/stats`
@@ -79,10 +92,8 @@ pub fn guarantee(m: Middleware, ticks: &[Tick]) -> Result<PathGuarantee, String>
             "the ingress and the {m} subscriber ran with different settings"
         ));
     }
-    let args = std::iter::once("reported".to_string()).chain(ingress.settings.iter().cloned());
-    let settings = Reported::try_parse_from(args)
-        .map_err(|e| format!("unreadable settings reported by the ingress: {e}"))?
-        .brokers;
+    let settings = reported_settings(&ingress.settings, &[])
+        .map_err(|e| format!("unreadable settings reported by the ingress: {e}"))?;
     let g = settings.guarantee(m);
     Ok(PathGuarantee {
         durability: settings.path.durability.to_string(),

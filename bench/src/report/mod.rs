@@ -5,6 +5,7 @@
 //! same pages, which is why the HTML is built by [`report_html`] and [`comparison_html`] and only
 //! written to disk here.
 
+mod attached;
 mod census;
 mod charts;
 mod clocks;
@@ -18,6 +19,7 @@ mod stages;
 mod sweep_page;
 mod tables;
 pub mod terminal;
+pub use attached::lines as attached_lines;
 
 use std::path::{Path, PathBuf};
 

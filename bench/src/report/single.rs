@@ -36,6 +36,7 @@ pub fn body(run: &RunData) -> Markup {
     html! {
         h1 { "brokerbench run " (s.label) @if s.config["sink"] == serde_json::json!(crate::subscriber::SinkKind::None) { " — middleware only (sink none: nothing stored, e2e ends at the subscriber)" } }
         p.muted { "Folder " code { (run.name) } " · started " (s.started_at) " · generator: " strong { (generator_label(s.generator)) } }
+        @if let Some(a) = &s.attached { (super::attached::note(a)) }
         @if s.generator == Generator::Locust {
             p.note id="locust-note" {
                 "This run was driven by locust, a " strong { (LOCUST_LABEL) } ": it waits for each answer before sending the next request, so when the system stalls it sends less and the HTTP latencies below leave out the time requests would have waited. Compare its latencies with open-loop runs only with that in mind."

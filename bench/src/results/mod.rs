@@ -3,6 +3,7 @@
 //! depends on the format alone, never on the instrument that produced it. Documented field by
 //! field in results/README.md.
 
+pub mod attached;
 pub mod attribution;
 pub mod ceilings;
 pub mod clock;

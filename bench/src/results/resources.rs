@@ -33,6 +33,10 @@ pub enum UsageSource {
     /// `/proc`: the live processes at each sample (their CPU, RSS summed; no disk writes).
     #[default]
     Processes,
+    /// The process's own `/stats` (its `/proc/self`): how a run attached to components on other
+    /// hosts (`run --target`) reads them.
+    #[serde(rename = "own-stats")]
+    OwnStats,
 }
 
 impl UsageSource {
@@ -40,6 +44,7 @@ impl UsageSource {
         match self {
             Self::Cgroup => "cgroup",
             Self::Processes => "processes",
+            Self::OwnStats => "own /stats",
         }
     }
 }

@@ -12,7 +12,7 @@ use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::metrics::Stats;
 use brokerbench_common::settings::Middleware;
 
-use super::group_processes::Processes;
+use super::group_processes::Endpoints;
 use crate::results::clock::ComponentClock;
 use crate::results::role::Role;
 
@@ -69,14 +69,10 @@ async fn probe(client: &reqwest::Client, url: &str) -> anyhow::Result<Probe> {
 /// The clock of a group run's ingress and every subscriber against the runner's.
 pub(super) async fn check_group(
     client: &reqwest::Client,
-    processes: &Processes,
+    endpoints: &Endpoints,
 ) -> anyhow::Result<Vec<ComponentClock>> {
-    let components = std::iter::once((Role::Ingress, &processes.ingress.url)).chain(
-        processes
-            .subscribers
-            .iter()
-            .map(|(m, p)| (Role::Subscriber(*m), &p.url)),
-    );
+    let components = std::iter::once((Role::Ingress, &endpoints.ingress))
+        .chain((endpoints.subscribers.iter()).map(|(m, url)| (Role::Subscriber(*m), url)));
     let mut clocks = Vec::new();
     for (role, url) in components {
         let mut probes = Vec::with_capacity(PROBES);

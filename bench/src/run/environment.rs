@@ -14,16 +14,20 @@ fn cpu_model() -> Option<String> {
         .map(|s| s.trim().to_owned())
 }
 
-pub fn describe(brokers: &BrokerSettings) -> Value {
+/// The machine the run ran on; the versions of this machine's brokers and store only when they
+/// are the ones measured (not `attached` to a pipeline elsewhere, whose versions it cannot see).
+pub fn describe(brokers: &BrokerSettings, attached: bool) -> Value {
     let mut versions: serde_json::Map<String, Value> = DESCRIPTORS
         .iter()
-        .filter(|d| d.stack_service.is_some())
+        .filter(|d| d.stack_service.is_some() && !attached)
         .map(|d| (d.name.to_string(), json!((d.broker_version)())))
         .collect();
-    versions.insert(
-        "ferretdb".into(),
-        json!(first_line("ferretdb", &["--version"])),
-    );
+    if !attached {
+        versions.insert(
+            "ferretdb".into(),
+            json!(first_line("ferretdb", &["--version"])),
+        );
+    }
     json!({
         "brokerbench": env!("CARGO_PKG_VERSION"),
         "git_commit": first_line("git", &["rev-parse", "--short", "HEAD"]),

@@ -8,23 +8,30 @@ use std::time::Duration;
 use brokerbench_common::settings::{Middleware, value_name};
 
 use super::RunOpts;
+use super::target::AttachedPipeline;
 use crate::analysis::calibration;
 use crate::processes::brokers;
 use crate::processes::children::RoleProcess;
 use crate::results::files;
 
-/// What every group of one invocation shares: the binary to run roles with and the folder.
+/// What every group of one invocation shares: the binary to run roles with, the folder, and
+/// the pipeline it is attached to, if it starts none (`--target`).
 pub struct Context {
     pub binary: PathBuf,
     pub dir: PathBuf,
+    pub attached: Option<AttachedPipeline>,
 }
 
 impl Context {
-    pub fn new(opts: &RunOpts) -> anyhow::Result<Self> {
+    pub fn new(opts: &RunOpts, attached: Option<AttachedPipeline>) -> anyhow::Result<Self> {
         let binary = crate::processes::children::binary(opts.binary.as_ref())?;
         let dir = files::run_dir(&opts.results_dir, &opts.label)?;
         eprintln!("brokerbench {} → {}", opts.label, dir.display());
-        Ok(Self { binary, dir })
+        Ok(Self {
+            binary,
+            dir,
+            attached,
+        })
     }
 }
 
@@ -38,6 +45,56 @@ impl Processes {
     pub async fn stop(self) {
         self.ingress.stop().await;
         for (_, p) in self.subscribers {
+            p.stop().await;
+        }
+    }
+}
+
+/// Where a group run's ingress and subscribers answer.
+#[derive(Debug, Clone)]
+pub(super) struct Endpoints {
+    pub ingress: String,
+    pub subscribers: Vec<(Middleware, String)>,
+}
+
+/// The components of one group run: the processes it started, or those it attached to.
+pub(super) struct Pipeline {
+    pub endpoints: Endpoints,
+    /// None when attached: nothing to signal, restart or stop.
+    pub started: Option<Processes>,
+}
+
+impl Pipeline {
+    pub fn started(processes: Processes) -> Self {
+        let endpoints = Endpoints {
+            ingress: processes.ingress.url.clone(),
+            subscribers: (processes.subscribers.iter())
+                .map(|(m, p)| (*m, p.url.clone()))
+                .collect(),
+        };
+        Self {
+            endpoints,
+            started: Some(processes),
+        }
+    }
+
+    /// The attached pipeline's components that serve `group`.
+    pub fn attached(pipeline: &AttachedPipeline, group: &[Middleware]) -> Self {
+        let subscribers = (pipeline.subscribers.iter())
+            .filter(|(m, _)| group.contains(m))
+            .cloned()
+            .collect();
+        Self {
+            endpoints: Endpoints {
+                ingress: pipeline.ingress.clone(),
+                subscribers,
+            },
+            started: None,
+        }
+    }
+
+    pub async fn stop(self) {
+        if let Some(p) = self.started {
             p.stop().await;
         }
     }

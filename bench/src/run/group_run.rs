@@ -11,7 +11,7 @@ use brokerbench_common::settings::Middleware;
 use brokerbench_common::tally;
 use mongodb::bson::{Document, doc};
 
-use super::group_processes::{Context, start_processes};
+use super::group_processes::{Context, Pipeline, start_processes};
 use super::load_stats::AcceptedCase;
 use super::measure::{Measured, measure};
 use super::{RunOpts, RunRouting, loss, output};
@@ -34,18 +34,23 @@ pub async fn run_group(
     group: &[Middleware],
     repeat: u32,
 ) -> anyhow::Result<Vec<PathResult>> {
+    if ctx.attached.is_some() {
+        return measure_group(opts, ctx, group, repeat, None).await;
+    }
     let run = brokers::RunBrokers::new(&opts.brokers)?;
-    let result = measure_group(opts, ctx, group, repeat, &run).await;
+    let result = measure_group(opts, ctx, group, repeat, Some(&run)).await;
     run.remove_topology(group).await;
     result
 }
 
+/// One group run: with `run`, the broker settings of processes it starts; without, on the
+/// pipeline it is attached to (whose stream, queue and collections it does not own).
 async fn measure_group(
     opts: &RunOpts,
     ctx: &Context,
     group: &[Middleware],
     repeat: u32,
-    run: &brokers::RunBrokers,
+    run: Option<&brokers::RunBrokers>,
 ) -> anyhow::Result<Vec<PathResult>> {
     let names: Vec<&str> = group.iter().map(|m| m.name()).collect();
     let title = format!("{} r{repeat}", names.join("+"));
@@ -54,26 +59,40 @@ async fn measure_group(
         .context("cannot reach MongoDB")?;
     let db = mongo.database(&opts.mongo.db);
     super::store_claim::claim(&db, opts.overwrite_db).await?;
-    clear_collections(&db, group).await?;
-    let processes = start_processes(opts, ctx, group, repeat, run).await?;
-    let measured = measure(opts, ctx, group, repeat, &title, &processes, &run.settings).await;
+    clear_collections(&db, group, ctx.attached.is_some()).await?;
+    let (pipeline, settings) = match (run, &ctx.attached) {
+        (Some(run), _) => {
+            let started = start_processes(opts, ctx, group, repeat, run).await?;
+            (Pipeline::started(started), &run.settings)
+        }
+        (None, Some(attached)) => (Pipeline::attached(attached, group), &attached.brokers),
+        (None, None) => anyhow::bail!("a group run needs processes to start or a target"),
+    };
+    let measured = measure(opts, ctx, group, repeat, &title, &pipeline, settings).await;
     let outcome = match measured {
         Ok(measured) => results_of(opts, ctx, group, repeat, &db, measured).await,
         Err(e) => Err(e),
     };
-    processes.stop().await;
+    pipeline.stop().await;
     outcome
 }
 
 /// Empties the collections the group's subscribers write to, and their paths' dashboard
-/// tallies, so a run counts only its own cases.
-async fn clear_collections(db: &mongodb::Database, group: &[Middleware]) -> anyhow::Result<()> {
+/// tallies, so a run counts only its own cases. Under running (attached) subscribers their
+/// documents are deleted, the collections kept with their indexes; else they are dropped.
+async fn clear_collections(
+    db: &mongodb::Database,
+    group: &[Middleware],
+    attached: bool,
+) -> anyhow::Result<()> {
     for m in group {
         for name in [m.collection(), loss::dead_letters(*m)] {
-            db.collection::<Document>(&name)
-                .drop()
-                .await
-                .with_context(|| format!("cannot clear {name}"))?;
+            let collection = db.collection::<Document>(&name);
+            let cleared = match attached {
+                true => collection.delete_many(doc! {}).await.map(drop),
+                false => collection.drop().await,
+            };
+            cleared.with_context(|| format!("cannot clear {name}"))?;
         }
         db.collection::<Document>(tally::COLLECTION)
             .delete_one(doc! { "_id": m.name() })

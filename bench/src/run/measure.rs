@@ -10,7 +10,7 @@ use brokerbench_common::metrics::PhaseBounds;
 use brokerbench_common::settings::{BrokerSettings, Middleware};
 use tokio::time::Instant;
 
-use super::group_processes::{Context, Processes};
+use super::group_processes::{Context, Endpoints, Pipeline};
 use super::loadgen::{LoadStats, LoadWindow};
 use super::offered_load::RunLoad;
 use super::phases::{Progress, StoreBacklog, drain};
@@ -53,11 +53,11 @@ pub(super) struct Measured {
 /// the phase of its intended send time.
 async fn announce_window(
     sampler: &Sampler,
-    processes: &Processes,
+    endpoints: &Endpoints,
     bounds: PhaseBounds,
 ) -> anyhow::Result<()> {
-    let urls = std::iter::once(&processes.ingress.url)
-        .chain(processes.subscribers.iter().map(|(_, p)| &p.url));
+    let urls =
+        std::iter::once(&endpoints.ingress).chain(endpoints.subscribers.iter().map(|(_, u)| u));
     for url in urls {
         let answer = sampler
             .client
@@ -80,7 +80,7 @@ async fn announce_window(
 async fn sample_load(
     opts: &RunOpts,
     sampler: &Sampler,
-    subscribers: &[(Middleware, RoleProcess)],
+    subscribers: &[(Middleware, String)],
     start: Instant,
     load: &LoadStats,
     progress: &Progress,
@@ -114,7 +114,7 @@ async fn sample_load(
 async fn toggle_holds(
     opts: &RunOpts,
     sampler: &Sampler,
-    subscribers: &[(Middleware, RoleProcess)],
+    subscribers: &[(Middleware, String)],
     on: bool,
 ) -> anyhow::Result<HoldToggle> {
     let ms = |base: f64, hold: f64| if on { base + hold } else { base };
@@ -123,7 +123,7 @@ async fn toggle_holds(
         targets.extend(
             subscribers
                 .iter()
-                .map(|(_, p)| (p.url.as_str(), ms(0.0, opts.hold_batch_ms))),
+                .map(|(_, url)| (url.as_str(), ms(0.0, opts.hold_batch_ms))),
         );
     }
     if opts.hold_answer_ms > 0.0 {
@@ -195,16 +195,17 @@ pub(super) async fn measure(
     group: &[Middleware],
     repeat: u32,
     title: &str,
-    processes: &Processes,
+    pipeline: &Pipeline,
     brokers: &BrokerSettings,
 ) -> anyhow::Result<Measured> {
+    let endpoints = &pipeline.endpoints;
     // Before the schedule is fixed: a slow probe must not eat the lead before the first send.
-    let clocks = super::clocks::check_group(&crate::control::client()?, processes).await?;
+    let clocks = super::clocks::check_group(&crate::control::client()?, endpoints).await?;
     let load = Arc::new(LoadStats::default());
     let schedule = Schedule::new(opts);
     let sampler = Sampler::for_group(
         group,
-        processes,
+        pipeline,
         brokers,
         &clocks,
         &load,
@@ -212,7 +213,7 @@ pub(super) async fn measure(
     )
     .await?;
     load.window().set(schedule.bounds);
-    announce_window(&sampler, processes, schedule.bounds).await?;
+    announce_window(&sampler, endpoints, schedule.bounds).await?;
     let run_load = RunLoad {
         opts,
         ctx,
@@ -221,18 +222,20 @@ pub(super) async fn measure(
     };
     let key_prefix = run_load.key_prefix();
     let generator = run_load.start(
-        &processes.ingress.url,
+        &endpoints.ingress,
         &key_prefix,
         &load,
         schedule.load_window(opts),
     )?;
-    schedule_stall(opts, &processes.ingress, schedule.measure_start());
+    if let Some(started) = &pipeline.started {
+        schedule_stall(opts, &started.ingress, schedule.measure_start());
+    }
     let started = SystemTime::now();
     let progress = Progress::new(title, opts);
     let under_load = UnderLoad {
         opts,
         sampler: &sampler,
-        processes,
+        pipeline,
         load: &load,
         progress: &progress,
     };
@@ -266,10 +269,8 @@ pub(super) async fn measure(
         hold_toggles,
         restarted,
         clocks,
-        in_hand_at_kills: processes
-            .subscribers
-            .iter()
-            .map(|(m, p)| (*m, sampler.carry.in_hand_at_kills(&p.url)))
+        in_hand_at_kills: (endpoints.subscribers.iter())
+            .map(|(m, url)| (*m, sampler.carry.in_hand_at_kills(url)))
             .collect(),
     })
 }
@@ -279,7 +280,7 @@ pub(super) async fn measure(
 struct UnderLoad<'a> {
     opts: &'a RunOpts,
     sampler: &'a Sampler,
-    processes: &'a Processes,
+    pipeline: &'a Pipeline,
     load: &'a Arc<LoadStats>,
     progress: &'a Progress,
 }
@@ -295,10 +296,10 @@ type Sampled = (
 impl UnderLoad<'_> {
     /// Samples every second through warm-up and measure while the faults are injected.
     async fn run(&self, group: &[Middleware], schedule: &Schedule) -> Sampled {
-        let (ingress, subscribers) = (&self.processes.ingress, &self.processes.subscribers);
         let restarted = tokio::sync::Mutex::new(Vec::new());
-        let own: Vec<&RoleProcess> = std::iter::once(ingress)
-            .chain(subscribers.iter().map(|(_, p)| p))
+        // Faults need processes of the run's own (`validate` refuses them with `--target`).
+        let own: Vec<&RoleProcess> = (self.pipeline.started.iter())
+            .flat_map(|p| std::iter::once(&p.ingress).chain(p.subscribers.iter().map(|(_, s)| s)))
             .collect();
         let measure_start = schedule.measure_start();
         let injected = futures::future::join_all(self.opts.faults.iter().map(|f| {
@@ -308,7 +309,7 @@ impl UnderLoad<'_> {
         let sampling = sample_load(
             self.opts,
             self.sampler,
-            subscribers,
+            &self.pipeline.endpoints.subscribers,
             schedule.start,
             self.load,
             self.progress,

@@ -20,6 +20,7 @@ mod phases;
 pub(crate) mod sampler;
 pub mod store_claim;
 pub mod sweep;
+pub mod target;
 
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -49,6 +50,12 @@ pub enum RunRouting {
 
 #[derive(Debug, Clone, Args, Serialize)]
 pub struct RunOpts {
+    /// Measure a pipeline that is already running (docker compose, Kubernetes, other hosts)
+    /// instead of starting one: a TOML file naming the ingress, each subscriber's stats URL and
+    /// optionally the store (examples: compose/targets/). The ingress's paths replace
+    /// `--middlewares` and `--routing`; BB_CONTROL_TOKEN must hold the components' token.
+    #[arg(long, value_name = "FILE")]
+    pub target: Option<PathBuf>,
     /// Who offers the load.
     #[arg(long, value_enum, default_value_t = Generator::Builtin)]
     pub generator: Generator,
@@ -254,6 +261,7 @@ async fn sweep_into(
     let sweep_ctx = group_processes::Context {
         binary: ctx.binary.clone(),
         dir: ctx.dir.join("sweep"),
+        attached: ctx.attached.clone(),
     };
     std::fs::create_dir_all(&sweep_ctx.dir)?;
     let mut step = opts.clone();
@@ -338,12 +346,21 @@ fn print_summary(summary: &Summary, wide: bool) {
     if let Some(line) = terminal::clocks_line(summary) {
         println!("{line}");
     }
+    for line in summary
+        .attached
+        .iter()
+        .flat_map(crate::report::attached_lines)
+    {
+        println!("{line}");
+    }
 }
 
 /// Runs every path (and repeat) and writes the results folder; returns its path.
-pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
+pub async fn run(mut opts: RunOpts) -> anyhow::Result<PathBuf> {
     validate(&opts)?;
-    let ctx = group_processes::Context::new(&opts)?;
+    let attached = target::attach_if_targeted(&mut opts).await?;
+    let record = attached.as_ref().map(|a| a.record.clone());
+    let ctx = group_processes::Context::new(&opts, attached)?;
     let dir = ctx.dir.clone();
     let started = SystemTime::now();
     let ceilings = if opts.ceilings {
@@ -364,12 +381,13 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<PathBuf> {
         started_at: chrono::DateTime::<chrono::Utc>::from(started).to_rfc3339(),
         generator: opts.generator,
         config: config_of(&opts)?,
-        environment: environment::describe(&opts.brokers),
+        environment: environment::describe(&opts.brokers, record.is_some()),
         aggregate: aggregate(&paths),
         verdict: crate::analysis::verdict::verdict(&paths, &knees, ceilings.as_ref()),
         knees,
         ceilings,
         paths,
+        attached: record,
     };
     files::write_json(&dir.join("summary.json"), &summary)?;
     files::write_json(&dir.join("host.json"), &environment::host_snapshot())?;

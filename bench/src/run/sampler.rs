@@ -2,6 +2,7 @@
 //! generator, the ingress and every subscriber, plus CPU and memory of every process on the path.
 //! Every figure of a run (phase totals, per-second series, interval logs) is a difference of ticks.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use tokio::time::Instant;
 
 use super::carry::Carry;
 use super::clocks::Corrections;
-use super::group_processes::Processes;
+use super::group_processes::{Pipeline, Processes};
 use super::loadgen::LoadStats;
 use crate::analysis::tick::{HostCpu, ProcSample, Tick};
 use crate::processes::cgroup::TrackedCgroup;
@@ -41,6 +42,9 @@ pub struct Sampler {
     corrections: Corrections,
     /// A reader of each path's broker depth, where the broker tells it.
     depth: Vec<(Middleware, tokio::sync::Mutex<DepthProbe>)>,
+    /// Attached to components that ran before the run: each one's first reading, which every
+    /// later one is taken relative to; their CPU and memory come from their own `/stats`.
+    baselines: Option<HashMap<String, Stats>>,
 }
 
 /// How long one broker may take to tell its depth before the tick goes on without it.
@@ -50,39 +54,61 @@ impl Sampler {
     /// The sampler of one group run: the ingress, every subscriber (its latencies corrected by
     /// the `clocks` found before the load), each path's broker depth (`brokers`: the run's
     /// settings) and the processes to account; its client sends the runner's control token
-    /// ([`crate::control`]).
+    /// ([`crate::control`]). Attached to a pipeline, it reads every component once first: the
+    /// baseline of its figures.
     pub(super) async fn for_group(
         group: &[Middleware],
-        processes: &Processes,
+        pipeline: &Pipeline,
         brokers: &BrokerSettings,
         clocks: &[ComponentClock],
         load: &Arc<LoadStats>,
         measure_start: Instant,
     ) -> anyhow::Result<Self> {
-        let targets = process_targets(group, processes);
-        Ok(Self {
+        let targets = (pipeline.started.as_ref())
+            .map(|p| process_targets(group, p))
+            .unwrap_or_default();
+        let mut sampler = Self {
             corrections: Corrections::of(clocks),
             depth: depth_probes(group, brokers).await,
             client: crate::control::client()?,
-            ingress_url: processes.ingress.url.clone(),
-            subscribers: processes
-                .subscribers
-                .iter()
-                .map(|(m, p)| (*m, p.url.clone()))
-                .collect(),
+            ingress_url: pipeline.endpoints.ingress.clone(),
+            subscribers: pipeline.endpoints.subscribers.clone(),
             cgroups: targets.iter().map(tracked_cgroup).collect(),
             targets,
             load: load.clone(),
             measure_start,
             carry: Carry::default(),
-        })
+            baselines: None,
+        };
+        if pipeline.started.is_none() {
+            sampler.baselines = Some(sampler.baselines().await?);
+        }
+        Ok(sampler)
+    }
+
+    /// Every component's reading now, which later readings are taken relative to.
+    async fn baselines(&self) -> anyhow::Result<HashMap<String, Stats>> {
+        let urls =
+            std::iter::once(&self.ingress_url).chain(self.subscribers.iter().map(|(_, u)| u));
+        let mut baselines = HashMap::new();
+        for url in urls {
+            let read = self
+                .carry
+                .continued(url, fetch_stats(&self.client, url).await);
+            let read = read.ok_or_else(|| anyhow::anyhow!("cannot read {url}/stats"))?;
+            baselines.insert(url.clone(), read);
+        }
+        Ok(baselines)
     }
 
     pub async fn tick(&self) -> Tick {
         let ingress = self.read(&self.ingress_url).await;
+        let mut procs = sample_processes(&self.targets, &self.cgroups);
+        procs.extend(self.own_usage(Role::Ingress, ingress.as_ref()));
         let mut subscribers = Vec::new();
         for (m, url) in &self.subscribers {
             let stats = self.read(url).await;
+            procs.extend(self.own_usage(Role::Subscriber(*m), stats.as_ref()));
             subscribers.push((*m, stats.map(|s| self.corrections.apply(*m, s))));
         }
         let now = Instant::now();
@@ -97,7 +123,7 @@ impl Sampler {
             ingress,
             subscribers,
             broker_depth: self.broker_depth().await,
-            procs: sample_processes(&self.targets, &self.cgroups),
+            procs,
             ram: host::read_ram().ok().map(|s| (s.source, s.data)),
             host_cpu: host_cpu(),
         }
@@ -115,10 +141,37 @@ impl Sampler {
         depths
     }
 
-    /// The `/stats` of the process at `url`, continued from the processes it replaced.
+    /// The `/stats` of the process at `url`, continued from the processes it replaced, and
+    /// relative to its baseline when attached.
     async fn read(&self, url: &str) -> Option<Stats> {
-        let stats = fetch_stats(&self.client, url).await;
-        self.carry.continued(url, stats)
+        let stats = self
+            .carry
+            .continued(url, fetch_stats(&self.client, url).await)?;
+        let Some(baseline) = self.baselines.as_ref().and_then(|b| b.get(url)) else {
+            return Some(stats);
+        };
+        match stats.since(baseline) {
+            Ok(since) => Some(since),
+            Err(e) => {
+                tracing::warn!(%url, error = %e, "cannot take a reading relative to its baseline");
+                None
+            }
+        }
+    }
+
+    /// An attached component's CPU and memory, as its own `/stats` reports them.
+    fn own_usage(&self, role: Role, stats: Option<&Stats>) -> Option<ProcSample> {
+        self.baselines.as_ref()?;
+        let (stats, usage) = stats.and_then(|s| Some((s, s.usage?)))?;
+        Some(ProcSample {
+            role,
+            pid: stats.pid.unwrap_or(0),
+            name: format!("{} (its own /stats)", stats.component),
+            cpu_seconds: usage.cpu_seconds,
+            rss_kib: usage.rss_kib,
+            accounted_by: UsageSource::OwnStats,
+            disk_writes: None,
+        })
     }
 
     /// A tick whose every `/stats` read succeeded, retried for up to `patience`: the figures of a

@@ -221,7 +221,8 @@ pub async fn run(mut opts: SweepOpts) -> anyhow::Result<()> {
     if opts.run.label == "run" {
         opts.run.label = "sweep".into();
     }
-    let ctx = group_processes::Context::new(&opts.run)?;
+    let attached = crate::run::target::attach_if_targeted(&mut opts.run).await?;
+    let ctx = group_processes::Context::new(&opts.run, attached)?;
     let ceilings = if opts.run.ceilings {
         let c = crate::ceilings::measure(&crate::run::ceilings_opts(&opts.run)).await?;
         files::write_json(&ctx.dir.join("ceilings.json"), &c)?;

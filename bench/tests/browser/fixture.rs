@@ -123,6 +123,7 @@ pub fn write_run(results: &Path, spec: &RunSpec) -> PathBuf {
         knees: Vec::new(),
         ceilings: Some(ceilings()),
         paths,
+        attached: None,
     };
     std::fs::write(
         dir.join("summary.json"),

@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod attached;
 mod attribution;
 mod calibration;
 mod compare_significance;
