@@ -4,8 +4,8 @@ Run through compose/validate.sh. For every compose file (alone, and with monitor
 --profile monitoring):
   1. `docker-compose config -q` accepts it;
   2. every environment variable of an ingress/subscriber service is one the binary accepts
-     (the `[env: NAME=]` lines of `brokerbench ingress|subscriber --help`, plus RUST_LOG and
-     RUST_BACKTRACE), and values of options with possible values are among them;
+     (the `[env: NAME=]` lines of `brokerbench ingress|subscriber --help`, or `[env: NAME]` for
+     a hidden value, plus RUST_LOG and RUST_BACKTRACE), and values of options with possible values are among them;
   3. every published port maps to a port its service listens on;
   4. every address a brokerbench service is given (NATS_URL, AMQP_URL, PUBSUB_EMULATOR_HOST,
      REDIS_URL, MONGODB_URI, the ingress's BB_GRPC_ADDR) names a service of the same file and a
@@ -76,7 +76,7 @@ class Options:
         self.env: dict[str, dict] = {}
         blocks = re.split(r"\n(?=\s{2,6}(?:-\w, )?--[\w-]+)", help_text)
         for block in blocks:
-            m = re.search(r"\[env: ([A-Z0-9_]+)=", block)
+            m = re.search(r"\[env: ([A-Z0-9_]+)[=\]]", block)
             if not m:
                 continue
             info: dict = {"values": None, "default": None}

@@ -298,6 +298,38 @@ mod tests {
         );
     }
 
+    /// Each compose file has its target example, which reads, names a subscriber for each of
+    /// the file's paths, and points at ports the file publishes.
+    #[test]
+    fn every_compose_file_has_a_target_that_reads_and_matches_its_ports() {
+        let compose = Path::new(env!("CARGO_MANIFEST_DIR")).join("../compose");
+        let files = ["grpc", "nats", "rabbitmq", "pubsub", "redis", "all"];
+        for name in files {
+            let target = TargetFile::read(&compose.join(format!("targets/{name}.toml")))
+                .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            let yml = std::fs::read_to_string(compose.join(format!("{name}.yml"))).expect("yml");
+            let paths: Vec<Middleware> = match name {
+                "all" => Middleware::ALL.to_vec(),
+                one => vec![one.parse().expect("a middleware")],
+            };
+            assert_eq!(
+                target.subscribers.keys().copied().collect::<Vec<_>>(),
+                paths
+            );
+            for url in std::iter::once(&target.ingress).chain(target.subscribers.values()) {
+                let port = url.rsplit(':').next().expect("a port");
+                let published = [
+                    format!("127.0.0.1}}:{port}:"),
+                    format!("BB_INGRESS_PORTS:-{port}}}:"),
+                ];
+                assert!(
+                    published.iter().any(|p| yml.contains(p.as_str())),
+                    "{name}.yml does not publish {url}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn an_unknown_key_or_middleware_is_refused() {
         let typo = file("ingres = \"http://x\"\n[subscribers]\n");
