@@ -7,7 +7,8 @@ BB_RELEASE := $(TARGET_DIR)/release/brokerbench
 BENCH_ARGS ?=
 
 .PHONY: bench sweep peers test tools build-tools stack-up stack-down stack-status build-release locust-venv \
-        prepare-bench prepare-test test-stack test-rust test-kernel test-locust test-compose
+        prepare-bench prepare-test test-stack test-rust test-kernel test-locust test-compose \
+        helm-tools test-helm
 
 stack-up:
 	scripts/stack up
@@ -32,6 +33,10 @@ build-release: build-tools
 locust-venv:
 	locust/venv.sh
 
+# helm (built from the Go module proxy) and kubernetes-validate, for the chart's offline checks.
+helm-tools:
+	deploy/check.sh --install-only
+
 # The stack, the build and Locust's venv are prepared side by side, so that installs and
 # downloads overlap the compile; apt runs one at a time (scripts/apt-install). Cargo is kept out
 # of make's job slots (env -u MAKEFLAGS above): inside them it would compile one crate at a time.
@@ -39,7 +44,7 @@ prepare-bench:
 	$(MAKE) --no-print-directory -j3 stack-up build-release locust-venv
 
 prepare-test:
-	$(MAKE) --no-print-directory -j4 tools stack-up build-release locust-venv
+	$(MAKE) --no-print-directory -j5 tools stack-up build-release locust-venv helm-tools
 
 ## The main job: the five-middleware comparison on the local stack, ending in a report.
 bench: prepare-bench
@@ -55,7 +60,7 @@ peers: stack-up build-release
 
 ## Every test, against the real stack.
 test: prepare-test
-	$(MAKE) test-stack test-rust test-kernel test-locust test-compose
+	$(MAKE) test-stack test-rust test-kernel test-locust test-compose test-helm
 
 # The running stack is locked down: PostgreSQL asks for its password, the password shows nowhere,
 # and as root no service runs as root (seconds; first, so a hole fails before the long tests).
@@ -75,3 +80,7 @@ test-locust:
 
 test-compose:
 	BROKERBENCH_BIN=$(abspath $(BB_RELEASE)) compose/validate.sh
+
+# The Helm chart, offline: lint, render for every middleware, schema-validate (no cluster here).
+test-helm:
+	BROKERBENCH_BIN=$(abspath $(BB_RELEASE)) deploy/check.sh
