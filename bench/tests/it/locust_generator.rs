@@ -68,6 +68,14 @@ async fn locust_workers_started_elsewhere_send_the_load() {
     let path = &summary.paths[0];
     let a = &path.accounting;
     assert!(a.consistent, "{:?}", a.problems);
+    assert_eq!(
+        a.accepted, a.http_2xx,
+        "the ingress accepted exactly the successes the master summed over its two workers"
+    );
+    assert!(
+        path.latencies[&LatencyMetric::E2e].count > 0,
+        "e2e recorded from the workers' intended send times"
+    );
     let share = path.rates.achieved / path.rates.offered;
     assert!(
         (0.75..=1.1).contains(&share),
