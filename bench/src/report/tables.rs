@@ -7,6 +7,7 @@ use super::data::RunData;
 use super::layout::row_name;
 use super::layout::{best, cell, mib, ms, num};
 use crate::analysis::compute::CONTENTION_BUSY;
+use crate::results::clock::e2e_bound_us;
 use crate::results::figures::Better;
 use crate::results::resources::ProcessCost;
 use crate::results::summary::{LatencySummary, PathResult};
@@ -181,8 +182,8 @@ fn latency_table(id: &str, run: &RunData, metrics: &[LatencyMetric], picks: &[Pi
     html! {
         table id=(id) {
             thead {
-                tr { th.l rowspan="2" { "path" } @for metric in metrics { th colspan=(picks.len()) title=(metric.title()) { (metric) } } }
-                tr { @for _ in metrics { @for (name, _) in picks { th { (name) } } } }
+                tr { th.l rowspan="2" { "path" } @for metric in metrics { th colspan=(picks.len() + usize::from(*metric == LatencyMetric::E2e)) title=(metric.title()) { (metric) } } }
+                tr { @for metric in metrics { @for (name, _) in picks { th { (name) } } @if *metric == LatencyMetric::E2e { th title="the most the clocks of the subscriber and the runner can put into each e2e figure (the clocks table below)" { "± clocks" } } } }
             }
             tbody {
                 @for p in paths {
@@ -190,6 +191,7 @@ fn latency_table(id: &str, run: &RunData, metrics: &[LatencyMetric], picks: &[Pi
                         td.l { (row_name(p, repeated)) }
                         @for (metric, metric_bests) in metrics.iter().zip(&bests) {
                             @for ((_, pick), b) in picks.iter().zip(metric_bests) { (cell(value(p, metric, *pick), *b, ms)) }
+                            @if *metric == LatencyMetric::E2e { td.muted { (e2e_bound_us(&p.clocks).map_or("-".into(), |b| format!("±{:.3}", b / 1e3))) } }
                         }
                     }
                 }

@@ -141,6 +141,10 @@ fn report_has_every_chart_table_and_note() {
         "the first latency table: p50 and p99 of five metrics"
     );
     assert_eq!(grpc_latency.matches("class=\"best\"").count(), 0);
+    assert!(
+        html.contains("± clocks</th>"),
+        "the clocks' bound beside the e2e figures"
+    );
 
     assert!(
         html.contains("id=\"omission-note\""),
