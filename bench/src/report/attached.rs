@@ -9,7 +9,7 @@ pub fn note(a: &Attached) -> Markup {
     html! {
         div.note id="attached" {
             "Attached run: brokerbench started no process; it measured the running pipeline named in "
-            code { (a.target) } ": ingress " code { (a.ingress) }
+            code { (a.target) } ": ingress " @for (i, url) in a.ingresses.iter().enumerate() { @if i > 0 { ", " } code { (url) } }
             @for (m, url) in &a.subscribers { ", " (m.name()) " subscriber " code { (url) } }
             ". Its figures count only what the components counted after the run's first reading of them. Not observed:"
             ul { @for line in &a.not_observed { li { (line) } } }
@@ -21,7 +21,8 @@ pub fn note(a: &Attached) -> Markup {
 pub fn lines(a: &Attached) -> Vec<String> {
     std::iter::once(format!(
         "attached to {} ({}): started nothing",
-        a.ingress, a.target
+        a.ingresses.join(", "),
+        a.target
     ))
     .chain(
         a.not_observed

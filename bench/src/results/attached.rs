@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 pub struct Attached {
     /// The target file the run was pointed at.
     pub target: String,
-    /// The ingress's URL, without credentials.
-    pub ingress: String,
+    /// The ingresses' URLs, without credentials.
+    pub ingresses: Vec<String>,
     /// Each path's subscriber URL, without credentials.
     pub subscribers: BTreeMap<Middleware, String>,
     /// What the runner could not observe of the pipeline, one sentence each.

@@ -71,7 +71,7 @@ pub(super) async fn check_group(
     client: &reqwest::Client,
     endpoints: &Endpoints,
 ) -> anyhow::Result<Vec<ComponentClock>> {
-    let components = std::iter::once((Role::Ingress, &endpoints.ingress))
+    let components = (endpoints.ingresses.iter().map(|url| (Role::Ingress, url)))
         .chain((endpoints.subscribers.iter()).map(|(m, url)| (Role::Subscriber(*m), url)));
     let mut clocks = Vec::new();
     for (role, url) in components {
@@ -91,12 +91,14 @@ pub(super) async fn check_group(
 pub(super) struct Corrections(Vec<(Middleware, i64, i64)>);
 
 impl Corrections {
+    /// With several ingresses (an attached pipeline), delivery is corrected by their mean
+    /// offset: a case's ingress is not known per sample, so their spread stays in delivery.
     pub fn of(clocks: &[ComponentClock]) -> Self {
-        let correction = |role| {
-            let clock = clocks.iter().find(|c| c.role == role);
-            clock.map_or(0.0, ComponentClock::correction_us)
-        };
-        let ingress = correction(Role::Ingress);
+        let ingresses: Vec<f64> = (clocks.iter())
+            .filter(|c| c.role == Role::Ingress)
+            .map(ComponentClock::correction_us)
+            .collect();
+        let ingress = ingresses.iter().sum::<f64>() / ingresses.len().max(1) as f64;
         let subscribers = clocks.iter().filter_map(|c| match c.role {
             Role::Subscriber(m) => Some((m, c.correction_us())),
             _ => None,

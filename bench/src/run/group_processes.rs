@@ -53,7 +53,8 @@ impl Processes {
 /// Where a group run's ingress and subscribers answer.
 #[derive(Debug, Clone)]
 pub(super) struct Endpoints {
-    pub ingress: String,
+    /// Never empty: one started, or every one of an attached pipeline.
+    pub ingresses: Vec<String>,
     pub subscribers: Vec<(Middleware, String)>,
 }
 
@@ -67,7 +68,7 @@ pub(super) struct Pipeline {
 impl Pipeline {
     pub fn started(processes: Processes) -> Self {
         let endpoints = Endpoints {
-            ingress: processes.ingress.url.clone(),
+            ingresses: vec![processes.ingress.url.clone()],
             subscribers: (processes.subscribers.iter())
                 .map(|(m, p)| (*m, p.url.clone()))
                 .collect(),
@@ -86,7 +87,7 @@ impl Pipeline {
             .collect();
         Self {
             endpoints: Endpoints {
-                ingress: pipeline.ingress.clone(),
+                ingresses: pipeline.ingresses.clone(),
                 subscribers,
             },
             started: None,

@@ -35,8 +35,9 @@ use crate::ingress::IDEMPOTENCY_KEY_HEADER;
 
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
-    /// Base URL of the ingress, e.g. `http://127.0.0.1:8080`.
-    pub url: String,
+    /// Base URLs of the ingresses, e.g. `http://127.0.0.1:8080`: request n goes to the
+    /// (n mod count)-th, its re-sends too (each ingress keeps its own Idempotency-Key ledger).
+    pub urls: Vec<String>,
     /// Offered load in cases per second.
     pub rate: f64,
     pub cases_per_request: usize,
@@ -113,7 +114,9 @@ pub async fn generate(config: LoadConfig, stats: Arc<LoadStats>, window: LoadWin
     };
     let sender = Sender {
         client,
-        url: format!("{}/cases", config.url.trim_end_matches('/')),
+        urls: (config.urls.iter())
+            .map(|u| format!("{}/cases", u.trim_end_matches('/')))
+            .collect(),
         connections: Arc::new(Semaphore::new(config.connections.max(1))),
         retries: config.retries,
         stats,
@@ -175,7 +178,8 @@ fn start_schedule(
 #[derive(Clone)]
 struct Sender {
     client: reqwest::Client,
-    url: String,
+    /// Never empty.
+    urls: Arc<[String]>,
     connections: Arc<Semaphore>,
     retries: u32,
     stats: Arc<LoadStats>,
@@ -194,9 +198,10 @@ impl Sender {
             intended_ns,
             armed: true,
         };
+        let ingress = usize::try_from(request.number).unwrap_or(0) % self.urls.len().max(1);
         let (answer, sent) = send_with_retries(
             &self.client,
-            &self.url,
+            &self.urls[ingress],
             &request,
             &self.connections,
             stats,

@@ -3,7 +3,7 @@ use super::*;
 /// A generator configuration without retries, for these tests.
 fn config(url: String, rate: f64, cases_per_request: usize, connections: usize) -> LoadConfig {
     LoadConfig {
-        url,
+        urls: vec![url],
         rate,
         cases_per_request,
         connections,

@@ -56,8 +56,7 @@ async fn announce_window(
     endpoints: &Endpoints,
     bounds: PhaseBounds,
 ) -> anyhow::Result<()> {
-    let urls =
-        std::iter::once(&endpoints.ingress).chain(endpoints.subscribers.iter().map(|(_, u)| u));
+    let urls = (endpoints.ingresses.iter()).chain(endpoints.subscribers.iter().map(|(_, u)| u));
     for url in urls {
         let answer = sampler
             .client
@@ -128,7 +127,8 @@ async fn toggle_holds(
     }
     if opts.hold_answer_ms > 0.0 {
         let base = crate::analysis::calibration::ANSWER_HOLD_BASE_MS;
-        targets.push((sampler.ingress_url.as_str(), ms(base, opts.hold_answer_ms)));
+        let hold = ms(base, opts.hold_answer_ms);
+        targets.extend(sampler.ingress_urls.iter().map(|url| (url.as_str(), hold)));
     }
     for (url, ms) in targets {
         sampler
@@ -222,7 +222,7 @@ pub(super) async fn measure(
     };
     let key_prefix = run_load.key_prefix();
     let generator = run_load.start(
-        &endpoints.ingress,
+        &endpoints.ingresses,
         &key_prefix,
         &load,
         schedule.load_window(opts),

@@ -43,17 +43,17 @@ impl RunLoad<'_> {
         )
     }
 
-    /// Starts the built-in generator or Locust on the ingress at `url`.
+    /// Starts the built-in generator on the ingresses at `urls`, or Locust on the first.
     pub fn start(
         &self,
-        url: &str,
+        urls: &[String],
         key_prefix: &str,
         load: &Arc<LoadStats>,
         window: LoadWindow,
     ) -> anyhow::Result<Load> {
         let opts = self.opts;
         let config = LoadConfig {
-            url: url.to_string(),
+            urls: urls.to_vec(),
             rate: opts.rate,
             cases_per_request: opts.cases_per_request,
             connections: opts.connections,
@@ -70,7 +70,7 @@ impl RunLoad<'_> {
             )?),
             Generator::Locust => Load::Locust(super::locust::spawn(
                 opts,
-                url,
+                urls.first().context("no ingress")?,
                 opts.warmup + opts.duration,
                 &self.ctx.dir,
                 &format!("{}-r{}", self.names(), self.repeat),

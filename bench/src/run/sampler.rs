@@ -28,7 +28,8 @@ use crate::results::role::Role;
 
 pub struct Sampler {
     pub client: reqwest::Client,
-    pub ingress_url: String,
+    /// One, or every ingress of an attached pipeline: their figures are summed into the tick's.
+    pub ingress_urls: Vec<String>,
     pub subscribers: Vec<(Middleware, String)>,
     pub targets: Vec<ProcessTarget>,
     /// Each target's own cgroup and process name, found when the group started and read on
@@ -71,7 +72,7 @@ impl Sampler {
             corrections: Corrections::of(clocks),
             depth: depth_probes(group, brokers).await,
             client: crate::control::client()?,
-            ingress_url: pipeline.endpoints.ingress.clone(),
+            ingress_urls: pipeline.endpoints.ingresses.clone(),
             subscribers: pipeline.endpoints.subscribers.clone(),
             cgroups: targets.iter().map(tracked_cgroup).collect(),
             targets,
@@ -88,8 +89,7 @@ impl Sampler {
 
     /// Every component's reading now, which later readings are taken relative to.
     async fn baselines(&self) -> anyhow::Result<HashMap<String, Stats>> {
-        let urls =
-            std::iter::once(&self.ingress_url).chain(self.subscribers.iter().map(|(_, u)| u));
+        let urls = (self.ingress_urls.iter()).chain(self.subscribers.iter().map(|(_, u)| u));
         let mut baselines = HashMap::new();
         for url in urls {
             let read = self
@@ -102,13 +102,17 @@ impl Sampler {
     }
 
     pub async fn tick(&self) -> Tick {
-        let ingress = self.read(&self.ingress_url).await;
+        let mut ingresses = Vec::new();
+        for url in &self.ingress_urls {
+            ingresses.push(self.read(url).await);
+        }
         let mut procs = sample_processes(&self.targets, &self.cgroups);
-        procs.extend(self.own_usage(Role::Ingress, ingress.as_ref()));
+        procs.extend(self.own_usage(Role::Ingress, &ingresses));
+        let ingress = summed(ingresses);
         let mut subscribers = Vec::new();
         for (m, url) in &self.subscribers {
             let stats = self.read(url).await;
-            procs.extend(self.own_usage(Role::Subscriber(*m), stats.as_ref()));
+            procs.extend(self.own_usage(Role::Subscriber(*m), std::slice::from_ref(&stats)));
             subscribers.push((*m, stats.map(|s| self.corrections.apply(*m, s))));
         }
         let now = Instant::now();
@@ -159,16 +163,27 @@ impl Sampler {
         }
     }
 
-    /// An attached component's CPU and memory, as its own `/stats` reports them.
-    fn own_usage(&self, role: Role, stats: Option<&Stats>) -> Option<ProcSample> {
+    /// The CPU and memory of an attached role's processes (several ingresses: summed), as
+    /// their own `/stats` report them; none unless every one reported.
+    fn own_usage(&self, role: Role, readings: &[Option<Stats>]) -> Option<ProcSample> {
         self.baselines.as_ref()?;
-        let (stats, usage) = stats.and_then(|s| Some((s, s.usage?)))?;
+        let first = readings.first()?.as_ref()?;
+        let (mut cpu_seconds, mut rss_kib) = (0.0, 0);
+        for reading in readings {
+            let usage = reading.as_ref()?.usage?;
+            cpu_seconds += usage.cpu_seconds;
+            rss_kib += usage.rss_kib;
+        }
+        let name = match readings.len() {
+            1 => format!("{} (its own /stats)", first.component),
+            n => format!("{} ×{n} (their own /stats)", first.component),
+        };
         Some(ProcSample {
             role,
-            pid: stats.pid.unwrap_or(0),
-            name: format!("{} (its own /stats)", stats.component),
-            cpu_seconds: usage.cpu_seconds,
-            rss_kib: usage.rss_kib,
+            pid: first.pid.unwrap_or(0),
+            name,
+            cpu_seconds,
+            rss_kib,
             accounted_by: UsageSource::OwnStats,
             disk_writes: None,
         })
@@ -190,6 +205,20 @@ impl Sampler {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
+}
+
+/// Several processes' readings as one: every counter and histogram summed; none if one is
+/// missing (a tick's figures must not silently leave a process out).
+fn summed(readings: Vec<Option<Stats>>) -> Option<Stats> {
+    let mut sum: Option<Stats> = None;
+    for reading in readings {
+        let reading = reading?;
+        sum = Some(match sum {
+            None => reading,
+            Some(earlier) => reading.continuing(&earlier).ok()?,
+        });
+    }
+    sum
 }
 
 /// A depth probe for each path of `group` whose broker tells its depth. One that cannot connect

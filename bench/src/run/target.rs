@@ -22,8 +22,9 @@ use crate::results::attached::Attached;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetFile {
-    /// The ingress's base URL: cases go to `<ingress>/cases`, its figures come from `/stats`.
-    ingress: String,
+    /// The ingress's base URL, or a list of them (replicas, each reached directly): cases go
+    /// to `<ingress>/cases`, request by request in turn, and figures come from `/stats`.
+    ingress: Ingresses,
     /// Each path's subscriber: the base URL of its `/stats`.
     subscribers: BTreeMap<Middleware, String>,
     /// The store the subscribers write to; unset fields fall back to `--mongodb-uri` and
@@ -34,6 +35,25 @@ pub struct TargetFile {
     /// where this machine reaches the brokers to read their depth.
     #[serde(default)]
     broker_options: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Ingresses {
+    One(String),
+    Several(Vec<String>),
+}
+
+impl Ingresses {
+    fn urls(&self) -> Vec<String> {
+        let urls = match self {
+            Self::One(url) => std::slice::from_ref(url),
+            Self::Several(urls) => urls.as_slice(),
+        };
+        urls.iter()
+            .map(|u| u.trim_end_matches('/').to_string())
+            .collect()
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -67,7 +87,8 @@ impl TargetFile {
 /// A running pipeline, as the runner found it.
 #[derive(Debug, Clone)]
 pub struct AttachedPipeline {
-    pub ingress: String,
+    /// Never empty.
+    pub ingresses: Vec<String>,
     pub subscribers: Vec<(Middleware, String)>,
     /// The ingress's paths, in its order; each gets every case.
     pub middlewares: Vec<Middleware>,
@@ -76,26 +97,54 @@ pub struct AttachedPipeline {
     pub record: Attached,
 }
 
+/// Every ingress's reading, checked: each one an ingress serving what the first serves, with
+/// its broker settings.
+async fn read_ingresses(
+    client: &reqwest::Client,
+    urls: &[String],
+) -> anyhow::Result<Vec<(String, Stats)>> {
+    ensure!(!urls.is_empty(), "the target names no ingress");
+    let mut readings: Vec<(String, Stats)> = Vec::new();
+    for url in urls {
+        let s = read_stats(client, url).await?;
+        ensure!(
+            matches!(s.serves, Some(Serves::Ingress { .. })),
+            "{} does not say it is a brokerbench ingress (its /stats has no `serves`)",
+            without_credentials(url)
+        );
+        if let Some((_, first)) = readings.first() {
+            ensure!(
+                s.serves == first.serves && s.settings == first.settings,
+                "the ingresses {} and {} serve different paths or run with different settings",
+                without_credentials(&urls[0]),
+                without_credentials(url)
+            );
+        }
+        readings.push((format!("the ingress {}", without_credentials(url)), s));
+    }
+    Ok(readings)
+}
+
 /// Asks every component of the target what it is, and checks that together they form a
-/// pipeline the run can count: one ingress giving every case to each path, one subscriber per
+/// pipeline the run can count: ingresses giving every case to each path, one subscriber per
 /// path, all with the same broker settings.
 pub async fn attach(
     path: &Path,
     file: &TargetFile,
     client: &reqwest::Client,
 ) -> anyhow::Result<AttachedPipeline> {
-    let ingress = file.ingress.trim_end_matches('/').to_string();
-    let ingress_stats = read_stats(client, &ingress).await?;
+    let ingresses = file.ingress.urls();
+    let mut stats = read_ingresses(client, &ingresses).await?;
+    let ingress_stats = stats[0].1.clone();
     let Some(Serves::Ingress {
         middlewares,
         every_case_to_each,
     }) = ingress_stats.serves.clone()
     else {
-        bail!("{ingress} does not say it is a brokerbench ingress (its /stats has no `serves`)");
+        bail!("not an ingress");
     };
     check_paths(&middlewares, file)?;
     let mut subscribers = Vec::new();
-    let mut stats = vec![("ingress".to_string(), ingress_stats.clone())];
     for &m in &middlewares {
         let url = file.subscribers[&m].trim_end_matches('/').to_string();
         let s = read_stats(client, &url).await?;
@@ -124,7 +173,7 @@ pub async fn attach(
         .context("cannot read the broker settings the ingress reports, with broker_options")?;
     let record = Attached {
         target: path.display().to_string(),
-        ingress: without_credentials(&ingress),
+        ingresses: ingresses.iter().map(|u| without_credentials(u)).collect(),
         subscribers: subscribers
             .iter()
             .map(|(m, url)| (*m, without_credentials(url)))
@@ -132,7 +181,7 @@ pub async fn attach(
         not_observed: not_observed(&stats),
     };
     Ok(AttachedPipeline {
-        ingress,
+        ingresses,
         subscribers,
         middlewares,
         brokers,
@@ -221,9 +270,15 @@ pub(crate) async fn attach_if_targeted(
         _ => RunRouting::All,
     };
     opts.brokers = pipeline.brokers.clone();
+    ensure!(
+        pipeline.ingresses.len() == 1
+            || opts.generator == crate::results::generator::Generator::Builtin,
+        "Locust sends to one host: several ingresses need the built-in generator (or Locust \
+         workers run by hand, one per ingress)"
+    );
     eprintln!(
         "attached to {} ({}): it starts nothing",
-        pipeline.record.ingress,
+        pipeline.record.ingresses.join(", "),
         opts.middlewares
             .iter()
             .map(|m| m.name())
@@ -255,86 +310,5 @@ async fn read_stats(client: &reqwest::Client, url: &str) -> anyhow::Result<Stats
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn file(text: &str) -> anyhow::Result<TargetFile> {
-        Ok(toml::from_str(text)?)
-    }
-
-    #[test]
-    fn a_target_file_names_the_ingress_each_subscriber_and_optionally_the_store() {
-        let f = file(
-            "ingress = \"http://10.0.0.2:8080\"\n\
-             broker_options = [\"--nats-url=nats://10.0.0.3:4222\"]\n\
-             [subscribers]\nnats = \"http://10.0.0.4:9090\"\n\
-             [mongodb]\ndb = \"bb\"\n",
-        )
-        .expect("a valid file");
-        assert_eq!(f.subscribers[&Middleware::Nats], "http://10.0.0.4:9090");
-        let run = MongoSettings {
-            uri: "mongodb://secret@store/".into(),
-            db: "brokerbench".into(),
-        };
-        let mongo = f.mongo(&run);
-        assert_eq!(
-            (mongo.uri.as_str(), mongo.db.as_str()),
-            (run.uri.as_str(), "bb")
-        );
-        check_paths(&[Middleware::Nats], &f).expect("one path, one subscriber");
-        let missing = check_paths(&[Middleware::Nats, Middleware::Redis], &f);
-        assert!(
-            missing
-                .unwrap_err()
-                .to_string()
-                .contains("no redis subscriber")
-        );
-        let extra = check_paths(&[], &f);
-        assert!(
-            extra
-                .unwrap_err()
-                .to_string()
-                .contains("does not publish through nats")
-        );
-    }
-
-    /// Each compose file has its target example, which reads, names a subscriber for each of
-    /// the file's paths, and points at ports the file publishes.
-    #[test]
-    fn every_compose_file_has_a_target_that_reads_and_matches_its_ports() {
-        let compose = Path::new(env!("CARGO_MANIFEST_DIR")).join("../compose");
-        let files = ["grpc", "nats", "rabbitmq", "pubsub", "redis", "all"];
-        for name in files {
-            let target = TargetFile::read(&compose.join(format!("targets/{name}.toml")))
-                .unwrap_or_else(|e| panic!("{name}: {e:#}"));
-            let yml = std::fs::read_to_string(compose.join(format!("{name}.yml"))).expect("yml");
-            let paths: Vec<Middleware> = match name {
-                "all" => Middleware::ALL.to_vec(),
-                one => vec![one.parse().expect("a middleware")],
-            };
-            assert_eq!(
-                target.subscribers.keys().copied().collect::<Vec<_>>(),
-                paths
-            );
-            for url in std::iter::once(&target.ingress).chain(target.subscribers.values()) {
-                let port = url.rsplit(':').next().expect("a port");
-                let published = [
-                    format!("127.0.0.1}}:{port}:"),
-                    format!("BB_INGRESS_PORTS:-{port}}}:"),
-                ];
-                assert!(
-                    published.iter().any(|p| yml.contains(p.as_str())),
-                    "{name}.yml does not publish {url}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn an_unknown_key_or_middleware_is_refused() {
-        let typo = file("ingres = \"http://x\"\n[subscribers]\n");
-        assert!(typo.is_err(), "a misspelt key is an error, not a default");
-        let kafka = file("ingress = \"http://x\"\n[subscribers]\nkafka = \"http://y\"\n");
-        assert!(kafka.is_err(), "a middleware brokerbench lacks");
-    }
-}
+#[path = "target_tests.rs"]
+mod tests;

@@ -11,6 +11,7 @@ use brokerbench::results::resources::UsageSource;
 use brokerbench::results::role::Role;
 use brokerbench::results::summary::Summary;
 use brokerbench::{Command, Opts};
+use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
 use clap::Parser;
@@ -27,9 +28,10 @@ impl Scratch {
         Self(dir)
     }
 
-    /// A target file naming `ingress` and `subscribers`, the store being database `db`.
-    fn target(&self, ingress: &str, subscribers: &[(Middleware, &str)], db: &str) -> PathBuf {
-        let mut text = format!("ingress = \"{ingress}\"\n[subscribers]\n");
+    /// A target file naming `ingresses` and `subscribers`, the store being database `db`.
+    fn target(&self, ingresses: &[&str], subscribers: &[(Middleware, &str)], db: &str) -> PathBuf {
+        let quoted: Vec<String> = ingresses.iter().map(|u| format!("\"{u}\"")).collect();
+        let mut text = format!("ingress = [{}]\n[subscribers]\n", quoted.join(", "));
         for (m, url) in subscribers {
             text.push_str(&format!("{m} = \"{url}\"\n"));
         }
@@ -83,7 +85,7 @@ async fn a_pipeline_started_without_run_is_measured_by_attaching() {
     let pipeline = Pipeline::start(&[m], "single", &[]).await;
     let scratch = Scratch::new();
     let target = scratch.target(
-        &pipeline.ingress,
+        &[&pipeline.ingress],
         &[(m, pipeline.subscriber(m))],
         &pipeline.db,
     );
@@ -133,20 +135,28 @@ async fn pipelines_a_run_cannot_count_are_refused_before_any_load() {
     ];
     let refusals = [
         (
-            scratch.target(&split.ingress, &subscribers, &split.db),
+            scratch.target(&[&split.ingress], &subscribers, &split.db),
             "splits its cases",
         ),
         (
-            scratch.target(&split.ingress, &subscribers[..1], &split.db),
+            scratch.target(&[&split.ingress], &subscribers[..1], &split.db),
             "no redis subscriber",
         ),
         (
             scratch.target(
-                &split.ingress,
+                &[&split.ingress],
                 &[(nats, &split.ingress), subscribers[1]],
                 &split.db,
             ),
             "is named the nats subscriber",
+        ),
+        (
+            scratch.target(
+                &[&split.ingress, split.subscriber(nats)],
+                &subscribers,
+                &split.db,
+            ),
+            "does not say it is a brokerbench ingress",
         ),
     ];
     for (target, expected) in refusals {
@@ -156,8 +166,54 @@ async fn pipelines_a_run_cannot_count_are_refused_before_any_load() {
     }
     let stats = support::stats(&split.ingress).await;
     assert_eq!(
-        stats.counter(brokerbench_common::counter::CounterMetric::Requests, None),
+        stats.counter(CounterMetric::Requests, None),
         Some(0),
         "no load was sent"
+    );
+}
+
+/// Two ingress replicas named in the target: the generator sends to each in turn, and the run
+/// counts both (their figures summed), every case stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_ingress_replicas_share_the_load_and_are_counted_together() {
+    let m = Middleware::Nats;
+    let pipeline = Pipeline::start(&[m], "single", &[]).await;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let _stop = shutdown.clone().drop_guard();
+    let mut args = vec![
+        "brokerbench".to_string(),
+        "ingress".into(),
+        "--routing=single".into(),
+        format!("--middlewares={m}"),
+    ];
+    args.extend(pipeline.broker_args.iter().cloned());
+    let second = support::spawn(args, shutdown.clone()).await;
+    let scratch = Scratch::new();
+    let ingresses = [pipeline.ingress.as_str(), second.as_str()];
+    let target = scratch.target(&ingresses, &[(m, pipeline.subscriber(m))], &pipeline.db);
+    let dir = attached_run(&target, &scratch.0)
+        .await
+        .expect("an attached run");
+    let summary = files::read_summary(&dir).expect("summary");
+    check_counted(&summary, "two ingresses");
+    let sent = summary.paths[0].accounting.sent;
+    let mut accepted = Vec::new();
+    for url in ingresses {
+        let stats = support::stats(url).await;
+        accepted.push(stats.counter(CounterMetric::Accepted, None).unwrap_or(0));
+    }
+    assert_eq!(accepted.iter().sum::<u64>(), sent, "{accepted:?}");
+    assert!(
+        accepted.iter().all(|&a| a * 3 >= sent),
+        "each replica took its turn: {accepted:?} of {sent}"
+    );
+    let record = summary.attached.as_ref().expect("attached");
+    assert_eq!(record.ingresses.len(), 2);
+    let resources = &summary.paths[0].resources;
+    assert!(
+        resources
+            .iter()
+            .any(|r| r.role == Role::Ingress && r.name.contains("×2")),
+        "both ingresses charged: {resources:?}"
     );
 }

@@ -41,6 +41,12 @@ fn opts(args: &[&str], db: &support::OwnDb) -> RunOpts {
 
 pub(crate) async fn run(args: &[&str]) -> Summary {
     let _exclusive = crate::EXCLUSIVE.lock().await;
+    run_holding_the_lock(args).await
+}
+
+/// [`run`] for a test that holds [`crate::EXCLUSIVE`] itself, across several runs that must
+/// follow each other with no other test's run between them.
+pub(crate) async fn run_holding_the_lock(args: &[&str]) -> Summary {
     let db = support::OwnDb::new();
     let dir = brokerbench::run::run(opts(args, &db))
         .await
