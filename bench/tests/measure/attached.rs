@@ -98,18 +98,7 @@ impl Drop for SeparatePipeline {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let (db, settings) = (self.db.clone(), self.settings.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                let _ = settings.remove_topology(PATH).await;
-                support::mongo().await.database(&db).drop().await
-            })
-        })
-        .join();
+        support::remove_topology_and_db(self.settings.clone(), vec![PATH], self.db.clone());
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -280,24 +280,28 @@ impl Drop for Pipeline {
     /// Stops the processes, then drops the test's database, streams, queues and topics.
     fn drop(&mut self) {
         self.shutdown.cancel();
-        let (db, settings) = (self.db.clone(), self.settings());
         let middlewares: Vec<Middleware> = self.subscribers.iter().map(|(m, _)| *m).collect();
-        // Drop runs inside the test's runtime; clean up from a thread with a runtime of its own.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                for m in middlewares {
-                    let _ = settings.remove_topology(m).await;
-                }
-                mongo().await.database(&db).drop().await
-            })
-        })
-        .join();
+        remove_topology_and_db(self.settings(), middlewares, self.db.clone());
     }
+}
+
+/// Removes the streams, queues and topics of `middlewares` under `settings` and drops database
+/// `db`, from a thread with a runtime of its own: a test's `Drop` runs inside its runtime.
+pub fn remove_topology_and_db(settings: BrokerSettings, middlewares: Vec<Middleware>, db: String) {
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            for m in middlewares {
+                let _ = settings.remove_topology(m).await;
+            }
+            mongo().await.database(&db).drop().await
+        })
+    })
+    .join();
 }
 
 /// Runs a `brokerbench` role in-process on a free port and waits for its /healthz.
