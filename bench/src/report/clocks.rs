@@ -24,9 +24,11 @@ fn offset(clock: Option<&ComponentClock>) -> String {
 }
 
 fn row(p: &PathResult, repeated: bool) -> Markup {
-    let find = |pick: fn(&Role) -> bool| p.clocks.iter().find(|c| pick(&c.role));
-    let ingress = find(|r| *r == Role::Ingress);
-    let subscriber = find(|r| matches!(r, Role::Subscriber(_)));
+    // An attached pipeline may have several ingress replicas: one line each.
+    let ingresses: Vec<&ComponentClock> = (p.clocks.iter())
+        .filter(|c| c.role == Role::Ingress)
+        .collect();
+    let subscriber = (p.clocks.iter()).find(|c| matches!(c.role, Role::Subscriber(_)));
     let p50_us = p.latencies.get(&LatencyMetric::E2e).map(|l| l.p50 as f64);
     let bound_us = e2e_bound_us(&p.clocks);
     // The verdict's own rule, so the mark and the ranking never disagree.
@@ -34,7 +36,13 @@ fn row(p: &PathResult, repeated: bool) -> Markup {
     html! {
         tr {
             td.l { (row_name(p, repeated)) }
-            td { (offset(ingress)) }
+            td {
+                @if ingresses.is_empty() { "-" }
+                @for (i, clock) in ingresses.iter().enumerate() {
+                    @if i > 0 { br; }
+                    (offset(Some(clock)))
+                }
+            }
             td { (offset(subscriber)) }
             td.bad[too_far] { (bound_us.map_or("-".into(), |b| format!("{:.3}", b / 1e3))) }
             td { (p50_us.map_or("-".into(), |v| format!("{:.3}", v / 1e3))) }
@@ -89,6 +97,26 @@ mod tests {
         assert!(
             !html.contains("bad"),
             "corrected, off by 0.020 at most: {html}"
+        );
+    }
+
+    #[test]
+    fn every_ingress_replica_has_its_clock_shown() {
+        let mut p = crate::results::summary::tests::sample().paths.remove(0);
+        let clock = |role, offset_us| ComponentClock {
+            role,
+            offset_us,
+            uncertainty_us: 20.0,
+        };
+        p.clocks = vec![
+            clock(Role::Ingress, 1_000.0),
+            clock(Role::Ingress, -2_000.0),
+            clock(Role::Subscriber(Middleware::Nats), 0.0),
+        ];
+        let html = row(&p, false).into_string();
+        assert!(
+            html.contains("+1.000 ± 0.020, corrected<br>-2.000 ± 0.020, corrected<"),
+            "{html}"
         );
     }
 }

@@ -1,16 +1,23 @@
 //! An attached run against `run`'s own pipeline of the same path: a NATS pipeline started as
 //! separate processes without `run` (as a user's script or compose would), measured with
-//! `run --target` at 500 cases/s, beside `run`'s own pipeline, five runs each in ABBA order with
-//! no other test's run between them. Both must account for every case (none lost by id). Their
-//! e2e p50s are printed, not asserted: on this shared 2-core host single runs' p50 ranged
-//! 1.1–2.8 ms within minutes, and a 15 % bound on medians of 5 failed 2 of 4 tries, once each
-//! way (attached 2.37 against 1.53 ms, then 2.10 against 2.53 ms); passing tries gave 1.245
-//! against 1.300 and 1.369 against 1.309 ms. A timing target that flakes is a benchmark.
+//! `run --target` at 500 cases/s *at the same time* as `run` measures its own NATS pipeline at
+//! 500 cases/s, three such pairs. Both must account for every case (none lost by id), and the
+//! median of the pairs' attached / own e2e p50 must be within 15 %.
+//!
+//! Side by side, not one after the other: on this shared 2-core host single runs' p50 ranged
+//! 1.1–2.8 ms within minutes, and run in ABBA order (five each) a 15 % bound on the medians
+//! failed 2 of 4 tries, once each way (attached 2.37 against 1.53 ms, then 2.10 against
+//! 2.53 ms). Run together, both pipelines share whatever the host does: three tries gave pair
+//! ratios 0.981–0.989, 0.961–0.988 and 0.934–0.974 (e2e p50 3.4–7.6 ms, both pipelines' load
+//! on the host). The attached side reads a little lower each time: its load starts while the
+//! own run is still starting its processes, so the two measure phases overlap by most, not all,
+//! of their 5 s.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use brokerbench::results::summary::Summary;
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::{BrokerSettings, Middleware};
 
@@ -19,7 +26,7 @@ use crate::support;
 
 const PATH: Middleware = Middleware::Nats;
 const LOAD: [&str; 3] = ["--rate=500", "--duration=5", "--warmup=2"];
-const RUNS: usize = 5;
+const PAIRS: usize = 3;
 
 /// An ingress and a subscriber as processes of their own, in a namespace and database of their
 /// own; stopped and cleaned up on drop.
@@ -139,31 +146,34 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
+fn e2e_p50_ms(summary: &Summary) -> f64 {
+    let path = &summary.paths[0];
+    assert!(path.accounting.consistent, "{:?}", path.accounting.problems);
+    assert_eq!(path.loss.as_ref().map(|l| l.lost), Some(0));
+    path.latencies[&LatencyMetric::E2e].p50 as f64 / 1e3
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_attached_run_counts_every_case_beside_runs_own_pipeline() {
-    // Held across all ten runs: another test's run between two of them would break the ABBA
-    // order's pairing (one did, and the comparison failed: 2.37 against 1.53 ms).
+async fn an_attached_run_measures_what_runs_own_pipeline_measures_beside_it() {
+    // Held across all pairs: another test's run during a pair would load one side more.
     let _exclusive = crate::EXCLUSIVE.lock().await;
     let pipeline = SeparatePipeline::start().await;
     let target = format!("--target={}", pipeline.target().display());
-    let (mut own, mut attached) = (Vec::new(), Vec::new());
     let local = format!("--middlewares={PATH}");
-    for i in 0..2 * RUNS {
-        let is_attached = matches!(i % 4, 1 | 2);
-        let how = if is_attached { &target } else { &local };
-        let summary = run(&[&[how.as_str()], &LOAD[..]].concat()).await;
-        let path = &summary.paths[0];
-        assert!(path.accounting.consistent, "{:?}", path.accounting.problems);
-        assert_eq!(path.loss.as_ref().map(|l| l.lost), Some(0));
-        let p50_ms = path.latencies[&LatencyMetric::E2e].p50 as f64 / 1e3;
-        if is_attached { &mut attached } else { &mut own }.push(p50_ms);
+    let own_args = [&[local.as_str()], &LOAD[..]].concat();
+    let attached_args = [&[target.as_str()], &LOAD[..]].concat();
+    let (mut ratios, mut pairs) = (Vec::new(), Vec::new());
+    for _ in 0..PAIRS {
+        let (own, attached) = tokio::join!(run(&own_args), run(&attached_args));
+        let (own, attached) = (e2e_p50_ms(&own), e2e_p50_ms(&attached));
+        pairs.push((own, attached));
+        ratios.push(attached / own);
     }
-    let (own_p50, attached_p50) = (median(own.clone()), median(attached.clone()));
-    println!(
-        "e2e p50 (ms): own pipeline {own:?} → {own_p50:.3}; attached {attached:?} → {attached_p50:.3}"
-    );
-    println!(
-        "attached / own e2e p50: {:.2} (the issue asks for within 0.85-1.15; not asserted, see above)",
-        attached_p50 / own_p50
+    let ratio = median(ratios.clone());
+    println!("e2e p50 (ms), (own, attached) side by side: {pairs:?}");
+    println!("attached / own e2e p50 per pair {ratios:.3?}, median {ratio:.3}");
+    assert!(
+        (0.85..=1.15).contains(&ratio),
+        "attached / own e2e p50 {ratio:.3} (pairs {pairs:?})"
     );
 }
