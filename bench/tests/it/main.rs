@@ -9,6 +9,7 @@ mod fixture;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod attached_hosts;
 mod attached_run;
 mod body_flood;
 mod broker_depth;

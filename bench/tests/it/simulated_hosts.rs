@@ -2,76 +2,13 @@
 //! by name on their own addresses, and `down` leaves nothing behind (namespaces, `/etc/netns`
 //! entries, processes), also when processes still run in them, as after a crash.
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A set of hosts of this test's own, removed on drop.
-struct HostSet {
-    prefix: String,
-}
-
-impl HostSet {
-    fn new() -> Self {
-        let id = uuid::Uuid::now_v7().simple().to_string();
-        Self {
-            prefix: format!("t{}", &id[id.len() - 5..]),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/hosts");
-        Command::new(script)
-            .args(args)
-            .env("HOSTS_PREFIX", &self.prefix)
-            .output()
-            .expect("scripts/hosts runs")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "scripts/hosts {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// What of the set exists on the machine: its namespaces and `/etc/netns` entries.
-    fn leftovers(&self) -> Vec<String> {
-        let namespaces = Command::new("ip")
-            .args(["netns", "list"])
-            .output()
-            .expect("ip");
-        let mine = |name: &str| name.starts_with(&format!("{}-", self.prefix));
-        let mut left: Vec<String> = String::from_utf8_lossy(&namespaces.stdout)
-            .lines()
-            .filter_map(|l| l.split_whitespace().next())
-            .filter(|n| mine(n))
-            .map(|n| format!("namespace {n}"))
-            .collect();
-        if let Ok(entries) = std::fs::read_dir("/etc/netns") {
-            let names = entries
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned());
-            left.extend(names.filter(|n| mine(n)).map(|n| format!("/etc/netns/{n}")));
-        }
-        left
-    }
-}
-
-impl Drop for HostSet {
-    fn drop(&mut self) {
-        let _ = self.run(&["down"]);
-    }
-}
+use crate::support::hosts::HostSet;
 
 #[test]
 fn hosts_reach_each_other_by_name_and_leave_nothing_behind() {
-    assert!(
-        is_root(),
-        "simulated hosts need root: run the tests as root, as CI does"
-    );
     let set = HostSet::new();
     let first = set.ok(&["up", "3"]);
     assert_eq!(set.ok(&["up", "3"]), first, "up again changes nothing");
@@ -138,9 +75,4 @@ fn hosts_reach_each_other_by_name_and_leave_nothing_behind() {
         !set.run(&["status"]).status.success(),
         "no host is left to list"
     );
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
 }

@@ -3,6 +3,8 @@
 //! test in its own database, subjects, queues and topics, cleaned up on Drop.
 #![allow(dead_code)]
 
+pub mod hosts;
+
 use std::time::{Duration, Instant};
 
 use brokerbench::{Command, Opts};
