@@ -61,7 +61,10 @@ pub fn spawn(
     tag: &str,
 ) -> anyhow::Result<LocustRun> {
     let prefix = dir.join(format!("{tag}-locust"));
-    let log = dir.join("logs").join(format!("{tag}-locust.log"));
+    // An attached run starts no other process, so nothing else made the folder.
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
+    let log = logs.join(format!("{tag}-locust.log"));
     let out =
         std::fs::File::create(&log).with_context(|| format!("cannot write {}", log.display()))?;
     let users = opts.connections.max(1);

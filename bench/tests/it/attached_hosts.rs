@@ -2,13 +2,15 @@
 //! the subscriber and the runner each on a simulated host of its own (`scripts/hosts`), reaching
 //! each other by name over the set's bridge, with the control endpoints behind a token as every
 //! server listening beyond loopback has them. Every case is found by id, e2e is recorded with
-//! each clock checked over the network, and the report says the run was attached.
+//! each clock checked over the network, and the report says the run was attached. Locust
+//! workers on two further hosts can send the load.
 
 use std::path::{Path, PathBuf};
 use std::process::Child;
 
 use brokerbench::results::files;
 use brokerbench::results::role::Role;
+use brokerbench::results::summary::Summary;
 use brokerbench_common::latency::LatencyMetric;
 
 use crate::support::{self, hosts::HostSet};
@@ -91,54 +93,83 @@ fn start_pipeline(set: &HostSet, dir: &Path) -> Vec<Child> {
     children
 }
 
-#[test]
-fn a_pipeline_on_simulated_hosts_is_measured_by_attaching_from_another() {
-    let set = HostSet::new();
-    let scratch = Scratch(std::env::temp_dir().join(format!("bb-hosts-{}", support::new_ns())));
-    let dir = &scratch.0;
-    std::fs::create_dir_all(dir).expect("scratch folder");
-    set.ok(&["up", "5"]);
-    let _pipeline = start_pipeline(&set, dir);
-    let target = dir.join("target.toml");
-    let text = "ingress = \"http://h3:8080\"\n\
-                broker_options = [\"--nats-url=nats://h1:4222\"]\n\
-                [subscribers]\nnats = \"http://h4:9000\"\n\
-                [mongodb]\nuri = \"mongodb://h2:27017/\"\ndb = \"brokerbench\"\n";
-    std::fs::write(&target, text).expect("target file");
-    let results = dir.join("results");
-    let mut runner = vec![
-        "exec".to_string(),
-        "5".into(),
-        brokerbench(),
-        "run".into(),
-        format!("--target={}", target.display()),
-        format!("--results-dir={}", results.display()),
-    ];
-    runner.extend(args(&["--rate=200", "--duration=3", "--warmup=1"]));
-    let runner: Vec<&str> = runner.iter().map(String::as_str).collect();
-    let out = set.run_with_env(&runner, &TOKEN_ENV);
-    assert!(
-        out.status.success(),
-        "the attached run on h5: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let run_dir = only_run(&results);
-    let summary = files::read_summary(&run_dir).expect("summary");
+/// The pipeline on h1–h4 (see [`start_pipeline`]) measured by `run --target` on h5 at 200
+/// cases/s with `extra` options; the run's folder. `hosts` hosts are created (at least 5).
+struct AttachedOnHosts {
+    set: HostSet,
+    scratch: Scratch,
+    _pipeline: Vec<Child>,
+}
+
+impl AttachedOnHosts {
+    fn start(hosts: u8) -> Self {
+        let set = HostSet::new();
+        let dir = std::env::temp_dir().join(format!("bb-hosts-{}", support::new_ns()));
+        std::fs::create_dir_all(&dir).expect("scratch folder");
+        let scratch = Scratch(dir);
+        set.ok(&["up", &hosts.to_string()]);
+        let pipeline = start_pipeline(&set, &scratch.0);
+        Self {
+            set,
+            scratch,
+            _pipeline: pipeline,
+        }
+    }
+
+    fn run(&self, extra: &[&str]) -> PathBuf {
+        let dir = &self.scratch.0;
+        let target = dir.join("target.toml");
+        let text = "ingress = \"http://h3:8080\"\n\
+                    broker_options = [\"--nats-url=nats://h1:4222\"]\n\
+                    [subscribers]\nnats = \"http://h4:9000\"\n\
+                    [mongodb]\nuri = \"mongodb://h2:27017/\"\ndb = \"brokerbench\"\n";
+        std::fs::write(&target, text).expect("target file");
+        let results = dir.join("results");
+        let mut runner = vec![
+            "exec".to_string(),
+            "5".into(),
+            brokerbench(),
+            "run".into(),
+            format!("--target={}", target.display()),
+            format!("--results-dir={}", results.display()),
+        ];
+        runner.extend(args(&["--rate=200", "--duration=3", "--warmup=1"]));
+        runner.extend(args(extra));
+        let runner: Vec<&str> = runner.iter().map(String::as_str).collect();
+        let out = self.set.run_with_env(&runner, &TOKEN_ENV);
+        assert!(
+            out.status.success(),
+            "the attached run on h5: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        only_run(&results)
+    }
+}
+
+/// Every accepted case of the run stored once, the accounting consistent; e2e recorded.
+fn check_counted(summary: &Summary) {
     let path = &summary.paths[0];
     let a = &path.accounting;
     assert!(a.consistent, "{:?}", a.problems);
-    assert_eq!(
-        path.loss.as_ref().map(|l| l.lost),
-        Some(0),
-        "{:?}",
-        path.loss
-    );
-    assert_eq!((a.accepted, a.stored), (a.sent, a.sent));
+    assert_eq!(a.stored, a.accepted);
     assert!(
-        path.latencies[&LatencyMetric::E2e].count >= 500,
+        path.latencies[&LatencyMetric::E2e].count >= a.accepted.min(500),
         "{:?}",
         path.latencies
     );
+}
+
+#[test]
+fn a_pipeline_on_simulated_hosts_is_measured_by_attaching_from_another() {
+    let hosts = AttachedOnHosts::start(5);
+    let run_dir = hosts.run(&[]);
+    let summary = files::read_summary(&run_dir).expect("summary");
+    check_counted(&summary);
+    let path = &summary.paths[0];
+    let a = &path.accounting;
+    assert_eq!(a.accepted, a.sent, "the built-in generator sent them all");
+    let lost = path.loss.as_ref().map(|l| l.lost);
+    assert_eq!(lost, Some(0), "every id found: {:?}", path.loss);
     let roles: Vec<Role> = path.clocks.iter().map(|c| c.role).collect();
     assert!(
         roles.contains(&Role::Ingress) && roles.iter().any(|r| matches!(r, Role::Subscriber(_))),
@@ -148,6 +179,52 @@ fn a_pipeline_on_simulated_hosts_is_measured_by_attaching_from_another() {
     assert_eq!(attached.ingresses, vec!["http://h3:8080".to_string()]);
     let report = std::fs::read_to_string(run_dir.join("report.html")).expect("report");
     assert!(report.contains("id=\"attached\""), "the report says so");
+}
+
+/// Load from several machines: the Locust master (started by the run on h5) waits for two
+/// workers on h6 and h7, which send to the ingress on h3; the ingress accepted exactly the
+/// successes the master summed over them, and e2e is recorded from their intended send times.
+#[test]
+fn locust_workers_on_two_other_hosts_send_the_load_of_an_attached_run() {
+    let hosts = AttachedOnHosts::start(7);
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let locust = format!("{root}/.stack/venv/bin/locust");
+    let worker = args(&[
+        "-f",
+        &format!("{root}/locust/locustfile.py"),
+        "--worker",
+        "--master-host=h5",
+        "--master-port=5557",
+    ]);
+    let _workers: Vec<Child> = [6, 7]
+        .map(|k| {
+            let log = hosts.scratch.0.join(format!("locust-worker-h{k}.log"));
+            hosts.set.spawn(k, &locust, &worker, &[], &log)
+        })
+        .into();
+    let run_dir = hosts.run(&[
+        "--generator=locust",
+        &format!("--locustfile={root}/locust/locustfile.py"),
+        &format!("--locust-bin={locust}"),
+        "--locust-expect-workers=2",
+        "--locust-master-bind=198.18.0.5:5557",
+        "--connections=4",
+    ]);
+    let summary = files::read_summary(&run_dir).expect("summary");
+    check_counted(&summary);
+    let path = &summary.paths[0];
+    let a = &path.accounting;
+    assert_eq!(
+        a.accepted, a.http_2xx,
+        "the ingress accepted exactly the successes the master summed over its two workers"
+    );
+    let share = path.rates.achieved / path.rates.offered;
+    assert!(
+        (0.75..=1.1).contains(&share),
+        "the workers on h6 and h7 sent {:.0}/s of {:.0}/s",
+        path.rates.achieved,
+        path.rates.offered
+    );
 }
 
 /// The one run folder under `results` (the one holding `summary.json`).
