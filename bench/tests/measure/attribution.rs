@@ -12,8 +12,8 @@ use clap::Parser;
 use crate::calibration::{path, results_dir, run};
 use crate::support;
 
-/// One writer holding every batch 2 s stores at most 250 cases/s (a batch of at most 500 per
-/// 2 s): offered 1,200/s, the store is the limit whatever else is busy. The path that fell behind
+/// One writer holding every batch 1 s stores at most 500 cases/s (a batch of at most 500 per
+/// second): offered 1,200/s, the store is the limit whatever else is busy. The path that fell behind
 /// is not ranked on latency, and the verdict says why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_store_is_named_the_limit() {
@@ -23,7 +23,7 @@ async fn a_held_store_is_named_the_limit() {
         "--duration=8",
         "--warmup=1",
         "--sink-writers=1",
-        "--hold-batch-ms=2000",
+        "--hold-batch-ms=1000",
         "--drain-timeout=120",
     ])
     .await;
@@ -43,9 +43,9 @@ async fn a_held_store_is_named_the_limit() {
     );
 }
 
-/// The same held store with a drain too short to catch up: the cases left unstored join the e2e
-/// census at their wait (at least the 2 s drain), so its p99 is a lower bound far above what the
-/// stored cases alone show, and the terminal's e2e p99 says "≥".
+/// A held store (2 s a batch) with a drain too short to catch up: the cases left unstored join
+/// the e2e census at their wait (at least the 2 s drain), so its p99 is a lower bound far above
+/// what the stored cases alone show, and the terminal's e2e p99 says "≥".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cases_left_unstored_make_the_e2e_census_a_lower_bound() {
     let summary = run(&[

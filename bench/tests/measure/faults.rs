@@ -1,5 +1,6 @@
-//! Faults on the real local stack: each run offers 500 cases/s for 20 s with the fault 5 s into
-//! the measure phase, and loss is counted by id (accepted ids against the store's `_id`s).
+//! Faults on the real local stack: each run offers 500 cases/s, 20 s unless a test needs less,
+//! with the fault a few seconds into the measure phase, and loss is counted by id (accepted ids
+//! against the store's `_id`s).
 //! Brokers and the store are signalled through `scripts/stack`, so these tests take the
 //! exclusive lock like every test of this binary: nothing else uses the stack meanwhile.
 
@@ -58,7 +59,12 @@ fn recovered_without_loss(summary: &Summary, m: Middleware) -> &PathResult {
             "{m} {kind}: the ingress accepted again"
         );
     }
-    assert!(loss.accepted > 5_000, "{m}: most of 10,500 cases accepted");
+    let sent = p.accounting.sent;
+    assert!(
+        loss.accepted * 2 > sent,
+        "{m}: most cases accepted: {} of {sent}",
+        loss.accepted
+    );
     assert_eq!(loss.lost, 0, "{m}: lost after a 2xx: {:?}", loss.lost_ids);
     p
 }
@@ -77,8 +83,9 @@ async fn a_killed_broker_loses_no_accepted_case_on_jetstream_and_rabbitmq() {
 /// Core NATS keeps nothing: whatever it loses is reported, id by id, and adds up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_core_nats_broker_reports_its_loss_by_id() {
-    // What core NATS lost never arrives: a short drain.
-    let extra = ["--nats-mode=core", "--drain-timeout=20"];
+    // What core NATS lost never arrives, so the drain always lasts its timeout: a short one
+    // (what the broker took is stored within a second at 500/s).
+    let extra = ["--nats-mode=core", "--drain-timeout=8", "--duration=15"];
     let summary = with_fault("nats", "broker-kill@5+5", &extra).await;
     let p = path(&summary, Middleware::Nats);
     let loss = p.loss.as_ref().expect("loss counted by id");
@@ -106,11 +113,13 @@ async fn a_store_away_costs_core_nats_nothing_it_received() {
 }
 
 /// A paused store: every path keeps its accepted cases, and no request is held beyond the
-/// publish timeout (5 s) — gRPC answers 504, the broker paths keep accepting.
+/// publish timeout (5 s) — gRPC answers 504, the broker paths keep accepting. The pause (7 s)
+/// outlasts the publish timeout, and 5 s of load follow it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_store_loses_nothing_and_holds_no_request() {
     let all = Middleware::names(",");
-    let summary = with_fault(&all, "store-pause@5+10", &[REDELIVERY_DRAIN]).await;
+    let extra = [REDELIVERY_DRAIN, "--duration=15"];
+    let summary = with_fault(&all, "store-pause@3+7", &extra).await;
     for m in Middleware::ALL {
         let p = recovered_without_loss(&summary, m);
         let slowest = p.resilience[0].slowest_answer_s.unwrap_or(0.0);
@@ -170,11 +179,14 @@ fn charged_across_the_restart(p: &PathResult, role: Role, cgroup: &str) {
 /// A killed subscriber: the brokers redeliver what it held (counted as duplicates when it was
 /// already stored); on gRPC the generator re-sends the failed requests under the same
 /// Idempotency-Key, so each case is stored once under its accepted id. The respawned subscriber
-/// is charged to its path together with the killed one.
+/// is charged to its path together with the killed one. 10 s of load: the replacement answers
+/// within a second, and JetStream's and Pub/Sub's redeliveries come after their ack deadlines
+/// (30 s, about 20 s) whatever the load's length.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_subscriber_loses_nothing_and_retries_store_each_case_once() {
     let all = Middleware::names(",");
-    let summary = with_fault(&all, "subscriber-kill@5", &[REDELIVERY_DRAIN]).await;
+    let extra = [REDELIVERY_DRAIN, "--duration=10"];
+    let summary = with_fault(&all, "subscriber-kill@3", &extra).await;
     for m in Middleware::ALL {
         let p = recovered_without_loss(&summary, m);
         charged_across_the_restart(p, Role::Subscriber(m), &format!("{m}-r0-subscriber"));
