@@ -252,10 +252,13 @@ const SWEEP_WARMUP_S: u64 = 3;
 const SWEEP_BISECT_WITHIN_PERCENT: f64 = 10.0;
 
 /// The latency-vs-throughput curve of every path, into `<run>/sweep/`; returns each path's knee.
+/// The fixed-rate runs (`measured`) are the curve's first step when they ran each path alone and
+/// without faults, as a step would: in `make bench` a step took 15–18 s, one per path saved.
 async fn sweep_into(
     opts: &RunOpts,
     ctx: &group_processes::Context,
     to: f64,
+    measured: &[PathResult],
 ) -> anyhow::Result<Vec<Knee>> {
     anyhow::ensure!(to > opts.rate, "--sweep-to must be above --rate");
     let sweep_ctx = group_processes::Context {
@@ -275,8 +278,14 @@ async fn sweep_into(
         run: step,
     };
     let (mut rows, mut knees) = (Vec::new(), Vec::new());
+    let alike = opts.routing == RunRouting::Single && opts.faults.is_empty();
     for &m in &opts.middlewares {
-        let path = crate::run::sweep::sweep_path(&sweep, &sweep_ctx, m).await?;
+        let first: Vec<PathResult> = measured
+            .iter()
+            .filter(|p| alike && p.middleware == m)
+            .cloned()
+            .collect();
+        let path = crate::run::sweep::sweep_path(&sweep, &sweep_ctx, m, first).await?;
         rows.extend(path.points.iter().map(|r| crate::run::sweep::row(m, r)));
         knees.push(path.knee());
     }
@@ -372,7 +381,7 @@ pub async fn run(mut opts: RunOpts) -> anyhow::Result<PathBuf> {
     };
     let paths = run_paths(&opts, &ctx).await?;
     let knees = match opts.sweep_to {
-        Some(to) => sweep_into(&opts, &ctx, to).await?,
+        Some(to) => sweep_into(&opts, &ctx, to, &paths).await?,
         None => Vec::new(),
     };
     let summary = Summary {

@@ -53,7 +53,7 @@ fn keeps_up(results: &[PathResult]) -> bool {
     })
 }
 
-/// Runs the step at `rate` `repeat` times; the results and whether all kept up.
+/// Runs the step at `rate` `repeat` times.
 async fn step(
     opts: &SweepOpts,
     ctx: &group_processes::Context,
@@ -68,17 +68,21 @@ async fn step(
         let mut result = group_run::run_group(&step, ctx, &[m], done + r).await?;
         results.append(&mut result);
     }
+    Ok(results)
+}
+
+/// One line per step on the terminal: whether it kept up, and what limited each repeat.
+fn announce(m: Middleware, rate: f64, results: &[PathResult], source: &str) {
     let limits: Vec<String> = results.iter().map(limited_by).collect();
+    let verdict = if keeps_up(results) {
+        "keeps up"
+    } else {
+        "falls behind"
+    };
     eprintln!(
-        "{m}: {rate:.0} cases/s → {} ({})",
-        if keeps_up(&results) {
-            "keeps up"
-        } else {
-            "falls behind"
-        },
+        "{m}: {rate:.0} cases/s → {verdict} ({}){source}",
         limits.join(", ")
     );
-    Ok(results)
 }
 
 /// `--bisect-within`: a percentage above 0 and at most 100 (one doubling).
@@ -100,16 +104,31 @@ fn next_rate(good: Option<f64>, bad: Option<f64>, opts: &SweepOpts) -> Option<f6
     }
 }
 
+/// Steps one path's rate up from `opts.start_rate`. `measured`: the path's runs at the start
+/// rate that the caller already has (`run --sweep-to`'s fixed-rate runs, same pipeline, longer
+/// measure phase), taken as the first step rather than run again; empty to run it.
 pub(crate) async fn sweep_path(
     opts: &SweepOpts,
     ctx: &group_processes::Context,
     m: Middleware,
+    measured: Vec<PathResult>,
 ) -> anyhow::Result<SweepPath> {
     let mut points: Vec<PathResult> = Vec::new();
     let (mut good, mut bad): (Option<f64>, Option<f64>) = (None, None);
     let mut rate = opts.start_rate;
+    let mut first = Some(measured).filter(|runs| !runs.is_empty());
     loop {
-        let results = step(opts, ctx, m, rate, points.len() as u32).await?;
+        let results = match first.take() {
+            Some(runs) => {
+                announce(m, rate, &runs, " — the fixed-rate run's");
+                runs
+            }
+            None => {
+                let runs = step(opts, ctx, m, rate, points.len() as u32).await?;
+                announce(m, rate, &runs, "");
+                runs
+            }
+        };
         if keeps_up(&results) {
             good = Some(rate)
         } else {
@@ -237,7 +256,7 @@ pub async fn run(mut opts: SweepOpts) -> anyhow::Result<()> {
     };
     let mut paths = Vec::new();
     for m in opts.run.middlewares.clone() {
-        paths.push(sweep_path(&opts, &ctx, m).await?);
+        paths.push(sweep_path(&opts, &ctx, m, Vec::new()).await?);
     }
     let rows: Vec<SweepRow> = paths
         .iter()

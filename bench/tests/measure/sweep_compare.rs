@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 
 use crate::support;
 
+use brokerbench::results::files;
+use brokerbench::results::rows::{self, SweepRow};
 use brokerbench::{Command, Opts};
+use brokerbench_common::latency::LatencyMetric;
 use clap::Parser;
 use support::OwnDb;
 
@@ -30,6 +33,30 @@ fn newest(results: &Path) -> PathBuf {
         .collect();
     dirs.sort();
     dirs.pop().expect("a run folder")
+}
+
+/// `run --sweep-to` does not run its fixed rate again: the curve's first step holds the fixed-rate
+/// run's own figures, and only the steps above it ran under `sweep/`.
+fn the_first_step_is_the_fixed_rate_run(run: &Path) {
+    let summary = files::read_summary(run).expect("summary.json");
+    let e2e = &summary.paths[0].latencies[&LatencyMetric::E2e];
+    let rows: Vec<SweepRow> = rows::read(&run.join("sweep/sweep.csv")).expect("sweep.csv");
+    let first = &rows[0];
+    assert_eq!(first.offered_per_s, 100.0, "{rows:?}");
+    assert_eq!(
+        (first.e2e_p50_us, first.e2e_p99_us, first.e2e_p999_us),
+        (e2e.p50, e2e.p99, e2e.p999),
+        "the 100/s step is the fixed-rate run's"
+    );
+    let logs: Vec<String> = std::fs::read_dir(run.join("sweep/logs"))
+        .expect("the steps' logs")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        logs.iter().all(|l| l.starts_with("nats-r1-")),
+        "only the 200/s step ran in sweep/: {logs:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,6 +134,7 @@ async fn sweep_writes_the_curve_and_compare_the_page() {
     }
     let swept = std::fs::read_to_string(runs[0].join("sweep/sweep.csv")).expect("the run's sweep");
     assert_eq!(swept.lines().count(), 3, "header and two steps: {swept}");
+    the_first_step_is_the_fixed_rate_run(&runs[0]);
     let report = std::fs::read_to_string(runs[0].join("report.html")).expect("report.html");
     assert!(
         report.contains("chart-sweep-latency"),
