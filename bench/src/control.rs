@@ -1,6 +1,6 @@
 //! The control plane: the endpoints that change what a component does or reveal its settings and
-//! figures (`POST /phases`, `/diag/*`, `GET /stats`), as opposed to `/healthz` and `/metrics`,
-//! which load balancers and Prometheus read openly.
+//! figures (`POST /phases`, `POST /freeze`, `/diag/*`, `GET /stats`), as opposed to `/healthz`
+//! and `/metrics`, which load balancers and Prometheus read openly.
 //!
 //! On loopback the control plane is guarded by who can reach the port (and by the `Host` and
 //! `Origin` checks of [`crate::access`]). A component that listens beyond loopback (compose, a
@@ -29,8 +29,8 @@ const MIN_TOKEN_CHARS: usize = 16;
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct ControlOpts {
-    /// Bearer token the control endpoints (`POST /phases`, `/diag/*`, `GET /stats`) require; at
-    /// least 16 visible ASCII characters. Without one, a server listening beyond loopback
+    /// Bearer token the control endpoints (`POST /phases`, `POST /freeze`, `/diag/*`,
+    /// `GET /stats`) require; at least 16 visible ASCII characters. Without one, a server listening beyond loopback
     /// refuses them all; `/healthz` and `/metrics` stay open. Give it in the environment rather
     /// than on the command line, which other users of the host can read.
     #[arg(long = "control-token", env = TOKEN_ENV, hide_env_values = true)]
@@ -89,7 +89,7 @@ impl ControlToken {
 
 /// Whether `path` is a control endpoint.
 pub fn is_control(path: &str) -> bool {
-    matches!(path, "/stats" | "/phases") || path.starts_with("/diag/")
+    matches!(path, "/stats" | "/phases" | "/freeze") || path.starts_with("/diag/")
 }
 
 /// The runner's token: `BB_CONTROL_TOKEN`, which the components it starts inherit.
@@ -172,8 +172,8 @@ mod tests {
     }
 
     #[test]
-    fn the_control_endpoints_are_phases_diag_and_stats() {
-        for control in ["/stats", "/phases", "/diag/hold"] {
+    fn the_control_endpoints_are_phases_freeze_diag_and_stats() {
+        for control in ["/stats", "/phases", "/freeze", "/diag/hold"] {
             assert!(is_control(control), "{control}");
         }
         for open in [

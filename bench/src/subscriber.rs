@@ -2,9 +2,14 @@
 //! `/healthz`, `/metrics` and `/stats`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
 use brokerbench_common::metrics::{Registry, Serves};
 use brokerbench_common::settings::{BrokerSettings, Middleware, MongoSettings};
 use brokerbench_subscribers::sink::{self, SinkConfig, Store};
@@ -159,7 +164,9 @@ pub async fn run(
         hold_us: hold.cell(),
         write_timeout: Duration::from_millis(opts.store_timeout_ms),
         delivery_limit: opts.delivery_limit,
+        frozen: Arc::new(AtomicBool::new(false)),
     };
+    let freeze = freeze_route(config.frozen.clone());
     let health = Arc::new(Health::default());
     let (tx, rx) = mpsc::channel(config.batch_size * 4);
     let sink_task = tokio::spawn(sink::run(
@@ -175,7 +182,7 @@ pub async fn run(
         stop.cancelled().await
     }));
     tracing::info!(%middleware, sink = ?opts.sink, writers = opts.sink_writers, addr = ?listener.local_addr().ok(), "subscriber ready");
-    let app = hold.routes().merge(crate::observe::routes(
+    let app = hold.routes().merge(freeze).merge(crate::observe::routes(
         registry,
         Arc::new(move || health.not_ready(middleware)),
     ));
@@ -192,4 +199,18 @@ pub async fn run(
     sourced.context("source task panicked")??;
     sink_task.await.context("sink task panicked")?;
     Ok(())
+}
+
+/// `POST /freeze`: no write starts from now on ([`SinkConfig::frozen`]). The runner sends it just
+/// before it reads a subscriber's last figures and kills it (`--fault subscriber-kill`); the
+/// process is of no further use after it.
+fn freeze_route<S>(frozen: Arc<AtomicBool>) -> Router<S> {
+    async fn freeze(State(frozen): State<Arc<AtomicBool>>) -> StatusCode {
+        frozen.store(true, Ordering::SeqCst);
+        tracing::warn!("frozen: no write starts from now on (a kill follows)");
+        StatusCode::NO_CONTENT
+    }
+    Router::new()
+        .route("/freeze", post(freeze))
+        .with_state(frozen)
 }

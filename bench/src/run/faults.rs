@@ -150,7 +150,7 @@ struct Killed<'a> {
 
 impl Killed<'_> {
     /// SIGKILLs every run process of the role (its latest incarnation) once its last figures
-    /// are read, waits `hold`, starts each again on its sockets, waits until it answers
+    /// are read (a subscriber's after it was frozen, so that they are final), waits `hold`, starts each again on its sockets, waits until it answers
     /// `/healthz` and tells it the measure window, so that it files each case under its phase
     /// like the process it replaced.
     async fn kill_and_restart(&self, hold: Duration, bounds: PhaseBounds) -> anyhow::Result<()> {
@@ -169,6 +169,9 @@ impl Killed<'_> {
                 .find(|p| p.url == victim.url)
                 .unwrap_or(*victim);
             if let Some(pid) = latest.pid() {
+                if self.role == "subscriber" {
+                    freeze(&client, &latest.url).await;
+                }
                 if let Some(last) = fetch_stats(&client, &latest.url).await {
                     self.carry.last_words(&latest.url, last);
                 }
@@ -191,6 +194,20 @@ impl Killed<'_> {
             told.context("cannot tell the restarted process the measure window")?;
         }
         Ok(())
+    }
+}
+
+/// Stops a subscriber's writes before its last reading, so that the reading is final (no case
+/// is stored between it and the signal: `SinkConfig::frozen`). One that cannot be told is killed
+/// anyway; what it stores in between then goes uncounted, and the accounting says so.
+async fn freeze(client: &reqwest::Client, url: &str) {
+    let told = client
+        .post(format!("{url}/freeze"))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status);
+    if let Err(e) = told {
+        tracing::warn!(error = %e, url, "cannot freeze the subscriber before its kill");
     }
 }
 

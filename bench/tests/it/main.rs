@@ -21,6 +21,7 @@ mod dashboard;
 mod dashboard_scale;
 mod diag_hold;
 mod duplicates;
+mod freeze;
 mod hostile_bodies;
 mod idempotency;
 mod invalid_envelopes;
