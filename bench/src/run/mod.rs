@@ -34,10 +34,9 @@ use crate::subscriber::{DEFAULT_SINK_WRITERS, SinkKind, WriteConcernKind};
 use serde::Serialize;
 
 use crate::results::figures::aggregate;
+use crate::results::files;
 use crate::results::generator::Generator;
-use crate::results::knee::Knee;
 use crate::results::summary::{PathResult, SCHEMA_VERSION, Summary};
-use crate::results::{files, rows};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -243,56 +242,6 @@ pub(crate) fn ceilings_opts(opts: &RunOpts) -> crate::ceilings::CeilingsOpts {
     }
 }
 
-/// Warm-up of each sweep step: long enough for the backlogs to reach their steady state before
-/// their slope is judged.
-const SWEEP_WARMUP_S: u64 = 3;
-
-/// Precision of the knee `--sweep-to` finds: the first failed rate within 10 % above the last
-/// kept-up one.
-const SWEEP_BISECT_WITHIN_PERCENT: f64 = 10.0;
-
-/// The latency-vs-throughput curve of every path, into `<run>/sweep/`; returns each path's knee.
-/// The fixed-rate runs (`measured`) are the curve's first step when they ran each path alone and
-/// without faults, as a step would: in `make bench` a step took 15–18 s, one per path saved.
-async fn sweep_into(
-    opts: &RunOpts,
-    ctx: &group_processes::Context,
-    to: f64,
-    measured: &[PathResult],
-) -> anyhow::Result<Vec<Knee>> {
-    anyhow::ensure!(to > opts.rate, "--sweep-to must be above --rate");
-    let sweep_ctx = group_processes::Context {
-        binary: ctx.binary.clone(),
-        dir: ctx.dir.join("sweep"),
-        attached: ctx.attached.clone(),
-    };
-    std::fs::create_dir_all(&sweep_ctx.dir)?;
-    let mut step = opts.clone();
-    (step.duration, step.warmup, step.sweep_to, step.ceilings) =
-        (opts.sweep_step_s.max(2), SWEEP_WARMUP_S, None, false);
-    step.faults.clear();
-    let sweep = crate::run::sweep::SweepOpts {
-        start_rate: opts.rate,
-        max_rate: to,
-        bisect_within: SWEEP_BISECT_WITHIN_PERCENT,
-        run: step,
-    };
-    let (mut rows, mut knees) = (Vec::new(), Vec::new());
-    let alike = opts.routing == RunRouting::Single && opts.faults.is_empty();
-    for &m in &opts.middlewares {
-        let first: Vec<PathResult> = measured
-            .iter()
-            .filter(|p| alike && p.middleware == m)
-            .cloned()
-            .collect();
-        let path = crate::run::sweep::sweep_path(&sweep, &sweep_ctx, m, first).await?;
-        rows.extend(path.points.iter().map(|r| crate::run::sweep::row(m, r)));
-        knees.push(path.knee());
-    }
-    rows::append(&ctx.dir.join(crate::report::SWEEP_CSV), rows)?;
-    Ok(knees)
-}
-
 /// What `run` refuses before it starts anything.
 fn validate(opts: &RunOpts) -> anyhow::Result<()> {
     anyhow::ensure!(opts.rate > 0.0, "--rate must be positive");
@@ -381,7 +330,7 @@ pub async fn run(mut opts: RunOpts) -> anyhow::Result<PathBuf> {
     };
     let paths = run_paths(&opts, &ctx).await?;
     let knees = match opts.sweep_to {
-        Some(to) => sweep_into(&opts, &ctx, to, &paths).await?,
+        Some(to) => sweep::into_run(&opts, &ctx, to, &paths).await?,
         None => Vec::new(),
     };
     let summary = Summary {

@@ -17,7 +17,7 @@ use crate::results::files;
 use crate::results::knee::Knee;
 use crate::results::rows::{self, SweepRow};
 use crate::results::summary::{LatencySummary, PathResult};
-use crate::run::{RunOpts, group_processes, group_run};
+use crate::run::{RunOpts, RunRouting, group_processes, group_run};
 
 #[derive(Debug, Clone, Args)]
 pub struct SweepOpts {
@@ -230,6 +230,57 @@ pub(crate) fn row(m: Middleware, r: &PathResult) -> SweepRow {
         consistent: r.accounting.consistent,
         limited_by: limited_by(r),
     }
+}
+
+/// Warm-up of each sweep step: long enough for the backlogs to reach their steady state before
+/// their slope is judged.
+const SWEEP_WARMUP_S: u64 = 3;
+
+/// Precision of the knee `--sweep-to` finds: the first failed rate within 10 % above the last
+/// kept-up one.
+const SWEEP_BISECT_WITHIN_PERCENT: f64 = 10.0;
+
+/// `run --sweep-to`: the latency-vs-throughput curve of every path, into `<run>/sweep/`; returns
+/// each path's knee.
+/// The fixed-rate runs (`measured`) are the curve's first step when they ran each path alone and
+/// without faults, as a step would: in `make bench` a step took 15–18 s, one per path saved.
+pub(crate) async fn into_run(
+    opts: &RunOpts,
+    ctx: &group_processes::Context,
+    to: f64,
+    measured: &[PathResult],
+) -> anyhow::Result<Vec<Knee>> {
+    anyhow::ensure!(to > opts.rate, "--sweep-to must be above --rate");
+    let sweep_ctx = group_processes::Context {
+        binary: ctx.binary.clone(),
+        dir: ctx.dir.join("sweep"),
+        attached: ctx.attached.clone(),
+    };
+    std::fs::create_dir_all(&sweep_ctx.dir)?;
+    let mut step = opts.clone();
+    (step.duration, step.warmup, step.sweep_to, step.ceilings) =
+        (opts.sweep_step_s.max(2), SWEEP_WARMUP_S, None, false);
+    step.faults.clear();
+    let sweep = SweepOpts {
+        start_rate: opts.rate,
+        max_rate: to,
+        bisect_within: SWEEP_BISECT_WITHIN_PERCENT,
+        run: step,
+    };
+    let (mut rows, mut knees) = (Vec::new(), Vec::new());
+    let alike = opts.routing == RunRouting::Single && opts.faults.is_empty();
+    for &m in &opts.middlewares {
+        let first: Vec<PathResult> = measured
+            .iter()
+            .filter(|p| alike && p.middleware == m)
+            .cloned()
+            .collect();
+        let path = sweep_path(&sweep, &sweep_ctx, m, first).await?;
+        rows.extend(path.points.iter().map(|r| row(m, r)));
+        knees.push(path.knee());
+    }
+    rows::append(&ctx.dir.join(crate::report::SWEEP_CSV), rows)?;
+    Ok(knees)
 }
 
 pub async fn run(mut opts: SweepOpts) -> anyhow::Result<()> {
