@@ -30,9 +30,10 @@ const MIN_TOKEN_CHARS: usize = 16;
 #[derive(Debug, Clone, Default, Args)]
 pub struct ControlOpts {
     /// Bearer token the control endpoints (`POST /phases`, `POST /freeze`, `/diag/*`,
-    /// `GET /stats`) require; at least 16 visible ASCII characters. Without one, a server listening beyond loopback
-    /// refuses them all; `/healthz` and `/metrics` stay open. Give it in the environment rather
-    /// than on the command line, which other users of the host can read.
+    /// `GET /stats`) require; at least 16 visible ASCII characters. Without one, a server
+    /// listening beyond loopback refuses them all; `/healthz` and `/metrics` stay open. Give it
+    /// in the environment rather than on the command line, which other users of the host can
+    /// read.
     #[arg(long = "control-token", env = TOKEN_ENV, hide_env_values = true)]
     pub control_token: Option<ControlToken>,
 }

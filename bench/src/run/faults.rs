@@ -150,9 +150,9 @@ struct Killed<'a> {
 
 impl Killed<'_> {
     /// SIGKILLs every run process of the role (its latest incarnation) once its last figures
-    /// are read (a subscriber's after it was frozen, so that they are final), waits `hold`, starts each again on its sockets, waits until it answers
-    /// `/healthz` and tells it the measure window, so that it files each case under its phase
-    /// like the process it replaced.
+    /// are read (a subscriber's after it was frozen, so that they are final), waits `hold`,
+    /// starts each again on its sockets, waits until it answers `/healthz` and tells it the
+    /// measure window, so that it files each case under its phase like the process it replaced.
     async fn kill_and_restart(&self, hold: Duration, bounds: PhaseBounds) -> anyhow::Result<()> {
         let mut restarted = self.restarted.lock().await;
         let victims: Vec<&RoleProcess> = self

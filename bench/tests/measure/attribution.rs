@@ -13,8 +13,8 @@ use crate::calibration::{path, results_dir, run};
 use crate::support;
 
 /// One writer holding every batch 1 s stores at most 500 cases/s (a batch of at most 500 per
-/// second): offered 1,200/s, the store is the limit whatever else is busy. The path that fell behind
-/// is not ranked on latency, and the verdict says why.
+/// second): offered 1,200/s, the store is the limit whatever else is busy. The path that fell
+/// behind is not ranked on latency, and the verdict says why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_store_is_named_the_limit() {
     let summary = run(&[
