@@ -130,8 +130,17 @@ pub struct SubscriberOpts {
     pub connections: crate::http_server::ConnectionOpts,
 }
 
+/// Boxed so that its code is compiled once, in this crate (see [`crate::run`]).
+pub fn run(
+    opts: SubscriberOpts,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> futures::future::BoxFuture<'static, anyhow::Result<()>> {
+    futures::FutureExt::boxed(serve(opts, listener, shutdown))
+}
+
 /// Runs until `shutdown` is cancelled, then stops consuming, stores what it holds and returns.
-pub async fn run(
+async fn serve(
     opts: SubscriberOpts,
     listener: TcpListener,
     shutdown: CancellationToken,

@@ -106,8 +106,13 @@ pub async fn measure(opts: &CeilingsOpts) -> anyhow::Result<Ceilings> {
     })
 }
 
+/// Boxed so that its code is compiled once, in this crate (see [`crate::run`]).
+pub fn run(opts: CeilingsOpts) -> futures::future::BoxFuture<'static, anyhow::Result<()>> {
+    futures::FutureExt::boxed(measure_and_write(opts))
+}
+
 /// `brokerbench ceilings`.
-pub async fn run(opts: CeilingsOpts) -> anyhow::Result<()> {
+async fn measure_and_write(opts: CeilingsOpts) -> anyhow::Result<()> {
     let dir = match &opts.out {
         Some(dir) => {
             std::fs::create_dir_all(dir)?;

@@ -144,7 +144,17 @@ struct Ingress {
     keys: keys::KeyLedger,
 }
 
-pub async fn run(
+/// The ingress until `shutdown`; boxed so that its code is compiled once, in this crate
+/// (see [`crate::run`]).
+pub fn run(
+    opts: IngressOpts,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> futures::future::BoxFuture<'static, anyhow::Result<()>> {
+    futures::FutureExt::boxed(serve(opts, listener, shutdown))
+}
+
+async fn serve(
     opts: IngressOpts,
     listener: TcpListener,
     shutdown: CancellationToken,

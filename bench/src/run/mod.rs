@@ -313,8 +313,13 @@ fn print_summary(summary: &Summary, wide: bool) {
     }
 }
 
+/// Boxed so that its code is compiled once, in this crate (see [`crate::run`]).
+pub fn run(opts: RunOpts) -> futures::future::BoxFuture<'static, anyhow::Result<PathBuf>> {
+    futures::FutureExt::boxed(run_and_write(opts))
+}
+
 /// Runs every path (and repeat) and writes the results folder; returns its path.
-pub async fn run(mut opts: RunOpts) -> anyhow::Result<PathBuf> {
+async fn run_and_write(mut opts: RunOpts) -> anyhow::Result<PathBuf> {
     validate(&opts)?;
     let attached = target::attach_if_targeted(&mut opts).await?;
     let record = attached.as_ref().map(|a| a.record.clone());

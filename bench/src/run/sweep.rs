@@ -283,7 +283,13 @@ pub(crate) async fn into_run(
     Ok(knees)
 }
 
-pub async fn run(mut opts: SweepOpts) -> anyhow::Result<()> {
+/// `brokerbench sweep`; boxed so that its code is compiled once, in this crate (see
+/// [`crate::run`]).
+pub fn run(opts: SweepOpts) -> futures::future::BoxFuture<'static, anyhow::Result<()>> {
+    futures::FutureExt::boxed(sweep_and_write(opts))
+}
+
+async fn sweep_and_write(mut opts: SweepOpts) -> anyhow::Result<()> {
     anyhow::ensure!(
         opts.start_rate > 0.0 && opts.max_rate >= opts.start_rate,
         "need 0 < --start-rate <= --max-rate"

@@ -51,7 +51,17 @@ struct AppState {
     host: Arc<host::HostState>,
 }
 
-pub async fn run(
+/// The dashboard until `shutdown`; boxed so that its code is compiled once, in this crate
+/// (see [`crate::run`]).
+pub fn run(
+    opts: ServeOpts,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> futures::future::BoxFuture<'static, anyhow::Result<()>> {
+    futures::FutureExt::boxed(serve_dashboard(opts, listener, shutdown))
+}
+
+async fn serve_dashboard(
     opts: ServeOpts,
     listener: TcpListener,
     shutdown: CancellationToken,
