@@ -108,7 +108,7 @@ ensure_ferretdb() {
   cp -r "$dir" "$src"
   chmod -R u+w "$src"
   echo "$FERRETDB_VERSION" >"$src/build/version/version.txt"
-  (cd "$src" && GOFLAGS=-buildvcs=false go build -o "$exe.tmp" ./cmd/ferretdb) >"$LOG/ferretdb-build.log" 2>&1 \
+  (cd "$src" && GOFLAGS=-buildvcs=false at_low_priority go build -o "$exe.tmp" ./cmd/ferretdb) >"$LOG/ferretdb-build.log" 2>&1 \
     || { tail -n 20 "$LOG/ferretdb-build.log" >&2; die "FerretDB build failed; see $LOG/ferretdb-build.log"; }
   mv "$exe.tmp" "$exe"
 }
@@ -177,7 +177,7 @@ ensure_mongosh() {
   fi
   say "installing mongosh from npm into $STACK/npm"
   mkdir -p "$STACK/npm" "$BIN" "$LOG"
-  if npm install --no-audit --no-fund --prefix "$STACK/npm" mongosh >"$LOG/mongosh-install.log" 2>&1 \
+  if at_low_priority npm install --no-audit --no-fund --prefix "$STACK/npm" mongosh >"$LOG/mongosh-install.log" 2>&1 \
      && [[ -x $STACK/npm/node_modules/.bin/mongosh ]]; then
     ln -sf "$STACK/npm/node_modules/.bin/mongosh" "$BIN/mongosh"
   else

@@ -27,7 +27,7 @@ ensure_nats_server() {
   command -v go >/dev/null || apt_install golang-go
   say "building nats-server $NATS_SERVER_VERSION into $exe"
   mkdir -p "$BIN" "$LOG"
-  GOBIN="$BIN" GOFLAGS=-buildvcs=false go install "github.com/nats-io/nats-server/v2@${NATS_SERVER_VERSION}" \
+  GOBIN="$BIN" GOFLAGS=-buildvcs=false at_low_priority go install "github.com/nats-io/nats-server/v2@${NATS_SERVER_VERSION}" \
     >"$LOG/nats-build.log" 2>&1 || { tail -n 20 "$LOG/nats-build.log" >&2; die "nats-server build failed; see $LOG/nats-build.log"; }
 }
 
