@@ -135,10 +135,11 @@ pub struct RunOpts {
     /// ceilings beside the run's figures (`brokerbench ceilings`; adds about 15 s per path).
     #[arg(long)]
     pub ceilings: bool,
-    /// After the fixed-rate runs, step each path's rate up from `--rate` (doubling, then
-    /// bisecting until the knee is known within 10 %) until it falls behind or reaches this
-    /// rate, `--sweep-step-s` a step, so that report.html holds the latency-vs-throughput curve
-    /// and the verdict the knee (step runs under `sweep/`).
+    /// After the fixed-rate runs, offer each path this rate; one that falls behind there is
+    /// bisected between `--rate` and it until its knee is known within 10 %, `--sweep-step-s` a
+    /// step, so that the verdict has the knee and report.html the latency-vs-throughput curve
+    /// through the steps (step runs under `sweep/`; `brokerbench sweep` doubles the rate instead,
+    /// for more points on the curve).
     #[arg(long, value_parser = crate::units::rate)]
     pub sweep_to: Option<f64>,
     /// Measure-phase length of each `--sweep-to` step, seconds.

@@ -1,11 +1,11 @@
-//! `brokerbench sweep`: per path, double the offered rate until the path falls behind, then
-//! bisect between the last rate it kept up with and the first it did not until the two lie
-//! within `--bisect-within` percent (10 % by default: four bisections after a doubling). Every
-//! step runs
-//! `--repeat` times and keeps up only if every repeat did: every stage's backlog flat over the
-//! step, the generator on schedule and the accounting consistent (see `run::attribution`), not
-//! merely "most cases stored". Writes the latency-vs-throughput curve to `sweep.csv`,
-//! `sweep.json` and `report.html` (p50 and p99 against the achieved rate, the knee marked).
+//! `brokerbench sweep`: per path, double the offered rate until the path falls behind (with
+//! `--top-first`, as `run --sweep-to` does: offer the top rate second), then bisect between the
+//! last rate it kept up with and the first it did not until the two lie within `--bisect-within`
+//! percent (10 % by default: four bisections after a doubling). Every step runs `--repeat`
+//! times and keeps up only if every repeat did: every stage's backlog flat over the step, the
+//! generator on schedule and the accounting consistent (see `run::attribution`), not merely
+//! "most cases stored". Writes the latency-vs-throughput curve to `sweep.csv`, `sweep.json` and
+//! `report.html` (p50 and p99 against the achieved rate, the knee marked).
 
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
@@ -31,6 +31,11 @@ pub struct SweepOpts {
     /// rate kept up with (the knee's precision).
     #[arg(long, default_value_t = 10.0, value_parser = bisect_percent)]
     pub bisect_within: f64,
+    /// Offer --max-rate right after --start-rate instead of doubling: a path that keeps up there
+    /// is done after two steps, one that does not is bisected between the two. The knee as
+    /// precisely, in fewer steps, with fewer points on the curve (`run --sweep-to` does this).
+    #[arg(long)]
+    pub top_first: bool,
     #[command(flatten)]
     pub run: RunOpts,
 }
@@ -93,11 +98,12 @@ fn bisect_percent(s: &str) -> Result<f64, String> {
     }
 }
 
-/// The next step's rate: double (up to `--max-rate`) while every step kept up, then halve the
-/// gap between the last kept-up rate and the lowest failed one until it is within
-/// `--bisect-within` percent of the kept-up rate; none when the sweep is done.
+/// The next step's rate: double (up to `--max-rate`; with `--top-first`, straight to it) while
+/// every step kept up, then halve the gap between the last kept-up rate and the lowest failed
+/// one until it is within `--bisect-within` percent of the kept-up rate; none when done.
 fn next_rate(good: Option<f64>, bad: Option<f64>, opts: &SweepOpts) -> Option<f64> {
     match (good, bad) {
+        (Some(g), None) if opts.top_first && g < opts.max_rate => Some(opts.max_rate),
         (Some(g), None) if g < opts.max_rate => Some((g * 2.0).min(opts.max_rate)),
         (Some(g), Some(b)) if b - g > g * opts.bisect_within / 100.0 => Some((g + b) / 2.0),
         _ => None,
@@ -265,6 +271,7 @@ pub(crate) async fn into_run(
         start_rate: opts.rate,
         max_rate: to,
         bisect_within: SWEEP_BISECT_WITHIN_PERCENT,
+        top_first: true,
         run: step,
     };
     let (mut rows, mut knees) = (Vec::new(), Vec::new());
