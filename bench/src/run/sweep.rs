@@ -242,6 +242,11 @@ pub(crate) fn row(m: Middleware, r: &PathResult) -> SweepRow {
 /// their slope is judged.
 const SWEEP_WARMUP_S: u64 = 3;
 
+/// The drain's quiet period in a sweep step. A step has no faults, so no case is redelivered
+/// late (a broker's own redelivery, after an ack wait of 10–60 s, would come after any quiet
+/// period): the run's 2 s only lengthened each of `make bench`'s ~15 steps by 1.5 s.
+const SWEEP_QUIET_PERIOD_MS: u64 = 500;
+
 /// Precision of the knee `--sweep-to` finds: the first failed rate within 10 % above the last
 /// kept-up one.
 const SWEEP_BISECT_WITHIN_PERCENT: f64 = 10.0;
@@ -267,6 +272,7 @@ pub(crate) async fn into_run(
     (step.duration, step.warmup, step.sweep_to, step.ceilings) =
         (opts.sweep_step_s.max(2), SWEEP_WARMUP_S, None, false);
     step.faults.clear();
+    step.quiet_period_ms = step.quiet_period_ms.min(SWEEP_QUIET_PERIOD_MS);
     let sweep = SweepOpts {
         start_rate: opts.rate,
         max_rate: to,
