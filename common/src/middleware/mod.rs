@@ -2,9 +2,12 @@
 //! a module here (used by the publisher *and* the subscriber side, so both agree on names), and
 //! one [`Descriptor`] that every list in bench, report, serve and the tests reads.
 //!
-//! Adding a middleware means: a variant of [`Middleware`], its entry in [`DESCRIPTORS`], its
-//! module here, its publisher and its source (the compiler points at the closed enums there), and
-//! its service in the local stack's table.
+//! Adding a middleware: give [`Middleware`] a variant and follow the compiler (its place in
+//! `Middleware::next`, then its [`Descriptor`], its settings block and topology removal in
+//! `settings.rs`, its depth probe, its publisher, its source and its acker: every one a closed
+//! match), then `cargo test --test structure`, which names each file outside Rust that lacks it
+//! (the local stack's `scripts/stack.d/<service>.sh`, compose, Prometheus, the Helm chart, the
+//! READMEs). The tests driven by `Middleware::ALL` then run the new path against its real server.
 
 pub mod depth;
 pub mod grpc;
@@ -51,7 +54,7 @@ pub struct Descriptor {
 }
 
 /// One entry per middleware, in [`Middleware::ALL`] order.
-pub static DESCRIPTORS: [Descriptor; 5] = [
+pub static DESCRIPTORS: [Descriptor; Middleware::COUNT] = [
     Descriptor {
         middleware: Middleware::Grpc,
         name: "grpc",
@@ -95,13 +98,41 @@ pub static DESCRIPTORS: [Descriptor; 5] = [
 ];
 
 impl Middleware {
-    pub const ALL: [Middleware; 5] = [
-        Self::Grpc,
-        Self::Nats,
-        Self::Rabbitmq,
-        Self::Pubsub,
-        Self::Redis,
-    ];
+    /// The middleware after `self` in [`Middleware::ALL`]. An exhaustive match: a new variant
+    /// does not compile until it has its place here, and then [`Middleware::ALL`] holds it and
+    /// [`DESCRIPTORS`] does not compile until it has its entry (their length is counted here).
+    const fn next(self) -> Option<Self> {
+        match self {
+            Self::Grpc => Some(Self::Nats),
+            Self::Nats => Some(Self::Rabbitmq),
+            Self::Rabbitmq => Some(Self::Pubsub),
+            Self::Pubsub => Some(Self::Redis),
+            Self::Redis => None,
+        }
+    }
+
+    /// How many middlewares there are.
+    pub const COUNT: usize = {
+        let (mut count, mut m) = (1, Self::Grpc);
+        while let Some(next) = m.next() {
+            (count, m) = (count + 1, next);
+        }
+        count
+    };
+
+    /// Every middleware, in declaration order.
+    pub const ALL: [Middleware; Self::COUNT] = {
+        let mut all = [Self::Grpc; Self::COUNT];
+        let mut i = 1;
+        while i < Self::COUNT {
+            all[i] = match all[i - 1].next() {
+                Some(m) => m,
+                None => panic!("COUNT is the length of the chain of next"),
+            };
+            i += 1;
+        }
+        all
+    };
 
     pub fn descriptor(self) -> &'static Descriptor {
         let d = &DESCRIPTORS[self as usize];
