@@ -129,7 +129,7 @@ say "$("$HELM" version --short 2>/dev/null) ($HELM_MODULE@$HELM_VERSION), kubern
 passes "lint default values" "$HELM" lint --strict --kube-version "$KUBE_VERSION" "$CHART"
 EXAMPLES=()
 for f in "$CHART"/examples/*.yaml; do EXAMPLES+=("$(basename "$f" .yaml)"); done
-for m in grpc nats rabbitmq pubsub redis all; do
+for m in ${ALL//,/ } all; do
   [[ " ${EXAMPLES[*]} " == *" $m "* ]] || bad "examples/$m.yaml is missing"
 done
 for m in "${EXAMPLES[@]}"; do

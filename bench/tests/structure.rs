@@ -8,14 +8,20 @@ use std::process::Command;
 
 use brokerbench_common::middleware::Middleware;
 
-fn project_file(relative: &str) -> (PathBuf, String) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+fn project_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
-        .join(relative);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    (path, text)
+        .join(relative)
 }
+
+/// The text of a project file; empty when it is missing, which every check then reports.
+fn project_file(relative: &str) -> String {
+    std::fs::read_to_string(project_path(relative)).unwrap_or_default()
+}
+
+const HELM_SCHEMA: &str = "deploy/helm/brokerbench/values.schema.json";
+const HELM_VALUES: &str = "deploy/helm/brokerbench/values.yaml";
+const HELM_HELPERS: &str = "deploy/helm/brokerbench/templates/_helpers.tpl";
 
 /// What each file must contain for middleware `m`: (file, the text it must contain).
 fn expected_mentions(m: Middleware) -> Vec<(String, String)> {
@@ -28,10 +34,17 @@ fn expected_mentions(m: Middleware) -> Vec<(String, String)> {
             format!("subscriber-{name}"),
         ),
         ("compose/README.md", format!("{name}.yml")),
+        ("compose/targets/all.toml", format!("\n{name} = ")),
         ("README.md", format!("cases_{name}")),
+        ("results/README.md", format!("`{name}`")),
+        (HELM_SCHEMA, format!("\"{name}\": {{")),
+        (HELM_VALUES, format!("{name}: 1")),
+        ("deploy/check_rendered.py", format!("\"{name}\"")),
     ];
     if let Some(service) = m.descriptor().stack_service {
         wanted.push(("compose/all.yml", format!("\n  {service}:")));
+        // How each side reaches the broker, in the chart's pods.
+        wanted.push((HELM_HELPERS, format!("eq .mw \"{name}\"")));
     }
     let mut wanted: Vec<(String, String)> = wanted
         .into_iter()
@@ -49,20 +62,24 @@ fn every_file_outside_rust_names_every_middleware() {
     let mut missing = Vec::new();
     for m in Middleware::ALL {
         for (file, text) in expected_mentions(m) {
-            if !project_file(&file).1.contains(&text) {
+            if !project_path(&file).exists() {
+                missing.push(format!("{file} is missing ({m})"));
+            } else if !project_file(&file).contains(&text) {
                 missing.push(format!("{file} lacks {text:?} ({m})"));
             }
         }
-        let own_compose = format!("compose/{}.yml", m.name());
-        if !Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join(&own_compose)
-            .exists()
-        {
-            missing.push(format!("{own_compose} is missing ({m})"));
+        let name = m.name();
+        for own in [
+            format!("compose/{name}.yml"),
+            format!("compose/targets/{name}.toml"),
+            format!("deploy/helm/brokerbench/examples/{name}.yaml"),
+        ] {
+            if !project_path(&own).exists() {
+                missing.push(format!("{own} is missing ({m})"));
+            }
         }
     }
-    let (_, stack) = project_file("scripts/stack");
+    let stack = project_file("scripts/stack");
     let sourced = stack
         .lines()
         .find(|l| l.starts_with("for svc_file in "))
@@ -76,9 +93,14 @@ fn every_file_outside_rust_names_every_middleware() {
             ));
         }
     }
-    let every = format!("BB_MIDDLEWARES: {}", Middleware::names(","));
-    if !project_file("compose/all.yml").1.contains(&every) {
-        missing.push(format!("compose/all.yml lacks {every:?}"));
+    let every = Middleware::names(",");
+    for (file, text) in [
+        ("compose/all.yml", format!("BB_MIDDLEWARES: {every}")),
+        ("deploy/check.sh", format!("\nALL={every}\n")),
+    ] {
+        if !project_file(file).contains(&text) {
+            missing.push(format!("{file} lacks {text:?}"));
+        }
     }
     assert!(missing.is_empty(), "{}", missing.join("\n"));
 }
