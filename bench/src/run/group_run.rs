@@ -13,6 +13,7 @@ use mongodb::bson::{Document, doc};
 
 use super::group_processes::{Context, Pipeline, start_processes};
 use super::load_stats::AcceptedCase;
+use super::loss::StoreIds;
 use super::measure::{Measured, measure};
 use super::{RunOpts, RunRouting, loss, output};
 use crate::analysis::attribution::{Evidence, attribute};
@@ -119,17 +120,14 @@ async fn results_of(
         cases_per_request: opts.cases_per_request as u64,
         writers: (opts.sink == SinkKind::Mongodb).then_some(opts.sink_writers),
     };
+    let store = match (opts.sink, measured.store_ids.take()) {
+        (SinkKind::None, _) => None,
+        (SinkKind::Mongodb, Some(ids)) => Some(ids),
+        (SinkKind::Mongodb, None) => Some(StoreIds::read(db, group).await?),
+    };
     let mut results = Vec::new();
     for &m in group {
-        let documents = match opts.sink {
-            SinkKind::Mongodb => Some(
-                db.collection::<Document>(&m.collection())
-                    .count_documents(doc! {})
-                    .await
-                    .context("cannot count the stored documents")?,
-            ),
-            SinkKind::None => None,
-        };
+        let documents = store.as_ref().map(|s| s.documents(m)).transpose()?;
         let path_ctx = PathContext {
             repeat,
             offered: opts.rate,
@@ -161,7 +159,9 @@ async fn results_of(
         if let Some(stats) = &measured.locust {
             super::locust::apply(stats, &mut result, series.cases_per_request);
         }
-        add_loss(opts, db, &mut result, &measured).await?;
+        if let Some(store) = &store {
+            add_loss(opts, store, &mut result, &measured)?;
+        }
         // Last: the accounting checks above start their list of problems afresh.
         add_guarantee(&mut result, &measured);
         add_resilience(opts, &mut result, &measured);
@@ -222,20 +222,20 @@ fn add_calibration(opts: &RunOpts, result: &mut PathResult, measured: &Measured)
 /// With the built-in generator and a store: every accepted id looked up in the path's
 /// collection, the accounting checked again by id, and the e2e census taken (the cases still
 /// unstored at their wait so far).
-async fn add_loss(
+fn add_loss(
     opts: &RunOpts,
-    db: &mongodb::Database,
+    store: &StoreIds,
     result: &mut PathResult,
     measured: &Measured,
 ) -> anyhow::Result<()> {
-    let (Some((load, key_prefix)), SinkKind::Mongodb) = (&measured.load, opts.sink) else {
+    let Some((load, key_prefix)) = &measured.load else {
         return Ok(());
     };
     let m = result.middleware;
     let accepted = load.accepted_cases(key_prefix, opts.cases_per_request);
     let last = &measured.ticks[measured.bounds.last];
     let duplicates = counter(subscriber(last, m), CounterMetric::Duplicates, Some(m));
-    let settled = loss::settle(db, m, &accepted, duplicates).await?;
+    let settled = store.settle(m, &accepted, duplicates)?;
     let now_ns = brokerbench_common::envelope::now_ns();
     let measured_phase =
         |c: &&AcceptedCase| load.window().phase_of(c.intended_ns) == Phase::Measure;

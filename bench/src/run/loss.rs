@@ -16,21 +16,112 @@ use crate::results::loss::LossById;
 /// Ids listed per category at most.
 const LISTED: usize = 20;
 
-/// Every `_id` of a collection.
-async fn ids(db: &Database, collection: &str) -> anyhow::Result<HashSet<String>> {
+/// Ids read per round trip. FerretDB answers a scan at the same cost per document whatever the
+/// batch (it reads whole documents): 33,000 ids took 2.18 s in the driver's default batches of
+/// 101 and 1.74 s in batches of 1,000 or more (mongosh against the stack).
+const ID_BATCH: u32 = 10_000;
+
+/// Every string `_id` of a collection, and how many documents it holds (a document set aside
+/// with an id of its own counts there too).
+async fn ids(db: &Database, collection: &str) -> anyhow::Result<(HashSet<String>, u64)> {
     let mut cursor = db
         .collection::<Document>(collection)
         .find(doc! {})
         .projection(doc! { "_id": 1 })
+        .batch_size(ID_BATCH)
         .await
         .with_context(|| format!("cannot read the ids of {collection}"))?;
-    let mut out = HashSet::new();
+    let (mut out, mut documents) = (HashSet::new(), 0);
     while let Some(d) = cursor.try_next().await? {
+        documents += 1;
         if let Some(Bson::String(id)) = d.get("_id") {
             out.insert(id.clone());
         }
     }
-    Ok(out)
+    Ok((out, documents))
+}
+
+/// One reading of what a group's paths hold: each path's stored and dead-lettered ids. Read
+/// once at the end of a drain, it serves the drain's last check, the document count and the loss
+/// by id alike. FerretDB reads whole documents to answer either (~65 µs a document here): a
+/// 3,000 cases/s sweep step's 33,000 documents took 2.2 s to list and 1.4 s to count, and the
+/// step listed them twice and counted them once, ~6 s of its 17.
+#[derive(Debug, Default)]
+pub struct StoreIds {
+    paths: Vec<PathIds>,
+}
+
+#[derive(Debug)]
+struct PathIds {
+    middleware: Middleware,
+    stored: HashSet<String>,
+    documents: u64,
+    dead: HashSet<String>,
+}
+
+impl StoreIds {
+    /// Reads the collection and dead letters of each of `group`'s paths.
+    pub async fn read(db: &Database, group: &[Middleware]) -> anyhow::Result<Self> {
+        let mut paths = Vec::new();
+        for &m in group {
+            let (stored, documents) = ids(db, &m.collection()).await?;
+            let (dead, _) = ids(db, &dead_letters(m)).await?;
+            paths.push(PathIds {
+                middleware: m,
+                stored,
+                documents,
+                dead,
+            });
+        }
+        Ok(Self { paths })
+    }
+
+    fn path(&self, m: Middleware) -> anyhow::Result<&PathIds> {
+        (self.paths.iter().find(|p| p.middleware == m))
+            .with_context(|| format!("the store was not read for {m}"))
+    }
+
+    /// Documents in path `m`'s collection.
+    pub fn documents(&self, m: Middleware) -> anyhow::Result<u64> {
+        Ok(self.path(m)?.documents)
+    }
+
+    /// Accepted ids (deduplicated) in neither the collection nor the dead letters of any of the
+    /// paths read: what the drain waits for. Ids, not totals: a document nobody accepted cannot
+    /// stand in for a missing case, and a write that timed out but landed (the subscriber
+    /// counted its redelivery a duplicate) is found stored. A message set aside as not from the
+    /// ingress has an `_id` of its own (`claimed_id` holds what it claimed), so it settles no
+    /// accepted id.
+    pub fn not_yet_settled(&self, accepted: &[String]) -> u64 {
+        (self.paths.iter())
+            .map(|p| unsettled(accepted, &p.stored, &p.dead))
+            .sum()
+    }
+
+    /// Compares `accepted` with what path `m` stored and dead-lettered.
+    pub fn settle(
+        &self,
+        m: Middleware,
+        accepted: &[AcceptedCase],
+        duplicates: u64,
+    ) -> anyhow::Result<Settlement> {
+        let PathIds { stored, dead, .. } = self.path(m)?;
+        let ids: Vec<String> = accepted.iter().map(|c| c.id.clone()).collect();
+        let mut seen = HashSet::new();
+        let (mut unstored, mut dead_lettered) = (Vec::new(), Vec::new());
+        for case in accepted.iter().filter(|c| seen.insert(c.id.as_str())) {
+            if dead.contains(&case.id) {
+                dead_lettered.push(case.clone());
+            } else if !stored.contains(&case.id) {
+                unstored.push(case.clone());
+            }
+        }
+        Ok(Settlement {
+            loss: compare(&ids, stored, dead, duplicates),
+            unstored,
+            dead_lettered,
+        })
+    }
 }
 
 /// The name of a path's dead-letter collection.
@@ -45,32 +136,6 @@ pub struct Settlement {
     pub loss: LossById,
     pub unstored: Vec<AcceptedCase>,
     pub dead_lettered: Vec<AcceptedCase>,
-}
-
-/// Compares `accepted` with what path `m` stored and dead-lettered in `db`.
-pub async fn settle(
-    db: &Database,
-    m: Middleware,
-    accepted: &[AcceptedCase],
-    duplicates: u64,
-) -> anyhow::Result<Settlement> {
-    let stored = ids(db, &m.collection()).await?;
-    let dead = ids(db, &dead_letters(m)).await?;
-    let ids: Vec<String> = accepted.iter().map(|c| c.id.clone()).collect();
-    let mut seen = HashSet::new();
-    let (mut unstored, mut dead_lettered) = (Vec::new(), Vec::new());
-    for case in accepted.iter().filter(|c| seen.insert(c.id.as_str())) {
-        if dead.contains(&case.id) {
-            dead_lettered.push(case.clone());
-        } else if !stored.contains(&case.id) {
-            unstored.push(case.clone());
-        }
-    }
-    Ok(Settlement {
-        loss: compare(&ids, &stored, &dead, duplicates),
-        unstored,
-        dead_lettered,
-    })
 }
 
 /// Sorts each accepted id into stored, dead-lettered or lost, and counts stored ids nobody
@@ -107,25 +172,6 @@ fn compare(
     loss.unexpected = unexpected.len() as u64;
     loss.unexpected_ids = unexpected.into_iter().take(LISTED).cloned().collect();
     loss
-}
-
-/// Accepted ids (deduplicated) in neither the collection nor the dead letters of any of
-/// `group`'s paths: what the drain waits for. Ids, not totals: a document nobody accepted cannot
-/// stand in for a missing case, and a write that timed out but landed (the subscriber counted its
-/// redelivery a duplicate) is found stored. A message set aside as not from the ingress has an
-/// `_id` of its own (`claimed_id` holds what it claimed), so it settles no accepted id.
-pub async fn not_yet_settled(
-    db: &Database,
-    group: &[Middleware],
-    accepted: &[String],
-) -> anyhow::Result<u64> {
-    let mut behind = 0;
-    for &m in group {
-        let stored = ids(db, &m.collection()).await?;
-        let dead = ids(db, &dead_letters(m)).await?;
-        behind += unsettled(accepted, &stored, &dead);
-    }
-    Ok(behind)
 }
 
 /// Distinct accepted ids in neither `stored` nor `dead`.

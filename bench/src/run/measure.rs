@@ -12,8 +12,9 @@ use tokio::time::Instant;
 
 use super::group_processes::{Context, Endpoints, Pipeline};
 use super::loadgen::{LoadStats, LoadWindow};
+use super::loss::StoreIds;
 use super::offered_load::RunLoad;
-use super::phases::{Progress, StoreBacklog, drain};
+use super::phases::{Progress, StoreBacklog, activity, drain};
 use super::sampler::Sampler;
 use super::{Generator, RunOpts};
 use crate::analysis::calibration::HoldToggle;
@@ -33,6 +34,8 @@ pub(super) struct Measured {
     pub ticks: Vec<Tick>,
     pub bounds: Bounds,
     pub drained_quietly: bool,
+    /// The drain's last reading of the store, when it still held at the last tick.
+    pub store_ids: Option<StoreIds>,
     pub locust: Option<super::locust::LocustStats>,
     pub started: SystemTime,
     /// The built-in generator's record (none with Locust) and its requests' key prefix.
@@ -253,7 +256,7 @@ pub(super) async fn measure(
     let measure_end = ticks.len() - 1;
     progress.answers();
     let locust = generator.finish().await?;
-    let drained_quietly = under_load.drain(group, &key_prefix, &mut ticks).await?;
+    let (drained_quietly, store_ids) = under_load.drain(group, &key_prefix, &mut ticks).await?;
     Ok(Measured {
         bounds: Bounds {
             measure_start: usize::try_from(opts.warmup).unwrap_or(0),
@@ -262,6 +265,7 @@ pub(super) async fn measure(
         },
         ticks,
         drained_quietly,
+        store_ids,
         load: locust.is_none().then_some((load, key_prefix)),
         locust,
         started,
@@ -319,15 +323,15 @@ impl UnderLoad<'_> {
     }
 
     /// Drains until quiet (or the timeout), then takes one complete tick; says whether it was
-    /// quiet.
+    /// quiet, and gives the drain's last reading of the store if nothing moved since it.
     async fn drain(
         &self,
         group: &[Middleware],
         key_prefix: &str,
         ticks: &mut Vec<Tick>,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<(bool, Option<StoreIds>)> {
         let store_backlog = store_backlog(self.opts, group, self.load, key_prefix).await?;
-        let drained_quietly = drain(
+        let drained = drain(
             self.sampler,
             ticks,
             Duration::from_secs(self.opts.drain_timeout),
@@ -336,8 +340,13 @@ impl UnderLoad<'_> {
             store_backlog.as_ref(),
         )
         .await;
-        ticks.push(self.sampler.complete_tick(Duration::from_secs(30)).await?);
-        Ok(drained_quietly)
+        let last = self.sampler.complete_tick(Duration::from_secs(30)).await?;
+        let store_ids = drained
+            .store
+            .filter(|(read_at, _)| activity(&last) == Some(*read_at))
+            .map(|(_, ids)| ids);
+        ticks.push(last);
+        Ok((drained.quietly, store_ids))
     }
 }
 

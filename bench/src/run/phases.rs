@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::RunOpts;
 use super::loadgen::LoadStats;
+use super::loss::StoreIds;
 use super::sampler::Sampler;
 use crate::analysis::tick::Tick;
 
@@ -113,12 +114,16 @@ pub struct StoreBacklog {
 }
 
 impl StoreBacklog {
-    async fn unsettled(&self) -> Option<u64> {
+    /// The store's ids and how many accepted ids they do not settle yet.
+    async fn read(&self) -> Option<(StoreIds, u64)> {
         let accepted = self
             .load
             .accepted_ids(&self.key_prefix, self.cases_per_request);
-        match super::loss::not_yet_settled(&self.db, &self.group, &accepted).await {
-            Ok(behind) => Some(behind),
+        match StoreIds::read(&self.db, &self.group).await {
+            Ok(ids) => {
+                let behind = ids.not_yet_settled(&accepted);
+                Some((ids, behind))
+            }
             Err(e) => {
                 tracing::warn!("drain: cannot read the stored ids: {e:#}");
                 None
@@ -148,6 +153,8 @@ struct StoreReadings {
     last: Option<(u64, u64)>,
     /// The activity total at the previous poll.
     previous_activity: Option<u64>,
+    /// The ids of the last reading.
+    ids: Option<StoreIds>,
 }
 
 impl StoreReadings {
@@ -165,6 +172,11 @@ impl StoreReadings {
         self.last = Some((activity, unsettled));
     }
 
+    /// The last reading's ids with the activity total they were read at.
+    fn into_last(self) -> Option<(u64, StoreIds)> {
+        Some((self.last?.0, self.ids?))
+    }
+
     /// `(behind, activity)` for the quiet watch, the store's word on "behind" once it is due;
     /// none when a component or the store could not be read.
     async fn state(
@@ -175,8 +187,9 @@ impl StoreReadings {
         let (behind, activity) = counted?;
         let behind = match self.plan(behind, activity) {
             StorePlan::Read => {
-                let unsettled = store.unsettled().await?;
+                let (ids, unsettled) = store.read().await?;
                 self.record(activity, unsettled);
+                self.ids = Some(ids);
                 unsettled
             }
             StorePlan::Known(unsettled) => unsettled,
@@ -243,8 +256,18 @@ impl QuietWatch {
     }
 }
 
+/// How a drain ended.
+pub struct Drained {
+    /// Every accepted case stored and the subscribers idle for the quiet period (else: the
+    /// deadline).
+    pub quietly: bool,
+    /// The drain's last reading of the store, with the activity total it was read at: still what
+    /// the store holds while that total has not moved.
+    pub store: Option<(u64, StoreIds)>,
+}
+
 /// Waits until every accepted case is stored and the subscribers were idle for `quiet`, or
-/// until `timeout`; returns whether it ended quietly. Every reading is appended to `ticks`.
+/// until `timeout`. Every reading is appended to `ticks`.
 /// With `store`, "behind" is the accepted ids the store does not hold yet (see [`StoreReadings`]).
 pub async fn drain(
     sampler: &Sampler,
@@ -253,11 +276,11 @@ pub async fn drain(
     quiet: Duration,
     progress: &Progress,
     store: Option<&StoreBacklog>,
-) -> bool {
+) -> Drained {
     let began = Instant::now();
     let mut watch = QuietWatch::new(quiet);
     let mut readings = StoreReadings::default();
-    loop {
+    let quietly = loop {
         let tick = sampler.tick().await;
         let now = Instant::now();
         let state = match store {
@@ -269,7 +292,7 @@ pub async fn drain(
             Reading::Quiet => {
                 let text = format!("all stored, quiet for {:.1} s", quiet.as_secs_f64());
                 progress.drained(text);
-                return true;
+                break true;
             }
             Reading::Settling => "all stored; waiting for late redeliveries".into(),
             Reading::Behind(behind) => format!("{behind} cases not yet stored"),
@@ -278,10 +301,19 @@ pub async fn drain(
         progress.draining(now - began, text);
         if now - began >= timeout {
             progress.drained("deadline reached".into());
-            return false;
+            break false;
         }
         tokio::time::sleep(DRAIN_POLL).await;
+    };
+    Drained {
+        quietly,
+        store: readings.into_last(),
     }
+}
+
+/// The subscribers' activity total in `tick` (see [`backlog`]).
+pub fn activity(tick: &Tick) -> Option<u64> {
+    backlog(tick).map(|(_, activity)| activity)
 }
 
 #[cfg(test)]
