@@ -17,6 +17,7 @@ mod measure;
 mod offered_load;
 pub mod output;
 mod phases;
+pub(crate) mod rate_walk;
 pub(crate) mod sampler;
 pub mod store_claim;
 pub mod sweep;
@@ -136,7 +137,8 @@ pub struct RunOpts {
     #[arg(long)]
     pub ceilings: bool,
     /// After the fixed-rate runs, offer each path this rate; one that falls behind there is
-    /// bisected between `--rate` and it until its knee is known within 10 %, `--sweep-step-s` a
+    /// searched between `--rate` and it until its knee is known within 10 % (just below what a
+    /// saturated step stored, else half-way; see `brokerbench sweep`), `--sweep-step-s` a
     /// step, so that the verdict has the knee and report.html the latency-vs-throughput curve
     /// through the steps (step runs under `sweep/`; `brokerbench sweep` doubles the rate instead,
     /// for more points on the curve).

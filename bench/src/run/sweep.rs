@@ -1,11 +1,13 @@
 //! `brokerbench sweep`: per path, double the offered rate until the path falls behind (with
-//! `--top-first`, as `run --sweep-to` does: offer the top rate second), then bisect between the
-//! last rate it kept up with and the first it did not until the two lie within `--bisect-within`
-//! percent (10 % by default: four bisections after a doubling). Every step runs `--repeat`
-//! times and keeps up only if every repeat did: every stage's backlog flat over the step, the
-//! generator on schedule and the accounting consistent (see `run::attribution`), not merely
-//! "most cases stored". Writes the latency-vs-throughput curve to `sweep.csv`, `sweep.json` and
-//! `report.html` (p50 and p99 against the achieved rate, the knee marked).
+//! `--top-first`, as `run --sweep-to` does: offer the top rate second), then search between the
+//! last rate it kept up with and the first it did not until the two lie within
+//! `--bisect-within` percent (10 % by default), stepping just below a saturated step's stored
+//! rate where it has one and halving the bracket where not (see [`crate::run::rate_walk`]).
+//! Every step runs `--repeat` times and keeps up only if every repeat did: every stage's backlog
+//! flat over the step, the generator on schedule and the accounting consistent (see
+//! `run::attribution`), not merely "most cases stored". Writes the latency-vs-throughput curve
+//! to `sweep.csv`, `sweep.json` and `report.html` (p50 and p99 against the achieved rate, the
+//! knee marked).
 
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
@@ -17,6 +19,7 @@ use crate::results::files;
 use crate::results::knee::Knee;
 use crate::results::rows::{self, SweepRow};
 use crate::results::summary::{LatencySummary, PathResult};
+use crate::run::rate_walk::{RateWalk, StepOutcome};
 use crate::run::{RunOpts, RunRouting, group_processes, group_run};
 
 #[derive(Debug, Clone, Args)]
@@ -27,12 +30,12 @@ pub struct SweepOpts {
     /// Never offer more than this, cases per second.
     #[arg(long, default_value_t = 16_000.0, value_parser = crate::units::rate)]
     pub max_rate: f64,
-    /// Bisect until the first rate fallen behind at is within this many percent above the last
+    /// Search until the first rate fallen behind at is within this many percent above the last
     /// rate kept up with (the knee's precision).
     #[arg(long, default_value_t = 10.0, value_parser = bisect_percent)]
     pub bisect_within: f64,
     /// Offer --max-rate right after --start-rate instead of doubling: a path that keeps up there
-    /// is done after two steps, one that does not is bisected between the two. The knee as
+    /// is done after two steps, one that does not is searched between the two. The knee as
     /// precisely, in fewer steps, with fewer points on the curve (`run --sweep-to` does this).
     #[arg(long)]
     pub top_first: bool,
@@ -98,18 +101,6 @@ fn bisect_percent(s: &str) -> Result<f64, String> {
     }
 }
 
-/// The next step's rate: double (up to `--max-rate`; with `--top-first`, straight to it) while
-/// every step kept up, then halve the gap between the last kept-up rate and the lowest failed
-/// one until it is within `--bisect-within` percent of the kept-up rate; none when done.
-fn next_rate(good: Option<f64>, bad: Option<f64>, opts: &SweepOpts) -> Option<f64> {
-    match (good, bad) {
-        (Some(g), None) if opts.top_first && g < opts.max_rate => Some(opts.max_rate),
-        (Some(g), None) if g < opts.max_rate => Some((g * 2.0).min(opts.max_rate)),
-        (Some(g), Some(b)) if b - g > g * opts.bisect_within / 100.0 => Some((g + b) / 2.0),
-        _ => None,
-    }
-}
-
 /// Steps one path's rate up from `opts.start_rate`. `measured`: the path's runs at the start
 /// rate that the caller already has (`run --sweep-to`'s fixed-rate runs, same pipeline, longer
 /// measure phase), taken as the first step rather than run again; empty to run it.
@@ -120,7 +111,7 @@ pub(crate) async fn sweep_path(
     measured: Vec<PathResult>,
 ) -> anyhow::Result<SweepPath> {
     let mut points: Vec<PathResult> = Vec::new();
-    let (mut good, mut bad): (Option<f64>, Option<f64>) = (None, None);
+    let mut walk = RateWalk::new(opts.max_rate, opts.bisect_within, opts.top_first);
     let mut rate = opts.start_rate;
     let mut first = Some(measured).filter(|runs| !runs.is_empty());
     loop {
@@ -135,13 +126,13 @@ pub(crate) async fn sweep_path(
                 runs
             }
         };
-        if keeps_up(&results) {
-            good = Some(rate)
-        } else {
-            bad = Some(rate)
-        }
+        walk.record(StepOutcome {
+            offered: rate,
+            kept_up: keeps_up(&results),
+            stored_per_s: (results.iter().map(|r| r.rates.stored_per_s)).fold(f64::MAX, f64::min),
+        });
         points.extend(results);
-        match next_rate(good, bad, opts) {
+        match walk.next() {
             Some(next) if points.iter().all(|p| (p.rates.offered - next).abs() >= 1.0) => {
                 rate = next
             }
@@ -151,7 +142,7 @@ pub(crate) async fn sweep_path(
     points.sort_by(|a, b| a.rates.offered.total_cmp(&b.rates.offered));
     Ok(SweepPath {
         middleware: m,
-        saturation_rate: good,
+        saturation_rate: walk.kept_up(),
         points,
     })
 }
