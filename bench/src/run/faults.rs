@@ -211,6 +211,22 @@ async fn freeze(client: &reqwest::Client, url: &str) {
     }
 }
 
+/// Each fault's window on the terminal, or why it could not be injected.
+pub fn report(faults: &[FaultRecord]) {
+    for f in faults {
+        match &f.error {
+            Some(e) => eprintln!("\n!!! fault {} on {}: {e}", f.spec.kind.name(), f.target),
+            None => eprintln!(
+                "\nfault {} on {}: {:.1} s → {:.1} s",
+                f.spec.kind.name(),
+                f.target,
+                f.start_s,
+                f.end_s
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

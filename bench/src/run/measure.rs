@@ -191,6 +191,22 @@ impl Schedule {
     }
 }
 
+/// The sampler of the group's processes, once each process was told the measure window.
+async fn sampler_with_window(
+    group: &[Middleware],
+    pipeline: &Pipeline,
+    brokers: &BrokerSettings,
+    clocks: &[ComponentClock],
+    load: &Arc<LoadStats>,
+    schedule: &Schedule,
+) -> anyhow::Result<Sampler> {
+    let measure_start = schedule.measure_start();
+    let sampler = Sampler::for_group(group, pipeline, brokers, clocks, load, measure_start).await?;
+    load.window().set(schedule.bounds);
+    announce_window(&sampler, &pipeline.endpoints, schedule.bounds).await?;
+    Ok(sampler)
+}
+
 /// Warm-up, measure and drain.
 pub(super) async fn measure(
     opts: &RunOpts,
@@ -206,17 +222,7 @@ pub(super) async fn measure(
     let clocks = super::clocks::check_group(&crate::control::client()?, endpoints).await?;
     let load = Arc::new(LoadStats::default());
     let schedule = Schedule::new(opts);
-    let sampler = Sampler::for_group(
-        group,
-        pipeline,
-        brokers,
-        &clocks,
-        &load,
-        schedule.measure_start(),
-    )
-    .await?;
-    load.window().set(schedule.bounds);
-    announce_window(&sampler, endpoints, schedule.bounds).await?;
+    let sampler = sampler_with_window(group, pipeline, brokers, &clocks, &load, &schedule).await?;
     let run_load = RunLoad {
         opts,
         ctx,
@@ -243,7 +249,7 @@ pub(super) async fn measure(
         progress: &progress,
     };
     let (sampled, faults, restarted) = under_load.run(group, &schedule).await;
-    report_faults(&faults);
+    super::faults::report(&faults);
     let (mut ticks, hold_toggles) = match sampled {
         Ok(sampled) => sampled,
         Err(e) => {
@@ -364,21 +370,6 @@ fn schedule_stall(opts: &RunOpts, ingress: &RoleProcess, measure_start: Instant)
         tokio::time::sleep(stall).await;
         signal(pid, "CONT");
     });
-}
-
-fn report_faults(faults: &[FaultRecord]) {
-    for f in faults {
-        match &f.error {
-            Some(e) => eprintln!("\n!!! fault {} on {}: {e}", f.spec.kind.name(), f.target),
-            None => eprintln!(
-                "\nfault {} on {}: {:.1} s → {:.1} s",
-                f.spec.kind.name(),
-                f.target,
-                f.start_s,
-                f.end_s
-            ),
-        }
-    }
 }
 
 /// With the built-in generator (it knows every accepted id) and a store, the drain waits for
