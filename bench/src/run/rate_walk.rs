@@ -10,11 +10,12 @@
 //! straight to the precision above the kept-up rate ("the edge"), which ends the search if it
 //! fails. A lowest failed step without a reading (it fell behind with a late generator, its
 //! accounting, a backlog's slope) halves the bracket instead, as does every step after
-//! [`GUIDED_STEPS`] guided ones, so the walk takes at most that many steps more than plain
-//! bisection. Rates are whole cases per second. Every step lies strictly inside the bracket; the knee is as
-//! precise as plain bisection's. In the fresh `make bench` of 2026-12-05 bisection took 5, 6
-//! and 5 steps after the fixed-rate run on the three paths that fell behind at 4,000/s; on
-//! models of those paths built from that run's steps this walk takes 3 each (a unit test).
+//! [`GUIDED_STEPS`] guided ones, so readings that mislead cost about that many steps more than
+//! plain bisection at most (the unit tests check it on model paths). Rates are whole cases per
+//! second. Every step lies strictly inside the bracket; the knee is as precise as plain
+//! bisection's. In the fresh `make bench` of 2026-12-05 bisection took 5, 6 and 5 steps after
+//! the fixed-rate run on the three paths that fell behind at 4,000/s; on models of those paths
+//! built from that run's steps this walk takes 3 each (a unit test).
 
 /// A failed step that stored less than this share of its offered rate fell behind for want of
 /// throughput (the keep-up rule's line), and its stored rate reads the path's capacity.
