@@ -177,7 +177,7 @@ ensure_mongosh() {
   fi
   say "installing mongosh from npm into $STACK/npm"
   mkdir -p "$STACK/npm" "$BIN" "$LOG"
-  if npm install --no-audit --no-fund --prefix "$STACK/npm" mongosh >"$LOG/mongosh-install.log" 2>&1 \
+  if at_low_priority npm install --no-audit --no-fund --prefix "$STACK/npm" mongosh >"$LOG/mongosh-install.log" 2>&1 \
      && [[ -x $STACK/npm/node_modules/.bin/mongosh ]]; then
     ln -sf "$STACK/npm/node_modules/.bin/mongosh" "$BIN/mongosh"
   else
