@@ -214,4 +214,25 @@ mod tests {
         };
         assert_eq!((opts.rate, opts.duration), (2_000.0, 60));
     }
+
+    /// The drain waits 2 s for redeliveries only where something redelivers soon after the load.
+    #[test]
+    fn the_quiet_period_defaults_to_what_the_run_redelivers() {
+        let quiet = |args: &[&str]| {
+            let all = ["brokerbench", "run"].iter().chain(args).copied();
+            let Command::Run(opts) = Opts::try_parse_from(all).expect("valid").command else {
+                panic!("run");
+            };
+            opts.quiet_period_ms()
+        };
+        assert_eq!(quiet(&[]), 500);
+        assert_eq!(quiet(&["--fault", "broker-kill@5+2"]), 2_000);
+        assert_eq!(quiet(&["--duplicate-every", "50"]), 2_000);
+        assert_eq!(quiet(&["--stall-at", "3"]), 2_000);
+        assert_eq!(
+            quiet(&["--fault", "broker-kill@5", "--quiet-period-ms", "700"]),
+            700
+        );
+        assert_eq!(quiet(&["--quiet-period-ms", "3000"]), 3_000);
+    }
 }

@@ -341,7 +341,7 @@ impl UnderLoad<'_> {
             self.sampler,
             ticks,
             Duration::from_secs(self.opts.drain_timeout),
-            Duration::from_millis(self.opts.quiet_period_ms),
+            Duration::from_millis(self.opts.quiet_period_ms()),
             self.progress,
             store_backlog.as_ref(),
         )

@@ -98,9 +98,12 @@ pub struct RunOpts {
     #[arg(long, default_value = "60s", value_parser = crate::units::whole_seconds)]
     pub drain_timeout: u64,
     /// The drain ends only after this long with every accepted case stored and no new
-    /// delivery or duplicate, so late redeliveries are counted (milliseconds).
-    #[arg(long, default_value_t = 2_000)]
-    pub quiet_period_ms: u64,
+    /// delivery or duplicate, so late redeliveries are counted (milliseconds). Default 2000
+    /// with a fault, a forced duplicate or a stall (what redelivers a case soon after the
+    /// load), else 500: a broker's own redelivery comes after an ack wait of 10–60 s, past any
+    /// quiet period, and the 2 s lengthened each path of `make bench` by 1.5 s.
+    #[arg(long)]
+    pub quiet_period_ms: Option<u64>,
     /// Longest the generator waits for an answer (seconds, or with a unit); a request still
     /// unanswered then is recorded as an error at least that long, never dropped.
     #[arg(long, default_value = "30s", value_parser = crate::units::whole_seconds)]
@@ -227,6 +230,26 @@ fn config_of(opts: &RunOpts) -> anyhow::Result<serde_json::Value> {
     Ok(config)
 }
 
+impl RunOpts {
+    /// The drain's quiet period: `--quiet-period-ms`, else its default for what the run does.
+    pub fn quiet_period_ms(&self) -> u64 {
+        let redelivers =
+            !self.faults.is_empty() || self.duplicate_every > 0 || self.stall_at.is_some();
+        self.quiet_period_ms.unwrap_or(if redelivers {
+            REDELIVERY_QUIET_MS
+        } else {
+            QUIET_MS
+        })
+    }
+}
+
+/// The drain's quiet period of a run whose cases are redelivered only by their brokers.
+const QUIET_MS: u64 = 500;
+
+/// The drain's quiet period of a run with faults, forced duplicates or a stall, which
+/// redeliver cases within a second or two of the load's end.
+const REDELIVERY_QUIET_MS: u64 = 2_000;
+
 /// The stage ceilings `run --ceilings` measures: the run's paths with its own settings.
 pub(crate) fn ceilings_opts(opts: &RunOpts) -> crate::ceilings::CeilingsOpts {
     crate::ceilings::CeilingsOpts {
@@ -324,6 +347,7 @@ pub fn run(opts: RunOpts) -> futures::future::BoxFuture<'static, anyhow::Result<
 /// Runs every path (and repeat) and writes the results folder; returns its path.
 async fn run_and_write(mut opts: RunOpts) -> anyhow::Result<PathBuf> {
     validate(&opts)?;
+    opts.quiet_period_ms = Some(opts.quiet_period_ms());
     let attached = target::attach_if_targeted(&mut opts).await?;
     let record = attached.as_ref().map(|a| a.record.clone());
     let ctx = group_processes::Context::new(&opts, attached)?;

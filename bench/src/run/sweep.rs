@@ -233,9 +233,10 @@ pub(crate) fn row(m: Middleware, r: &PathResult) -> SweepRow {
 /// their slope is judged.
 const SWEEP_WARMUP_S: u64 = 3;
 
-/// The drain's quiet period in a sweep step. A step has no faults, so no case is redelivered
-/// late (a broker's own redelivery, after an ack wait of 10–60 s, would come after any quiet
-/// period): the run's 2 s only lengthened each of `make bench`'s ~15 steps by 1.5 s.
+/// The drain's quiet period in a sweep step at most. A step has no faults, so no case is
+/// redelivered soon after the load (a broker's own redelivery, after an ack wait of 10–60 s,
+/// would come after any quiet period): a longer `--quiet-period-ms` would only lengthen each of
+/// `make bench`'s ~15 steps.
 const SWEEP_QUIET_PERIOD_MS: u64 = 500;
 
 /// Precision of the knee `--sweep-to` finds: the first failed rate within 10 % above the last
@@ -263,7 +264,7 @@ pub(crate) async fn into_run(
     (step.duration, step.warmup, step.sweep_to, step.ceilings) =
         (opts.sweep_step_s.max(2), SWEEP_WARMUP_S, None, false);
     step.faults.clear();
-    step.quiet_period_ms = step.quiet_period_ms.min(SWEEP_QUIET_PERIOD_MS);
+    step.quiet_period_ms = Some(step.quiet_period_ms().min(SWEEP_QUIET_PERIOD_MS));
     let sweep = SweepOpts {
         start_rate: opts.rate,
         max_rate: to,

@@ -20,13 +20,6 @@ pub(crate) fn results_dir() -> PathBuf {
     ))
 }
 
-/// The drain's quiet period where a test sets none: the run's 2 s wait for late redeliveries,
-/// and a run without faults or forced duplicates has none to wait for; each path of each run
-/// here saves 1.5 s. Tests that count redeliveries pass [`REDELIVERY_QUIET`].
-const QUIET_WITHOUT_REDELIVERIES: &str = "--quiet-period-ms=500";
-/// The run's own quiet period, for tests whose faults or forced duplicates redeliver cases.
-pub(crate) const REDELIVERY_QUIET: &str = "--quiet-period-ms=2000";
-
 fn opts(args: &[&str], db: &support::OwnDb) -> RunOpts {
     let dir = results_dir();
     let mut all = vec![
@@ -39,9 +32,6 @@ fn opts(args: &[&str], db: &support::OwnDb) -> RunOpts {
     let binary = std::env::var("BROKERBENCH_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_brokerbench").into());
     all.push(format!("--binary={binary}"));
-    if !args.iter().any(|a| a.starts_with("--quiet-period-ms")) {
-        all.push(QUIET_WITHOUT_REDELIVERIES.into());
-    }
     all.extend(args.iter().map(|s| s.to_string()));
     match Opts::parse_from(all).command {
         Command::Run(opts) => *opts,
@@ -213,7 +203,6 @@ async fn accounting_adds_up_and_counts_forced_redeliveries() {
         "--duration=3",
         "--warmup=1",
         "--duplicate-every=50",
-        REDELIVERY_QUIET,
     ])
     .await;
     for m in Middleware::ALL {

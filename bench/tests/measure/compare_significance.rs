@@ -33,7 +33,6 @@ async fn run(results: &Path, db: &OwnDb, extra: &[&str]) -> PathBuf {
             "--duration=2",
             "--warmup=1",
             "--repeat=5",
-            "--quiet-period-ms=500",
         ]
         .map(String::from),
     );

@@ -10,7 +10,7 @@ use brokerbench::results::summary::{PathResult, Summary};
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
 
-use crate::calibration::{REDELIVERY_QUIET, path, run};
+use crate::calibration::{path, run};
 
 /// Redeliveries after a killed subscriber wait for the ack deadline (JetStream 30 s; the Pub/Sub
 /// emulator about 20 s, twice the subscriber's 10 s lease extension), so the drain may take that
@@ -28,7 +28,6 @@ async fn with_fault(middlewares: &str, fault: &str, extra: &[&str]) -> Summary {
         "--rate=500".into(),
         "--warmup=1".into(),
         format!("--fault={fault}"),
-        REDELIVERY_QUIET.into(),
     ];
     args.extend(duration);
     args.extend(extra.iter().map(|s| s.to_string()));
