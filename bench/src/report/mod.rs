@@ -16,6 +16,7 @@ pub(crate) mod layout;
 mod resilience;
 mod single;
 mod stages;
+mod store_floor;
 mod sweep_page;
 mod tables;
 pub mod terminal;

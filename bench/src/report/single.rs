@@ -65,6 +65,7 @@ pub fn body(run: &RunData) -> Markup {
         (tables::guarantees(run))
         (tables::throughput(run))
         (tables::latency(run))
+        (super::store_floor::note(run))
         (census::table(run))
         (super::clocks::table(run))
         h2 { "What limited each path" }

@@ -60,6 +60,32 @@ pub fn clocks_line(summary: &Summary) -> Option<String> {
     ))
 }
 
+/// The store's floor (PostgreSQL's own commit latency) beside the paths' store p50s, wrapped to
+/// 120 columns; `None` when the run did not measure it.
+pub fn store_floor_line(summary: &Summary) -> Option<String> {
+    let f = summary.store_floor.as_ref()?;
+    let store_p50_us = || {
+        let paths = summary.paths.iter();
+        paths.filter_map(|p| p.latencies.get(&LatencyMetric::Store).map(|l| l.p50))
+    };
+    let paths = match (store_p50_us().min(), store_p50_us().max()) {
+        (Some(low), Some(high)) if low == high => format!("{} ms", ms(Some(low))),
+        (Some(low), Some(high)) => format!("{}–{} ms", ms(Some(low)), ms(Some(high))),
+        _ => "-".into(),
+    };
+    let line = format!(
+        "store floor: PostgreSQL's own commit p50 {:.2} ms ({:.2}–{:.2} over {}; {}); paths' store \
+         p50 {paths}",
+        f.p50_ms,
+        f.min_ms,
+        f.max_ms,
+        f.commits,
+        f.what(),
+    );
+    let wrap = textwrap::Options::new(COLUMNS).subsequent_indent("  ");
+    Some(textwrap::fill(&line, wrap))
+}
+
 /// Each path's stored/s in this run (median over repeats), for beside the ceilings.
 pub fn run_rates(summary: &Summary) -> Vec<(Middleware, f64)> {
     summary
@@ -331,6 +357,32 @@ mod tests {
         assert!(
             clocks.contains("at most 0.041 ms for its clocks, 1 subscriber offset(s) corrected"),
             "{clocks}"
+        );
+    }
+
+    #[test]
+    fn the_store_floor_line_fits_120_columns_and_says_when_it_is_no_durable_floor() {
+        let mut summary = crate::results::summary::tests::sample();
+        assert_eq!(store_floor_line(&summary), None, "not measured");
+        summary.store_floor = Some(crate::results::store_floor::StoreFloor {
+            commits: 20,
+            p50_ms: 1_234.567,
+            min_ms: 1_000.5,
+            max_ms: 12_345.678,
+            server_version: "15.14".into(),
+            fsync: "off".into(),
+            synchronous_commit: "remote_apply".into(),
+        });
+        let line = store_floor_line(&summary).expect("a floor line");
+        assert!(widest(&line) <= COLUMNS, "{line}");
+        let flat = line.replace("\n ", "");
+        assert!(
+            flat.contains("p50 1234.57 ms (1000.50–12345.68 over 20;"),
+            "{line}"
+        );
+        assert!(
+            flat.contains("synchronous_commit remote_apply: not durable"),
+            "{line}"
         );
     }
 }

@@ -17,5 +17,6 @@ pub mod resilience;
 pub mod resources;
 pub mod role;
 pub mod rows;
+pub mod store_floor;
 pub mod summary;
 pub mod verdict;

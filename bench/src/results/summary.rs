@@ -48,6 +48,10 @@ pub struct Summary {
     /// not observe. None for a run that started its own processes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attached: Option<super::attached::Attached>,
+    /// PostgreSQL's own commit latency under the store, measured before the load; None when
+    /// the store is not FerretDB on the stack's PostgreSQL (or an attached run's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_floor: Option<super::store_floor::StoreFloor>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -74,6 +74,7 @@ pub(crate) fn sample() -> Summary {
         ceilings: None,
         verdict: Vec::new(),
         attached: None,
+        store_floor: None,
     }
 }
 

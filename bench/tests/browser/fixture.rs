@@ -124,6 +124,15 @@ pub fn write_run(results: &Path, spec: &RunSpec) -> PathBuf {
         ceilings: Some(ceilings()),
         paths,
         attached: None,
+        store_floor: Some(brokerbench::results::store_floor::StoreFloor {
+            commits: 20,
+            p50_ms: 0.27,
+            min_ms: 0.21,
+            max_ms: 0.45,
+            server_version: "15.14".into(),
+            fsync: "on".into(),
+            synchronous_commit: "on".into(),
+        }),
     };
     std::fs::write(
         dir.join("summary.json"),

@@ -35,3 +35,4 @@ mod simulated_hosts;
 mod slow_clients;
 mod store_claim;
 mod store_failures;
+mod store_floor;
