@@ -86,7 +86,9 @@ fn every_file_outside_rust_names_every_middleware() {
         .unwrap_or_default();
     for m in Middleware::ALL {
         if let Some(service) = m.descriptor().stack_service
-            && !sourced.split_whitespace().any(|w| w == service)
+            && !sourced
+                .split_whitespace()
+                .any(|w| w.trim_end_matches(';') == service)
         {
             missing.push(format!(
                 "scripts/stack does not source stack.d/{service}.sh ({m})"
