@@ -4,15 +4,10 @@
 //! found within its uncertainty of zero, and e2e, corrected by the offset, is within 2 ms of the
 //! same run's without the offset.
 
-use std::path::PathBuf;
-
-use brokerbench::results::files;
 use brokerbench::results::role::Role;
 use brokerbench::results::summary::PathResult;
-use brokerbench::{Command, Opts};
 use brokerbench_common::latency::LatencyMetric;
 use brokerbench_common::settings::Middleware;
-use clap::Parser;
 
 use crate::support;
 
@@ -21,27 +16,15 @@ const OFFSET_MS: f64 = 50.0;
 /// A short gRPC run with the subscriber's clock `offset_ms` ahead; its one path's result.
 async fn run(offset_ms: f64) -> PathResult {
     let db = support::OwnDb::new();
-    let dir: PathBuf = std::env::temp_dir().join(format!("bb-clock-{}", support::new_ns()));
-    let args = [
-        "brokerbench".to_string(),
-        "run".into(),
-        format!("--binary={}", env!("CARGO_BIN_EXE_brokerbench")),
-        format!("--results-dir={}", dir.display()),
-        "--middlewares=grpc".into(),
-        "--rate=200".into(),
-        "--duration=3".into(),
-        "--warmup=1".into(),
-        format!("--diag-subscriber-clock-offset-ms={offset_ms}"),
-        db.arg(),
+    let offset = format!("--diag-subscriber-clock-offset-ms={offset_ms}");
+    let extra = [
+        "--middlewares=grpc",
+        "--rate=200",
+        "--duration=3",
+        "--warmup=1",
+        &offset,
     ];
-    let Command::Run(opts) = Opts::parse_from(args).command else {
-        panic!("parsed a run")
-    };
-    let run_dir = brokerbench::run::run(*opts)
-        .await
-        .expect("the run completes");
-    let mut summary = files::read_summary(&run_dir).expect("summary");
-    let _ = std::fs::remove_dir_all(&dir);
+    let (mut summary, _) = support::run_in_own_db(&db, &extra).await;
     summary.paths.remove(0)
 }
 

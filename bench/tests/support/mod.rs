@@ -60,6 +60,33 @@ impl OwnDb {
     }
 }
 
+/// `brokerbench run` of this package's binary with `extra` options, writing into `db` and a
+/// results folder of its own (removed after); the summary and report.html it wrote.
+pub async fn run_in_own_db(
+    db: &OwnDb,
+    extra: &[&str],
+) -> (brokerbench::results::summary::Summary, String) {
+    let dir = std::env::temp_dir().join(format!("bb-run-{}", new_ns()));
+    let mut args = vec![
+        "brokerbench".to_string(),
+        "run".into(),
+        format!("--binary={}", env!("CARGO_BIN_EXE_brokerbench")),
+        format!("--results-dir={}", dir.display()),
+        db.arg(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let Command::Run(opts) = Opts::parse_from(args).command else {
+        panic!("parsed a run")
+    };
+    let run_dir = brokerbench::run::run(*opts)
+        .await
+        .expect("the run completes");
+    let summary = brokerbench::results::files::read_summary(&run_dir).expect("summary");
+    let report = std::fs::read_to_string(run_dir.join("report.html")).expect("report.html");
+    let _ = std::fs::remove_dir_all(&dir);
+    (summary, report)
+}
+
 impl Drop for OwnDb {
     fn drop(&mut self) {
         let name = self.name.clone();
