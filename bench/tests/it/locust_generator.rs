@@ -4,12 +4,9 @@
 
 use crate::support;
 
-use brokerbench::results::files;
 use brokerbench::results::generator::Generator;
 use brokerbench::results::summary::Summary;
-use brokerbench::{Command, Opts};
 use brokerbench_common::latency::LatencyMetric;
-use clap::Parser;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn locust_run_accounts_for_every_request() {
@@ -89,31 +86,18 @@ async fn locust_workers_started_elsewhere_send_the_load() {
 /// and a results folder of its own; its summary.
 async fn locust_run(path: &str, extra: &[&str]) -> Summary {
     let db = support::OwnDb::new();
-    let dir = std::env::temp_dir().join(format!("brokerbench-locust-{}", support::new_ns()));
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let mut args = vec![
-        "brokerbench".to_string(),
-        "run".into(),
-        "--generator=locust".into(),
+        "--generator=locust".to_string(),
         format!("--locustfile={root}/locust/locustfile.py"),
         format!("--locust-bin={root}/.stack/venv/bin/locust"),
-        format!("--binary={}", env!("CARGO_BIN_EXE_brokerbench")),
-        format!("--results-dir={}", dir.display()),
         format!("--middlewares={path}"),
         "--rate=200".into(),
         "--duration=4".into(),
         "--warmup=2".into(),
         "--connections=4".into(),
-        db.arg(),
     ];
     args.extend(extra.iter().map(|a| a.to_string()));
-    let Command::Run(opts) = Opts::parse_from(args).command else {
-        panic!("parsed a run")
-    };
-    let run_dir = brokerbench::run::run(*opts)
-        .await
-        .expect("locust run completes");
-    let summary = files::read_summary(&run_dir).expect("summary");
-    let _ = std::fs::remove_dir_all(&dir);
-    summary
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    support::run_in_own_db(&db, &args).await.0
 }
