@@ -7,11 +7,12 @@ use clap::Args;
 
 pub use crate::middleware::Middleware;
 pub use crate::middleware::grpc::GrpcSettings;
+pub use crate::middleware::kafka::KafkaSettings;
 pub use crate::middleware::nats::{NatsMode, NatsSettings};
 pub use crate::middleware::pubsub::PubsubSettings;
 pub use crate::middleware::rabbitmq::RabbitmqSettings;
 pub use crate::middleware::redis::RedisSettings;
-use crate::middleware::{PathError, nats, pubsub, rabbitmq, redis};
+use crate::middleware::{PathError, kafka, nats, pubsub, rabbitmq, redis};
 pub use crate::path_settings::{
     Durability, Guarantee, MiddlewareSettings, PathSettings, value_name, without_credentials,
 };
@@ -49,6 +50,8 @@ pub struct BrokerSettings {
     pub pubsub: PubsubSettings,
     #[command(flatten)]
     pub redis: RedisSettings,
+    #[command(flatten)]
+    pub kafka: KafkaSettings,
 }
 
 impl BrokerSettings {
@@ -60,6 +63,7 @@ impl BrokerSettings {
             Middleware::Rabbitmq => &self.rabbitmq,
             Middleware::Pubsub => &self.pubsub,
             Middleware::Redis => &self.redis,
+            Middleware::Kafka => &self.kafka,
         }
     }
 
@@ -70,6 +74,7 @@ impl BrokerSettings {
             Middleware::Rabbitmq => &mut self.rabbitmq,
             Middleware::Pubsub => &mut self.pubsub,
             Middleware::Redis => &mut self.redis,
+            Middleware::Kafka => &mut self.kafka,
         }
     }
 
@@ -123,6 +128,7 @@ impl BrokerSettings {
             Middleware::Rabbitmq => rabbitmq::delete_queue(&self.rabbitmq).await,
             Middleware::Pubsub => pubsub::remove_topology(&self.pubsub).await,
             Middleware::Redis => redis::remove_stream(&self.redis).await,
+            Middleware::Kafka => kafka::remove_topology(&self.kafka).await,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! topology both sides share (streams, queues, topics) lives in `brokerbench_common::middleware`.
 
 mod grpc;
+mod kafka;
 mod nats;
 mod pubsub;
 mod rabbitmq;
@@ -16,6 +17,7 @@ pub use brokerbench_common::middleware::PathError;
 use brokerbench_common::settings::{BrokerSettings, Middleware};
 
 pub use grpc::GrpcPublisher;
+pub use kafka::KafkaPublisher;
 pub use nats::NatsPublisher;
 pub use pubsub::PubsubPublisher;
 pub use rabbitmq::RabbitmqPublisher;
@@ -32,6 +34,7 @@ pub enum Publisher {
     Rabbitmq(RabbitmqPublisher),
     Pubsub(PubsubPublisher),
     Redis(RedisPublisher),
+    Kafka(KafkaPublisher),
 }
 
 impl Publisher {
@@ -51,6 +54,9 @@ impl Publisher {
             }
             Middleware::Pubsub => Self::Pubsub(PubsubPublisher::connect(&settings.pubsub).await?),
             Middleware::Redis => Self::Redis(RedisPublisher::connect(&settings.redis).await?),
+            Middleware::Kafka => {
+                Self::Kafka(KafkaPublisher::connect(&settings.kafka, durability).await?)
+            }
         })
     }
 
@@ -61,17 +67,18 @@ impl Publisher {
             Self::Rabbitmq(_) => Middleware::Rabbitmq,
             Self::Pubsub(_) => Middleware::Pubsub,
             Self::Redis(_) => Middleware::Redis,
+            Self::Kafka(_) => Middleware::Kafka,
         }
     }
 
     /// Why this publisher cannot publish right now (its connection is down), if it cannot.
-    /// Paths whose client reconnects on the next call (gRPC, Pub/Sub, Redis) are
+    /// Paths whose client reconnects on the next call (gRPC, Pub/Sub, Redis, Kafka) are
     /// always ready here; a publish that fails then says why.
     pub fn not_ready(&self) -> Option<String> {
         match self {
             Self::Nats(p) => p.not_ready(),
             Self::Rabbitmq(p) => p.disconnected(),
-            Self::Grpc(_) | Self::Pubsub(_) | Self::Redis(_) => None,
+            Self::Grpc(_) | Self::Pubsub(_) | Self::Redis(_) | Self::Kafka(_) => None,
         }
     }
 
@@ -83,6 +90,7 @@ impl Publisher {
             Self::Rabbitmq(p) => p.publish(batch).await,
             Self::Pubsub(p) => p.publish(batch).await,
             Self::Redis(p) => p.publish(batch).await,
+            Self::Kafka(p) => p.publish(batch).await,
         }
     }
 }

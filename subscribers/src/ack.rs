@@ -7,6 +7,7 @@ use async_nats::jetstream::AckKind;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use tokio::sync::oneshot;
 
+use crate::kafka::KafkaAck;
 use crate::pubsub::PubsubAck;
 use crate::redis::RedisAck;
 use crate::resend::Resend;
@@ -26,6 +27,8 @@ pub enum Acker {
     Rabbitmq(lapin::Acker),
     Pubsub(PubsubAck),
     Redis(RedisAck),
+    /// Kafka commits positions, not messages: see [`KafkaAck`].
+    Kafka(KafkaAck),
 }
 
 impl Acker {
@@ -42,6 +45,7 @@ impl Acker {
                 .map_err(Into::into),
             Self::Pubsub(ack) => ack.ack().await,
             Self::Redis(ack) => ack.ack().await,
+            Self::Kafka(ack) => ack.ack(),
         }
     }
 
@@ -68,6 +72,8 @@ impl Acker {
                 ack.nack();
                 Ok(())
             }
+            // Its offset stays uncommitted: the group reads it again after a restart.
+            Self::Kafka(_) => Ok(()),
         }
     }
 }
@@ -82,7 +88,7 @@ impl Acker {
         match self {
             Self::NatsJetstream(message) => message.ack_with(AckKind::Nak(Some(delay))).await,
             // The caller retries when it sees the failure, so it must see it now.
-            Self::Grpc(_) | Self::NatsCore(_) => self.nack().await,
+            Self::Grpc(_) | Self::NatsCore(_) | Self::Kafka(_) => self.nack().await,
             // An entry left pending comes again only after the claim idle time: its own delay.
             Self::Redis(_) => self.nack().await,
             Self::Rabbitmq(_) | Self::Pubsub(_) => {
@@ -107,6 +113,7 @@ impl fmt::Debug for Acker {
             Self::Rabbitmq(_) => "Acker::Rabbitmq",
             Self::Pubsub(_) => "Acker::Pubsub",
             Self::Redis(_) => "Acker::Redis",
+            Self::Kafka(_) => "Acker::Kafka",
         })
     }
 }

@@ -16,6 +16,7 @@ mod dead_letter;
 pub mod failure;
 mod grpc;
 mod health;
+mod kafka;
 mod nats;
 mod pubsub;
 mod rabbitmq;
@@ -67,11 +68,16 @@ impl Delivery {
     }
 
     /// Storing failed: have the case delivered again, not before `delay`. Core NATS cannot
-    /// redeliver, so its cases are held here and handed back to the sink instead.
+    /// redeliver, and Kafka cannot redeliver one case alone, so their cases are held here and
+    /// handed back to the sink instead.
     pub(crate) async fn retry_after(self, delay: Duration) -> Result<(), BoxError> {
         match self.ack {
             Acker::NatsCore(resend) => {
                 resend.after(self.envelope, delay);
+                Ok(())
+            }
+            Acker::Kafka(ack) => {
+                ack.retry_after(self.envelope, delay);
                 Ok(())
             }
             ack => ack.nack_after(delay).await,
@@ -148,6 +154,7 @@ pub enum Source {
     Rabbitmq(rabbitmq::RabbitmqSource),
     Pubsub(pubsub::PubsubSource),
     Redis(redis::RedisSource),
+    Kafka(kafka::KafkaSource),
 }
 
 impl Source {
@@ -179,6 +186,10 @@ impl Source {
             Middleware::Redis => {
                 Self::Redis(redis::RedisSource::connect(&settings.redis, window).await?)
             }
+            Middleware::Kafka => Self::Kafka(
+                kafka::KafkaSource::connect(&settings.kafka, settings.path.durability, window)
+                    .await?,
+            ),
         })
     }
 
@@ -198,6 +209,7 @@ impl Source {
             Self::Rabbitmq(source) => source.run(metrics, health, tx, shutdown).await,
             Self::Pubsub(source) => source.run(metrics, health, tx, shutdown).await,
             Self::Redis(source) => source.run(metrics, health, tx, shutdown).await,
+            Self::Kafka(source) => source.run(metrics, health, tx, shutdown).await,
         }
     }
 }

@@ -316,7 +316,7 @@ mod tests {
         // The longest path name, and the widest figures a row can hold.
         let longest = Middleware::ALL.into_iter().max_by_key(|m| m.name().len());
         for p in &mut summary.paths {
-            p.middleware = longest.expect("five paths");
+            p.middleware = longest.expect("at least one path");
             p.rates.achieved = 12_345.0;
             p.rates.stored_per_s = 12_345.0;
             p.accounting.unstored_at_deadline = 1_234_567;

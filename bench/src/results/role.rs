@@ -89,7 +89,7 @@ mod tests {
             assert_eq!(json, format!("\"{role}\""));
             assert_eq!(serde_json::from_str::<Role>(&json).expect("parses"), role);
         }
-        for bad in ["subscriber:kafka", "broker", "Ingress", "subscriber:"] {
+        for bad in ["subscriber:mqtt", "broker", "Ingress", "subscriber:"] {
             assert!(bad.parse::<Role>().is_err(), "{bad} must be refused");
         }
     }

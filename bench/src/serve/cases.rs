@@ -343,6 +343,6 @@ mod tests {
             Route::parse(Some("nats")),
             Some(Route::One(Middleware::Nats))
         );
-        assert_eq!(Route::parse(Some("kafka")), None);
+        assert_eq!(Route::parse(Some("mqtt")), None);
     }
 }

@@ -214,7 +214,7 @@ async fn case_analytics_match_the_stored_cases() {
     );
 
     let bad = http
-        .get(format!("{base}/api/cases/summary?route=kafka"))
+        .get(format!("{base}/api/cases/summary?route=mqtt"))
         .send()
         .await
         .expect("request");

@@ -153,6 +153,11 @@ async fn redis_stores_every_case_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_stores_every_case_once() {
+    thousand_cases_through(Middleware::Kafka, &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_routing_stores_each_case_in_every_collection() {
     let pipeline = Pipeline::start(&Middleware::ALL, "all", &[]).await;
     let body = Value::Array((0..50).map(case).collect());

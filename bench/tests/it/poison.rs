@@ -205,3 +205,8 @@ async fn redis_dead_letters_a_poison_case() {
     // A refused entry comes again once idle this long (claims every half of it).
     poison_case_is_dead_lettered(Middleware::Redis, &["--redis-claim-idle-ms=1000"]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_dead_letters_a_poison_case() {
+    poison_case_is_dead_lettered(Middleware::Kafka, &[]).await;
+}

@@ -80,6 +80,14 @@ async fn a_killed_broker_loses_no_accepted_case_on_jetstream_and_rabbitmq() {
     }
 }
 
+/// Kafka's broker, killed for 5 s: the idempotent producer's retries and the group's committed
+/// offsets lose no accepted case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_kafka_broker_loses_no_accepted_case() {
+    let summary = with_fault("kafka", "broker-kill@5+5", &[REDELIVERY_DRAIN]).await;
+    recovered_without_loss(&summary, Middleware::Kafka);
+}
+
 /// Core NATS keeps nothing: whatever it loses is reported, id by id, and adds up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_core_nats_broker_reports_its_loss_by_id() {

@@ -11,6 +11,7 @@
 
 pub mod depth;
 pub mod grpc;
+pub mod kafka;
 pub mod nats;
 pub mod probe;
 pub mod pubsub;
@@ -33,6 +34,7 @@ pub enum Middleware {
     Rabbitmq,
     Pubsub,
     Redis,
+    Kafka,
 }
 
 /// What the rest of the project needs to know about a middleware, besides its code.
@@ -95,6 +97,14 @@ pub static DESCRIPTORS: [Descriptor; Middleware::COUNT] = [
         is_broker: |comm, _| comm == "redis-server",
         broker_version: || first_line("redis-server", &["--version"]),
     },
+    Descriptor {
+        middleware: Middleware::Kafka,
+        name: "kafka",
+        stack_service: Some("kafka"),
+        colour: (140, 86, 75),
+        is_broker: |comm, cmd| comm == "java" && cmd.contains("kafka.Kafka"),
+        broker_version: || None,
+    },
 ];
 
 impl Middleware {
@@ -107,7 +117,8 @@ impl Middleware {
             Self::Nats => Some(Self::Rabbitmq),
             Self::Rabbitmq => Some(Self::Pubsub),
             Self::Pubsub => Some(Self::Redis),
-            Self::Redis => None,
+            Self::Redis => Some(Self::Kafka),
+            Self::Kafka => None,
         }
     }
 

@@ -17,6 +17,9 @@ pub fn unreadable(m: Middleware, settings: &BrokerSettings) -> Option<&'static s
     match m {
         Middleware::Grpc => Some("gRPC has no broker"),
         Middleware::Pubsub => Some("the Pub/Sub emulator reports no backlog"),
+        Middleware::Kafka => Some(
+            "Kafka does not know what its consumers were handed: the group's lag counts what the subscriber holds too",
+        ),
         Middleware::Nats if settings.nats.mode == NatsMode::Core => {
             Some("core NATS keeps no queue")
         }
@@ -37,7 +40,7 @@ impl DepthProbe {
             Middleware::Nats => Self::Nats(nats::DepthReader::connect(&settings.nats).await?),
             Middleware::Rabbitmq => Self::Rabbitmq(rabbitmq::DepthReader::new(&settings.rabbitmq)),
             Middleware::Redis => Self::Redis(redis::DepthReader::connect(&settings.redis).await?),
-            Middleware::Grpc | Middleware::Pubsub => return Ok(None),
+            Middleware::Grpc | Middleware::Pubsub | Middleware::Kafka => return Ok(None),
         }))
     }
 
