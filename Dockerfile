@@ -4,8 +4,9 @@
 # Used by compose/*.yml (build context: the repo root).
 
 FROM rust:1.95.0-bookworm AS builder
+# librdkafka-dev and pkg-config: the Kafka client links Debian's librdkafka dynamically.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends protobuf-compiler \
+ && apt-get install -y --no-install-recommends protobuf-compiler librdkafka-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Manifests first, so the dependency download is cached while only sources change.
@@ -27,9 +28,10 @@ RUN cargo build --release --locked -p brokerbench \
  && install -m 0755 target/release/brokerbench /usr/local/bin/brokerbench
 
 FROM debian:12.12-slim
-# ca-certificates for TLS to real brokers / Google Cloud; curl for the compose healthchecks.
+# ca-certificates for TLS to real brokers / Google Cloud; curl for the compose healthchecks;
+# librdkafka1, the Kafka client library the binary links (the builder's librdkafka-dev).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl \
+ && apt-get install -y --no-install-recommends ca-certificates curl librdkafka1 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home brokerbench
 COPY --from=builder /usr/local/bin/brokerbench /usr/local/bin/brokerbench

@@ -8,10 +8,10 @@ Run through compose/validate.sh. For every compose file (alone, and with monitor
      a hidden value, plus RUST_LOG and RUST_BACKTRACE), and values of options with possible values are among them;
   3. every published port maps to a port its service listens on;
   4. every address a brokerbench service is given (NATS_URL, AMQP_URL, PUBSUB_EMULATOR_HOST,
-     REDIS_URL, MONGODB_URI, the ingress's BB_GRPC_ADDR) names a service of the same file and a
-     port that service listens on; each middleware a service uses has its address set (the
-     defaults are loopback); listen addresses (BB_LISTEN, a gRPC subscriber's BB_GRPC_ADDR)
-     bind 0.0.0.0;
+     REDIS_URL, KAFKA_BROKERS, MONGODB_URI, the ingress's BB_GRPC_ADDR; each of a comma-separated
+     list) names a service of the same file and a port that service listens on; each middleware a
+     service uses has its address set (the defaults are loopback); listen addresses (BB_LISTEN, a
+     gRPC subscriber's BB_GRPC_ADDR) bind 0.0.0.0;
   5. Prometheus scrapes each brokerbench service, on the port it listens on;
   6. the middlewares are those of the binary, each has its compose/<middleware>.yml, and
      all.yml's ingress publishes through every one of them, each with its subscriber;
@@ -54,6 +54,7 @@ MIDDLEWARES: dict[str, str] = {
     "rabbitmq": "AMQP_URL",
     "pubsub": "PUBSUB_EMULATOR_HOST",
     "redis": "REDIS_URL",
+    "kafka": "KAFKA_BROKERS",
 }
 # the address variables that point at another service, whichever role reads them (a gRPC
 # subscriber's BB_GRPC_ADDR is where it listens, so it is checked apart)
@@ -148,6 +149,9 @@ def listening_ports(name: str, svc: dict, contract: dict[str, Options] | None) -
             if a == "--port" and i + 1 < len(cmd):
                 return {int(cmd[i + 1])}
         return {6379}
+    if image.startswith("apache/kafka:"):
+        listeners = env.get("KAFKA_LISTENERS") or "PLAINTEXT://:9092"
+        return {p for p in (port_of(a) for a in listeners.split(",")) if p}
     if "google-cloud-cli" in image or "cloud-sdk" in image:
         for a in cmd:
             if a.startswith("--host-port="):
@@ -226,15 +230,15 @@ def check_config(label: str, cfg: dict, contract: dict[str, Options] | None) -> 
         if role == "ingress" and "BB_GRPC_ADDR" in env:
             targets.append("BB_GRPC_ADDR")
         for var in targets:
-            value = env[var]
-            u = urlparse(value if "://" in value else f"x://{value}")
-            host, port = u.hostname, u.port
-            if host not in services:
-                problem(f"{label}: {name} {var}={value} names {host!r}, not a service of this file")
-                continue
-            ports = listens.get(host)
-            if ports is not None and port is not None and port not in ports:
-                problem(f"{label}: {name} {var}={value}: {host} listens on {sorted(ports)}, not {port}")
+            for value in env[var].split(","):
+                u = urlparse(value if "://" in value else f"x://{value}")
+                host, port = u.hostname, u.port
+                if host not in services:
+                    problem(f"{label}: {name} {var}={value} names {host!r}, not a service of this file")
+                    continue
+                ports = listens.get(host)
+                if ports is not None and port is not None and port not in ports:
+                    problem(f"{label}: {name} {var}={value}: {host} listens on {sorted(ports)}, not {port}")
 
     # Prometheus targets
     if "prometheus" in services:

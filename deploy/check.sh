@@ -3,7 +3,7 @@
 # network beyond the first install of the tools. For `make test`.
 #
 #   1. helm lint --strict: default values and every values example (examples/*.yaml)
-#   2. helm template for every example (grpc, nats, rabbitmq, pubsub, redis, all) and a few
+#   2. helm template for every example (grpc, nats, rabbitmq, pubsub, redis, kafka, all) and a few
 #      variants; each rendering is schema-validated with kubernetes-validate against the
 #      Kubernetes 1.37 and 1.25 schemas it ships (the newest, and the oldest the chart's
 #      kubeVersion admits), strictly (unknown fields are errors), and its
@@ -29,7 +29,7 @@ HELM_MODULE=helm.sh/helm/v4 HELM_VERSION=v4.3.2
 KUBE_VERSION=1.37.0 KUBE_VERSIONS=1.37.0,1.25.0   # helm renders for the first; validated against each
 BIN="$ROOT/.stack/bin" HELM="$ROOT/.stack/bin/helm"
 VENV="$ROOT/.stack/helm-venv" REQ="$ROOT/deploy/requirements.txt"
-ALL=grpc,nats,rabbitmq,pubsub,redis
+ALL=grpc,nats,rabbitmq,pubsub,redis,kafka
 RELEASE=bb
 
 say() { printf '[deploy/check.sh] %s\n' "$*"; }
@@ -151,7 +151,7 @@ rendered "pubsub on Google Cloud, key from a Secret" pubsub -f "$CHART/examples/
 rendered "split routing, no store, extra env" nats,redis,grpc --set 'middlewares={nats,redis,grpc}' \
   --set ingress.routing=split --set subscribers.sink=none --set mongodb.uri= \
   --set 'ingress.extraEnv[0].name=BB_MAX_IN_FLIGHT' --set-string 'ingress.extraEnv[0].value=5000'
-rendered "all five, release named brokerbench-x, control token given" "$ALL" -f "$CHART/examples/all.yaml" \
+rendered "all six, release named brokerbench-x, control token given" "$ALL" -f "$CHART/examples/all.yaml" \
   --set controlToken.existingSecret= --set-string controlToken.value=0123456789abcdef0123456789abcdef
 RELEASE=brokerbench-x rendered "release name holding the chart's" nats,rabbitmq \
   --set 'middlewares={nats,rabbitmq}' --set rabbitmq.url=amqp://u:p@rabbitmq:5672/%2f
@@ -161,7 +161,7 @@ RELEASE=brokerbench-x rendered "release name holding the chart's" nats,rabbitmq 
 refused "replicas not an integer" "/ingress/replicas" template --set ingress.replicas=many
 refused "typo in a resource field" "requestz" template --set ingress.resources.requestz.cpu=1
 refused "resource requests dropped" "missing property 'requests'" template --set ingress.resources.requests=null
-refused "unknown middleware" "/middlewares/1" template --set 'middlewares={nats,kafka}'
+refused "unknown middleware" "/middlewares/1" template --set 'middlewares={nats,mqtt}'
 refused "a middleware twice" "are equal" template --set 'middlewares={nats,nats}'
 refused "control token too short" "/controlToken/value" template --set controlToken.value=short
 refused "control token as literal extraEnv" "/ingress/extraEnv/0/name" template \
@@ -170,6 +170,7 @@ refused "two gRPC subscribers" "/subscribers/replicas/grpc" template --set subsc
 refused "routing single with two middlewares" "routing=single takes exactly one" template \
   --set 'middlewares={nats,redis}' --set ingress.routing=single
 refused "rabbitmq without a URL" "rabbitmq is chosen" template --set 'middlewares={rabbitmq}'
+refused "kafka brokers without a port" "/kafka/brokers" template --set 'middlewares={kafka}' --set kafka.brokers=kafka
 refused "no MongoDB" "set mongodb.uri or mongodb.existingSecret" template --set mongodb.uri=
 refused "lint with a bad value" "/ingress/replicas" "$HELM" lint --strict "$CHART" --set ingress.replicas=many
 # past the chart's schema, kubernetes-validate must still refuse: proof the validator can fail

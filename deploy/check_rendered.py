@@ -34,7 +34,7 @@ from kubernetes_validate import utils as kv
 # kubernetes-validate reads and parses a schema file on every call; parse each once
 kv.schema_contents = functools.lru_cache(maxsize=None)(kv.schema_contents)
 
-MIDDLEWARES = ("grpc", "nats", "rabbitmq", "pubsub", "redis")
+MIDDLEWARES = ("grpc", "nats", "rabbitmq", "pubsub", "redis", "kafka")
 SECRET_ENV = ("BB_CONTROL_TOKEN", "MONGODB_URI", "NATS_URL", "AMQP_URL", "REDIS_URL")
 NOT_CLAP_ENV = {"RUST_LOG", "GOOGLE_APPLICATION_CREDENTIALS"}  # read by libraries, not by the CLI
 

@@ -33,11 +33,11 @@ def check_pin_rule() -> None:
     """The rule itself: what it must refuse and what it must take."""
     refused = ["mongo:7", "mongo", "redis:latest", "redis:7", "rabbitmq:3-management", "nats:2.10-alpine",
                "gcr.io/google.com/cloudsdktool/google-cloud-cli:emulators", "rust:1-bookworm",
-               "debian:bookworm-slim", "localhost:5000/mongo", "grafana/grafana:11"]
+               "debian:bookworm-slim", "localhost:5000/mongo", "grafana/grafana:11", "apache/kafka:4.4"]
     taken = ["mongo:7.0.16", "redis:7.4.1", "rabbitmq:3.13.7-management", "nats:2.10.29-alpine",
              "gcr.io/google.com/cloudsdktool/google-cloud-cli:528.0.0-emulators", "rust:1.95.0-bookworm",
              "debian:12.12-slim", "prom/prometheus:v2.55.1", "localhost:5000/mongo:7.0.16",
-             "brokerbench:local", "mongo@sha256:" + "0" * 64]
+             "apache/kafka:4.4.0", "brokerbench:local", "mongo@sha256:" + "0" * 64]
     for image in refused:
         if unpinned(image) is None:
             problem(f"the pin rule takes {image!r}, which is not an exact version")

@@ -94,6 +94,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{ include "brokerbench.secretEnv" (dict "name" "AMQP_URL" "cfg" $v.rabbitmq "root" .root) }}
 {{- else if eq .mw "redis" }}
 {{ include "brokerbench.secretEnv" (dict "name" "REDIS_URL" "cfg" $v.redis "root" .root) }}
+{{- else if eq .mw "kafka" }}
+- name: KAFKA_BROKERS
+  value: {{ $v.kafka.brokers | quote }}
+- name: BB_KAFKA_TOPIC
+  value: {{ $v.kafka.topic | quote }}
+- name: BB_KAFKA_GROUP
+  value: {{ $v.kafka.group | quote }}
+- name: BB_KAFKA_PARTITIONS
+  value: {{ $v.kafka.partitions | quote }}
 {{- else if eq .mw "pubsub" }}
 - name: PUBSUB_PROJECT_ID
   value: {{ $v.pubsub.projectId | quote }}
