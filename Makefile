@@ -52,7 +52,7 @@ prepare-bench:
 prepare-test:
 	$(MAKE) --no-print-directory -j5 tools stack-up build-tests locust-venv helm-tools
 
-## The main job: the five-middleware comparison on the local stack, ending in a report.
+## The main job: the six-middleware comparison on the local stack, ending in a report.
 bench: prepare-bench
 	source .stack/env && $(BB_RELEASE) run --label bench --sweep-to 4000 $(BENCH_ARGS)
 
