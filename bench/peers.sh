@@ -2,7 +2,7 @@
 # bench/peers.sh — how close brokerbench's own publish+consume ceiling comes to each broker's
 # native benchmark tool, on the same local brokers with matched settings.
 #
-#   bench/peers.sh [--paths nats,rabbitmq,grpc] [--seconds 10] [--repeat 3] [--out DIR]
+#   bench/peers.sh [--paths nats,rabbitmq,kafka,grpc] [--seconds 10] [--repeat 3] [--out DIR]
 #
 # Per path: a short `brokerbench ceilings` probe learns the envelope size brokerbench puts on the
 # wire (message_bytes); then, REPEAT times, the native tool runs for about SECONDS, immediately
@@ -13,26 +13,33 @@
 #             window 500, consumer batch 1000, explicit acks; figure = min(publish, consume) msg/s
 #   rabbitmq  RabbitMQ PerfTest: 1 producer, 1 consumer, persistent messages on a durable queue,
 #             500 outstanding confirms, manual acks with prefetch 1000; figure = min(send, receive)
+#   kafka     Kafka's ProducerPerformance (kafka-producer-perf-test) on a topic of its own,
+#             peers-<pid>-<n> (1 partition, 1 replica, flush.messages=1 as brokerbench's disk
+#             profile creates it; removed afterwards): acks=all, enable.idempotence=true,
+#             linger.ms=1 (brokerbench's producer settings), null keys, unthrottled; its first
+#             second's records are its warm-up (--warmup-records), as brokerbench's first second
+#             is; figure = steady-state records/s. It publishes only: no consumer runs beside it
 #   grpc      ghz calling CaseSink.Deliver (one realistic Envelope per call, concurrency 32) on
 #             brokerbench's own subscriber, run with `--sink none`; figure = OK calls/s
 # Results: results/<UTC timestamp>-peers/ (or --out): peers.json (figures, settings, tool versions,
 # install times, every sample), peers.md (the table, also printed) and raw/ (every tool's output).
 # Target: brokerbench median / native median >= 0.8.
 #
-# Runs `scripts/stack up` for the brokers of the chosen paths (nats, rabbitmq; idempotent: starts
-# only what is not running; mongo only for grpc's MongoDB fallback) and installs the native tools
-# on first use, from package registries only: natscli and ghz with `go install` into .stack/bin,
-# PerfTest 2.22.1 from Maven Central (classpath in .stack/peers, jars in ~/.m2).
+# Runs `scripts/stack up` for the brokers of the chosen paths (nats, rabbitmq, kafka; idempotent:
+# starts only what is not running; mongo only for grpc's MongoDB fallback) and installs the native
+# tools on first use, from package registries only: natscli and ghz with `go install` into
+# .stack/bin, PerfTest 2.22.1 and kafka-tools (KAFKA_VERSION, else 4.4.0, the stack's broker) from
+# Maven Central (classpaths in .stack/peers, jars in ~/.m2).
 # Needs Go (/usr/local/go/bin or PATH), Maven and Java, python3. BROKERBENCH_BIN overrides the
 # binary (default target/release/brokerbench). Progress goes to stderr.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HELPER="$ROOT/bench/peers/peers.py"
-KNOWN_PATHS=$'nats\nrabbitmq\ngrpc'
-PATHS=nats,rabbitmq,grpc SECONDS_PER_RUN=10 REPEAT=3 OUT=""
+KNOWN_PATHS=$'nats\nrabbitmq\nkafka\ngrpc'
+PATHS=nats,rabbitmq,kafka,grpc SECONDS_PER_RUN=10 REPEAT=3 OUT=""
 BB="${BROKERBENCH_BIN:-$ROOT/target/release/brokerbench}"
-DEFAULT_BYTES=256 PERFTEST_VERSION=2.22.1 GHZ_CONCURRENCY=32
+DEFAULT_BYTES=256 PERFTEST_VERSION=2.22.1 GHZ_CONCURRENCY=32 KAFKA_TOOLS_VERSION=${KAFKA_VERSION:-4.4.0}
 
 say()  { printf '[peers] %s\n' "$*" >&2; }
 die()  { printf '[peers] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -50,7 +57,7 @@ while (($#)); do
 done
 [[ $SECONDS_PER_RUN =~ ^[1-9][0-9]*$ && $REPEAT =~ ^[1-9][0-9]*$ ]] || die "--seconds and --repeat take positive integers"
 IFS=, read -ra PATH_LIST <<<"$PATHS"
-for p in "${PATH_LIST[@]}"; do grep -qx "$p" <<<"$KNOWN_PATHS" || die "unknown path '$p' (nats, rabbitmq, grpc)"; done
+for p in "${PATH_LIST[@]}"; do grep -qx "$p" <<<"$KNOWN_PATHS" || die "unknown path '$p' (nats, rabbitmq, kafka, grpc)"; done
 
 STARTED=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=${OUT:-$ROOT/results/$STARTED-peers}
@@ -63,18 +70,20 @@ meta cpus "$(nproc)"; meta kernel "$(uname -r)"
 has_path() { [[ ",$PATHS," == *",$1,"* ]]; }
 
 # ------------------------------------------------------------------ cleanup of what we started
-SUB_PID="" STREAMS=()
+SUB_PID="" STREAMS=() KAFKA_TOPICS=0
 cleanup() {
   if [[ -n $SUB_PID ]]; then kill "$SUB_PID" 2>/dev/null || true; wait "$SUB_PID" 2>/dev/null || true; fi
   local s
   for s in ${STREAMS[@]+"${STREAMS[@]}"}; do nats stream rm -f "$s" >/dev/null 2>&1 || true; done
+  # every topic of ours left behind (a run interrupted): --topic takes a regular expression
+  if ((KAFKA_TOPICS)); then kafka_topic delete "peers-$$-.*" --if-exists >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------ stack and tools
 SERVICES=()
-for p in nats rabbitmq; do if has_path "$p"; then SERVICES+=("$p"); fi; done
+for p in nats rabbitmq kafka; do if has_path "$p"; then SERVICES+=("$p"); fi; done
 if ((${#SERVICES[@]})); then say "scripts/stack up ${SERVICES[*]}"; "$ROOT/scripts/stack" up "${SERVICES[@]}" >&2; fi
 # shellcheck source=/dev/null
 . "$ROOT/.stack/env"
@@ -93,10 +102,14 @@ go_install() { # go_install NAME MODULE@VERSION : into .stack/bin unless there
   meta "version.$1" "$("$GO" version -m "$ROOT/.stack/bin/$1" 2>/dev/null | awk '$1=="mod"{print $3; exit}')"
 }
 PT_CP_FILE="$ROOT/.stack/peers/perftest-$PERFTEST_VERSION.classpath"
-perftest_install() {
-  local t0=$EPOCHREALTIME cp
-  if [[ -s $PT_CP_FILE ]]; then
-    IFS=: read -ra cp <"$PT_CP_FILE" || true  # no trailing newline
+KT_CP_FILE="$ROOT/.stack/peers/kafka-tools-$KAFKA_TOOLS_VERSION.classpath"
+# maven_install FILE NAME GROUP:ARTIFACT VERSION : the artifact's classpath (its dependencies
+# with it) into FILE, unless every jar of it is there already
+maven_install() {
+  local t0=$EPOCHREALTIME f=$1 cp
+  shift
+  if [[ -s $f ]]; then
+    IFS=: read -ra cp <"$f" || true  # no trailing newline
     if ls "${cp[@]}" >/dev/null 2>&1; then return 0; fi
   fi
   if ! command -v mvn >/dev/null || ! command -v java >/dev/null; then
@@ -104,22 +117,30 @@ perftest_install() {
     local sudo=(); ((EUID == 0)) || sudo=(sudo)
     "${sudo[@]}" apt-get install -y -q maven default-jre-headless >&2
   fi
-  say "resolving PerfTest $PERFTEST_VERSION from Maven Central (mvn dependency:build-classpath)"
-  mvn -q -B -Dstyle.color=never -f "$ROOT/bench/peers/pom.xml" -Dperftest.version="$PERFTEST_VERSION" \
-    dependency:build-classpath -Dmdep.outputFile="$PT_CP_FILE" >&2
-  meta install_s.perftest "$(python3 -c "print(round($EPOCHREALTIME-$t0,1))")"
+  say "resolving $2 $3 from Maven Central (mvn dependency:build-classpath)"
+  mvn -q -B -Dstyle.color=never -f "$ROOT/bench/peers/pom.xml" -Dpeer.groupId="${2%%:*}" \
+    -Dpeer.artifactId="${2#*:}" -Dpeer.version="$3" \
+    dependency:build-classpath -Dmdep.outputFile="$f" >&2
+  meta "install_s.$1" "$(python3 -c "print(round($EPOCHREALTIME-$t0,1))")"
 }
 
 if has_path nats; then go_install nats github.com/nats-io/natscli/nats@latest
   meta version.nats-server "$(nats-server --version 2>/dev/null | sed 's/^nats-server: //' || true)"; fi
 if has_path grpc; then go_install ghz github.com/bojand/ghz/cmd/ghz@latest; fi
 if has_path rabbitmq; then
-  perftest_install
+  maven_install "$PT_CP_FILE" perftest com.rabbitmq:perf-test "$PERFTEST_VERSION"
   PT_CP=$(<"$PT_CP_FILE")
   meta version.perftest "$(java -cp "$PT_CP" com.rabbitmq.perf.PerfTest --version 2>&1 | sed 's/\x1b\[[0-9;]*m//g' | head -n1)"
   meta version.rabbitmq-server "$(dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null || echo unknown)"
-  meta version.java "$(java -version 2>&1 | head -n1)"
 fi
+if has_path kafka; then
+  maven_install "$KT_CP_FILE" kafka-tools org.apache.kafka:kafka-tools "$KAFKA_TOOLS_VERSION"
+  KT_CP=$(<"$KT_CP_FILE") KAFKA_BROKERS=${KAFKA_BROKERS:-127.0.0.1:9092}
+  meta version.kafka-tools "$(java -cp "$KT_CP" org.apache.kafka.tools.TopicCommand --version 2>/dev/null | tail -n1)"
+  # the running broker's, from its log (the stack's own Kafka; unknown for one started elsewhere)
+  meta version.kafka-server "$(sed -n 's/.*Kafka version: //p' "$ROOT/.stack/log/kafka.log" 2>/dev/null | tail -n1 | grep . || echo unknown)"
+fi
+if has_path rabbitmq || has_path kafka; then meta version.java "$(java -version 2>&1 | head -n1)"; fi
 
 BB_OK=0
 if [[ -x $BB ]] && "$BB" ceilings --help >/dev/null 2>&1; then
@@ -133,7 +154,8 @@ fi
 # ------------------------------------------------------------------ one measurement each
 # bb_ceiling PATH SECONDS DIR : brokerbench's publish+consume ceiling; writes DIR/ceilings.json.
 # Publishes outstanding match the native tool's: natscli's async window and PerfTest's confirm
-# window (500), ghz's concurrency for gRPC.
+# window (500), ghz's concurrency for gRPC. Kafka's ProducerPerformance has no such window (its
+# producer's buffer.memory bounds it): 500 there too.
 bb_ceiling() {
   local outstanding=500
   [[ $1 == grpc ]] && outstanding=$GHZ_CONCURRENCY
@@ -189,6 +211,53 @@ native_rabbitmq() {
     --perftest "$f" --set "message_bytes=$SIZE")
 }
 
+# kafka_topic create|delete TOPIC [ARGS...] : Kafka's TopicCommand (kafka-topics) on KAFKA_BROKERS
+kafka_topic() {
+  java -cp "$KT_CP" org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_BROKERS" \
+    "--$1" --topic "$2" "${@:3}"
+}
+
+# kafka_produce TOPIC RECORDS WARMUP FILE : ProducerPerformance on a topic of its own, created
+# first as brokerbench's disk profile creates its topic, and removed afterwards
+kafka_produce() {
+  local t=$1 rc=0
+  KAFKA_TOPICS=1
+  kafka_topic create "$t" --partitions 1 --replication-factor 1 --config flush.messages=1 \
+    >"$4.topic.txt" 2>&1 || return 1
+  timeout $((SECONDS_PER_RUN * 10 + 120)) java -cp "$KT_CP" org.apache.kafka.tools.ProducerPerformance \
+    --bootstrap-server "$KAFKA_BROKERS" --topic "$t" --num-records "$2" --warmup-records "$3" \
+    --record-size "$SIZE" --throughput -1 \
+    --command-property acks=all enable.idempotence=true linger.ms=1 >"$4" 2>&1 || rc=$?
+  kafka_topic delete "$t" --if-exists >>"$4.topic.txt" 2>&1 || true
+  return "$rc"
+}
+
+KAFKA_MSGS="" KAFKA_WARMUP=""
+native_kafka() { # sets the record counts from a probe the first time, then from each run
+  local r=$1 f="$OUT/raw/kafka-r$1-producer-perf.txt" n=10000 rate
+  if [[ -z $KAFKA_MSGS ]]; then
+    while :; do # probe until it takes a second, so MSGS lasts about SECONDS after the warm-up
+      kafka_produce "peers-$$-probe$n" "$n" 0 "$OUT/raw/kafka-probe.txt" || return 1
+      # the summary: the last of these lines (the progress lines every 5 s look the same)
+      rate=$(sed -n 's/^[0-9]* records sent, \([0-9.]*\) records\/sec.*/\1/p' "$OUT/raw/kafka-probe.txt" | tail -n1)
+      [[ $rate =~ ^[0-9.]+$ ]] || return 1
+      if ((n >= 1000000)) || python3 -c "import sys; sys.exit(0 if $n/$rate >= 1 else 1)"; then break; fi
+      n=$((n * 10))
+    done
+    KAFKA_WARMUP=$(python3 -c "print(max(1000, int($rate)))")
+    KAFKA_MSGS=$(python3 -c "print(max(1000, int($rate * $SECONDS_PER_RUN)) + $KAFKA_WARMUP)")
+    say "kafka: probe $rate records/s -> $KAFKA_MSGS records per run, the first $KAFKA_WARMUP of them warm-up"
+  fi
+  kafka_produce "peers-$$-$r" "$KAFKA_MSGS" "$KAFKA_WARMUP" "$f" || return 1
+  RATE=$(python3 "$HELPER" record "$SAMPLES" --path kafka --repeat "$r" --side native --tool producer-perf \
+    --producer-perf "$f" --set "records=$KAFKA_MSGS" --set "warmup_records=$KAFKA_WARMUP" \
+    --set "message_bytes=$SIZE") || return 1
+  # the next run's counts from this one's rate: a probe taken while the machine was busy (or
+  # idle) would otherwise make every run far shorter (or longer) than SECONDS
+  KAFKA_WARMUP=$(python3 -c "print(max(1000, int($RATE)))")
+  KAFKA_MSGS=$(python3 -c "print(max(1000, int($RATE * $SECONDS_PER_RUN)) + $KAFKA_WARMUP)")
+}
+
 GHZ_DATA="" GHZ_BYTES=""
 native_grpc() {
   local r=$1 pre="$OUT/raw/grpc-r$1" i port
@@ -220,6 +289,7 @@ settings_of() {
   case $1 in
     nats) echo "JetStream file storage R1, async publish window 500, durable consumer batch 1000, explicit acks, 1 publisher + 1 consumer concurrently" ;;
     rabbitmq) echo "durable queue, persistent, confirms 500 outstanding, manual ack prefetch 1000, 1 producer + 1 consumer, -z $SECONDS_PER_RUN" ;;
+    kafka) echo "own topic, 1 partition, R1, flush.messages=1; acks=all, enable.idempotence=true, linger.ms=1, null keys, unthrottled, first second warm-up; 1 producer, no consumer" ;;
     grpc) echo "ghz -c $GHZ_CONCURRENCY -z ${SECONDS_PER_RUN}s, 1 Envelope per Deliver call, brokerbench subscriber, sink none" ;;
   esac
 }
@@ -250,7 +320,11 @@ for p in "${PATH_LIST[@]}"; do
   done
   if [[ $p == grpc ]]; then meta message_bytes.grpc "$GHZ_BYTES"; else meta "message_bytes.$p" "$SIZE"; fi
   meta "settings.$p" "$(settings_of "$p")"
-  case $p in grpc) m="Deliver call (receive + ack)" ;; *) m="publish+consume" ;; esac
+  case $p in
+    grpc) m="Deliver call (receive + ack)" ;;
+    kafka) m="native: publish only; brokerbench: publish+consume" ;;
+    *) m="publish+consume" ;;
+  esac
   meta "measures.$p" "$m"
 done
 python3 "$HELPER" summarize "$OUT"

@@ -46,6 +46,24 @@ def record(a):
         r = re.search(r"receiving rate avg: ([\d,.]+) msg/s", text)
         fig = {"publish_per_s": s and num(s.group(1)), "consume_per_s": r and num(r.group(1))}
         rate = min(fig.values()) if None not in fig.values() else None
+    elif a.tool == "producer-perf":
+        # Kafka's ProducerPerformance: `N records sent, X records/sec (...), A ms avg latency, ...`
+        # over the whole run, then `N steady state records sent, ...` without the --warmup-records
+        text = Path(a.producer_perf).read_text()
+
+        def summary(kind):  # the last such line: the progress lines every 5 s look the same
+            hits = re.findall(rf"^(\d+) {kind}records sent, ([\d.]+) records/sec .*?, ([\d.]+) ms avg latency",
+                              text, re.M)
+            return hits[-1] if hits else None
+        total, steady = summary(""), summary("steady state ")
+        fig = {"publish_per_s": steady and num(steady[1]),
+               "publish_per_s_with_warmup": total and num(total[1]),
+               "latency_avg_ms": steady and num(steady[2]),
+               "latency_avg_ms_with_warmup": total and num(total[2]),
+               "records_sent": total and int(total[0]),
+               "run_seconds": total and num(total[1]) and round(int(total[0]) / num(total[1]), 1)}
+        # with no warm-up there is no steady-state line: the whole run is the figure
+        rate = fig["publish_per_s"] if steady else fig["publish_per_s_with_warmup"]
     elif a.tool == "ghz":
         rep = json.loads(Path(a.ghz).read_text())
         ok = rep.get("statusCodeDistribution", {}).get("OK", 0)
@@ -186,7 +204,8 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("record")
     r.add_argument("samples")
-    for opt in ("--path", "--side", "--tool", "--nats-pub", "--nats-sub", "--perftest", "--ghz", "--ceilings"):
+    for opt in ("--path", "--side", "--tool", "--nats-pub", "--nats-sub", "--perftest", "--producer-perf", "--ghz",
+                "--ceilings"):
         r.add_argument(opt)
     r.add_argument("--repeat", type=int)
     r.add_argument("--set", action="append")
