@@ -60,7 +60,7 @@ bench: prepare-bench
 sweep: stack-up build-release
 	source .stack/env && $(BB_RELEASE) sweep --ceilings --repeat 3 $(BENCH_ARGS)
 
-## brokerbench's own middleware ceilings beside natscli, RabbitMQ PerfTest and ghz.
+## brokerbench's own middleware ceilings beside natscli, RabbitMQ PerfTest, ghz and Kafka's ProducerPerformance.
 peers: stack-up build-release
 	bench/peers.sh $(PEERS_ARGS)
 
