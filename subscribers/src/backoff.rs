@@ -96,6 +96,31 @@ impl Reconnector {
         }
     }
 
+    /// What a source that retries a failed read in place does with `read`: takes what it read
+    /// (the source consumes again), or counts the failure in `errors` and waits before the next
+    /// try ([`Settled::Retry`]), or stops once `shutdown` completed first.
+    pub(crate) async fn settle<T, E: Display + Sync>(
+        &mut self,
+        read: Result<T, E>,
+        errors: &Counter,
+        shutdown: Pin<&mut impl Future<Output = ()>>,
+    ) -> Settled<T> {
+        match read {
+            Ok(value) => {
+                self.recovered();
+                Settled::Read(value)
+            }
+            Err(e) => {
+                errors.add(1);
+                if self.failed(&e, shutdown).await {
+                    Settled::Retry
+                } else {
+                    Settled::Stop
+                }
+            }
+        }
+    }
+
     /// The source consumes again.
     pub(crate) fn recovered(&mut self) {
         if self.backoff.failing() {
@@ -127,6 +152,15 @@ impl Reconnector {
             }
         }
     }
+}
+
+/// What became of one read (see [`Reconnector::settle`]).
+pub(crate) enum Settled<T> {
+    Read(T),
+    /// It failed and the wait before the next try is over.
+    Retry,
+    /// Shut down while waiting.
+    Stop,
 }
 
 /// Why a source stopped consuming.

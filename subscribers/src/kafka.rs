@@ -20,7 +20,7 @@ use rdkafka::Message as _;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use crate::backoff::Reconnector;
+use crate::backoff::{Reconnector, Settled};
 use crate::{Acker, Delivery, Health, PathError, SubscriberMetrics, decode};
 
 /// How often librdkafka commits the offsets stored after each write: what a restarted
@@ -231,18 +231,11 @@ impl KafkaSource {
                     (m.partition(), m.offset(), envelope)
                 }),
             };
-            let (partition, offset, envelope) = match received {
-                Ok(received) => {
-                    reconnector.recovered();
-                    received
-                }
-                Err(e) => {
-                    metrics.errors.add(1);
-                    if !reconnector.failed(&e, shutdown.as_mut()).await {
-                        return Ok(());
-                    }
-                    continue;
-                }
+            let settled = reconnector.settle(received, &metrics.errors, shutdown.as_mut());
+            let (partition, offset, envelope) = match settled.await {
+                Settled::Read(received) => received,
+                Settled::Retry => continue,
+                Settled::Stop => return Ok(()),
             };
             self.offsets
                 .lock()

@@ -22,7 +22,7 @@ use redis::streams::{StreamAutoClaimOptions, StreamId, StreamReadOptions, Stream
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
 
-use crate::backoff::Reconnector;
+use crate::backoff::{Reconnector, Settled};
 use crate::{Acker, Delivery, Health, PathError, SubscriberMetrics, decode};
 
 /// How long an `XREADGROUP` waits for new entries (short, under the response timeout).
@@ -122,18 +122,13 @@ impl RedisSource {
                 }
                 None => self.read(">", wanted, Some(BLOCK_MS)).await,
             };
-            let entries = match read {
-                Ok(entries) => {
-                    reconnector.recovered();
-                    entries
-                }
-                Err(e) => {
-                    metrics.errors.add(1);
-                    if !reconnector.failed(&e, shutdown.as_mut()).await {
-                        return Ok(());
-                    }
-                    continue;
-                }
+            let entries = match reconnector
+                .settle(read, &metrics.errors, shutdown.as_mut())
+                .await
+            {
+                Settled::Read(entries) => entries,
+                Settled::Retry => continue,
+                Settled::Stop => return Ok(()),
             };
             if own_pending.is_some() {
                 own_pending = entries.last().map(|e| e.id.clone());
