@@ -200,3 +200,81 @@ async fn delete_group(
         }
     }
 }
+
+/// The running broker's version, from the jar its JVM loaded: `kafka_<scala>-<version>.jar` on
+/// the classpath of the `kafka.Kafka` process, named there or in a directory listed as `dir/*`
+/// (as `scripts/stack` starts it). Kafka has no `--version` of its own without starting a JVM
+/// (seconds), and the protocol does not carry the broker's version.
+pub fn broker_version() -> Option<String> {
+    procfs::process::all_processes()
+        .ok()?
+        .flatten()
+        .find_map(|p| {
+            let args = p.cmdline().ok()?;
+            if !args.iter().any(|a| a == "kafka.Kafka") {
+                return None;
+            }
+            let flag = args.iter().position(|a| a == "-cp" || a == "-classpath")?;
+            version_in_classpath(args.get(flag + 1)?)
+        })
+}
+
+fn version_in_classpath(classpath: &str) -> Option<String> {
+    classpath
+        .split(':')
+        .find_map(|entry| match entry.strip_suffix("/*") {
+            Some(dir) => std::fs::read_dir(dir)
+                .ok()?
+                .flatten()
+                .find_map(|e| jar_version(&e.file_name().to_string_lossy())),
+            None => jar_version(entry.rsplit('/').next()?),
+        })
+}
+
+/// `4.4.0` from `kafka_2.13-4.4.0.jar`; none from other jars (`kafka-clients-…`,
+/// `kafka_2.13-4.4.0-test.jar`).
+fn jar_version(file: &str) -> Option<String> {
+    let (scala, version) = file
+        .strip_prefix("kafka_")?
+        .strip_suffix(".jar")?
+        .split_once('-')?;
+    let is_version = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || c == '.');
+    (is_version(scala) && is_version(version)).then(|| version.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_broker_jar_names_the_version_and_no_other_jar_does() {
+        assert_eq!(
+            jar_version("kafka_2.13-4.4.0.jar").as_deref(),
+            Some("4.4.0")
+        );
+        for other in [
+            "kafka-clients-4.4.0.jar",
+            "kafka_2.13-4.4.0-test.jar",
+            "kafka_2.13-.jar",
+            "kafka_2.13-4.4.0.pom",
+        ] {
+            assert_eq!(jar_version(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn the_version_is_found_in_a_listed_jar_or_in_a_classpath_directory() {
+        let listed = "/opt/a/kafka-clients-4.4.0.jar:/opt/a/kafka_2.13-4.3.1.jar";
+        assert_eq!(version_in_classpath(listed).as_deref(), Some("4.3.1"));
+
+        let dir = std::env::temp_dir().join(format!("bb-kafka-cp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for jar in ["kafka-server-4.4.0.jar", "kafka_2.13-4.4.0.jar"] {
+            std::fs::write(dir.join(jar), b"").unwrap();
+        }
+        let found = version_in_classpath(&format!("/nonexistent/*:{}/*", dir.display()));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(found.as_deref(), Some("4.4.0"));
+        assert_eq!(version_in_classpath("/nonexistent/*"), None);
+    }
+}

@@ -103,7 +103,7 @@ pub static DESCRIPTORS: [Descriptor; Middleware::COUNT] = [
         stack_service: Some("kafka"),
         colour: (140, 86, 75),
         is_broker: |comm, cmd| comm == "java" && cmd.contains("kafka.Kafka"),
-        broker_version: || None,
+        broker_version: kafka::broker_version,
     },
 ];
 
