@@ -8,10 +8,13 @@
 //! ([`BELOW_CAPACITY`]). Once a rate at or above that is kept up with, the capacity lies above
 //! it (a path whose throughput collapses under overload reads low), and the next step goes
 //! straight to the precision above the kept-up rate ("the edge"), which ends the search if it
-//! fails. A lowest failed step without a reading (it fell behind with a late generator, its
-//! accounting, a backlog's slope) halves the bracket instead, as does every step after
-//! [`GUIDED_STEPS`] guided ones, so readings that mislead cost about that many steps more than
-//! plain bisection at most (the unit tests check it on model paths). Rates are whole cases per
+//! fails. If the edge keeps up too, that failed step's reading was no reading of capacity (a
+//! stall: Kafka stored 830/s at 4,000/s in a fresh `make bench` on 2026-12-05 and kept up at
+//! 3,816/s, and climbing by the precision from there took 9 steps), and the bracket is halved
+//! until a lower step fails. A lowest failed step without a reading (it fell behind with a late
+//! generator, its accounting, a backlog's slope) halves the bracket too, as does every step
+//! after [`GUIDED_STEPS`] guided ones, so readings that mislead cost about that many steps more
+//! than plain bisection at most (the unit tests check it on model paths). Rates are whole cases per
 //! second. Every step lies strictly inside the bracket; the knee is as precise as plain
 //! bisection's. In the fresh `make bench` of 2026-12-05 bisection took 5, 6 and 5 steps after
 //! the fixed-rate run on the three paths that fell behind at 4,000/s; on models of those paths
@@ -58,6 +61,8 @@ pub struct RateWalk {
     good: Option<f64>,
     /// The lowest step fallen behind at.
     bad: Option<StepOutcome>,
+    /// Whether the edge above a kept-up rate was tried since `bad` was recorded.
+    edge_tried: bool,
     guided_steps: u32,
 }
 
@@ -70,6 +75,7 @@ impl RateWalk {
             top_first,
             good: None,
             bad: None,
+            edge_tried: false,
             guided_steps: 0,
         }
     }
@@ -85,6 +91,7 @@ impl RateWalk {
             self.good = Some(self.good.map_or(step.offered, |g| g.max(step.offered)));
         } else if self.bad.is_none_or(|b| step.offered < b.offered) {
             self.bad = Some(step);
+            self.edge_tried = false;
         }
     }
 
@@ -92,6 +99,7 @@ impl RateWalk {
     pub fn next(&mut self) -> Option<f64> {
         let (rate, probe) = self.choose()?;
         self.guided_steps += u32::from(probe != Probe::Plain);
+        self.edge_tried |= probe == Probe::Edge;
         Some(rate)
     }
 
@@ -107,7 +115,7 @@ impl RateWalk {
         }
         let half_way = (((g + b.offered) / 2.0).floor(), Probe::Plain);
         let reading = b.stored_per_s < b.offered * SATURATED;
-        if !reading || self.guided_steps >= GUIDED_STEPS {
+        if !reading || self.edge_tried || self.guided_steps >= GUIDED_STEPS {
             return Some(half_way);
         }
         let below = (b.stored_per_s * BELOW_CAPACITY).floor();

@@ -98,17 +98,39 @@ fn a_saturated_step_sends_the_next_just_below_what_it_stored_and_then_to_the_pre
 }
 
 /// NATS on 2026-12-05: at 4,000/s it stored 1,687/s, at 1,937/s 1,697/s, yet kept up at
-/// 1,800/s. Once the step below the reading keeps up, the walk climbs by its precision.
+/// 1,800/s. Once the step below the reading keeps up, the walk tries the edge above it; that
+/// keeps up too, so the bracket is halved (2,899 fails, reading 1,697/s again) and the edge
+/// above the kept-up rate ends it.
 #[test]
-fn a_path_that_reads_low_under_overload_is_climbed_by_the_precision() {
+fn a_path_that_reads_low_under_overload_is_bisected_once_its_reading_is_proved_low() {
     let path = ModelPath {
         capacity: 1_900.0,
         stored_above: |offered: f64| if offered >= 4_000.0 { 1_687.0 } else { 1_697.0 },
     };
     assert_eq!(
         visit(top_first(), 500.0, &path),
-        [500.0, 4_000.0, 1_636.0, 1_799.0, 1_978.0]
+        [500.0, 4_000.0, 1_636.0, 1_799.0, 2_899.0, 1_978.0]
     );
+}
+
+/// Kafka in the fresh `make bench` of 2026-12-05: it stalled at 4,000/s, storing 830/s, and
+/// kept up at 3,816/s. Climbing by the precision from the reading took 9 steps below the top;
+/// once the edge above the reading keeps up, halving the bracket takes 6.
+#[test]
+fn a_stalled_step_costs_two_guided_steps_and_then_bisection() {
+    let path = ModelPath {
+        capacity: 3_900.0,
+        stored_above: |offered: f64| if offered >= 4_000.0 { 830.0 } else { 3_900.0 },
+    };
+    let visited = visit(top_first(), 500.0, &path);
+    assert_eq!(
+        visited,
+        [
+            500.0, 4_000.0, 805.0, 885.0, 2_442.0, 3_221.0, 3_610.0, 3_805.0
+        ]
+    );
+    let (kept, failed) = bracket(&visited, &path);
+    assert!(failed <= kept * 1.1, "{visited:?}");
 }
 
 /// The three paths that fell behind at 4,000/s in the fresh `make bench` of 2026-12-05, as
