@@ -12,6 +12,7 @@ want=$(sha256sum "$REQ" | cut -d' ' -f1)
 if [[ ! -x $VENV/bin/python ]] || [[ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]]; then
   echo "[locust/venv.sh] preparing $VENV from $REQ"
   [[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQ"
+  # lowest priority: `make bench` and `make test` compile meanwhile, and wait for that
+  nice -n 19 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQ"
   echo "$want" >"$STAMP"
 fi
