@@ -49,7 +49,10 @@ pub struct KafkaSettings {
     )]
     pub group: String,
     /// Partitions of a topic created here (an existing topic keeps its own). Cases are keyed by
-    /// id, so each lands in one partition and keeps its order there.
+    /// id, so each lands in one partition and keeps its order there. One, by measurement with one
+    /// subscriber (2026-12-05, three runs each, medians): the middleware ceiling 30,144 cases/s
+    /// with 1 partition, 17,490 with 3; e2e p50 at 500/s 2.91 ms against 3.06, CPU 15.9 s per
+    /// 10k cases against 17.0.
     #[arg(
         id = "kafka-partitions",
         long = "kafka-partitions",
