@@ -89,7 +89,7 @@ async fn sample_load(
 ) -> anyhow::Result<(Vec<Tick>, Vec<HoldToggle>)> {
     let mut ticks: Vec<Tick> = Vec::new();
     let mut toggles = Vec::new();
-    let total = opts.warmup + opts.duration;
+    let total = opts.warmup_s() + opts.duration;
     for k in 0..=total {
         tokio::time::sleep_until(start + TICK * u32::try_from(k).unwrap_or(u32::MAX)).await;
         let tick = sampler.tick().await;
@@ -99,11 +99,11 @@ async fn sample_load(
         );
         ticks.push(tick);
         if let Some(period) = opts.hold_toggle_s
-            && k >= opts.warmup
+            && k >= opts.warmup_s()
             && k < total
-            && (k - opts.warmup).is_multiple_of(period)
+            && (k - opts.warmup_s()).is_multiple_of(period)
         {
-            let on = ((k - opts.warmup) / period) % 2 == 1;
+            let on = ((k - opts.warmup_s()) / period) % 2 == 1;
             toggles.push(toggle_holds(opts, sampler, subscribers, on).await?);
         }
     }
@@ -162,7 +162,7 @@ struct Schedule {
 impl Schedule {
     fn new(opts: &RunOpts) -> Self {
         let nanos = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
-        let warmup = Duration::from_secs(opts.warmup);
+        let warmup = Duration::from_secs(opts.warmup_s());
         let span = warmup + Duration::from_secs(opts.duration);
         let wall_start_ns = now_ns() + nanos(LEAD);
         Self {
@@ -265,7 +265,7 @@ pub(super) async fn measure(
     let (drained_quietly, store_ids) = under_load.drain(group, &key_prefix, &mut ticks).await?;
     Ok(Measured {
         bounds: Bounds {
-            measure_start: usize::try_from(opts.warmup).unwrap_or(0),
+            measure_start: usize::try_from(opts.warmup_s()).unwrap_or(0),
             measure_end,
             last: ticks.len() - 1,
         },

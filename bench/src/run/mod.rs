@@ -23,6 +23,7 @@ pub mod store_claim;
 mod store_floor;
 pub mod sweep;
 pub mod target;
+mod warmup;
 
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -92,11 +93,12 @@ pub struct RunOpts {
     /// Length of the measure phase: seconds, or a duration with its unit (90s, 2m).
     #[arg(long, default_value = "20s", value_parser = crate::units::whole_seconds)]
     pub duration: u64,
-    /// Warm-up before measuring (excluded from the results): seconds, or with a unit. Not a sweep
-    /// step's 3 s: in a fresh `make bench` (2026-12-05, 500/s) Pub/Sub's e2e p99 per second was
-    /// still 61, 49, 45 ms in seconds 2–5, 34 ms over the measure phase the verdict ranks on.
-    #[arg(long, default_value = "5s", value_parser = crate::units::whole_seconds)]
-    pub warmup: u64,
+    /// Warm-up before measuring (excluded from the results): seconds, or with a unit. Default:
+    /// each path's own, 5 s, and 30 s for Kafka, whose freshly started broker (a JVM) is slow
+    /// until its code is compiled (e2e p99 111 ms over its first 20 s measured after 5 s of
+    /// warm-up, 9.6 ms once warm). A group of paths (routing `all`) gets its longest.
+    #[arg(long, value_parser = crate::units::whole_seconds)]
+    pub warmup: Option<u64>,
     /// Longest wait after the load stops for stored to reach accepted: seconds, or with a unit.
     #[arg(long, default_value = "60s", value_parser = crate::units::whole_seconds)]
     pub drain_timeout: u64,
@@ -230,6 +232,7 @@ pub struct RunOpts {
 fn config_of(opts: &RunOpts) -> anyhow::Result<serde_json::Value> {
     let mut config = serde_json::to_value(opts)?;
     config["brokers"] = serde_json::json!(opts.brokers.to_reported_args());
+    config["warmup_s_by_path"] = serde_json::json!(warmup::by_path(opts));
     Ok(config)
 }
 
@@ -298,7 +301,7 @@ async fn run_paths(
     let mut paths = Vec::new();
     for repeat in 0..opts.repeat.max(1) {
         for group in &groups {
-            let results = group_run::run_group(opts, ctx, group, repeat).await?;
+            let results = group_run::run_group(&opts.for_group(group), ctx, group, repeat).await?;
             for r in &results {
                 if !r.accounting.consistent {
                     eprintln!(

@@ -71,7 +71,7 @@ impl RunLoad<'_> {
             Generator::Locust => Load::Locust(super::locust::spawn(
                 opts,
                 urls.first().context("no ingress")?,
-                opts.warmup + opts.duration,
+                opts.warmup_s() + opts.duration,
                 &self.ctx.dir,
                 &format!("{}-r{}", self.names(), self.repeat),
             )?),

@@ -43,10 +43,10 @@ fn bar(len: u64, prefix: String, unit: &str) -> ProgressBar {
 impl Progress {
     pub fn new(title: &str, opts: &RunOpts) -> Self {
         Self {
-            warmup: bar(opts.warmup, format!("{title} warm-up"), "s"),
+            warmup: bar(opts.warmup_s(), format!("{title} warm-up"), "s"),
             measure: bar(opts.duration, format!("{title} measure"), "s"),
             drain: bar(opts.drain_timeout, format!("{title} drain"), "s"),
-            warmup_s: opts.warmup,
+            warmup_s: opts.warmup_s(),
         }
     }
 

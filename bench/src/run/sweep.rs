@@ -61,7 +61,8 @@ fn keeps_up(results: &[PathResult]) -> bool {
     })
 }
 
-/// Runs the step at `rate` `repeat` times.
+/// Runs the step at `rate` `repeat` times; the path's first run gets its own warm-up unless
+/// `--warmup` says (Kafka's broker may be cold), later ones `--warmup` or the default.
 async fn step(
     opts: &SweepOpts,
     ctx: &group_processes::Context,
@@ -69,7 +70,10 @@ async fn step(
     rate: f64,
     done: u32,
 ) -> anyhow::Result<Vec<PathResult>> {
-    let mut step = opts.run.clone();
+    let mut step = match done {
+        0 => opts.run.for_group(&[m]),
+        _ => opts.run.clone(),
+    };
     step.rate = rate;
     let mut results = Vec::new();
     for r in 0..opts.run.repeat.max(1) {
@@ -262,7 +266,7 @@ pub(crate) async fn into_run(
     std::fs::create_dir_all(&sweep_ctx.dir)?;
     let mut step = opts.clone();
     (step.duration, step.warmup, step.sweep_to, step.ceilings) =
-        (opts.sweep_step_s.max(2), SWEEP_WARMUP_S, None, false);
+        (opts.sweep_step_s.max(2), Some(SWEEP_WARMUP_S), None, false);
     step.faults.clear();
     step.quiet_period_ms = Some(step.quiet_period_ms().min(SWEEP_QUIET_PERIOD_MS));
     let sweep = SweepOpts {

@@ -53,7 +53,15 @@ pub struct Descriptor {
     pub is_broker: fn(comm: &str, cmdline: &str) -> bool,
     /// The broker's version on this machine, for the run's environment record.
     pub broker_version: fn() -> Option<String>,
+    /// The warm-up (seconds) a run gives the path when `--warmup` does not say: longer where the
+    /// broker is slow until its own code is compiled.
+    pub warmup_s: u64,
 }
+
+/// The warm-up of a path whose broker needs no more: in a fresh `make bench` (2026-12-05, 500/s)
+/// Pub/Sub's e2e p99 per second was still 61, 49, 45 ms in seconds 2–5, 34 ms over the measure
+/// phase.
+pub const WARMUP_S: u64 = 5;
 
 /// One entry per middleware, in [`Middleware::ALL`] order.
 pub static DESCRIPTORS: [Descriptor; Middleware::COUNT] = [
@@ -64,6 +72,7 @@ pub static DESCRIPTORS: [Descriptor; Middleware::COUNT] = [
         colour: (31, 119, 180),
         is_broker: |_, _| false,
         broker_version: || None,
+        warmup_s: WARMUP_S,
     },
     Descriptor {
         middleware: Middleware::Nats,
@@ -72,6 +81,7 @@ pub static DESCRIPTORS: [Descriptor; Middleware::COUNT] = [
         colour: (44, 160, 44),
         is_broker: |comm, _| comm == "nats-server",
         broker_version: || first_line("nats-server", &["--version"]),
+        warmup_s: WARMUP_S,
     },
     Descriptor {
         middleware: Middleware::Rabbitmq,
@@ -80,6 +90,7 @@ pub static DESCRIPTORS: [Descriptor; Middleware::COUNT] = [
         colour: (255, 127, 14),
         is_broker: |comm, cmd| comm == "beam.smp" && cmd.contains("rabbit"),
         broker_version: || first_line("dpkg-query", &["-W", "-f=${Version}", "rabbitmq-server"]),
+        warmup_s: WARMUP_S,
     },
     Descriptor {
         middleware: Middleware::Pubsub,
@@ -88,6 +99,7 @@ pub static DESCRIPTORS: [Descriptor; Middleware::COUNT] = [
         colour: (148, 103, 189),
         is_broker: |comm, cmd| comm == "java" && cmd.contains("pubsub"),
         broker_version: pubsub::emulator_version,
+        warmup_s: WARMUP_S,
     },
     Descriptor {
         middleware: Middleware::Redis,
@@ -96,6 +108,7 @@ pub static DESCRIPTORS: [Descriptor; Middleware::COUNT] = [
         colour: (214, 39, 40),
         is_broker: |comm, _| comm == "redis-server",
         broker_version: || first_line("redis-server", &["--version"]),
+        warmup_s: WARMUP_S,
     },
     Descriptor {
         middleware: Middleware::Kafka,
@@ -104,6 +117,12 @@ pub static DESCRIPTORS: [Descriptor; Middleware::COUNT] = [
         colour: (140, 86, 75),
         is_broker: |comm, cmd| comm == "java" && cmd.contains("kafka.Kafka"),
         broker_version: kafka::broker_version,
+        // A freshly started Kafka (its JVM) at 500/s after 5 s of warm-up: e2e p99 111 ms over the
+        // 20 s measured, 40–184 ms in most seconds up to the 18th; 9.6 ms in the next run. Its own
+        // ProducerPerformance, 60,000 cases at 4,000/s just before, left 109 ms (2026-12-05).
+        // After 30 s of warm-up, freshly started: 17.6 ms, most seconds 9–16 ms; and it kept up
+        // with the sweep's 4,000/s at once, where after 5 s it fell behind (broker).
+        warmup_s: 30,
     },
 ];
 
