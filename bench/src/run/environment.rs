@@ -56,3 +56,13 @@ pub fn host_snapshot() -> Value {
         "processes": host::read_processes().ok(),
     })
 }
+
+/// The run's configuration as `summary.json` records it: the options and the broker settings
+/// (durability, consumer window, NATS mode…), which `compare` checks for differences, and the
+/// warm-up each path got.
+pub(super) fn config_of(opts: &super::RunOpts) -> anyhow::Result<Value> {
+    let mut config = serde_json::to_value(opts)?;
+    config["brokers"] = json!(opts.brokers.to_reported_args());
+    config["warmup_s_by_path"] = json!(super::warmup::by_path(opts));
+    Ok(config)
+}

@@ -227,15 +227,6 @@ pub struct RunOpts {
     pub brokers: BrokerSettings,
 }
 
-/// The run's configuration as `summary.json` records it: the options and the broker settings
-/// (durability, consumer window, NATS mode…), which `compare` checks for differences.
-fn config_of(opts: &RunOpts) -> anyhow::Result<serde_json::Value> {
-    let mut config = serde_json::to_value(opts)?;
-    config["brokers"] = serde_json::json!(opts.brokers.to_reported_args());
-    config["warmup_s_by_path"] = serde_json::json!(warmup::by_path(opts));
-    Ok(config)
-}
-
 impl RunOpts {
     /// The drain's quiet period: `--quiet-period-ms`, else its default for what the run does.
     pub fn quiet_period_ms(&self) -> u64 {
@@ -384,7 +375,7 @@ async fn run_and_write(mut opts: RunOpts) -> anyhow::Result<PathBuf> {
         label: opts.label.clone(),
         started_at: chrono::DateTime::<chrono::Utc>::from(started).to_rfc3339(),
         generator: opts.generator,
-        config: config_of(&opts)?,
+        config: environment::config_of(&opts)?,
         environment: environment::describe(&opts.brokers, record.is_some()),
         aggregate: aggregate(&paths),
         verdict: crate::analysis::verdict::verdict(&paths, &knees, ceilings.as_ref()),
