@@ -170,9 +170,18 @@ impl Source {
         Ok(match middleware {
             Middleware::Grpc => Self::Grpc(match grpc_listener {
                 Some(listener) => listener,
-                None => TcpListener::bind(&settings.grpc.addr)
-                    .await
-                    .map_err(PathError::during(Middleware::Grpc, "bind"))?,
+                None => match settings.grpc.addrs()[..] {
+                    [addr] => TcpListener::bind(addr)
+                        .await
+                        .map_err(PathError::during(Middleware::Grpc, "bind"))?,
+                    _ => {
+                        let why = format!(
+                            "--grpc-addr must name one address to serve on, not {:?}",
+                            settings.grpc.addr
+                        );
+                        return Err(PathError::new(Middleware::Grpc, "bind", why));
+                    }
+                },
             }),
             Middleware::Nats => {
                 Self::Nats(nats::NatsSource::connect(&settings.nats, settings.path).await?)

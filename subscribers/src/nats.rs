@@ -1,4 +1,5 @@
-//! NATS path: a plain subscription (core) or a durable pull consumer with explicit acks (JetStream).
+//! NATS path: a queue-group subscription (core) or a durable pull consumer with explicit acks
+//! (JetStream).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -28,6 +29,8 @@ pub enum NatsSource {
     Core {
         client: async_nats::Client,
         subject: String,
+        /// The queue group (`--nats-consumer`): the subscribers of one run share the cases.
+        queue: String,
         sub: async_nats::Subscriber,
     },
     /// The consumer, and how many messages each pull asks for: the whole consumer window (the
@@ -43,13 +46,15 @@ impl NatsSource {
             .map_err(err("connect"))?;
         match settings.mode {
             NatsMode::Core => {
+                let queue = settings.consumer.clone();
                 let sub = client
-                    .subscribe(settings.subject.clone())
+                    .queue_subscribe(settings.subject.clone(), queue.clone())
                     .await
                     .map_err(err("subscribe"))?;
                 Ok(Self::Core {
                     client,
                     subject: settings.subject.clone(),
+                    queue,
                     sub,
                 })
             }
@@ -94,6 +99,7 @@ impl NatsSource {
             Self::Core {
                 client,
                 subject,
+                queue,
                 mut sub,
             } => loop {
                 if let Stop::Done = forward.core(&mut sub, shutdown.as_mut()).await {
@@ -101,7 +107,8 @@ impl NatsSource {
                 }
                 // Core NATS keeps nothing for an absent subscriber: what is published until the
                 // subscription is back is lost, as on any core NATS gap.
-                let resubscribe = || async { client.subscribe(subject.clone()).await };
+                let resubscribe =
+                    || async { client.queue_subscribe(subject.clone(), queue.clone()).await };
                 let why = "the subscription ended";
                 match reconnector
                     .restore(why, shutdown.as_mut(), resubscribe)

@@ -198,7 +198,20 @@ fn accounting(
         invalid: counter(sub, CounterMetric::Invalid, Some(m)),
         documents,
         drained_quietly,
+        received_by_replica: received_by_replica(last, m),
         ..Default::default()
+    }
+}
+
+/// What each of path `m`'s subscribers received by tick `last`, if it had more than one.
+fn received_by_replica(last: &Tick, m: Middleware) -> Vec<u64> {
+    let replicas = (last.replica_received.iter())
+        .find(|(x, _)| *x == m)
+        .map(|(_, r)| r.as_slice())
+        .unwrap_or_default();
+    match replicas.len() {
+        0 | 1 => Vec::new(),
+        _ => replicas.iter().map(|r| r.unwrap_or(0)).collect(),
     }
 }
 

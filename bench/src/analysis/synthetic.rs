@@ -187,6 +187,7 @@ impl TickBuilder {
                 .into_iter()
                 .map(|(m, r)| (m, r.map(|r| r.stats())))
                 .collect(),
+            replica_received: Vec::new(),
             broker_depth: self.broker_depth,
             procs: self.procs,
             ram: None,

@@ -39,7 +39,11 @@ pub struct Tick {
     /// The generator's counters and histograms (component `generator`).
     pub load: Stats,
     pub ingress: Option<Stats>,
+    /// Each path's subscribers' figures, summed over its replicas; `None` unless every replica
+    /// was read.
     pub subscribers: Vec<(Middleware, Option<Stats>)>,
+    /// Cases each replica of a path's subscribers had received (in the order they were started).
+    pub replica_received: Vec<(Middleware, Vec<Option<u64>>)>,
     /// Each path's broker depth as the broker itself told it, for the paths where it can be read
     /// (`None`: the reading failed at this tick).
     pub broker_depth: Vec<(Middleware, Option<BrokerDepth>)>,

@@ -31,7 +31,7 @@ pub async fn measure(
     m: Middleware,
     seconds: Duration,
 ) -> anyhow::Result<Ceiling> {
-    let run = RunBrokers::new(&opts.brokers)?;
+    let run = RunBrokers::new(&opts.brokers, 1)?;
     let logs = std::env::temp_dir().join(format!("brokerbench-ceilings-{}", std::process::id()));
     std::fs::create_dir_all(&logs)?;
     let result = measure_path(opts, stage, m, seconds, &run, &logs).await;
@@ -91,7 +91,7 @@ async fn start_path(
     ];
     args.extend(run.args.iter().cloned());
     let subscriber_log = logs.join(format!("{m}-subscriber.log"));
-    let sockets = run.subscriber_sockets(m);
+    let sockets = run.subscriber_sockets(m, 0);
     let subscriber = start(&binary, "subscriber", args, &subscriber_log, sockets).await?;
     if stage != StageKind::Ingress {
         return Ok((subscriber, None));

@@ -14,17 +14,21 @@ pub struct RunBrokers {
     pub settings: BrokerSettings,
     /// `settings` as command-line options for the child processes.
     pub args: Vec<String>,
-    /// The gRPC subscriber's server socket, bound here and kept for the whole run (its address
-    /// is `settings.grpc.addr`), so a restarted subscriber serves on it again.
-    grpc: Inherited,
+    /// Each gRPC subscriber replica's server socket, bound here and kept for the whole run
+    /// (their addresses are `settings.grpc.addr`), so a restarted replica serves on it again.
+    grpc: Vec<Inherited>,
 }
 
 impl RunBrokers {
-    pub fn new(brokers: &BrokerSettings) -> anyhow::Result<Self> {
+    /// The settings of a run whose paths each have `replicas` subscribers.
+    pub fn new(brokers: &BrokerSettings, replicas: u16) -> anyhow::Result<Self> {
         let ns = uuid::Uuid::now_v7().simple().to_string()[20..].to_string();
-        let grpc = Inherited::bind("--grpc-listen-fd")?;
+        let grpc = (0..replicas.max(1))
+            .map(|_| Inherited::bind("--grpc-listen-fd"))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let mut settings = brokers.clone();
-        settings.grpc.addr = grpc.addr()?.to_string();
+        let addrs = grpc.iter().map(|s| Ok(s.addr()?.to_string()));
+        settings.grpc.addr = addrs.collect::<anyhow::Result<Vec<_>>>()?.join(",");
         settings.isolate(&format!("run-{ns}"));
         let args = settings.to_args();
         Ok(Self {
@@ -34,10 +38,23 @@ impl RunBrokers {
         })
     }
 
-    /// The sockets the subscriber of `m` serves on besides its HTTP one.
-    pub fn subscriber_sockets(&self, m: Middleware) -> Vec<Inherited> {
+    /// The sockets subscriber replica `replica` of `m` serves on besides its HTTP one.
+    pub fn subscriber_sockets(&self, m: Middleware, replica: usize) -> Vec<Inherited> {
         match m {
-            Middleware::Grpc => vec![self.grpc.clone()],
+            Middleware::Grpc => self.grpc.get(replica).cloned().into_iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// What sets replica `replica` of `replicas` of path `m` apart from the others: its own
+    /// Redis consumer name (replicas sharing one would take back each other's pending entries
+    /// as their own on a restart). Nothing for a single subscriber, which keeps the default.
+    pub fn replica_args(&self, m: Middleware, replica: usize, replicas: u16) -> Vec<String> {
+        match m {
+            Middleware::Redis if replicas > 1 => {
+                let base = self.settings.redis.consumer_name();
+                vec![format!("{REDIS_CONSUMER}{base}-{replica}")]
+            }
             _ => Vec::new(),
         }
     }
@@ -51,6 +68,10 @@ impl RunBrokers {
         }
     }
 }
+
+/// The option naming a Redis subscriber's consumer: a replica's identity, not a setting the
+/// ingress and the subscribers must agree on.
+const REDIS_CONSUMER: &str = "--redis-consumer=";
 
 /// The settings a child process reported running with, read back as options; a later option
 /// overrides an earlier one (how an attached run says where it reaches the brokers itself).
@@ -87,7 +108,7 @@ pub fn guarantee(m: Middleware, ticks: &[Tick]) -> Result<PathGuarantee, String>
         .and_then(|(_, s)| s.as_ref());
     let subscriber =
         subscriber.ok_or_else(|| format!("the {m} subscriber did not report its settings"))?;
-    if subscriber.settings != ingress.settings {
+    if shared_settings(&subscriber.settings) != shared_settings(&ingress.settings) {
         return Err(format!(
             "the ingress and the {m} subscriber ran with different settings"
         ));
@@ -100,4 +121,11 @@ pub fn guarantee(m: Middleware, ticks: &[Tick]) -> Result<PathGuarantee, String>
         durable: g.durable,
         text: g.text.into(),
     })
+}
+
+/// Reported settings without a replica's own identity ([`RunBrokers::replica_args`]).
+fn shared_settings(reported: &[String]) -> Vec<&String> {
+    (reported.iter())
+        .filter(|a| !a.starts_with(REDIS_CONSUMER))
+        .collect()
 }

@@ -214,7 +214,9 @@ pub fn accounting(run: &RunData) -> Markup {
                     tr.bad[!a.consistent] {
                         td.l { (row_name(p, repeated)) }
                         td { (a.sent) } td { (a.sent_requests) } td { (a.http_2xx) } td { (a.http_4xx) } td { (a.http_5xx) } td { (a.transport_errors) } td.bad[a.unanswered_requests != 0] { (a.unanswered_requests) }
-                        td { (a.accepted) } td { (a.published) } td { (a.publish_errors) } td { (a.received) } td { (a.stored) } td { (a.duplicates) }
+                        td { (a.accepted) } td { (a.published) } td { (a.publish_errors) }
+                        td { (a.received) @if !a.received_by_replica.is_empty() { br; span.muted { (replica_shares(&a.received_by_replica)) } } }
+                        td { (a.stored) } td { (a.duplicates) }
                         td.bad[a.unstored_at_deadline != 0] { (a.unstored_at_deadline) } td { (a.documents.map_or("not stored".to_string(), |d| d.to_string())) }
                         td.bad[!a.drained_quietly] { (if a.drained_quietly { "quiet" } else { "deadline" }) }
                         td.l {
@@ -224,8 +226,14 @@ pub fn accounting(run: &RunData) -> Markup {
                 }
             }
         }
-        p.muted { "Whole-run counts (warm-up, measure and drain). A run is consistent only if every request sent got a 2xx and every accepted case was stored. unstored at deadline = accepted − stored when the drain ended (not necessarily lost: a case may still arrive); drain = whether it ended after a quiet period with no new deliveries (so late redeliveries are counted) or at its deadline; documents = what MongoDB holds in the path's collection." }
+        p.muted { "Whole-run counts (warm-up, measure and drain). A run is consistent only if every request sent got a 2xx and every accepted case was stored. unstored at deadline = accepted − stored when the drain ended (not necessarily lost: a case may still arrive); drain = whether it ended after a quiet period with no new deliveries (so late redeliveries are counted) or at its deadline; documents = what MongoDB holds in the path's collection; under received, with several subscribers per path (run --subscribers), what each received." }
     }
+}
+
+/// What each subscriber of a path received, e.g. "800 + 798 + 802".
+fn replica_shares(received: &[u64]) -> String {
+    let shares: Vec<String> = received.iter().map(u64::to_string).collect();
+    shares.join(" + ")
 }
 
 pub fn resources(run: &RunData) -> Markup {

@@ -249,6 +249,10 @@ pub struct Accounting {
     /// stored unseen before the signal, they are documents beyond `stored`.
     #[serde(default)]
     pub in_hand_at_kills: u64,
+    /// With several subscribers of the path (`run --subscribers`): what each received, in the
+    /// order they were started (summed: `received`); none read for a replica is 0.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub received_by_replica: Vec<u64>,
     /// True when every identity below holds; `problems` says which did not.
     pub consistent: bool,
     pub problems: Vec<String>,

@@ -93,18 +93,27 @@ pub(super) struct Corrections(Vec<(Middleware, i64, i64)>);
 impl Corrections {
     /// With several ingresses (an attached pipeline), delivery is corrected by their mean
     /// offset: a case's ingress is not known per sample, so their spread stays in delivery.
+    /// Several subscribers of one path (`--subscribers`) are summed into one reading, so they
+    /// are corrected by their mean offset too (the runner starts them on its own host).
     pub fn of(clocks: &[ComponentClock]) -> Self {
         let ingresses: Vec<f64> = (clocks.iter())
             .filter(|c| c.role == Role::Ingress)
             .map(ComponentClock::correction_us)
             .collect();
         let ingress = ingresses.iter().sum::<f64>() / ingresses.len().max(1) as f64;
-        let subscribers = clocks.iter().filter_map(|c| match c.role {
-            Role::Subscriber(m) => Some((m, c.correction_us())),
-            _ => None,
-        });
+        let mut subscribers: Vec<(Middleware, Vec<f64>)> = Vec::new();
+        for c in clocks {
+            let Role::Subscriber(m) = c.role else {
+                continue;
+            };
+            match subscribers.iter_mut().find(|(x, _)| *x == m) {
+                Some((_, offsets)) => offsets.push(c.correction_us()),
+                None => subscribers.push((m, vec![c.correction_us()])),
+            }
+        }
         Self(
-            subscribers
+            (subscribers.into_iter())
+                .map(|(m, offsets)| (m, offsets.iter().sum::<f64>() / offsets.len() as f64))
                 .map(|(m, sub)| (m, sub.round() as i64, (sub - ingress).round() as i64))
                 .filter(|&(_, e2e, delivery)| e2e != 0 || delivery != 0)
                 .collect(),

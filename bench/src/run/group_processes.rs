@@ -101,7 +101,7 @@ impl Pipeline {
     }
 }
 
-/// Starts every subscriber of `group`, then the ingress.
+/// Starts every subscriber of `group` (`--subscribers` of each path), then the ingress.
 pub(super) async fn start_processes(
     opts: &RunOpts,
     ctx: &Context,
@@ -112,10 +112,19 @@ pub(super) async fn start_processes(
     let logs = ctx.dir.join("logs");
     std::fs::create_dir_all(&logs)?;
     let mut subscribers = Vec::new();
-    for &m in group {
-        let log = logs.join(format!("{m}-r{repeat}-subscriber.log"));
-        let args = subscriber_args(opts, m, run);
-        let sockets = run.subscriber_sockets(m);
+    let replicas = opts.subscribers;
+    for (m, replica) in group
+        .iter()
+        .flat_map(|&m| (0..replicas).map(move |i| (m, i)))
+    {
+        let name = match replicas {
+            1 => format!("{m}-r{repeat}-subscriber"),
+            _ => format!("{m}-r{repeat}-subscriber{replica}"),
+        };
+        let log = logs.join(format!("{name}.log"));
+        let mut args = subscriber_args(opts, m, run);
+        args.extend(run.replica_args(m, replica.into(), replicas));
+        let sockets = run.subscriber_sockets(m, replica.into());
         match start_healthy(ctx, "subscriber", &args, &log, sockets).await {
             Ok(p) => subscribers.push((m, p)),
             Err(e) => {

@@ -38,7 +38,7 @@ pub async fn run_group(
     if ctx.attached.is_some() {
         return measure_group(opts, ctx, group, repeat, None).await;
     }
-    let run = brokers::RunBrokers::new(&opts.brokers)?;
+    let run = brokers::RunBrokers::new(&opts.brokers, opts.subscribers)?;
     let result = measure_group(opts, ctx, group, repeat, Some(&run)).await;
     run.remove_topology(group).await;
     result

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use brokerbench_common::counter::CounterMetric;
 use brokerbench_common::host;
 use brokerbench_common::metrics::Stats;
 use brokerbench_common::middleware::depth::BrokerDepth;
@@ -30,6 +31,7 @@ pub struct Sampler {
     pub client: reqwest::Client,
     /// One, or every ingress of an attached pipeline: their figures are summed into the tick's.
     pub ingress_urls: Vec<String>,
+    /// Every subscriber, several of one path with `--subscribers`: a path's are summed.
     pub subscribers: Vec<(Middleware, String)>,
     pub targets: Vec<ProcessTarget>,
     /// Each target's own cgroup and process name, found when the group started and read on
@@ -109,11 +111,24 @@ impl Sampler {
         let mut procs = sample_processes(&self.targets, &self.cgroups);
         procs.extend(self.own_usage(Role::Ingress, &ingresses));
         let ingress = summed(ingresses);
-        let mut subscribers = Vec::new();
+        let mut replicas: Vec<(Middleware, Vec<Option<Stats>>)> = Vec::new();
         for (m, url) in &self.subscribers {
             let stats = self.read(url).await;
-            procs.extend(self.own_usage(Role::Subscriber(*m), std::slice::from_ref(&stats)));
-            subscribers.push((*m, stats.map(|s| self.corrections.apply(*m, s))));
+            let stats = stats.map(|s| self.corrections.apply(*m, s));
+            match replicas.iter_mut().find(|(x, _)| x == m) {
+                Some((_, readings)) => readings.push(stats),
+                None => replicas.push((*m, vec![stats])),
+            }
+        }
+        let mut subscribers = Vec::new();
+        let mut replica_received = Vec::new();
+        for (m, readings) in replicas {
+            procs.extend(self.own_usage(Role::Subscriber(m), &readings));
+            let received = |r: &Option<Stats>| {
+                (r.as_ref()).and_then(|s| s.counter(CounterMetric::Received, Some(m)))
+            };
+            replica_received.push((m, readings.iter().map(received).collect()));
+            subscribers.push((m, summed(readings)));
         }
         let now = Instant::now();
         let at_s = if now >= self.measure_start {
@@ -126,6 +141,7 @@ impl Sampler {
             load: self.load.stats(),
             ingress,
             subscribers,
+            replica_received,
             broker_depth: self.broker_depth().await,
             procs,
             ram: host::read_ram().ok().map(|s| (s.source, s.data)),

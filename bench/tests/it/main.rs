@@ -36,3 +36,4 @@ mod slow_clients;
 mod store_claim;
 mod store_failures;
 mod store_floor;
+mod subscriber_replicas;

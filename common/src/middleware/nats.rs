@@ -45,7 +45,8 @@ pub struct NatsSettings {
         default_value = "BROKERBENCH_CASES"
     )]
     pub stream: String,
-    /// Durable JetStream consumer name of the subscriber.
+    /// The subscribers' durable JetStream consumer, or their queue group in core mode: several
+    /// subscribers with one name share the cases, each case going to one of them.
     #[arg(
         id = "nats-consumer",
         long = "nats-consumer",
