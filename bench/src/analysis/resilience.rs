@@ -43,6 +43,11 @@ pub fn assess(
             .filter(move |a| a.at_ns >= fault.start_ns && a.at_ns <= window_end)
     };
     let failed = |class: fn(u16) -> bool| in_window().filter(|a| class(a.status)).count() as u64;
+    let accepted = |a: &&AnswerLog| (200..300).contains(&a.status);
+    let accepted_during = (answers.iter())
+        .filter(|a| a.at_ns >= fault.start_ns && a.at_ns <= fault.end_ns)
+        .filter(accepted)
+        .count() as u64;
     let seconds = |ns: i64| (ns - fault.end_ns) as f64 / 1e9;
     Resilience {
         fault: fault.clone(),
@@ -51,11 +56,28 @@ pub fn assess(
         failed_transport: failed(|s| s == 0),
         slowest_answer_s: in_window().map(|a| a.took_us as f64 / 1e6).reduce(f64::max),
         first_accept_after_s: first_accept_ns.map(seconds),
+        accepted_during,
+        unavailable_s: unavailable_s(fault, answers),
         stored_recovered_after_s: stored_recovered(m, fault.end_s, line),
         e2e_p99_before_us: e2e_p99(m, line, f64::MIN, fault.start_s),
         e2e_p99_during_us: e2e_p99(m, line, fault.start_s, fault.end_s),
         e2e_p99_after_us: e2e_p99(m, line, fault.end_s, f64::MAX),
     }
+}
+
+/// The first failed answer from the fault's start on → the next 2xx after it, seconds.
+fn unavailable_s(fault: &FaultRecord, answers: &[AnswerLog]) -> Option<f64> {
+    let accepted = |a: &&AnswerLog| (200..300).contains(&a.status);
+    let first_failure = (answers.iter())
+        .filter(|a| a.at_ns >= fault.start_ns && !accepted(a))
+        .map(|a| a.at_ns)
+        .min()?;
+    let back = (answers.iter())
+        .filter(|a| a.at_ns > first_failure)
+        .filter(accepted)
+        .map(|a| a.at_ns)
+        .min()?;
+    Some((back - first_failure) as f64 / 1e9)
 }
 
 /// The first second after `end_s` (within the load) that stored at least 90 % of offered.
@@ -110,6 +132,7 @@ mod tests {
                 kind: FaultKind::SubscriberKill,
                 start_s: 2.0,
                 duration_s: 2.0,
+                node: None,
             },
             target: "subscriber:rabbitmq".into(),
             start_s: 2.0,
@@ -165,9 +188,33 @@ mod tests {
         assert_eq!((r.failed_4xx, r.failed_5xx, r.failed_transport), (1, 1, 1));
         assert_eq!(r.first_accept_after_s, Some(0.5));
         assert_eq!(r.slowest_answer_s, Some(3.0));
+        assert_eq!(r.accepted_during, 0);
+        assert_eq!(
+            r.unavailable_s,
+            Some(2.0),
+            "the 503 at 2.5 s to the 202 at 4.5 s"
+        );
         let never_again = &answers[..4];
         let r = assess(M, &fault(), never_again, &timeline(&ticks));
         assert_eq!(r.first_accept_after_s, None);
+        assert_eq!(r.unavailable_s, None);
+    }
+
+    #[test]
+    fn a_path_that_accepts_again_during_the_fault_counts_it() {
+        // A leader killed at 2 s: refused from 2.1 s, a new leader accepts from 3 s on.
+        let answers = [
+            answer(2 * S + S / 10, 503, 1_000),
+            answer(2 * S + S / 2, 503, 1_000),
+            answer(3 * S, 202, 1_000),
+            answer(3 * S + S / 2, 202, 1_000),
+            answer(4 * S + S / 2, 202, 1_000),
+        ];
+        let ticks = ticks(|t| 100 * t, |_| 1_000);
+        let r = assess(M, &fault(), &answers, &timeline(&ticks));
+        assert_eq!(r.accepted_during, 2);
+        let unavailable = r.unavailable_s.expect("refused, then accepted");
+        assert!((unavailable - 0.9).abs() < 1e-9, "{unavailable}");
     }
 
     #[test]

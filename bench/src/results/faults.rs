@@ -20,6 +20,9 @@ pub enum FaultKind {
     SubscriberKill,
     /// SIGKILL the ingress; the runner starts it again after DURATION.
     IngressKill,
+    /// SIGKILL one node of the path's cluster (`--topology cluster`): `:leader`, `:follower`
+    /// or `:K` (the K-th node of its cluster file); started again after DURATION.
+    NodeKill,
     /// Delay on one path's traffic (needs a network namespace per run: not available here).
     NetDelay,
     /// Packet loss on one path's traffic (same).
@@ -27,13 +30,14 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    const NAMES: [(&'static str, Self); 8] = [
+    const NAMES: [(&'static str, Self); 9] = [
         ("broker-kill", Self::BrokerKill),
         ("broker-pause", Self::BrokerPause),
         ("store-pause", Self::StorePause),
         ("store-kill", Self::StoreKill),
         ("subscriber-kill", Self::SubscriberKill),
         ("ingress-kill", Self::IngressKill),
+        ("node-kill", Self::NodeKill),
         ("net-delay", Self::NetDelay),
         ("net-loss", Self::NetLoss),
     ];
@@ -53,21 +57,68 @@ pub struct FaultSpec {
     pub kind: FaultKind,
     pub start_s: f64,
     pub duration_s: f64,
+    /// Which node of a cluster a node fault strikes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<NodeTarget>,
+}
+
+/// The node of a cluster a fault strikes, chosen when it strikes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeTarget {
+    /// The node leading the path's stream or queue, as the broker tells it then.
+    Leader,
+    /// A node that does not lead it then (the first such in the cluster file).
+    Follower,
+    /// The K-th node of the cluster file (from 1).
+    Node(u8),
+}
+
+impl std::fmt::Display for NodeTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Leader => f.write_str("leader"),
+            Self::Follower => f.write_str("follower"),
+            Self::Node(k) => write!(f, "{k}"),
+        }
+    }
+}
+
+impl FromStr for NodeTarget {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, ()> {
+        match text.trim() {
+            "leader" => Ok(Self::Leader),
+            "follower" => Ok(Self::Follower),
+            k => k.parse().ok().filter(|k| *k >= 1).map(Self::Node).ok_or(()),
+        }
+    }
 }
 
 impl FromStr for FaultSpec {
     type Err = String;
 
-    /// `KIND@START[+DURATION]`, e.g. `broker-kill@10+5` (seconds; DURATION defaults to 0).
+    /// `KIND@START[+DURATION][:NODE]`, e.g. `broker-kill@10+5` (seconds; DURATION defaults to
+    /// 0), `node-kill@10+5:leader` (a node fault needs its NODE, no other fault takes one).
     fn from_str(text: &str) -> Result<Self, String> {
         let usage = || {
             let kinds: Vec<&str> = FaultKind::NAMES.iter().map(|(n, _)| *n).collect();
             format!(
-                "{text:?}: expected KIND@START[+DURATION] in seconds, e.g. broker-kill@10+5; KIND is one of {}",
+                "{text:?}: expected KIND@START[+DURATION] in seconds, e.g. broker-kill@10+5, and \
+                 for node-kill :NODE (leader, follower or its number), e.g. node-kill@10+5:leader; \
+                 KIND is one of {}",
                 kinds.join(", ")
             )
         };
-        let (kind, when) = text.split_once('@').ok_or_else(usage)?;
+        let (text_before_node, node) = match text.split_once(':') {
+            Some((before, node)) => (
+                before,
+                Some(node.parse::<NodeTarget>().map_err(|_| usage())?),
+            ),
+            None => (text, None),
+        };
+        let (kind, when) = text_before_node.split_once('@').ok_or_else(usage)?;
         let kind = FaultKind::NAMES
             .iter()
             .find(|(n, _)| *n == kind.trim())
@@ -80,11 +131,15 @@ impl FromStr for FaultSpec {
                 .ok()
                 .filter(|v| v.is_finite() && *v >= 0.0)
         };
+        if node.is_some() != (kind == FaultKind::NodeKill) {
+            return Err(usage());
+        }
         match (seconds(start), seconds(duration)) {
             (Some(start_s), Some(duration_s)) => Ok(Self {
                 kind,
                 start_s,
                 duration_s,
+                node,
             }),
             _ => Err(usage()),
         }
@@ -125,7 +180,18 @@ mod tests {
             (f.kind, f.start_s, f.duration_s),
             (FaultKind::SubscriberKill, 2.5, 0.0)
         );
+        let f: FaultSpec = "node-kill@3+5:leader".parse().expect("valid");
+        assert_eq!(
+            (f.kind, f.node),
+            (FaultKind::NodeKill, Some(NodeTarget::Leader))
+        );
+        let f: FaultSpec = "node-kill@3:2".parse().expect("valid");
+        assert_eq!(f.node, Some(NodeTarget::Node(2)));
         for bad in [
+            "node-kill@3+5",
+            "node-kill@3+5:0",
+            "node-kill@3+5:boss",
+            "broker-kill@3+5:leader",
             "broker-kill",
             "kill@1",
             "store-pause@-1+2",

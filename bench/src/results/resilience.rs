@@ -16,9 +16,17 @@ pub struct Resilience {
     /// The slowest attempt answered in that window, seconds: bounded by the timeouts when
     /// nothing hangs.
     pub slowest_answer_s: Option<f64>,
-    /// Fault end → the first 2xx answer after it, seconds (negative: the ingress accepted
-    /// again before the fault was over, e.g. a broker path while the store was paused).
+    /// Fault end → the first 2xx answer after it, seconds.
     pub first_accept_after_s: Option<f64>,
+    /// Attempts answered 2xx while the fault lasted: a path that kept accepting through it
+    /// (e.g. a cluster that elected a new leader while the old one was down).
+    #[serde(default)]
+    pub accepted_during: u64,
+    /// The first failed answer after the fault's start → the next 2xx, seconds: how long the
+    /// clients saw the path refuse (for a killed leader, its election as the clients see it);
+    /// none if nothing failed, or nothing was accepted again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable_s: Option<f64>,
     /// Fault end → the first second whose stored rate was back within 10 % of offered, during
     /// the load; none if it never was.
     pub stored_recovered_after_s: Option<f64>,
