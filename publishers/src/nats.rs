@@ -28,7 +28,7 @@ impl NatsPublisher {
         settings: &NatsSettings,
         durability: Durability,
     ) -> Result<Self, PathError> {
-        let client = async_nats::connect(&settings.url)
+        let client = brokerbench_common::middleware::nats::connect(settings)
             .await
             .map_err(err("connect"))?;
         let jetstream = match settings.mode {

@@ -41,7 +41,7 @@ pub enum NatsSource {
 
 impl NatsSource {
     pub async fn connect(settings: &NatsSettings, path: PathSettings) -> Result<Self, PathError> {
-        let client = async_nats::connect(&settings.url)
+        let client = brokerbench_common::middleware::nats::connect(settings)
             .await
             .map_err(err("connect"))?;
         match settings.mode {

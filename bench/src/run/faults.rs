@@ -9,24 +9,38 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use brokerbench_common::envelope::now_ns;
 use brokerbench_common::metrics::PhaseBounds;
-use brokerbench_common::settings::Middleware;
+use brokerbench_common::settings::{BrokerSettings, Middleware};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::carry::Carry;
+use super::cluster::{self, Cluster};
 use crate::processes::children::{RoleProcess, fetch_stats, signal, wait_dead};
 use crate::processes::services::stack_script;
-pub use crate::results::faults::{FaultKind, FaultRecord, FaultSpec};
+pub use crate::results::faults::{FaultKind, FaultRecord, FaultSpec, NodeTarget};
 
-/// Checks every fault can be applied to `group` on this machine, before the run starts.
-pub fn validate(faults: &[FaultSpec], group: &[Middleware], span_s: f64) -> anyhow::Result<()> {
+/// Checks every fault can be applied to `group` on this machine, before the run starts;
+/// `clusters`: the paths' clusters with `--topology cluster`, none with `single`.
+pub fn validate(
+    faults: &[FaultSpec],
+    group: &[Middleware],
+    span_s: f64,
+    clusters: Option<&[Cluster]>,
+) -> anyhow::Result<()> {
     for f in faults {
         let name = f.kind.name();
-        match f.kind {
-            FaultKind::NetDelay | FaultKind::NetLoss => bail!(
+        match (f.kind, clusters) {
+            (FaultKind::NetDelay | FaultKind::NetLoss, _) => bail!(
                 "{name} is not available here: it needs each path's traffic in a network namespace of the run (tc netem), which brokerbench does not build yet"
             ),
-            FaultKind::BrokerKill | FaultKind::BrokerPause
+            (FaultKind::NodeKill, None) => {
+                bail!("{name} strikes a cluster's node: it needs --topology cluster")
+            }
+            (FaultKind::NodeKill, Some(clusters)) => node_exists(f, clusters)?,
+            (_, Some(_)) if stack_target(f.kind, group).is_some() => bail!(
+                "{name} signals scripts/stack's own services, not a cluster's nodes: use node-kill with --topology cluster"
+            ),
+            (FaultKind::BrokerKill | FaultKind::BrokerPause, None)
                 if group.iter().all(|m| m.descriptor().stack_service.is_none()) =>
             {
                 bail!("{name}: gRPC has no broker of its own; use subscriber-kill or ingress-kill");
@@ -41,6 +55,21 @@ pub fn validate(faults: &[FaultSpec], group: &[Middleware], span_s: f64) -> anyh
     }
     if faults.iter().any(|f| stack_target(f.kind, group).is_some()) {
         stack_script()?;
+    }
+    Ok(())
+}
+
+/// A numbered node fault names a node every cluster has.
+fn node_exists(f: &FaultSpec, clusters: &[Cluster]) -> anyhow::Result<()> {
+    if let Some(NodeTarget::Node(k)) = f.node {
+        for c in clusters {
+            anyhow::ensure!(
+                usize::from(k) <= c.nodes.len(),
+                "node-kill:{k}: the {} cluster has {} nodes",
+                c.middleware,
+                c.nodes.len()
+            );
+        }
     }
     Ok(())
 }
@@ -76,30 +105,39 @@ async fn stack(verb: &str, services: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What the faults of one group run strike: the paths, the run's ingress and subscribers as
+/// started (what a kill replaced them with goes to `restarted`, for the runner to stop at the
+/// end), and with `--topology cluster` the paths' clusters, whose leader is asked with `brokers`
+/// (the run's own stream and queue names).
+pub struct FaultTargets<'a> {
+    pub group: &'a [Middleware],
+    pub processes: Vec<&'a RoleProcess>,
+    pub restarted: Mutex<Vec<RoleProcess>>,
+    pub carry: &'a Carry,
+    pub clusters: &'a [Cluster],
+    pub brokers: &'a BrokerSettings,
+}
+
 /// Applies one fault at its time and undoes it; never fails the run (an error is recorded).
-/// `processes` are the run's ingress and subscribers as started; what a kill replaced them with
-/// goes to `restarted`, for the runner to stop at the end.
 pub async fn inject(
     spec: FaultSpec,
-    group: &[Middleware],
     window: (Instant, PhaseBounds),
-    processes: &[&RoleProcess],
-    restarted: &Mutex<Vec<RoleProcess>>,
-    carry: &Carry,
+    targets: &FaultTargets<'_>,
 ) -> FaultRecord {
     let (measure_start, bounds) = window;
     tokio::time::sleep_until(measure_start + Duration::from_secs_f64(spec.start_s)).await;
     let since = |at: Instant| (at - measure_start).as_secs_f64();
     let (start, start_ns) = (Instant::now(), now_ns());
     let hold = Duration::from_secs_f64(spec.duration_s);
-    let (target, result) = match stack_target(spec.kind, group) {
-        Some(services) if services.is_empty() => (
+    let (target, result) = match (stack_target(spec.kind, targets.group), spec.node) {
+        (_, Some(node)) => kill_nodes(node, targets, hold).await,
+        (Some(services), _) if services.is_empty() => (
             "(no broker)".to_string(),
             Err(anyhow::anyhow!(
                 "not applied: no broker of its own on this path"
             )),
         ),
-        Some(services) => {
+        (Some(services), _) => {
             let (on, off) = match spec.kind {
                 FaultKind::BrokerPause | FaultKind::StorePause => ("pause", "resume"),
                 _ => ("kill", "up"),
@@ -112,16 +150,16 @@ pub async fn inject(
             .await;
             (services.join("+"), result)
         }
-        None => {
+        (None, None) => {
             let role = match spec.kind {
                 FaultKind::IngressKill => "ingress",
                 _ => "subscriber",
             };
             let killed = Killed {
                 role,
-                processes,
-                restarted,
-                carry,
+                processes: &targets.processes,
+                restarted: &targets.restarted,
+                carry: targets.carry,
             };
             let result = killed.kill_and_restart(hold, bounds).await;
             (role.to_string(), result)
@@ -211,6 +249,26 @@ async fn freeze(client: &reqwest::Client, url: &str) {
     }
 }
 
+/// Kills the node `node` names in each path's cluster at once, and starts each again.
+async fn kill_nodes(
+    node: NodeTarget,
+    targets: &FaultTargets<'_>,
+    hold: Duration,
+) -> (String, anyhow::Result<()>) {
+    let kills = (targets.clusters.iter())
+        .filter(|c| targets.group.contains(&c.middleware))
+        .map(|c| cluster::kill_node(node, c, targets.brokers, hold));
+    let struck = futures::future::join_all(kills).await;
+    let names: Vec<&str> = struck.iter().map(|(name, _)| name.as_str()).collect();
+    let mut errors = struck.iter().filter_map(|(_, r)| r.as_ref().err());
+    let result = match errors.next() {
+        Some(e) => Err(anyhow::anyhow!("{e:#}")),
+        None if names.is_empty() => Err(anyhow::anyhow!("no cluster on these paths")),
+        None => Ok(()),
+    };
+    (names.join("+"), result)
+}
+
 /// Each fault's window on the terminal, or why it could not be injected.
 pub fn report(faults: &[FaultRecord]) {
     for f in faults {
@@ -234,15 +292,42 @@ mod tests {
     #[test]
     fn refuses_what_cannot_be_applied() {
         let net: FaultSpec = "net-delay@1+1".parse().expect("valid");
-        let e = validate(&[net], &[Middleware::Nats], 20.0).expect_err("not here");
+        let e = validate(&[net], &[Middleware::Nats], 20.0, None).expect_err("not here");
         assert!(e.to_string().contains("not available here"), "{e}");
         let grpc: FaultSpec = "broker-kill@1+1".parse().expect("valid");
-        assert!(validate(&[grpc], &[Middleware::Grpc], 20.0).is_err());
+        assert!(validate(&[grpc], &[Middleware::Grpc], 20.0, None).is_err());
         let mixed = [Middleware::Grpc, Middleware::Nats];
-        if let Err(e) = validate(&[grpc], &mixed, 20.0) {
+        if let Err(e) = validate(&[grpc], &mixed, 20.0, None) {
             panic!("applied where it can be, but: {e}");
         }
         let late: FaultSpec = "subscriber-kill@30".parse().expect("valid");
-        assert!(validate(&[late], &[Middleware::Nats], 20.0).is_err());
+        assert!(validate(&[late], &[Middleware::Nats], 20.0, None).is_err());
+        let node: FaultSpec = "node-kill@1+1:leader".parse().expect("valid");
+        assert!(validate(&[node], &[Middleware::Nats], 20.0, None).is_err());
+        let cluster = [cluster_of(3)];
+        let on_cluster = |f: &str| {
+            let f: FaultSpec = f.parse().expect("valid");
+            validate(&[f], &[Middleware::Nats], 20.0, Some(&cluster))
+        };
+        assert!(on_cluster("node-kill@1+1:leader").is_ok());
+        assert!(on_cluster("node-kill@1+1:3").is_ok());
+        assert!(on_cluster("node-kill@1+1:4").is_err(), "three nodes");
+        assert!(on_cluster("broker-kill@1+1").is_err(), "not the cluster's");
+    }
+
+    fn cluster_of(nodes: usize) -> Cluster {
+        let node = |k: usize| cluster::ClusterNode {
+            name: format!("n{k}"),
+            netns: format!("bb-h{k}"),
+            addr: format!("h{k}:4222"),
+            pid_file: format!("/nonexistent/n{k}.pid").into(),
+            command: vec!["nats-server".into()],
+            log: format!("/nonexistent/n{k}.log").into(),
+        };
+        Cluster {
+            middleware: Middleware::Nats,
+            broker_options: Vec::new(),
+            nodes: (1..=nodes).map(node).collect(),
+        }
     }
 }

@@ -10,6 +10,8 @@ use brokerbench_common::metrics::PhaseBounds;
 use brokerbench_common::settings::{BrokerSettings, Middleware};
 use tokio::time::Instant;
 
+use super::diagnostics::{schedule_stall, toggle_holds};
+use super::faults::FaultTargets;
 use super::group_processes::{Context, Endpoints, Pipeline};
 use super::loadgen::{LoadStats, LoadWindow};
 use super::loss::StoreIds;
@@ -20,7 +22,7 @@ use super::{Generator, RunOpts};
 use crate::analysis::calibration::HoldToggle;
 use crate::analysis::compute::Bounds;
 use crate::analysis::tick::Tick;
-use crate::processes::children::{RoleProcess, signal};
+use crate::processes::children::RoleProcess;
 use crate::results::clock::ComponentClock;
 use crate::results::faults::FaultRecord;
 use crate::subscriber::SinkKind;
@@ -110,44 +112,6 @@ async fn sample_load(
     Ok((ticks, toggles))
 }
 
-/// Switches the subscribers' batch hold and the ingress's answer hold (those the run has) on or
-/// off (the answer hold between its base and base + hold); the toggle's time is taken once every
-/// role answered, so the new setting holds from it.
-async fn toggle_holds(
-    opts: &RunOpts,
-    sampler: &Sampler,
-    subscribers: &[(Middleware, String)],
-    on: bool,
-) -> anyhow::Result<HoldToggle> {
-    let ms = |base: f64, hold: f64| if on { base + hold } else { base };
-    let mut targets = Vec::new();
-    if opts.hold_batch_ms > 0.0 {
-        targets.extend(
-            subscribers
-                .iter()
-                .map(|(_, url)| (url.as_str(), ms(0.0, opts.hold_batch_ms))),
-        );
-    }
-    if opts.hold_answer_ms > 0.0 {
-        let base = crate::analysis::calibration::ANSWER_HOLD_BASE_MS;
-        let hold = ms(base, opts.hold_answer_ms);
-        targets.extend(sampler.ingress_urls.iter().map(|url| (url.as_str(), hold)));
-    }
-    for (url, ms) in targets {
-        sampler
-            .client
-            .post(format!("{url}/diag/hold?ms={ms}"))
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .context("cannot toggle the hold")?;
-    }
-    Ok(HoldToggle {
-        at_ns: now_ns(),
-        on,
-    })
-}
-
 /// When the load phases happen: fixed before the first send, told to every process.
 struct Schedule {
     /// The first intended send.
@@ -193,7 +157,7 @@ impl Schedule {
 
 /// The sampler of the group's processes, once each process was told the measure window.
 async fn sampler_with_window(
-    group: &[Middleware],
+    paths: (&[Middleware], &[super::cluster::Cluster]),
     pipeline: &Pipeline,
     brokers: &BrokerSettings,
     clocks: &[ComponentClock],
@@ -201,7 +165,7 @@ async fn sampler_with_window(
     schedule: &Schedule,
 ) -> anyhow::Result<Sampler> {
     let measure_start = schedule.measure_start();
-    let sampler = Sampler::for_group(group, pipeline, brokers, clocks, load, measure_start).await?;
+    let sampler = Sampler::for_group(paths, pipeline, brokers, clocks, load, measure_start).await?;
     load.window().set(schedule.bounds);
     announce_window(&sampler, &pipeline.endpoints, schedule.bounds).await?;
     Ok(sampler)
@@ -222,7 +186,8 @@ pub(super) async fn measure(
     let clocks = super::clocks::check_group(&crate::control::client()?, endpoints).await?;
     let load = Arc::new(LoadStats::default());
     let schedule = Schedule::new(opts);
-    let sampler = sampler_with_window(group, pipeline, brokers, &clocks, &load, &schedule).await?;
+    let paths = (group, opts.clusters.as_slice());
+    let sampler = sampler_with_window(paths, pipeline, brokers, &clocks, &load, &schedule).await?;
     let run_load = RunLoad {
         opts,
         ctx,
@@ -243,6 +208,7 @@ pub(super) async fn measure(
     let progress = Progress::new(title, opts);
     let under_load = UnderLoad {
         opts,
+        brokers,
         sampler: &sampler,
         pipeline,
         load: &load,
@@ -289,6 +255,7 @@ pub(super) async fn measure(
 /// generator's record and the progress line.
 struct UnderLoad<'a> {
     opts: &'a RunOpts,
+    brokers: &'a BrokerSettings,
     sampler: &'a Sampler,
     pipeline: &'a Pipeline,
     load: &'a Arc<LoadStats>,
@@ -306,15 +273,22 @@ type Sampled = (
 impl UnderLoad<'_> {
     /// Samples every second through warm-up and measure while the faults are injected.
     async fn run(&self, group: &[Middleware], schedule: &Schedule) -> Sampled {
-        let restarted = tokio::sync::Mutex::new(Vec::new());
         // Faults need processes of the run's own (`validate` refuses them with `--target`).
         let own: Vec<&RoleProcess> = (self.pipeline.started.iter())
             .flat_map(|p| std::iter::once(&p.ingress).chain(p.subscribers.iter().map(|(_, s)| s)))
             .collect();
+        let targets = FaultTargets {
+            group,
+            processes: own,
+            restarted: tokio::sync::Mutex::new(Vec::new()),
+            carry: &self.sampler.carry,
+            clusters: &self.opts.clusters,
+            brokers: self.brokers,
+        };
         let measure_start = schedule.measure_start();
         let injected = futures::future::join_all(self.opts.faults.iter().map(|f| {
             let window = (measure_start, schedule.bounds);
-            super::faults::inject(*f, group, window, &own, &restarted, &self.sampler.carry)
+            super::faults::inject(*f, window, &targets)
         }));
         let sampling = sample_load(
             self.opts,
@@ -325,7 +299,7 @@ impl UnderLoad<'_> {
             self.progress,
         );
         let (sampled, faults) = futures::future::join(sampling, injected).await;
-        (sampled, faults, restarted.into_inner())
+        (sampled, faults, targets.restarted.into_inner())
     }
 
     /// Drains until quiet (or the timeout), then takes one complete tick; says whether it was
@@ -354,22 +328,6 @@ impl UnderLoad<'_> {
         ticks.push(last);
         Ok((drained.quietly, store_ids))
     }
-}
-
-/// `--stall-at`: stops the ingress (SIGSTOP) for `--stall-ms` that many seconds into the measure
-/// phase.
-fn schedule_stall(opts: &RunOpts, ingress: &RoleProcess, measure_start: Instant) {
-    let (Some(at), Some(pid)) = (opts.stall_at, ingress.pid()) else {
-        return;
-    };
-    let stall = Duration::from_millis(opts.stall_ms);
-    let when = measure_start + Duration::from_secs_f64(at.max(0.0));
-    tokio::spawn(async move {
-        tokio::time::sleep_until(when).await;
-        signal(pid, "STOP");
-        tokio::time::sleep(stall).await;
-        signal(pid, "CONT");
-    });
 }
 
 /// With the built-in generator (it knows every accepted id) and a store, the drain waits for

@@ -4,6 +4,8 @@
 
 pub(crate) mod carry;
 mod clocks;
+pub mod cluster;
+mod diagnostics;
 mod environment;
 pub mod faults;
 mod generator_thread;
@@ -18,6 +20,7 @@ mod offered_load;
 mod opts;
 pub mod output;
 mod phases;
+mod process_usage;
 pub(crate) mod rate_walk;
 pub(crate) mod sampler;
 pub mod store_claim;
@@ -34,7 +37,7 @@ use crate::results::files;
 use crate::results::generator::Generator;
 use crate::results::summary::{PathResult, SCHEMA_VERSION, Summary};
 
-pub use opts::{RunOpts, RunRouting};
+pub use opts::{RunOpts, RunRouting, Topology};
 
 /// The stage ceilings `run --ceilings` measures: the run's paths with its own settings.
 pub(crate) fn ceilings_opts(opts: &RunOpts) -> crate::ceilings::CeilingsOpts {
@@ -69,7 +72,13 @@ fn validate(opts: &RunOpts) -> anyhow::Result<()> {
             "--hold-toggle-s needs --hold-batch-ms or --hold-answer-ms"
         );
     }
-    faults::validate(&opts.faults, &opts.middlewares, opts.duration as f64)
+    let clusters = (opts.topology == Topology::Cluster).then_some(opts.clusters.as_slice());
+    faults::validate(
+        &opts.faults,
+        &opts.middlewares,
+        opts.duration as f64,
+        clusters,
+    )
 }
 
 /// Every group run, every repeat; a path that is not consistent or has warnings is announced
@@ -136,6 +145,7 @@ pub fn run(opts: RunOpts) -> futures::future::BoxFuture<'static, anyhow::Result<
 
 /// Runs every path (and repeat) and writes the results folder; returns its path.
 async fn run_and_write(mut opts: RunOpts) -> anyhow::Result<PathBuf> {
+    opts.join_clusters()?;
     validate(&opts)?;
     opts.give_each_subscriber_a_partition();
     opts.quiet_period_ms = Some(opts.quiet_period_ms());
@@ -144,10 +154,11 @@ async fn run_and_write(mut opts: RunOpts) -> anyhow::Result<PathBuf> {
     let ctx = group_processes::Context::new(&opts, attached)?;
     let dir = ctx.dir.clone();
     let started = SystemTime::now();
-    // Before the load, on an idle store; an attached run's store is not this machine's.
-    let store_floor = match record {
-        None => store_floor::measure().await,
-        Some(_) => None,
+    // Before the load, on an idle store; an attached or clustered run's store is not this
+    // machine's.
+    let store_floor = match (&record, opts.topology) {
+        (None, Topology::Single) => store_floor::measure().await,
+        _ => None,
     };
     let ceilings = if opts.ceilings {
         let c = crate::ceilings::measure(&ceilings_opts(&opts)).await?;

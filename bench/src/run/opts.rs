@@ -21,6 +21,15 @@ pub enum RunRouting {
     All,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Topology {
+    /// One broker node per path, on this machine.
+    Single,
+    /// Each path's broker cluster, on simulated hosts.
+    Cluster,
+}
+
 #[derive(Debug, Clone, Args, Serialize)]
 pub struct RunOpts {
     /// Measure a pipeline that is already running (docker compose, Kubernetes, other hosts)
@@ -101,6 +110,17 @@ pub struct RunOpts {
     /// (acknowledged on receipt; e2e then ends at the subscriber).
     #[arg(long, value_enum, default_value_t = SinkKind::Mongodb)]
     pub sink: SinkKind,
+    /// Where the brokers run: `single`, one node per path on this machine (scripts/stack), or
+    /// `cluster`, each path's nodes on simulated hosts as its cluster file in `--cluster-dir`
+    /// describes them (run the runner on one of those hosts, where the nodes resolve).
+    #[arg(long, value_enum, default_value_t = Topology::Single)]
+    pub topology: Topology,
+    /// Folder of the cluster files (`<middleware>.toml`) of `--topology cluster`.
+    #[arg(long, default_value = ".stack/cluster")]
+    pub cluster_dir: PathBuf,
+    /// The clusters of `--topology cluster`, read from `--cluster-dir` when the run starts.
+    #[arg(skip)]
+    pub clusters: Vec<super::cluster::Cluster>,
     /// Subscriber processes per path, competing for its cases: a NATS queue group or one
     /// JetStream durable consumer, consumers of one RabbitMQ queue, one Redis consumer group
     /// (each its own consumer name), one Pub/Sub subscription, one Kafka group (the topic gets
@@ -208,6 +228,16 @@ pub struct RunOpts {
 }
 
 impl RunOpts {
+    /// With `--topology cluster`: reads each path's cluster file and gives the run's clients its
+    /// broker options (every node, the replication).
+    pub fn join_clusters(&mut self) -> anyhow::Result<()> {
+        if self.topology == Topology::Cluster {
+            self.clusters = super::cluster::load(&self.cluster_dir, &self.middlewares)?;
+            self.brokers = super::cluster::with_cluster_options(&self.brokers, &self.clusters)?;
+        }
+        Ok(())
+    }
+
     /// Raises `--kafka-partitions` to `--subscribers` when Kafka is measured: a partition is
     /// read by one consumer of the group, so fewer partitions would leave subscribers idle.
     pub fn give_each_subscriber_a_partition(&mut self) {
@@ -265,7 +295,11 @@ mod tests {
     fn kafka_gets_a_partition_per_subscriber_and_keeps_more() {
         assert_eq!(partitions(&["--middlewares=kafka"]), 1);
         assert_eq!(partitions(&["--middlewares=kafka", "--subscribers=3"]), 3);
-        let more = ["--middlewares=kafka", "--subscribers=3", "--kafka-partitions=6"];
+        let more = [
+            "--middlewares=kafka",
+            "--subscribers=3",
+            "--kafka-partitions=6",
+        ];
         assert_eq!(partitions(&more), 6);
         assert_eq!(partitions(&["--middlewares=nats", "--subscribers=3"]), 1);
     }

@@ -12,17 +12,18 @@ use brokerbench_common::metrics::Stats;
 use brokerbench_common::middleware::depth::BrokerDepth;
 use brokerbench_common::middleware::probe::DepthProbe;
 use brokerbench_common::settings::{BrokerSettings, Middleware};
-use procfs::process::Process;
 use tokio::time::Instant;
 
 use super::carry::Carry;
 use super::clocks::Corrections;
-use super::group_processes::{Pipeline, Processes};
+use super::cluster::Cluster;
+use super::group_processes::Pipeline;
 use super::loadgen::LoadStats;
+use super::process_usage::{process_targets, sample_processes, tracked_cgroup};
 use crate::analysis::tick::{HostCpu, ProcSample, Tick};
 use crate::processes::cgroup::TrackedCgroup;
 use crate::processes::children::fetch_stats;
-use crate::processes::services::{ProcessTarget, service_targets, session_usage};
+use crate::processes::services::ProcessTarget;
 use crate::results::clock::ComponentClock;
 use crate::results::resources::UsageSource;
 use crate::results::role::Role;
@@ -60,7 +61,7 @@ impl Sampler {
     /// ([`crate::control`]). Attached to a pipeline, it reads every component once first: the
     /// baseline of its figures.
     pub(super) async fn for_group(
-        group: &[Middleware],
+        (group, clusters): (&[Middleware], &[Cluster]),
         pipeline: &Pipeline,
         brokers: &BrokerSettings,
         clocks: &[ComponentClock],
@@ -68,7 +69,7 @@ impl Sampler {
         measure_start: Instant,
     ) -> anyhow::Result<Self> {
         let targets = (pipeline.started.as_ref())
-            .map(|p| process_targets(group, p))
+            .map(|p| process_targets(group, clusters, p))
             .unwrap_or_default();
         let mut sampler = Self {
             corrections: Corrections::of(clocks),
@@ -269,123 +270,4 @@ fn host_cpu() -> Option<HostCpu> {
         busy_s: busy as f64 / ticks,
         total_s: (busy + idle) as f64 / ticks,
     })
-}
-
-/// Every target's CPU and memory now: from its own cgroup where it has one (see
-/// [`crate::processes::cgroup`]), else from `/proc` (a session's summed over its processes).
-fn sample_processes(
-    targets: &[ProcessTarget],
-    cgroups: &[Option<(TrackedCgroup, String)>],
-) -> Vec<ProcSample> {
-    let from_cgroups: Vec<Option<ProcSample>> = targets
-        .iter()
-        .zip(cgroups)
-        .map(|(t, c)| c.as_ref().and_then(|c| sample_cgroup(t, c)))
-        .collect();
-    let sessions: Vec<u32> = targets
-        .iter()
-        .zip(&from_cgroups)
-        .filter(|(t, c)| t.whole_session && c.is_none())
-        .map(|(t, _)| t.pid)
-        .collect();
-    let usage = session_usage(&sessions);
-    targets
-        .iter()
-        .zip(from_cgroups)
-        .filter_map(|(t, from_cgroup)| {
-            if from_cgroup.is_some() {
-                return from_cgroup;
-            }
-            if !t.whole_session {
-                return sample_process(t);
-            }
-            let (cpu_seconds, rss_kib, count) = *usage.get(&t.pid)?;
-            let leader = Process::new(i32::try_from(t.pid).ok()?).ok()?.stat().ok()?;
-            Some(ProcSample {
-                role: t.role,
-                pid: t.pid,
-                name: format!("{} ({count} processes)", leader.comm),
-                cpu_seconds,
-                rss_kib,
-                accounted_by: UsageSource::Processes,
-                disk_writes: None,
-            })
-        })
-        .collect()
-}
-
-/// The target's own cgroup and its process's name, if it is in one.
-fn tracked_cgroup(target: &ProcessTarget) -> Option<(TrackedCgroup, String)> {
-    let cgroup = TrackedCgroup::of_process(target.pid)?;
-    let comm = Process::new(i32::try_from(target.pid).ok()?)
-        .ok()?
-        .stat()
-        .ok()?
-        .comm;
-    Some((cgroup, comm))
-}
-
-/// The target's cgroup's usage, when that cgroup measures memory too (else every figure comes
-/// from `/proc`, never a mix). Filed under the pid the group started with, whatever process
-/// now runs in the cgroup, so that the figures of a restarted process continue the killed one's.
-fn sample_cgroup(
-    target: &ProcessTarget,
-    (cgroup, comm): &(TrackedCgroup, String),
-) -> Option<ProcSample> {
-    let usage = cgroup.usage()?;
-    let memory_kib = usage.memory_kib?;
-    Some(ProcSample {
-        role: target.role,
-        pid: target.pid,
-        name: format!("{comm} (cgroup {})", cgroup.name()),
-        cpu_seconds: usage.cpu_seconds,
-        rss_kib: memory_kib,
-        accounted_by: UsageSource::Cgroup,
-        disk_writes: usage.disk_writes,
-    })
-}
-
-fn sample_process(target: &ProcessTarget) -> Option<ProcSample> {
-    let stat = Process::new(i32::try_from(target.pid).ok()?)
-        .ok()?
-        .stat()
-        .ok()?;
-    let ticks = procfs::ticks_per_second() as f64;
-    Some(ProcSample {
-        role: target.role,
-        pid: target.pid,
-        name: stat.comm.clone(),
-        cpu_seconds: (stat.utime + stat.stime) as f64 / ticks,
-        rss_kib: stat.rss * procfs::page_size() / 1024,
-        accounted_by: UsageSource::Processes,
-        disk_writes: None,
-    })
-}
-
-/// The processes whose CPU and memory the run samples: its own, and the brokers and store of
-/// its paths.
-fn process_targets(group: &[Middleware], processes: &Processes) -> Vec<ProcessTarget> {
-    let mut targets: Vec<ProcessTarget> = processes
-        .ingress
-        .pid()
-        .map(|pid| ProcessTarget {
-            role: Role::Ingress,
-            pid,
-            whole_session: false,
-        })
-        .into_iter()
-        .collect();
-    targets.extend(processes.subscribers.iter().filter_map(|(m, p)| {
-        p.pid().map(|pid| ProcessTarget {
-            role: Role::Subscriber(*m),
-            pid,
-            whole_session: false,
-        })
-    }));
-    for t in service_targets(group) {
-        if !targets.iter().any(|x| x.pid == t.pid) {
-            targets.push(t);
-        }
-    }
-    targets
 }

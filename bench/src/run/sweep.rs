@@ -307,6 +307,7 @@ async fn sweep_and_write(mut opts: SweepOpts) -> anyhow::Result<()> {
         opts.run.label = "sweep".into();
     }
     opts.run.give_each_subscriber_a_partition();
+    opts.run.join_clusters()?;
     let attached = crate::run::target::attach_if_targeted(&mut opts.run).await?;
     let ctx = group_processes::Context::new(&opts.run, attached)?;
     let ceilings = if opts.run.ceilings {

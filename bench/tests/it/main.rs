@@ -16,6 +16,7 @@ mod broker_depth;
 mod broker_storage;
 mod browser;
 mod clock_check;
+mod cluster_nats;
 mod control_token;
 mod dashboard;
 mod dashboard_scale;

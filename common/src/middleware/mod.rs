@@ -12,6 +12,7 @@
 pub mod depth;
 pub mod grpc;
 pub mod kafka;
+pub mod leader;
 pub mod nats;
 pub mod probe;
 pub mod pubsub;

@@ -21,6 +21,8 @@ pub enum NatsMode {
 
 #[derive(Debug, Clone, Args)]
 pub struct NatsSettings {
+    /// Server to connect to; a cluster's servers comma separated (the client starts with one
+    /// that answers and reconnects to a survivor).
     #[arg(
         id = "nats-url",
         long = "nats-url",
@@ -54,6 +56,16 @@ pub struct NatsSettings {
         default_value = "brokerbench-subscriber"
     )]
     pub consumer: String,
+    /// Copies of the stream (and its consumer) JetStream keeps, each on another server of a
+    /// cluster: 3 survives the loss of one server. 1 on a single server.
+    #[arg(
+        id = "nats-replicas",
+        long = "nats-replicas",
+        env = "BB_NATS_REPLICAS",
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u8).range(1..=5)
+    )]
+    pub replicas: u8,
 }
 
 impl MiddlewareSettings for NatsSettings {
@@ -64,6 +76,7 @@ impl MiddlewareSettings for NatsSettings {
             format!("--nats-subject={}", self.subject),
             format!("--nats-stream={}", self.stream),
             format!("--nats-consumer={}", self.consumer),
+            format!("--nats-replicas={}", self.replicas),
         ]
     }
 
@@ -127,11 +140,20 @@ pub async fn ensure_stream(
             subjects: vec![settings.subject.clone()],
             storage,
             retention,
+            num_replicas: settings.replicas.into(),
             ..Default::default()
         })
         .await
         .map_err(err("create stream"))?;
     let have = &stream.cached_info().config;
+    if have.num_replicas != usize::from(settings.replicas) {
+        let name = &settings.stream;
+        return Err(err("use the stream")(format!(
+            "stream {name} exists with {} replicas, not the {} asked for (--nats-replicas): \
+             remove it or name another (--nats-stream)",
+            have.num_replicas, settings.replicas
+        )));
+    }
     if have.storage != storage || have.retention != retention {
         let name = &settings.stream;
         return Err(err("use the stream")(format!(
@@ -144,14 +166,37 @@ pub async fn ensure_stream(
     Ok(stream)
 }
 
+/// A client of every server `--nats-url` lists (comma separated): it starts with one that
+/// answers and, when that one goes, reconnects to a survivor.
+pub async fn connect(settings: &NatsSettings) -> Result<async_nats::Client, super::BoxError> {
+    let addrs = (settings.url.split(','))
+        .map(|url| url.trim().parse::<async_nats::ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(async_nats::connect(addrs.as_slice()).await?)
+}
+
+/// The name of the server that leads the stream's replicas (as it names itself, `server_name`),
+/// if the stream is clustered and has a leader now.
+pub async fn stream_leader(settings: &NatsSettings) -> Result<Option<String>, PathError> {
+    let client = connect(settings).await.map_err(err("connect"))?;
+    let js = jetstream::new(client);
+    let mut stream = js
+        .get_stream(&settings.stream)
+        .await
+        .map_err(err("find the stream"))?;
+    let info = stream
+        .info()
+        .await
+        .map_err(err("read the stream's state"))?;
+    Ok(info.cluster.as_ref().and_then(|c| c.leader.clone()))
+}
+
 /// Deletes the JetStream stream (and with it its consumers); nothing to do in core mode.
 pub async fn remove_stream(settings: &NatsSettings) -> Result<(), PathError> {
     if settings.mode == NatsMode::Core {
         return Ok(());
     }
-    let client = async_nats::connect(&settings.url)
-        .await
-        .map_err(err("connect"))?;
+    let client = connect(settings).await.map_err(err("connect"))?;
     jetstream::new(client)
         .delete_stream(&settings.stream)
         .await
@@ -168,9 +213,7 @@ pub struct DepthReader {
 
 impl DepthReader {
     pub async fn connect(settings: &NatsSettings) -> Result<Self, PathError> {
-        let client = async_nats::connect(&settings.url)
-            .await
-            .map_err(err("connect"))?;
+        let client = connect(settings).await.map_err(err("connect"))?;
         Ok(Self {
             js: jetstream::new(client),
             stream: settings.stream.clone(),
