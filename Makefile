@@ -6,7 +6,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 BB_RELEASE := $(TARGET_DIR)/release/brokerbench
 BENCH_ARGS ?=
 
-.PHONY: bench sweep peers test tools build-tools stack-up stack-down stack-status build-release build-tests locust-venv \
+.PHONY: bench cluster-bench sweep peers test tools build-tools stack-up stack-down stack-status build-release build-tests locust-venv \
         prepare-bench prepare-test test-stack test-rust test-kernel test-locust test-compose \
         helm-tools test-helm
 
@@ -55,6 +55,20 @@ prepare-test:
 ## The main job: the six-middleware comparison on the local stack, ending in a report.
 bench: prepare-bench
 	source .stack/env && $(BB_RELEASE) run --label bench --sweep-to 4000 $(BENCH_ARGS)
+
+## NATS JetStream R3 on three simulated hosts against one NATS server on a host of its own (same
+## store on a fourth host, the runner on a fifth), 5 repeats each, then compared (needs root).
+CLUSTER_RUN = scripts/cluster exec 5 $(abspath $(BB_RELEASE)) run --topology cluster \
+	--middlewares nats --mongodb-uri mongodb://h4:27017/ --repeat 5 --duration 10 $(BENCH_ARGS)
+cluster-bench: prepare-bench
+	scripts/cluster down
+	scripts/cluster up
+	rm -rf results/cluster-bench
+	$(CLUSTER_RUN) --cluster-dir $(CURDIR)/.stack/cluster/r1 --label nats-r1 --results-dir $(CURDIR)/results/cluster-bench
+	$(CLUSTER_RUN) --cluster-dir $(CURDIR)/.stack/cluster/r3 --label nats-r3 --results-dir $(CURDIR)/results/cluster-bench
+	$(BB_RELEASE) compare --allow-config-differences --out results/cluster-bench/compare \
+		results/cluster-bench/*-nats-r1 results/cluster-bench/*-nats-r3
+	scripts/cluster down
 
 ## Latency vs throughput: every path's rate stepped up until it falls behind, 3 repeats a step.
 sweep: stack-up build-release

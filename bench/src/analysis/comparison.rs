@@ -66,20 +66,63 @@ pub fn config_differences(summaries: &[Summary]) -> Vec<String> {
         for key in keys.into_iter().filter(|k| !IGNORED.contains(&k.as_str())) {
             let (x, y) = (a.get(key), b.get(key));
             if x != y {
-                let show = |v: Option<&serde_json::Value>| {
-                    v.map(|v| v.to_string())
-                        .unwrap_or_else(|| "(absent)".into())
-                };
-                out.push(format!(
-                    "run #{}: {key} = {} (run #1: {})",
-                    i + 1,
-                    show(y),
-                    show(x)
-                ));
+                let (x, y) = shown_difference(key, x, y);
+                out.push(format!("run #{}: {key} = {y} (run #1: {x})", i + 1));
             }
         }
     }
     out
+}
+
+/// Two differing values of config `key`, as a person reads them: the broker options that
+/// differ (not every option), and each cluster as its path and nodes.
+fn shown_difference(
+    key: &str,
+    x: Option<&serde_json::Value>,
+    y: Option<&serde_json::Value>,
+) -> (String, String) {
+    let items = |v: Option<&serde_json::Value>| -> Vec<serde_json::Value> {
+        v.and_then(|v| v.as_array()).cloned().unwrap_or_default()
+    };
+    match key {
+        "brokers" => {
+            let (xs, ys) = (items(x), items(y));
+            let only = |these: &[serde_json::Value], other: &[serde_json::Value]| {
+                let rest: Vec<String> = (these.iter())
+                    .filter(|o| !other.contains(o))
+                    .map(|o| o.as_str().map_or_else(|| o.to_string(), String::from))
+                    .collect();
+                rest.join(" ")
+            };
+            (only(&xs, &ys), only(&ys, &xs))
+        }
+        "clusters" => {
+            let show = |v: Option<&serde_json::Value>| {
+                let clusters: Vec<String> = (items(v).iter())
+                    .map(|c| {
+                        let nodes = c["nodes"].as_array().map_or(0, Vec::len);
+                        format!(
+                            "{} on {nodes} node(s)",
+                            c["middleware"].as_str().unwrap_or("?")
+                        )
+                    })
+                    .collect();
+                if clusters.is_empty() {
+                    "none".into()
+                } else {
+                    clusters.join(", ")
+                }
+            };
+            (show(x), show(y))
+        }
+        _ => {
+            let show = |v: Option<&serde_json::Value>| {
+                v.map(|v| v.to_string())
+                    .unwrap_or_else(|| "(absent)".into())
+            };
+            (show(x), show(y))
+        }
+    }
 }
 
 /// How many comparisons were tested together, and what it takes to be significant.
@@ -214,5 +257,28 @@ mod tests {
         );
         let needed = significance::repeats_needed(family, 0.05);
         assert_eq!(verdict, Some(Verdict::NotTestable { repeats: 1, needed }));
+    }
+
+    #[test]
+    fn differing_broker_options_and_clusters_are_shown_by_what_differs() {
+        let mut single = crate::results::summary::tests::sample();
+        single.config = serde_json::json!({
+            "brokers": ["--durability=disk", "--nats-url=nats://h6:4222", "--nats-replicas=1"],
+            "clusters": [{"middleware": "nats", "nodes": [{"name": "single"}]}],
+        });
+        let mut cluster = single.clone();
+        cluster.config = serde_json::json!({
+            "brokers": ["--durability=disk", "--nats-url=nats://h1:4222,nats://h2:4222", "--nats-replicas=3"],
+            "clusters": [{"middleware": "nats", "nodes": [{"name": "n1"}, {"name": "n2"}, {"name": "n3"}]}],
+        });
+        let differences = config_differences(&[single, cluster]);
+        assert_eq!(
+            differences,
+            [
+                "run #2: brokers = --nats-url=nats://h1:4222,nats://h2:4222 --nats-replicas=3 \
+                 (run #1: --nats-url=nats://h6:4222 --nats-replicas=1)",
+                "run #2: clusters = nats on 3 node(s) (run #1: nats on 1 node(s))",
+            ]
+        );
     }
 }

@@ -107,16 +107,6 @@ impl TrackedCgroup {
         &self.name
     }
 
-    /// Moves process `pid` in: a process started again in place of one this cgroup held, whose
-    /// figures its own continue.
-    pub fn adopt(&self, pid: u32) {
-        for controller in ["cpuacct", "memory", "blkio", "cpu"] {
-            if let Some(dir) = folder(&self.members, controller).filter(|d| ours(d)) {
-                let _ = std::fs::write(dir.join("cgroup.procs"), pid.to_string());
-            }
-        }
-    }
-
     /// Its usage now; `None` once the cgroup is gone (its service stopped).
     pub fn usage(&self) -> Option<CgroupUsage> {
         usage(&self.members)

@@ -14,7 +14,6 @@ use brokerbench_common::settings::{BrokerSettings, Middleware};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::processes::cgroup::TrackedCgroup;
 use crate::processes::children::{signal, wait_dead};
 use crate::results::faults::NodeTarget;
 
@@ -130,14 +129,10 @@ pub async fn kill_node(
     let result = async {
         let pid =
             node_pid(node).with_context(|| format!("no pid in {}", node.pid_file.display()))?;
-        let cgroup = TrackedCgroup::of_process(pid);
         signal(pid, "KILL");
         wait_dead(pid).await;
         tokio::time::sleep(hold).await;
-        let again = start(node)?;
-        if let Some(cgroup) = cgroup {
-            cgroup.adopt(again);
-        }
+        start(node)?;
         wait_answering(&node.addr, Duration::from_secs(60)).await
     }
     .await;
@@ -145,8 +140,8 @@ pub async fn kill_node(
 }
 
 /// Starts `node` in its network namespace, detached from the run (the hosts' teardown stops it),
-/// and writes its pid file; its pid.
-fn start(node: &ClusterNode) -> anyhow::Result<u32> {
+/// and writes its pid file.
+fn start(node: &ClusterNode) -> anyhow::Result<()> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -161,8 +156,7 @@ fn start(node: &ClusterNode) -> anyhow::Result<u32> {
         .spawn()
         .with_context(|| format!("cannot start node {} in {}", node.name, node.netns))?;
     std::fs::write(&node.pid_file, child.id().to_string())
-        .with_context(|| format!("cannot write {}", node.pid_file.display()))?;
-    Ok(child.id())
+        .with_context(|| format!("cannot write {}", node.pid_file.display()))
 }
 
 /// Waits until something accepts a TCP connection at `addr`.

@@ -8,7 +8,7 @@ use procfs::process::Process;
 use super::cluster::{self, Cluster};
 use super::group_processes::Processes;
 use crate::analysis::tick::ProcSample;
-use crate::processes::cgroup::{OwnCgroup, TrackedCgroup};
+use crate::processes::cgroup::TrackedCgroup;
 use crate::processes::services::{ProcessTarget, service_targets, session_usage};
 use crate::results::resources::UsageSource;
 use crate::results::role::Role;
@@ -141,26 +141,20 @@ pub(super) fn process_targets(
     targets
 }
 
-/// Every running node of `clusters`, each moved into a cgroup of its own for the run, which a
-/// node killed and started again by a fault re-enters: its figures continue the killed one's.
+/// Every running node of `clusters`, read from `/proc` by its pid: the runner runs on a
+/// simulated host, whose `ip netns exec` mounts a sysfs of its own without the cgroup folders, so
+/// a node a fault kills is not followed into its restart (the path's warnings say so).
 fn node_targets(clusters: &[Cluster]) -> Vec<ProcessTarget> {
-    let scope = format!("run-{}", std::process::id());
     let mut targets = Vec::new();
     for c in clusters {
         for node in &c.nodes {
-            let Some(pid) = cluster::node_pid(node) else {
-                continue;
-            };
-            if let Some(cgroup) =
-                OwnCgroup::create(&scope, &format!("{}-{}", c.middleware, node.name))
-            {
-                cgroup.add(pid);
+            if let Some(pid) = cluster::node_pid(node) {
+                targets.push(ProcessTarget {
+                    role: Role::Broker(c.middleware),
+                    pid,
+                    whole_session: false,
+                });
             }
-            targets.push(ProcessTarget {
-                role: Role::Broker(c.middleware),
-                pid,
-                whole_session: false,
-            });
         }
     }
     targets

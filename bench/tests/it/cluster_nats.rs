@@ -1,20 +1,18 @@
-//! A three-node NATS cluster on simulated hosts (`scripts/hosts`): nats-server on h1–h3 with
-//! routes between them, JetStream streams with 3 replicas fsynced on every write, the store
-//! (FerretDB on SQLite) on h4, and `run --topology cluster` on h5, whose ingress and subscriber
-//! reach every node. Killing the stream's leader mid-run at 500 cases/s, or one follower, must
+//! A three-node NATS cluster on simulated hosts, as `scripts/cluster up` starts it: nats-server
+//! on h1–h3 with routes between them, JetStream streams with 3 replicas fsynced on every write,
+//! the store (FerretDB on SQLite) on h4, and `run --topology cluster` on h5, whose ingress and
+//! subscriber reach every node. Killing the stream's leader mid-run at 500 cases/s, or one follower, must
 //! lose no accepted case (counted by id), and the path must recover by itself.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use brokerbench::results::files;
 use brokerbench::results::summary::{PathResult, Summary};
 
 use crate::support::{self, hosts::HostSet};
 
-const NODES: u8 = 3;
-
-/// The test's folder (configurations, data, logs, results), removed on drop after the hosts.
+/// The test's folder (`CLUSTER_DIR`: configurations, data, logs, results), removed on drop.
 struct Scratch(PathBuf);
 
 impl Drop for Scratch {
@@ -23,20 +21,17 @@ impl Drop for Scratch {
     }
 }
 
-fn program(name: &str) -> String {
-    let stack = std::env::var("BB_STACK_DIR").expect("BB_STACK_DIR from .stack/env");
-    format!("{stack}/bin/{name}")
-}
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/cluster");
 
 fn brokerbench() -> String {
     std::env::var("BROKERBENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_brokerbench").into())
 }
 
-/// The cluster and the store on their hosts (host K has address 198.18.0.K).
+/// The cluster and the store on their hosts, as `scripts/cluster up` starts them (host K has
+/// address 198.18.0.K; the runner's is h5).
 struct NatsCluster {
     /// Dropped first: the set's teardown stops every process on its hosts, restarted nodes too.
     set: HostSet,
-    _children: Vec<Child>,
     scratch: Scratch,
 }
 
@@ -44,41 +39,27 @@ impl NatsCluster {
     fn start() -> Self {
         let set = HostSet::new();
         let dir = std::env::temp_dir().join(format!("bb-cluster-{}", support::new_ns()));
-        std::fs::create_dir_all(dir.join("cluster")).expect("scratch folder");
         let scratch = Scratch(dir);
-        set.ok(&["up", "5"]);
-        let mut children = Vec::new();
-        let mut nodes = String::new();
-        for k in 1..=NODES {
-            let (node, child) = start_node(&set, &scratch.0, k);
-            nodes.push_str(&node);
-            children.push(child);
-        }
-        children.push(start_store(&set, &scratch.0));
-        for k in 1..=NODES {
-            // A clustered server is healthy once it is current with JetStream's meta leader.
-            set.wait_healthy(5, &format!("http://h{k}:8222"));
-        }
-        set.wait_listening(5, "h4", 27017);
-        let urls: Vec<String> = (1..=NODES).map(|k| format!("nats://h{k}:4222")).collect();
-        let file = format!(
-            "middleware = \"nats\"\n\
-             broker_options = [\"--nats-url={}\", \"--nats-replicas=3\"]\n{nodes}",
-            urls.join(",")
+        let out = Command::new(SCRIPT)
+            .arg("up")
+            .env("HOSTS_PREFIX", &set.prefix)
+            .env("CLUSTER_DIR", &scratch.0)
+            .output()
+            .expect("scripts/cluster runs");
+        assert!(
+            out.status.success(),
+            "scripts/cluster up: {}",
+            String::from_utf8_lossy(&out.stderr)
         );
-        std::fs::write(scratch.0.join("cluster/nats.toml"), file).expect("cluster file");
-        Self {
-            set,
-            _children: children,
-            scratch,
-        }
+        Self { set, scratch }
     }
 
-    /// A run on h5 at 500 cases/s for 25 s with `fault`; its one path's result.
+    /// A run on h5 at 500 cases/s for 25 s against the three nodes with `fault`; its one path's
+    /// result.
     fn run_with(&self, fault: &str) -> PathResult {
         let dir = &self.scratch.0;
         let results = dir.join("results");
-        let cluster_dir = format!("--cluster-dir={}", dir.join("cluster").display());
+        let cluster_dir = format!("--cluster-dir={}", dir.join("r3").display());
         let results_dir = format!("--results-dir={}", results.display());
         let fault = format!("--fault={fault}");
         let binary = brokerbench();
@@ -107,74 +88,6 @@ impl NatsCluster {
         let _ = std::fs::remove_dir_all(&results);
         summary.paths.into_iter().next().expect("one path")
     }
-}
-
-/// nats-server `nK` on host K; its cluster file entry and process.
-fn start_node(set: &HostSet, dir: &Path, k: u8) -> (String, Child) {
-    let name = format!("n{k}");
-    let conf = dir.join(format!("{name}.conf"));
-    let store = dir.join(&name);
-    let routes: Vec<String> = (1..=NODES).map(|j| format!("nats://h{j}:6222")).collect();
-    let text = format!(
-        "server_name: {name}\nlisten: 198.18.0.{k}:4222\nhttp: 198.18.0.{k}:8222\n\
-         jetstream {{\n  store_dir: \"{}\"\n  sync_interval: always\n}}\n\
-         cluster {{\n  name: bb\n  listen: 198.18.0.{k}:6222\n  routes: [{}]\n}}\n",
-        store.display(),
-        routes.join(", ")
-    );
-    std::fs::write(&conf, text).expect("node configuration");
-    let netns = format!("{}-h{k}", set.prefix);
-    let command = [
-        program("nats-server"),
-        "-c".into(),
-        conf.display().to_string(),
-    ];
-    let log = dir.join(format!("{name}.log"));
-    let pid_file = dir.join(format!("{name}.pid"));
-    let child = spawn_in(&netns, &command, &log);
-    std::fs::write(&pid_file, child.id().to_string()).expect("pid file");
-    let quoted: Vec<String> = command.iter().map(|a| format!("{a:?}")).collect();
-    let entry = format!(
-        "[[nodes]]\nname = \"{name}\"\nnetns = \"{netns}\"\naddr = \"h{k}:4222\"\n\
-         pid_file = {:?}\ncommand = [{}]\nlog = {:?}\n",
-        pid_file.display().to_string(),
-        quoted.join(", "),
-        log.display().to_string()
-    );
-    (entry, child)
-}
-
-/// FerretDB on SQLite on h4.
-fn start_store(set: &HostSet, dir: &Path) -> Child {
-    let store = dir.join("store");
-    std::fs::create_dir_all(&store).expect("store folder");
-    let command = [
-        program("ferretdb"),
-        "--handler=sqlite".into(),
-        format!("--sqlite-url=file:{}/", store.display()),
-        "--listen-addr=198.18.0.4:27017".into(),
-        "--debug-addr=-".into(),
-        "--telemetry=disable".into(),
-        format!("--state-dir={}", store.display()),
-    ];
-    spawn_in(
-        &format!("{}-h4", set.prefix),
-        &command,
-        &dir.join("ferretdb.log"),
-    )
-}
-
-/// `command` in network namespace `netns` (its own process: `ip netns exec` execs it).
-fn spawn_in(netns: &str, command: &[String], log: &Path) -> Child {
-    let log = std::fs::File::create(log).expect("log file");
-    Command::new("ip")
-        .args(["netns", "exec", netns])
-        .args(command)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log file"))
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("{command:?} in {netns}: {e}"))
 }
 
 /// The one run folder under `results` (the one holding `summary.json`).
