@@ -57,7 +57,7 @@ pub fn assess(
         slowest_answer_s: in_window().map(|a| a.took_us as f64 / 1e6).reduce(f64::max),
         first_accept_after_s: first_accept_ns.map(seconds),
         accepted_during,
-        unavailable_s: unavailable_s(fault, answers),
+        unavailable_s: unavailable_s(fault, answers, first_accept_ns),
         stored_recovered_after_s: stored_recovered(m, fault.end_s, line),
         e2e_p99_before_us: e2e_p99(m, line, f64::MIN, fault.start_s),
         e2e_p99_during_us: e2e_p99(m, line, fault.start_s, fault.end_s),
@@ -65,19 +65,22 @@ pub fn assess(
     }
 }
 
-/// The first failed answer from the fault's start on → the next 2xx after it, seconds.
-fn unavailable_s(fault: &FaultRecord, answers: &[AnswerLog]) -> Option<f64> {
-    let accepted = |a: &&AnswerLog| (200..300).contains(&a.status);
-    let first_failure = (answers.iter())
-        .filter(|a| a.at_ns >= fault.start_ns && !accepted(a))
+/// The longest stretch without a 2xx answer from the fault's start to the first 2xx after its
+/// end, seconds (answers come in out of order with the requests in flight, so no single failed
+/// answer marks where the refusals began); none if the path never accepted again.
+fn unavailable_s(fault: &FaultRecord, answers: &[AnswerLog], back_ns: Option<i64>) -> Option<f64> {
+    let back_ns = back_ns?;
+    let mut accepted: Vec<i64> = (answers.iter())
+        .filter(|a| a.at_ns >= fault.start_ns && a.at_ns <= back_ns)
+        .filter(|a| (200..300).contains(&a.status))
         .map(|a| a.at_ns)
-        .min()?;
-    let back = (answers.iter())
-        .filter(|a| a.at_ns > first_failure)
-        .filter(accepted)
-        .map(|a| a.at_ns)
-        .min()?;
-    Some((back - first_failure) as f64 / 1e9)
+        .collect();
+    accepted.sort_unstable();
+    let gaps = std::iter::once(fault.start_ns)
+        .chain(accepted.iter().copied())
+        .zip(accepted.iter().copied())
+        .map(|(a, b)| b - a);
+    gaps.max().map(|ns| ns as f64 / 1e9)
 }
 
 /// The first second after `end_s` (within the load) that stored at least 90 % of offered.
@@ -189,10 +192,10 @@ mod tests {
         assert_eq!(r.first_accept_after_s, Some(0.5));
         assert_eq!(r.slowest_answer_s, Some(3.0));
         assert_eq!(r.accepted_during, 0);
-        assert_eq!(
-            r.unavailable_s,
-            Some(2.0),
-            "the 503 at 2.5 s to the 202 at 4.5 s"
+        let unavailable = r.unavailable_s.expect("accepted again");
+        assert!(
+            (unavailable - 2.5).abs() < 1e-9,
+            "2 s to 4.5 s: {unavailable}"
         );
         let never_again = &answers[..4];
         let r = assess(M, &fault(), never_again, &timeline(&ticks));
@@ -202,19 +205,24 @@ mod tests {
 
     #[test]
     fn a_path_that_accepts_again_during_the_fault_counts_it() {
-        // A leader killed at 2 s: refused from 2.1 s, a new leader accepts from 3 s on.
+        // A leader killed at 2 s: refused from 2.1 s, a new leader accepts from 3 s on; a
+        // request in flight since before the fault is answered 202 at 2.2 s.
         let answers = [
             answer(2 * S + S / 10, 503, 1_000),
+            answer(2 * S + S / 5, 202, 300_000),
             answer(2 * S + S / 2, 503, 1_000),
-            answer(3 * S, 202, 1_000),
+            answer(3 * S + S / 5, 202, 1_000),
             answer(3 * S + S / 2, 202, 1_000),
             answer(4 * S + S / 2, 202, 1_000),
         ];
         let ticks = ticks(|t| 100 * t, |_| 1_000);
         let r = assess(M, &fault(), &answers, &timeline(&ticks));
-        assert_eq!(r.accepted_during, 2);
+        assert_eq!(r.accepted_during, 3);
         let unavailable = r.unavailable_s.expect("refused, then accepted");
-        assert!((unavailable - 0.9).abs() < 1e-9, "{unavailable}");
+        assert!(
+            (unavailable - 1.0).abs() < 1e-9,
+            "2.2 s to 3.2 s: {unavailable}"
+        );
     }
 
     #[test]

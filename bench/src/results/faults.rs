@@ -23,6 +23,9 @@ pub enum FaultKind {
     /// SIGKILL one node of the path's cluster (`--topology cluster`): `:leader`, `:follower`
     /// or `:K` (the K-th node of its cluster file); started again after DURATION.
     NodeKill,
+    /// Cut one node of the path's cluster off the network (its host's link down: no other node
+    /// and no client reaches it, nor it them) for DURATION; `:leader`, `:follower` or `:K`.
+    Partition,
     /// Delay on one path's traffic (needs a network namespace per run: not available here).
     NetDelay,
     /// Packet loss on one path's traffic (same).
@@ -30,7 +33,7 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    const NAMES: [(&'static str, Self); 9] = [
+    const NAMES: [(&'static str, Self); 10] = [
         ("broker-kill", Self::BrokerKill),
         ("broker-pause", Self::BrokerPause),
         ("store-pause", Self::StorePause),
@@ -38,9 +41,15 @@ impl FaultKind {
         ("subscriber-kill", Self::SubscriberKill),
         ("ingress-kill", Self::IngressKill),
         ("node-kill", Self::NodeKill),
+        ("partition", Self::Partition),
         ("net-delay", Self::NetDelay),
         ("net-loss", Self::NetLoss),
     ];
+
+    /// Whether the fault strikes one node of a cluster (and so needs its `:NODE`).
+    pub fn strikes_a_node(self) -> bool {
+        matches!(self, Self::NodeKill | Self::Partition)
+    }
 
     pub fn name(self) -> &'static str {
         Self::NAMES
@@ -106,7 +115,8 @@ impl FromStr for FaultSpec {
             let kinds: Vec<&str> = FaultKind::NAMES.iter().map(|(n, _)| *n).collect();
             format!(
                 "{text:?}: expected KIND@START[+DURATION] in seconds, e.g. broker-kill@10+5, and \
-                 for node-kill :NODE (leader, follower or its number), e.g. node-kill@10+5:leader; \
+                 for node-kill and partition :NODE (leader, follower or its number), e.g. \
+                 node-kill@10+5:leader; \
                  KIND is one of {}",
                 kinds.join(", ")
             )
@@ -131,7 +141,7 @@ impl FromStr for FaultSpec {
                 .ok()
                 .filter(|v| v.is_finite() && *v >= 0.0)
         };
-        if node.is_some() != (kind == FaultKind::NodeKill) {
+        if node.is_some() != kind.strikes_a_node() {
             return Err(usage());
         }
         match (seconds(start), seconds(duration)) {
@@ -187,8 +197,14 @@ mod tests {
         );
         let f: FaultSpec = "node-kill@3:2".parse().expect("valid");
         assert_eq!(f.node, Some(NodeTarget::Node(2)));
+        let f: FaultSpec = "partition@3+5:follower".parse().expect("valid");
+        assert_eq!(
+            (f.kind, f.node),
+            (FaultKind::Partition, Some(NodeTarget::Follower))
+        );
         for bad in [
             "node-kill@3+5",
+            "partition@3+5",
             "node-kill@3+5:0",
             "node-kill@3+5:boss",
             "broker-kill@3+5:leader",

@@ -22,9 +22,9 @@ pub struct Resilience {
     /// (e.g. a cluster that elected a new leader while the old one was down).
     #[serde(default)]
     pub accepted_during: u64,
-    /// The first failed answer after the fault's start → the next 2xx, seconds: how long the
-    /// clients saw the path refuse (for a killed leader, its election as the clients see it);
-    /// none if nothing failed, or nothing was accepted again.
+    /// The longest stretch without a 2xx answer from the fault's start to the first 2xx after
+    /// its end, seconds: how long the clients saw the path accept nothing (for a killed leader,
+    /// its election as the clients see it); none if it never accepted again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unavailable_s: Option<f64>,
     /// Fault end → the first second whose stored rate was back within 10 % of offered, during

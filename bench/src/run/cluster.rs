@@ -113,9 +113,19 @@ async fn resolve<'a>(
     found.ok_or_else(|| anyhow::anyhow!("the {m} cluster has no node {target}"))
 }
 
-/// Kills the node `target` names with SIGKILL, waits `hold` and starts it again, waiting until
-/// it answers at its address. Returns the node struck (its name, and what it was).
-pub async fn kill_node(
+/// What a node fault does to its node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strike {
+    /// SIGKILL, then started again.
+    Kill,
+    /// Its host's link down (nothing reaches it, it reaches nothing), then up again.
+    Partition,
+}
+
+/// Strikes the node `target` names, waits `hold`, undoes it and waits until the node answers at
+/// its address again. Returns the node struck (its name, and what it was) and how it went.
+pub async fn strike(
+    how: Strike,
     target: NodeTarget,
     cluster: &Cluster,
     brokers: &BrokerSettings,
@@ -127,16 +137,41 @@ pub async fn kill_node(
     };
     let named = format!("{} node {} ({target})", cluster.middleware, node.name);
     let result = async {
-        let pid =
-            node_pid(node).with_context(|| format!("no pid in {}", node.pid_file.display()))?;
-        signal(pid, "KILL");
-        wait_dead(pid).await;
-        tokio::time::sleep(hold).await;
-        start(node)?;
+        match how {
+            Strike::Kill => {
+                let pid = node_pid(node)
+                    .with_context(|| format!("no pid in {}", node.pid_file.display()))?;
+                signal(pid, "KILL");
+                wait_dead(pid).await;
+                tokio::time::sleep(hold).await;
+                start(node)?;
+            }
+            Strike::Partition => {
+                link(node, "down").await?;
+                tokio::time::sleep(hold).await;
+                link(node, "up").await?;
+            }
+        }
         wait_answering(&node.addr, Duration::from_secs(60)).await
     }
     .await;
     (named, result)
+}
+
+/// Sets the link of `node`'s host to `state` (`down`, `up`).
+async fn link(node: &ClusterNode, state: &str) -> anyhow::Result<()> {
+    let out = tokio::process::Command::new("ip")
+        .args(["-n", &node.netns, "link", "set", "eth0", state])
+        .output()
+        .await
+        .context("cannot run ip")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "ip -n {} link set eth0 {state}: {}",
+        node.netns,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(())
 }
 
 /// Starts `node` in its network namespace, detached from the run (the hosts' teardown stops it),

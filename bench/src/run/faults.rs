@@ -33,10 +33,12 @@ pub fn validate(
             (FaultKind::NetDelay | FaultKind::NetLoss, _) => bail!(
                 "{name} is not available here: it needs each path's traffic in a network namespace of the run (tc netem), which brokerbench does not build yet"
             ),
-            (FaultKind::NodeKill, None) => {
+            (FaultKind::NodeKill | FaultKind::Partition, None) => {
                 bail!("{name} strikes a cluster's node: it needs --topology cluster")
             }
-            (FaultKind::NodeKill, Some(clusters)) => node_exists(f, clusters)?,
+            (FaultKind::NodeKill | FaultKind::Partition, Some(clusters)) => {
+                node_exists(f, clusters)?
+            }
             (_, Some(_)) if stack_target(f.kind, group).is_some() => bail!(
                 "{name} signals scripts/stack's own services, not a cluster's nodes: use node-kill with --topology cluster"
             ),
@@ -65,7 +67,8 @@ fn node_exists(f: &FaultSpec, clusters: &[Cluster]) -> anyhow::Result<()> {
         for c in clusters {
             anyhow::ensure!(
                 usize::from(k) <= c.nodes.len(),
-                "node-kill:{k}: the {} cluster has {} nodes",
+                "{}:{k}: the {} cluster has {} nodes",
+                f.kind.name(),
                 c.middleware,
                 c.nodes.len()
             );
@@ -130,7 +133,7 @@ pub async fn inject(
     let (start, start_ns) = (Instant::now(), now_ns());
     let hold = Duration::from_secs_f64(spec.duration_s);
     let (target, result) = match (stack_target(spec.kind, targets.group), spec.node) {
-        (_, Some(node)) => kill_nodes(node, targets, hold).await,
+        (_, Some(node)) => strike_nodes(spec.kind, node, targets, hold).await,
         (Some(services), _) if services.is_empty() => (
             "(no broker)".to_string(),
             Err(anyhow::anyhow!(
@@ -249,16 +252,22 @@ async fn freeze(client: &reqwest::Client, url: &str) {
     }
 }
 
-/// Kills the node `node` names in each path's cluster at once, and starts each again.
-async fn kill_nodes(
+/// Kills (and starts again) or cuts off (and joins again) the node `node` names in each path's
+/// cluster at once.
+async fn strike_nodes(
+    kind: FaultKind,
     node: NodeTarget,
     targets: &FaultTargets<'_>,
     hold: Duration,
 ) -> (String, anyhow::Result<()>) {
-    let kills = (targets.clusters.iter())
+    let how = match kind {
+        FaultKind::Partition => cluster::Strike::Partition,
+        _ => cluster::Strike::Kill,
+    };
+    let strikes = (targets.clusters.iter())
         .filter(|c| targets.group.contains(&c.middleware))
-        .map(|c| cluster::kill_node(node, c, targets.brokers, hold));
-    let struck = futures::future::join_all(kills).await;
+        .map(|c| cluster::strike(how, node, c, targets.brokers, hold));
+    let struck = futures::future::join_all(strikes).await;
     let names: Vec<&str> = struck.iter().map(|(name, _)| name.as_str()).collect();
     let mut errors = struck.iter().filter_map(|(_, r)| r.as_ref().err());
     let result = match errors.next() {

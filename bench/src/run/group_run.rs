@@ -283,7 +283,8 @@ fn add_resilience(opts: &RunOpts, result: &mut PathResult, measured: &Measured) 
         "{} fault(s) injected: errors, restarts and an inconsistent accounting are expected; loss is counted by id",
         measured.faults.len()
     ));
-    if measured.faults.iter().any(|f| f.spec.node.is_some()) {
+    if (measured.faults.iter()).any(|f| f.spec.kind == crate::results::faults::FaultKind::NodeKill)
+    {
         result.warnings.push(
             "a node killed by a fault is charged up to its kill, its restarted process not at all: CPU per 10k cases and memory are lower bounds".into(),
         );
