@@ -27,12 +27,12 @@ pub fn section(run: &RunData) -> Markup {
     html! {
         @if !rows.is_empty() {
             h2 { "Resilience" }
-            p.muted { "Each " code { "--fault" } " (shaded red on the time series): the outage from the fault until the service or process answered again; attempts answered with an error from the fault until the first 2xx after it (re-sends included); the longest stretch without a 2xx from the fault's start to the first 2xx after its end (for a killed leader, its election as the clients see it) and how many attempts were accepted while the fault lasted; time from the fault's end to the first 2xx and until a second stored ≥ 90 % of the offered rate (1 s resolution); loss counted by id — accepted ids against the store's " code { "_id" } "s — and e2e p99 of the cases stored before, during and after the fault." }
+            p.muted { "Each " code { "--fault" } " (shaded red on the time series): the outage from the fault until the service or process answered again; attempts answered with an error from the fault until the first 2xx after it (re-sends included); the longest stretch without a 2xx from the fault's start to the first 2xx after its end (for a killed leader, its election as the clients see it), and under it how many attempts were accepted while the fault lasted; time from the fault's end to the first 2xx and until a second stored ≥ 90 % of the offered rate (1 s resolution); loss counted by id — accepted ids against the store's " code { "_id" } "s — and e2e p99 of the cases stored before, during and after the fault." }
             table id="resilience" {
                 thead { tr {
                     th.l { "path" } th.l { "fault" } th.l { "target" } th { "outage" }
                     th { "failed 5xx" } th { "failed transport" } th { "failed 4xx" } th { "slowest answer" }
-                    th { "no 2xx for" } th { "accepted during" } th { "first 2xx after" } th { "stored back after" }
+                    th { "no 2xx for" } th { "first 2xx after" } th { "stored back after" }
                     th { "lost" } th { "duplicates" } th { "dead-lettered" } th { "unexpected" }
                     th { "e2e p99 before" } th { "during" } th { "after" }
                 } }
@@ -48,7 +48,7 @@ pub fn section(run: &RunData) -> Markup {
                             td { (format!("{:.1}–{:.1} s", r.fault.start_s, r.fault.end_s)) }
                             td { (r.failed_5xx) } td { (r.failed_transport) } td { (r.failed_4xx) }
                             td { (seconds(r.slowest_answer_s)) }
-                            td { (seconds(r.unavailable_s)) } td { (r.accepted_during) }
+                            td { (seconds(r.unavailable_s)) br; span.muted { (r.accepted_during) " accepted" } }
                             td { (seconds(r.first_accept_after_s)) } td { (seconds(r.stored_recovered_after_s)) }
                             @match &p.loss {
                                 Some(l) => {

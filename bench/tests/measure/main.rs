@@ -9,9 +9,11 @@ mod support;
 mod attached;
 mod attribution;
 mod calibration;
+mod cluster_nats;
 mod compare_significance;
 mod cost;
 mod faults;
+mod subscriber_replicas;
 mod sweep_compare;
 
 /// Held by every test of this binary for its whole length.

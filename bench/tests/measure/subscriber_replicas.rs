@@ -17,6 +17,9 @@ const REPLICAS: usize = 3;
 /// A short run of `middlewares` (routing `all`: one group, so one warm-up) with three
 /// subscribers per path, in a database of its own.
 async fn run_with_three_subscribers(middlewares: &str, extra: &[&str]) -> Summary {
+    // Eighteen subscribers at 200 cases/s each path load both cores: beside the other
+    // integration tests they slowed one that compares e2e between two runs sixfold.
+    let _exclusive = crate::EXCLUSIVE.lock().await;
     let db = support::OwnDb::new();
     let mut args = vec![
         format!("--middlewares={middlewares}"),
@@ -85,6 +88,7 @@ async fn three_core_nats_subscribers_form_one_queue_group() {
 /// stored once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_grpc_replica_that_is_down_passes_its_batches_to_the_next() {
+    let _exclusive = crate::EXCLUSIVE.lock().await;
     let m = Middleware::Grpc;
     let pipeline = support::Pipeline::start(&[m], "single", &[]).await;
     let mut settings = pipeline.settings();
